@@ -1,0 +1,38 @@
+"""One error tree for dronewatch: every error names what failed and where."""
+
+from __future__ import annotations
+
+
+class DronewatchError(Exception):
+    """Base of every error dronewatch raises on purpose."""
+
+
+class ConfigError(DronewatchError):
+    """A configuration value is missing or wrong; names the key and the file."""
+
+
+class FormatError(DronewatchError):
+    """A line or record of an interchange format is malformed.
+
+    ``source`` is the file (or stream) name, ``line`` the 1-based line number.
+    """
+
+    def __init__(self, message: str, *, source: str = "<input>", line: int | None = None) -> None:
+        self.source = source
+        self.line = line
+        self.reason = message
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {message}")
+
+
+class DecodeError(DronewatchError):
+    """Bytes could not be decoded; ``offset`` is the byte where decoding failed."""
+
+    def __init__(self, message: str, *, offset: int | None = None) -> None:
+        self.offset = offset
+        self.reason = message
+        super().__init__(f"{message} (at byte {offset})" if offset is not None else message)
+
+
+class TrackingError(DronewatchError):
+    """The tracker was given something it cannot use (unknown sensor, bad geometry)."""

@@ -1,0 +1,25 @@
+"""Geodesy: WGS-84 frames and conversions."""
+
+from dronewatch.geo.frames import (
+    LocalFrame,
+    aer2enu,
+    ecef2enu,
+    ecef2geodetic,
+    enu2aer,
+    enu2ecef,
+    enu2geodetic,
+    geodetic2ecef,
+    geodetic2enu,
+)
+
+__all__ = [
+    "LocalFrame",
+    "aer2enu",
+    "ecef2enu",
+    "ecef2geodetic",
+    "enu2aer",
+    "enu2ecef",
+    "enu2geodetic",
+    "geodetic2ecef",
+    "geodetic2enu",
+]
