@@ -177,3 +177,12 @@ class LocalFrame:
         """Rotate direction or velocity vectors ``(..., 3)`` from this frame into ``other``."""
         rot, _ = self.transform_to(other)
         return _f(vectors) @ rot.T
+
+
+def ecef_vectors2enu(vectors_ecef: ArrayLike, lat_deg: ArrayLike, lon_deg: ArrayLike) -> FloatArray:
+    """Rotate ECEF vectors ``(..., 3)`` into the ENU frame at each (lat, lon), element-wise."""
+    v = _f(vectors_ecef)
+    lat, lon = np.radians(_f(lat_deg)), np.radians(_f(lon_deg))
+    sl, cl, so, co = np.sin(lat), np.cos(lat), np.sin(lon), np.cos(lon)
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    return np.stack([-so * x + co * y, -sl * co * x - sl * so * y + cl * z, cl * co * x + cl * so * y + sl * z], axis=-1)

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Developer entry point: ``python3 dev.py demo`` or ``python3 dev.py test``.
+
+Each command creates ``.venv`` beside this file if it is missing, installs the
+package into it (editable, with the test tools), then runs. Needs only Python 3.11+.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".dronewatch-installed"
+
+
+def run(*args: str | Path) -> None:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
+
+
+def ensure_venv(extras: str) -> None:
+    if not (BIN / "python").exists():
+        print(f"creating {VENV}", flush=True)
+        venv.create(VENV, with_pip=True)
+    wanted = f"{extras}:{(ROOT / 'pyproject.toml').stat().st_mtime_ns}"
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", f".[{extras}]")
+    STAMP.write_text(wanted)
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "help"
+    rest = argv[1:]
+    try:
+        if command == "demo":
+            ensure_venv("test")
+            run(BIN / "dronewatch", "demo", *rest)
+        elif command == "test":
+            ensure_venv("test")
+            run(BIN / "ruff", "check", "src", "tests", "benchmarks")
+            run(BIN / "mypy")
+            run(BIN / "python", "-m", "pytest", "-n", "auto", "-q", *rest)
+        elif command == "bench":
+            ensure_venv("test,bench")
+            run(BIN / "python", *rest)
+        else:
+            print(__doc__)
+            return 0 if command in ("help", "-h", "--help") else 2
+    except subprocess.CalledProcessError as error:
+        return error.returncode or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,131 @@
+"""From a stream of scenario records to tracker batches, in time order.
+
+A sensor's scan is known complete when its ``scan`` line comes (then all its
+detections since the previous one form one batch, whatever their times), or, for
+a sensor that writes no ``scan`` lines, when a line with a later time arrives
+(detections with equal ``t`` form one batch). A sensor with ``period_s`` that
+writes no ``scan`` lines gets empty scans when a period passes without
+detections, so its misses still count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from dronewatch.model import Detection, Record, Scan, Sensor
+from dronewatch.tracking.tracker import Tracker, TrackSnapshot
+
+Batch = tuple[str, float, list[Detection]]
+
+# A scan counts as empty when no detection came for this many periods.
+_EMPTY_SCAN_PERIODS = 1.5
+
+
+@dataclass(slots=True)
+class _SensorQueue:
+    period_s: float | None
+    uses_scan_lines: bool = False
+    last_scan_t: float | None = None
+    pending: list[Detection] = field(default_factory=list)
+
+
+class ScanScheduler:
+    """Turns records into complete batches ``(sensor_id, t, detections)``, oldest first."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, _SensorQueue] = {}
+
+    def feed(self, record: Record) -> list[Batch]:
+        """Take one record; return the batches it completes."""
+        if isinstance(record, Sensor):
+            queue = self._queues.get(record.id)
+            if queue is None:
+                self._queues[record.id] = _SensorQueue(record.period_s)
+            else:
+                queue.period_s = record.period_s
+            return []
+        if isinstance(record, Detection):
+            ready = self._due(record.t)
+            self._queues[record.sensor].pending.append(record)
+            return ready
+        if isinstance(record, Scan):
+            ready = self._due(record.t)
+            queue = self._queues[record.sensor]
+            queue.uses_scan_lines = True
+            ready.append((record.sensor, record.t, queue.pending))
+            queue.pending = []
+            queue.last_scan_t = record.t
+            return ready
+        return []
+
+    def finish(self) -> list[Batch]:
+        """The batches still open at the end of the stream."""
+        ready: list[Batch] = []
+        for sensor_id, queue in self._queues.items():
+            if queue.uses_scan_lines:
+                if queue.pending:
+                    ready.append((sensor_id, max(d.t for d in queue.pending), queue.pending))
+            else:
+                ready.extend(self._group(sensor_id, queue, float("inf")))
+            queue.pending = []
+        return sorted(ready, key=lambda batch: batch[1])
+
+    def _due(self, t: float) -> list[Batch]:
+        ready: list[Batch] = []
+        for sensor_id, queue in self._queues.items():
+            if not queue.uses_scan_lines:
+                ready.extend(self._group(sensor_id, queue, t))
+        if len(ready) > 1:
+            ready.sort(key=lambda batch: batch[1])
+        return ready
+
+    @staticmethod
+    def _group(sensor_id: str, queue: _SensorQueue, before_t: float) -> list[Batch]:
+        """Batches of equal-time detections older than ``before_t``, with empty scans between."""
+        out: list[Batch] = []
+        pending = queue.pending
+        period = queue.period_s
+        while True:
+            next_t = pending[0].t if pending else None
+            if period and queue.last_scan_t is not None:
+                empty_t = queue.last_scan_t + period
+                limit = min(before_t, next_t) if next_t is not None else before_t
+                if empty_t + (_EMPTY_SCAN_PERIODS - 1.0) * period < limit:
+                    out.append((sensor_id, empty_t, []))
+                    queue.last_scan_t = empty_t
+                    continue
+            if next_t is None or next_t >= before_t:
+                break
+            k = 1
+            while k < len(pending) and pending[k].t == next_t:
+                k += 1
+            out.append((sensor_id, next_t, pending[:k]))
+            pending = pending[k:]
+            queue.last_scan_t = next_t
+        queue.pending = pending
+        return out
+
+
+def track_records(records: Iterable[Record], tracker: Tracker) -> Iterator[TrackSnapshot]:
+    """Run ``tracker`` over ``records``; yield the confirmed tracks once per update time."""
+    scheduler = ScanScheduler()
+    last_t: float | None = None
+
+    def run(batches: list[Batch]) -> Iterator[TrackSnapshot]:
+        nonlocal last_t
+        for sensor_id, t, detections in batches:
+            if last_t is not None and t > last_t:
+                yield tracker.snapshot()
+            tracker.process(sensor_id, t, detections)
+            last_t = tracker.time
+
+    for record in records:
+        if isinstance(record, Sensor):
+            tracker.add_sensor(record)
+        batches = scheduler.feed(record)
+        if batches:
+            yield from run(batches)
+    yield from run(scheduler.finish())
+    if last_t is not None:
+        yield tracker.snapshot()

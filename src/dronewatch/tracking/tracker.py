@@ -1,0 +1,654 @@
+"""The multi-sensor multi-target tracker: all tracks as arrays in one site ENU frame.
+
+One call of :meth:`Tracker.process` handles one batch (a scan) of one sensor:
+
+1. **predict** every track to the batch time (constant velocity, :mod:`.motion`);
+2. **associate** in two stages, confirmed tracks first, then tentative ones:
+   a k-d tree pre-gate (3-D sensors) or all pairs (bearings), the EKF innovation
+   of each candidate pair (:mod:`.kalman`), a chi-square gate and global nearest
+   neighbour assignment (:mod:`.associate`);
+3. **update** the assigned tracks;
+4. **book-keep**: a radar scan that should have seen a track and did not adds
+   ``-ln(1 - Pd)`` to its miss score; tentative tracks confirm with M hits in
+   their first N scans;
+5. **initiate** tentative tracks from unassigned radar plots (one point, wide
+   velocity prior) and from bearings of two sites that cross consistently;
+6. **delete** tracks whose miss score says they are gone (``-ln 0.002``: e.g.
+   3 misses at Pd 0.9, 6 at Pd 0.7), that failed M-of-N, that nobody updated for
+   ``max_coast_s``, whose position uncertainty grew past ``max_position_sigma_m``,
+   or that coasted out of the coverage of every sensor that ever saw them.
+
+Self-reported positions (Remote ID, ADS-B) carry an identity. A known identity
+updates its own track; a new one first tries the non-cooperative tracks without
+identity (one fused track then carries it), else starts a confirmed track. After
+each batch, an identity track and a non-identity track whose states agree
+(6-D chi-square) are merged into the older one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+from scipy.stats import chi2
+
+from dronewatch.errors import TrackingError
+from dronewatch.geo import LocalFrame, ecef_vectors2enu
+from dronewatch.model import Detection, Sensor, TrackReport
+from dronewatch.tracking import associate, kalman, models
+from dronewatch.tracking.motion import predict, process_noise
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+BoolArray = NDArray[np.bool_]
+
+# One standard deviation per measured quantity when a sensor line gives none.
+DEFAULT_SIGMA: dict[str, dict[str, float]] = {
+    "radar": {"range_m": 10.0, "azimuth_deg": 1.0, "elevation_deg": 1.0, "radial_speed_mps": 1.0},
+    "rf": {"azimuth_deg": 3.0},
+    "acoustic": {"azimuth_deg": 5.0, "elevation_deg": 5.0},
+    "camera": {"azimuth_deg": 0.3, "elevation_deg": 0.3},
+    "remoteid": {"lat": 5.0, "lon": 5.0, "alt": 10.0, "speed_mps": 1.0},
+    "adsb": {"lat": 20.0, "lon": 20.0, "alt": 30.0, "speed_mps": 2.0},
+}
+DEFAULT_PD = {"radar": 0.9, "rf": 0.8, "acoustic": 0.7, "camera": 0.8, "remoteid": 0.9, "adsb": 0.95}
+COOPERATIVE_KINDS = ("remoteid", "adsb")
+_DELETE_MISS_SCORE = -math.log(0.002)
+
+
+def identity_key(detection: Detection) -> str:
+    """The identity a self-reported position carries: ``rid:<uas_id>`` or ``icao:<icao>``."""
+    return f"rid:{detection.uas_id}" if detection.uas_id else f"icao:{detection.icao}"
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    """Tuning of the tracker; the defaults suit drones, birds and light aircraft at 1 Hz."""
+
+    q_horizontal: float = 2.0
+    """Process-noise spectral density, east and north (m^2/s^3)."""
+    q_vertical: float = 0.5
+    """Process-noise spectral density, up (m^2/s^3)."""
+    gate_probability: float = 0.9995
+    confirm_hits: int = 2
+    confirm_window: int = 3
+    max_coast_s: float = 8.0
+    tentative_timeout_s: float = 3.0
+    max_position_sigma_m: float = 300.0
+    init_speed_sigma_mps: float = 15.0
+    init_climb_sigma_mps: float = 4.0
+    bearing_only_height_m: float = 100.0
+    """Assumed height above the site of a track triangulated from azimuths alone."""
+    bearing_only_height_sigma_m: float = 100.0
+    triangulation_window_s: float = 1.5
+    min_crossing_angle_deg: float = 10.0
+    merge_probability: float = 0.999
+
+
+@dataclass(slots=True)
+class SensorSite:
+    """A declared sensor and where it stands in the site frame."""
+
+    sensor: Sensor
+    index: int
+    pose: models.Pose
+    position: FloatArray
+    sigma: dict[str, float]
+    pd: float
+
+    @property
+    def limited(self) -> bool:
+        s = self.sensor
+        return any(v is not None for v in (s.min_range_m, s.max_range_m, s.min_elevation_deg,
+                                            s.max_elevation_deg, s.azimuth_min_deg))
+
+    def covers(self, positions: FloatArray) -> BoolArray:
+        """Which site-ENU positions ``(N, 3)`` lie inside this sensor's coverage."""
+        s = self.sensor
+        rot, offset = self.pose
+        rel = positions @ rot.T + offset
+        horizontal = np.hypot(rel[:, 0], rel[:, 1])
+        inside = np.ones(positions.shape[0], dtype=bool)
+        if s.min_range_m is not None or s.max_range_m is not None:
+            r = np.hypot(horizontal, rel[:, 2])
+            if s.min_range_m is not None:
+                inside &= r >= s.min_range_m
+            if s.max_range_m is not None:
+                inside &= r <= s.max_range_m
+        if s.min_elevation_deg is not None or s.max_elevation_deg is not None:
+            elevation = np.degrees(np.arctan2(rel[:, 2], horizontal))
+            if s.min_elevation_deg is not None:
+                inside &= elevation >= s.min_elevation_deg
+            if s.max_elevation_deg is not None:
+                inside &= elevation <= s.max_elevation_deg
+        if s.azimuth_min_deg is not None and s.azimuth_max_deg is not None:
+            azimuth = np.degrees(np.arctan2(rel[:, 0], rel[:, 1]))
+            width = (s.azimuth_max_deg - s.azimuth_min_deg) % 360.0
+            inside &= (azimuth - s.azimuth_min_deg) % 360.0 <= width
+        return inside
+
+
+@dataclass(slots=True)
+class TrackSnapshot:
+    """The confirmed tracks after one batch, in the site frame."""
+
+    t: float
+    ids: list[str]
+    states: FloatArray
+    covariances: FloatArray
+    identities: list[str | None]
+    sensor_mask: BoolArray
+    sensor_ids: list[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def reports(self, frame: LocalFrame) -> list[TrackReport]:
+        """The snapshot as ``track`` records: geodetic position, velocity in ENU at each track."""
+        if not self.ids:
+            return []
+        lat, lon, alt = frame.to_geodetic(self.states[:, :3])
+        velocity = ecef_vectors2enu(self.states[:, 3:] @ frame.rotation, lat, lon)
+        out = []
+        for k, track_id in enumerate(self.ids):
+            identity = self.identities[k]
+            uas_id = identity[4:] if identity and identity.startswith("rid:") else None
+            icao = identity[5:] if identity and identity.startswith("icao:") else None
+            out.append(TrackReport(
+                t=self.t, id=track_id, lat=float(lat[k]), lon=float(lon[k]), alt=float(alt[k]),
+                vel_enu=(float(velocity[k, 0]), float(velocity[k, 1]), float(velocity[k, 2])),
+                cls="drone" if uas_id else "aircraft" if icao else None,
+                uas_id=uas_id, icao=icao,
+                sensors=tuple(self.sensor_ids[i] for i in np.flatnonzero(self.sensor_mask[k])),
+            ))
+        return out
+
+
+@dataclass(slots=True)
+class _LooseBearing:
+    t: float
+    site: SensorSite
+    azimuth_rad: float
+    elevation_rad: float | None
+
+
+@dataclass(slots=True)
+class TrackerStats:
+    detections: int = 0
+    batches: int = 0
+    tracks_started: int = 0
+    tracks_confirmed: int = 0
+    tracks_deleted: int = 0
+    merges: int = 0
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One sensor's detections as measurement vectors for one model."""
+
+    model: models.Model
+    z: FloatArray
+    noise: FloatArray
+    offsets: FloatArray
+    positions: FloatArray | None = None
+    position_jacobians: FloatArray | None = None
+    identities: list[str] = field(default_factory=list)
+
+
+class Tracker:
+    """Multi-sensor multi-target tracker. Feed it scans with :meth:`process`.
+
+    ``site`` fixes the ENU frame of all tracks; by default the first sensor's site.
+    """
+
+    def __init__(self, config: TrackerConfig | None = None, site: LocalFrame | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self.site = site
+        self.time: float | None = None
+        self.stats = TrackerStats()
+        self.sites: dict[str, SensorSite] = {}
+        self._gates = {m: float(chi2.ppf(self.config.gate_probability, m)) for m in range(1, 7)}
+        self._merge_gate = float(chi2.ppf(self.config.merge_probability, 6))
+        self._loose: list[_LooseBearing] = []
+        self._next_id = 1
+        self._x = np.zeros((0, 6))
+        self._p = np.zeros((0, 6, 6))
+        self._id = np.zeros(0, dtype=np.int64)
+        self._confirmed = np.zeros(0, dtype=bool)
+        self._hits = np.zeros(0, dtype=np.int32)
+        self._scans = np.zeros(0, dtype=np.int32)
+        self._miss_score = np.zeros(0)
+        self._born = np.zeros(0)
+        self._last_update = np.zeros(0)
+        self._last_noncooperative = np.zeros(0)
+        self._seen_by = np.zeros((0, 8), dtype=bool)
+        self._identity: list[str | None] = []
+
+    # ----------------------------------------------------------------- sensors
+    def add_sensor(self, sensor: Sensor) -> SensorSite:
+        """Declare a sensor (again: its latest declaration wins)."""
+        if self.site is None:
+            self.site = LocalFrame(sensor.lat, sensor.lon, sensor.alt)
+        frame = LocalFrame(sensor.lat, sensor.lon, sensor.alt)
+        rot, offset = self.site.transform_to(frame)
+        previous = self.sites.get(sensor.id)
+        index = previous.index if previous else len(self.sites)
+        if index >= self._seen_by.shape[1]:
+            self._seen_by = np.hstack([self._seen_by, np.zeros_like(self._seen_by)])
+        sigma = {**DEFAULT_SIGMA[sensor.kind], **sensor.sigma}
+        site = SensorSite(sensor, index, (rot, offset), frame.transform_to(self.site)[1], sigma,
+                          sensor.pd if sensor.pd is not None else DEFAULT_PD[sensor.kind])
+        self.sites[sensor.id] = site
+        return site
+
+    # -------------------------------------------------------------- the cycle
+    @property
+    def size(self) -> int:
+        return int(self._x.shape[0])
+
+    def process(self, sensor_id: str, t: float, detections: Sequence[Detection]) -> None:
+        """Process one scan of ``sensor_id`` finished at ``t`` (``detections`` may be empty)."""
+        site = self.sites.get(sensor_id)
+        if site is None:
+            raise TrackingError(f"detection from undeclared sensor {sensor_id!r}")
+        batch_t = max([t, *(d.t for d in detections)] + ([self.time] if self.time is not None else []))
+        self._predict_to(batch_t)
+        self.stats.batches += 1
+        self.stats.detections += len(detections)
+        if site.sensor.kind in COOPERATIVE_KINDS:
+            self._process_reports(site, detections, batch_t)
+        else:
+            self._process_plots(site, detections, batch_t)
+        self._delete(batch_t)
+        self._merge_identities()
+
+    def snapshot(self) -> TrackSnapshot:
+        """The confirmed tracks now."""
+        rows = np.flatnonzero(self._confirmed)
+        return TrackSnapshot(
+            t=self.time if self.time is not None else 0.0,
+            ids=[f"T{i}" for i in self._id[rows]],
+            states=self._x[rows].copy(),
+            covariances=self._p[rows].copy(),
+            identities=[self._identity[i] for i in rows],
+            sensor_mask=self._seen_by[rows].copy(),
+            sensor_ids=[s.sensor.id for s in sorted(self.sites.values(), key=lambda s: s.index)],
+        )
+
+    def _predict_to(self, t: float) -> None:
+        if self.time is not None and t > self.time and self.size:
+            self._x, self._p = predict(self._x, self._p, t - self.time, self.config.q_horizontal,
+                                       self.config.q_vertical)
+        self.time = t if self.time is None else max(self.time, t)
+
+    # ------------------------------------------------------ measurement batches
+    def _batch(self, site: SensorSite, detections: Sequence[Detection], t: float) -> _Batch:
+        kind, sigma = site.sensor.kind, site.sigma
+        offsets = np.array([d.t - t for d in detections], dtype=np.float64)
+        az = np.radians(sigma["azimuth_deg"]) if "azimuth_deg" in sigma else 0.0
+        el = np.radians(sigma["elevation_deg"]) if "elevation_deg" in sigma else 0.0
+        if kind == "radar":
+            with_doppler = bool(detections) and all(d.radial_speed_mps is not None for d in detections)
+            rows = [(d.azimuth_deg, d.elevation_deg, d.range_m) + ((d.radial_speed_mps,) if with_doppler else ())
+                    for d in detections]
+            z = np.array(rows, dtype=np.float64).reshape(len(detections), 4 if with_doppler else 3)
+            z[:, :2] = np.radians(z[:, :2])
+            variances = [az**2, el**2, sigma["range_m"] ** 2]
+            if with_doppler:
+                variances.append(sigma["radial_speed_mps"] ** 2)
+            positions, jac = models.polar_to_site(z[:, 0], z[:, 1], z[:, 2], site.pose)
+            return _Batch(models.RADAR_DOPPLER if with_doppler else models.RADAR, z, np.diag(variances),
+                          offsets, positions, jac)
+        with_elevation = kind == "camera" or (
+            kind == "acoustic" and bool(detections) and all(d.elevation_deg is not None for d in detections))
+        if with_elevation:
+            z = np.radians(np.array([(d.azimuth_deg, d.elevation_deg) for d in detections],
+                                    dtype=np.float64).reshape(-1, 2))
+            return _Batch(models.AZIMUTH_ELEVATION, z, np.diag([az**2, el**2]), offsets)
+        z = np.radians(np.array([d.azimuth_deg for d in detections], dtype=np.float64)).reshape(-1, 1)
+        return _Batch(models.AZIMUTH, z, np.diag([az**2]), offsets)
+
+    def _report_batch(self, site: SensorSite, detections: Sequence[Detection], t: float) -> _Batch:
+        assert self.site is not None
+        sigma = site.sigma
+        positions = self.site.from_geodetic([d.lat for d in detections], [d.lon for d in detections],
+                                            [d.alt for d in detections]).reshape(-1, 3)
+        variances = [sigma["lon"] ** 2, sigma["lat"] ** 2, sigma["alt"] ** 2]
+        with_velocity = all(d.speed_mps is not None and d.track_deg is not None for d in detections)
+        model = models.POSITION
+        z = positions
+        if with_velocity:
+            track = np.radians([d.track_deg for d in detections])
+            speed = np.array([d.speed_mps for d in detections], dtype=np.float64)
+            z = np.hstack([positions, np.stack([speed * np.sin(track), speed * np.cos(track)], axis=-1)])
+            variances += [sigma["speed_mps"] ** 2] * 2
+            model = models.POSITION_VELOCITY
+        identities = [identity_key(d) for d in detections]
+        return _Batch(model, z, np.diag(variances), np.array([d.t - t for d in detections]), positions,
+                      identities=identities)
+
+    def _offset_noise(self, batch: _Batch) -> FloatArray | None:
+        if not np.any(batch.offsets):
+            return None
+        return process_noise(batch.offsets, self.config.q_horizontal, self.config.q_vertical)
+
+    # ------------------------------------------------------------ association
+    def _innovations(self, site: SensorSite, batch: _Batch, rows: IntArray, dets: IntArray
+                     ) -> kalman.Innovations:
+        """Gated innovations of the candidate pairs between tracks ``rows`` and detections ``dets``."""
+        if batch.positions is not None:
+            radii = self._pregate_radii(site, batch, rows)
+            local_t, local_d = associate.spatial_candidates(self._x[rows, :3], radii, batch.positions[dets])
+        else:
+            local_t, local_d = associate.all_pairs(rows.size, dets.size)
+        inn = kalman.innovations(batch.model, site.pose, self._x, self._p, batch.z, batch.noise,
+                                 rows[local_t], dets[local_d], batch.offsets, self._offset_noise(batch))
+        return inn.select(inn.d2 < self._gates[batch.model.dim])
+
+    def _pregate_radii(self, site: SensorSite, batch: _Batch, rows: IntArray) -> FloatArray:
+        """A radius per track that surely contains its chi-square gate (trace bounds the largest eigenvalue)."""
+        position_variance = np.trace(self._p[rows, :3, :3], axis1=1, axis2=2)
+        if batch.model.dim >= 3 and batch.model.angles[0]:
+            distance = np.linalg.norm(self._x[rows, :3] - site.position, axis=1)
+            angle = max(batch.noise[0, 0], batch.noise[1, 1])
+            measurement_variance = np.maximum(batch.noise[2, 2], distance**2 * angle)
+        else:
+            measurement_variance = np.full(rows.size, float(np.max(np.diag(batch.noise)[:3])))
+        radius = 1.2 * np.sqrt(self._gates[3] * (position_variance + measurement_variance))
+        if batch.offsets.size and np.any(batch.offsets):
+            radius += np.linalg.norm(self._x[rows, 3:], axis=1) * float(np.max(-batch.offsets))
+        return radius
+
+    def _associate(self, site: SensorSite, batch: _Batch, rows: IntArray, dets: IntArray) -> kalman.Innovations:
+        """Global nearest neighbour between tracks ``rows`` and detections ``dets``; applies the updates."""
+        inn = self._innovations(site, batch, rows, dets)
+        gate = self._gates[batch.model.dim]
+        chosen = inn.select(associate.assign(inn.tracks, inn.detections, inn.d2 + inn.log_det_s,
+                                             gate + inn.log_det_s))
+        kalman.update(self._x, self._p, chosen)
+        return chosen
+
+    def _mark_updated(self, rows: IntArray, site: SensorSite, t: float) -> None:
+        self._hits[rows] += 1
+        self._miss_score[rows] = 0.0
+        self._last_update[rows] = t
+        self._seen_by[rows, site.index] = True
+        if site.sensor.kind not in COOPERATIVE_KINDS:
+            self._last_noncooperative[rows] = t
+        newly = rows[~self._confirmed[rows] & (self._hits[rows] >= self.config.confirm_hits)]
+        self._confirm(newly)
+
+    def _confirm(self, rows: IntArray) -> None:
+        self._confirmed[rows] = True
+        self.stats.tracks_confirmed += int(rows.size)
+
+    def _process_plots(self, site: SensorSite, detections: Sequence[Detection], t: float) -> None:
+        batch = self._batch(site, detections, t)
+        used = np.zeros(len(detections), dtype=bool)
+        updated = np.zeros(self.size, dtype=bool)
+        for stage in (self._confirmed, ~self._confirmed):
+            rows = np.flatnonzero(stage)
+            dets = np.flatnonzero(~used)
+            if rows.size == 0 or dets.size == 0:
+                continue
+            chosen = self._associate(site, batch, rows, dets)
+            used[chosen.detections] = True
+            updated[chosen.tracks] = True
+        self._mark_updated(np.flatnonzero(updated), site, t)
+        if site.sensor.kind == "radar":
+            self._count_misses(site, updated)
+            self._initiate_from_plots(site, batch, np.flatnonzero(~used), t)
+        else:
+            self._triangulate(site, batch, np.flatnonzero(~used), t)
+
+    def _count_misses(self, site: SensorSite, updated: BoolArray) -> None:
+        n = updated.size
+        expected = site.covers(self._x[:n, :3])
+        missed = expected & ~updated
+        self._miss_score[:n][missed] += -math.log(max(1.0 - site.pd, 1e-6))
+        self._scans[:n][expected & ~self._confirmed[:n]] += 1
+
+    # ------------------------------------------------------------- initiation
+    def _append(self, x: FloatArray, p: FloatArray, t: float, site: SensorSite, confirmed: bool,
+                hits: int, identities: Sequence[str | None] | None = None) -> IntArray:
+        n = x.shape[0]
+        start = self.size
+        self._x = np.concatenate([self._x, x])
+        self._p = np.concatenate([self._p, p])
+        self._id = np.concatenate([self._id, np.arange(self._next_id, self._next_id + n)])
+        self._next_id += n
+        self._confirmed = np.concatenate([self._confirmed, np.zeros(n, dtype=bool)])
+        self._hits = np.concatenate([self._hits, np.full(n, hits, dtype=np.int32)])
+        self._scans = np.concatenate([self._scans, np.full(n, 1 if site.sensor.kind == "radar" else 0,
+                                                           dtype=np.int32)])
+        self._miss_score = np.concatenate([self._miss_score, np.zeros(n)])
+        self._born = np.concatenate([self._born, np.full(n, t)])
+        self._last_update = np.concatenate([self._last_update, np.full(n, t)])
+        noncooperative = site.sensor.kind not in COOPERATIVE_KINDS
+        self._last_noncooperative = np.concatenate([self._last_noncooperative,
+                                                    np.full(n, t if noncooperative else -np.inf)])
+        seen = np.zeros((n, self._seen_by.shape[1]), dtype=bool)
+        seen[:, site.index] = True
+        self._seen_by = np.concatenate([self._seen_by, seen])
+        self._identity.extend(identities if identities is not None else [None] * n)
+        rows = np.arange(start, start + n, dtype=np.intp)
+        self.stats.tracks_started += n
+        if confirmed:
+            self._confirm(rows)
+        return rows
+
+    def _prior(self, positions: FloatArray, position_covariances: FloatArray) -> tuple[FloatArray, FloatArray]:
+        n = positions.shape[0]
+        x = np.zeros((n, 6))
+        x[:, :3] = positions
+        p = np.zeros((n, 6, 6))
+        p[:, :3, :3] = position_covariances
+        speed, climb = self.config.init_speed_sigma_mps, self.config.init_climb_sigma_mps
+        p[:, 3, 3] = p[:, 4, 4] = speed**2
+        p[:, 5, 5] = climb**2
+        return x, p
+
+    def _initiate_from_plots(self, site: SensorSite, batch: _Batch, dets: IntArray, t: float) -> None:
+        if dets.size == 0:
+            return
+        assert batch.positions is not None and batch.position_jacobians is not None
+        jac = batch.position_jacobians[dets]
+        x, p = self._prior(batch.positions[dets], jac @ batch.noise[:3, :3] @ jac.transpose(0, 2, 1))
+        self._append(x, p, t, site, confirmed=False, hits=1)
+
+    def _triangulate(self, site: SensorSite, batch: _Batch, dets: IntArray, t: float) -> None:
+        """Start tracks where a loose bearing of this sensor crosses one of another site's."""
+        horizon = t - self.config.triangulation_window_s
+        self._loose = [b for b in self._loose if b.t >= horizon]
+        min_sin = math.sin(math.radians(self.config.min_crossing_angle_deg))
+        for j in dets:
+            elevation = float(batch.z[j, 1]) if batch.model.dim == 2 else None
+            new = _LooseBearing(t + float(batch.offsets[j]), site, float(batch.z[j, 0]), elevation)
+            best: tuple[float, int, FloatArray, FloatArray] | None = None
+            for k, other in enumerate(self._loose):
+                if other.site is site:
+                    continue
+                crossing = self._crossing(new, other, min_sin)
+                # the widest crossing angle gives the best-conditioned position
+                if crossing is not None and (best is None or crossing[0] > best[0]):
+                    best = (crossing[0], k, crossing[1], crossing[2])
+            if best is None:
+                self._loose.append(new)
+                continue
+            partner = self._loose.pop(best[1])
+            x, p = self._prior(best[2][None, :], best[3][None, :, :])
+            rows = self._append(x, p, t, site, confirmed=False, hits=1)
+            self._seen_by[rows, partner.site.index] = True
+
+    def _crossing(self, a: _LooseBearing, b: _LooseBearing, min_sin: float
+                  ) -> tuple[float, FloatArray, FloatArray] | None:
+        """Where two bearings cross: (sine of the crossing angle, position, covariance), or None."""
+        directions = []
+        for bearing in (a, b):
+            # the bearing's horizontal direction, rotated from the sensor's ENU into the site's
+            local = np.array([math.sin(bearing.azimuth_rad), math.cos(bearing.azimuth_rad), 0.0])
+            directions.append(local @ bearing.site.pose[0])
+        d1, d2 = directions[0][:2], directions[1][:2]
+        sin_angle = abs(d1[0] * d2[1] - d1[1] * d2[0])
+        if sin_angle < min_sin:
+            return None
+        p1, p2 = a.site.position, b.site.position
+        s1, s2 = np.linalg.solve(np.column_stack([d1, -d2]), (p2 - p1)[:2])
+        for s, bearing in ((s1, a), (s2, b)):
+            max_range = bearing.site.sensor.max_range_m
+            if s <= 0 or (max_range is not None and s > max_range):
+                return None
+        horizontal = p1[:2] + s1 * d1
+        information = np.zeros((2, 2))
+        for s, d, bearing in ((s1, d1, a), (s2, d2, b)):
+            normal = np.array([-d[1], d[0]])
+            sigma = math.radians(bearing.site.sigma["azimuth_deg"]) * s
+            information += np.outer(normal, normal) / max(sigma, 1.0) ** 2
+        cov = np.zeros((3, 3))
+        cov[:2, :2] = np.linalg.inv(information)
+        heights = [(bearing.site.position[2] + s * math.tan(bearing.elevation_rad),
+                    s * math.radians(bearing.site.sigma["elevation_deg"]))
+                   for s, bearing in ((s1, a), (s2, b)) if bearing.elevation_rad is not None]
+        if heights:
+            up, up_sigma = min(heights, key=lambda h: h[1])
+        else:
+            up, up_sigma = self.config.bearing_only_height_m, self.config.bearing_only_height_sigma_m
+        cov[2, 2] = max(up_sigma, 1.0) ** 2
+        return sin_angle, np.array([horizontal[0], horizontal[1], up]), cov
+
+    # ------------------------------------------------- self-reported positions
+    def _process_reports(self, site: SensorSite, detections: Sequence[Detection], t: float) -> None:
+        if not detections:
+            return
+        # the latest report per identity wins; older ones in the same batch are superseded
+        latest: dict[str, int] = {}
+        for j, d in enumerate(detections):
+            key = identity_key(d)
+            if key not in latest or d.t >= detections[latest[key]].t:
+                latest[key] = j
+        detections = [detections[j] for j in sorted(latest.values())]
+        batch = self._report_batch(site, detections, t)
+        by_identity = {key: row for row, key in enumerate(self._identity) if key is not None}
+        keyed = [(by_identity[key], j) for j, key in enumerate(batch.identities) if key in by_identity]
+        fresh = np.array([j for j, key in enumerate(batch.identities) if key not in by_identity], dtype=np.intp)
+        updated: list[int] = []
+        if keyed:
+            rows, dets = (np.array(v, dtype=np.intp) for v in zip(*keyed, strict=True))
+            inn = kalman.innovations(batch.model, site.pose, self._x, self._p, batch.z, batch.noise, rows, dets,
+                                     batch.offsets, self._offset_noise(batch))
+            consistent = inn.d2 < self._gates[batch.model.dim]
+            kalman.update(self._x, self._p, inn.select(consistent))
+            updated.extend(rows[consistent])
+            for row, j in zip(rows[~consistent], dets[~consistent], strict=True):
+                if t - self._last_noncooperative[row] <= self.config.max_coast_s:
+                    # the report contradicts what the radar sees: the identity leaves that track
+                    self._identity[row] = None
+                    fresh = np.append(fresh, j)
+                else:
+                    x, p = self._prior(batch.positions[j][None, :], np.diag(np.diag(batch.noise)[:3])[None])
+                    self._x[row], self._p[row] = x[0], p[0]
+                    updated.append(int(row))
+        if fresh.size:
+            free = np.flatnonzero(np.array([key is None for key in self._identity], dtype=bool))
+            chosen = self._associate(site, batch, free, fresh) if free.size else None
+            if chosen is not None and chosen.tracks.size:
+                for row, j in zip(chosen.tracks, chosen.detections, strict=True):
+                    self._identity[row] = batch.identities[j]
+                self._confirm(chosen.tracks[~self._confirmed[chosen.tracks]])
+                updated.extend(chosen.tracks)
+                fresh = np.setdiff1d(fresh, chosen.detections)
+            if fresh.size:
+                x, p = self._prior(batch.positions[fresh], np.broadcast_to(np.diag(np.diag(batch.noise)[:3]),
+                                                                          (fresh.size, 3, 3)))
+                if batch.model is models.POSITION_VELOCITY:
+                    x[:, 3:5] = batch.z[fresh, 3:5]
+                    p[:, 3, 3] = p[:, 4, 4] = batch.noise[3, 3]
+                self._append(x, p, t, site, confirmed=True, hits=1,
+                             identities=[batch.identities[j] for j in fresh])
+        self._mark_updated(np.array(sorted(set(int(r) for r in updated)), dtype=np.intp), site, t)
+
+    # ------------------------------------------------------ deletion, merging
+    def _delete(self, t: float) -> None:
+        if self.size == 0:
+            return
+        c = self.config
+        since_update = t - self._last_update
+        position_variance = np.trace(self._p[:, :3, :3], axis1=1, axis2=2)
+        gone = (
+            (self._miss_score > _DELETE_MISS_SCORE)
+            | (since_update > c.max_coast_s)
+            | (~self._confirmed & (since_update > c.tentative_timeout_s))
+            | (~self._confirmed & (self._scans >= c.confirm_window) & (self._hits < c.confirm_hits))
+            | (position_variance > c.max_position_sigma_m**2)
+        )
+        coasting = np.flatnonzero(~gone & (since_update > 0))
+        if coasting.size:
+            visible = np.zeros(coasting.size, dtype=bool)
+            for site in self.sites.values():
+                seen = self._seen_by[coasting, site.index]
+                if not seen.any():
+                    continue
+                if site.limited:
+                    visible[seen] |= site.covers(self._x[coasting[seen], :3])
+                else:
+                    visible |= seen
+            gone[coasting[~visible]] = True
+        if gone.any():
+            self._keep(~gone)
+
+    def _keep(self, keep: BoolArray) -> None:
+        self.stats.tracks_deleted += int(keep.size - keep.sum())
+        for name in ("_x", "_p", "_id", "_confirmed", "_hits", "_scans", "_miss_score", "_born", "_last_update",
+                     "_last_noncooperative", "_seen_by"):
+            setattr(self, name, getattr(self, name)[keep])
+        self._identity = [key for key, k in zip(self._identity, keep, strict=True) if k]
+
+    def _merge_identities(self) -> None:
+        """Merge a confirmed identity track with a confirmed track without identity whose state agrees."""
+        has_identity = np.array([key is not None for key in self._identity], dtype=bool)
+        carriers = np.flatnonzero(has_identity & self._confirmed)
+        others = np.flatnonzero(~has_identity & self._confirmed)
+        if carriers.size == 0 or others.size == 0:
+            return
+        tree = cKDTree(self._x[others, :3])
+        radius = 3.0 * np.sqrt(np.trace(self._p[carriers, :3, :3], axis1=1, axis2=2)) + 100.0
+        drop: list[int] = []
+        taken: set[int] = set()
+        for a, near in zip(carriers, tree.query_ball_point(self._x[carriers, :3], r=radius), strict=True):
+            candidates = [int(others[k]) for k in near if int(others[k]) not in taken]
+            if not candidates:
+                continue
+            b_rows = np.array(candidates, dtype=np.intp)
+            diff = self._x[b_rows] - self._x[a]
+            total = self._p[b_rows] + self._p[a]
+            d2 = np.einsum("ki,ki->k", diff, np.linalg.solve(total, diff[..., None])[..., 0])
+            best = int(np.argmin(d2))
+            if d2[best] >= self._merge_gate:
+                continue
+            b = int(b_rows[best])
+            taken.add(b)
+            self._fuse_into(a, b)
+            drop.append(b)
+        if drop:
+            keep = np.ones(self.size, dtype=bool)
+            keep[drop] = False
+            self.stats.merges += len(drop)
+            self.stats.tracks_deleted -= len(drop)
+            self._keep(keep)
+
+    def _fuse_into(self, a: int, b: int) -> None:
+        """Fuse track ``b`` into identity track ``a``; the fused track keeps the older of the two ids."""
+        info_a, info_b = np.linalg.inv(self._p[a]), np.linalg.inv(self._p[b])
+        p = np.linalg.inv(info_a + info_b)
+        self._x[a] = p @ (info_a @ self._x[a] + info_b @ self._x[b])
+        self._p[a] = 0.5 * (p + p.T)
+        self._id[a] = min(self._id[a], self._id[b])
+        self._born[a] = min(self._born[a], self._born[b])
+        self._seen_by[a] |= self._seen_by[b]
+        self._last_noncooperative[a] = max(self._last_noncooperative[a], self._last_noncooperative[b])
+        self._last_update[a] = max(self._last_update[a], self._last_update[b])
+        self._miss_score[a] = min(self._miss_score[a], self._miss_score[b])

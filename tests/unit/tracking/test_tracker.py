@@ -1,0 +1,136 @@
+"""Tracker behaviour on small scenes with known truth: identities, fusion, triangulation, wrap-around."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from dronewatch.geo import LocalFrame, enu2aer
+from dronewatch.model import Detection, Record, Scan, Sensor
+from dronewatch.tracking import Tracker, TrackSnapshot, track_records
+
+SITE = LocalFrame(31.7775, -106.5290, 1130.0)
+T0 = 1_764_000_000.0
+
+Motion = Callable[[float], np.ndarray]  # seconds since T0 -> (3,) site ENU
+
+
+def line(start: Sequence[float], velocity: Sequence[float]) -> Motion:
+    return lambda t: np.asarray(start, dtype=float) + t * np.asarray(velocity, dtype=float)
+
+
+def sensor(sensor_id: str, kind: str, east: float = 0.0, north: float = 0.0, **extra: object) -> Sensor:
+    lat, lon, alt = SITE.to_geodetic(np.array([east, north, 0.0]))
+    sigma = {"radar": {"range_m": 5.0, "azimuth_deg": 0.5, "elevation_deg": 0.5},
+             "rf": {"azimuth_deg": 1.0}, "remoteid": {"lat": 3.0, "lon": 3.0, "alt": 5.0}}[kind]
+    return Sensor(id=sensor_id, kind=kind, lat=float(lat), lon=float(lon), alt=float(alt),  # type: ignore[arg-type]
+                  sigma=sigma, pd=1.0, period_s=1.0, **extra)  # type: ignore[arg-type]
+
+
+def observe(s: Sensor, t: float, position: np.ndarray, rng: np.random.Generator, uas_id: str = "") -> Detection:
+    frame = LocalFrame(s.lat, s.lon, s.alt)
+    if s.kind == "remoteid":
+        lat, lon, alt = SITE.to_geodetic(position + rng.normal(0.0, 3.0, 3))
+        return Detection(t=t, sensor=s.id, lat=float(lat), lon=float(lon), alt=float(alt), uas_id=uas_id)
+    rot, offset = SITE.transform_to(frame)
+    rel = position @ rot.T + offset
+    az, el, r = (float(v) for v in enu2aer(*rel))
+    az = (az + rng.normal(0.0, s.sigma["azimuth_deg"])) % 360.0
+    if s.kind == "rf":
+        return Detection(t=t, sensor=s.id, azimuth_deg=az)
+    return Detection(t=t, sensor=s.id, azimuth_deg=az, elevation_deg=el + rng.normal(0.0, 0.5),
+                     range_m=r + rng.normal(0.0, 5.0))
+
+
+def scene(sensors: Sequence[Sensor], targets: dict[str, Motion], seconds: int, seed: int = 1,
+          seen_by: dict[str, set[str]] | None = None) -> list[Record]:
+    """Records of ``seconds`` one-hertz scans of every sensor seeing every target (or ``seen_by``)."""
+    rng = np.random.default_rng(seed)
+    records: list[Record] = list(sensors)
+    for k in range(seconds):
+        t = T0 + k
+        for s in sensors:
+            for name, motion in targets.items():
+                if seen_by is None or s.id in seen_by[name]:
+                    records.append(observe(s, t, motion(float(k)), rng, uas_id=name))
+            records.append(Scan(t=t, sensor=s.id))
+    return records
+
+
+def run(records: list[Record]) -> list[TrackSnapshot]:
+    return list(track_records(records, Tracker(site=SITE)))
+
+
+def nearest_track(snapshot: TrackSnapshot, position: np.ndarray) -> tuple[str, float]:
+    distances = np.linalg.norm(snapshot.states[:, :3] - position, axis=1)
+    k = int(np.argmin(distances))
+    return snapshot.ids[k], float(distances[k])
+
+
+def test_two_crossing_targets_keep_their_identities() -> None:
+    # they meet at (0, 1000, 100) at t = 30 s, 60 degrees apart, at the same height
+    targets = {"a": line([-450.0, 1000.0 - 260.0, 100.0], [15.0, 8.66, 0.0]),
+               "b": line([450.0, 1000.0 - 260.0, 100.0], [-15.0, 8.66, 0.0])}
+    snapshots = run(scene([sensor("radar-1", "radar")], targets, 60))
+    ids: dict[str, set[str]] = {"a": set(), "b": set()}
+    for snap in snapshots[3:]:
+        k = round(snap.t - T0)
+        if np.linalg.norm(targets["a"](k) - targets["b"](k)) < 30.0:
+            continue  # at the crossing itself either track is nearest to both
+        for name, motion in targets.items():
+            track_id, distance = nearest_track(snap, motion(k))
+            assert distance < 30.0, (name, k, distance)
+            ids[name].add(track_id)
+    assert len(ids["a"]) == 1 and len(ids["b"]) == 1 and ids["a"] != ids["b"], ids
+
+
+def test_radar_and_remote_id_of_one_drone_give_one_fused_track_with_its_uas_id() -> None:
+    targets = {"1581F5FKD229400C37EF": line([600.0, 900.0, 120.0], [-8.0, 5.0, 0.0])}
+    sensors = [sensor("radar-1", "radar"), sensor("rid-1", "remoteid")]
+    for order in (sensors, sensors[::-1]):
+        snapshots = run(scene(order, targets, 40))
+        last = snapshots[-1]
+        assert len(last) == 1
+        assert last.identities == ["rid:1581F5FKD229400C37EF"]
+        assert last.sensor_mask[0].sum() == 2
+        report = last.reports(SITE)[0]
+        assert report.uas_id == "1581F5FKD229400C37EF" and report.cls == "drone"
+        assert set(report.sensors or ()) == {"radar-1", "rid-1"}
+        assert np.linalg.norm(last.states[0, :3] - targets["1581F5FKD229400C37EF"](39.0)) < 10.0
+
+
+def test_remote_id_that_starts_late_joins_the_existing_radar_track() -> None:
+    motion = line([600.0, 900.0, 120.0], [-8.0, 5.0, 0.0])
+    radar, rid = sensor("radar-1", "radar"), sensor("rid-1", "remoteid")
+    records = scene([radar, rid], {"D1": motion}, 40, seen_by={"D1": {"radar-1"}})
+    late = scene([rid], {"D1": motion}, 40)
+    merged = records[:2] + sorted(records[2:] + [r for r in late[1:] if r.t >= T0 + 20],  # type: ignore[union-attr]
+                                  key=lambda r: r.t)  # type: ignore[union-attr]
+    snapshots = run(merged)
+    radar_id = snapshots[15].ids
+    assert len(radar_id) == 1
+    assert snapshots[-1].ids == radar_id and snapshots[-1].identities == ["rid:D1"]
+
+
+def test_two_rf_bearings_triangulate_a_track() -> None:
+    target = line([200.0, 1200.0, 80.0], [4.0, -3.0, 0.0])
+    sensors = [sensor("rf-west", "rf", east=-400.0, max_range_m=5000.0),
+               sensor("rf-east", "rf", east=400.0, max_range_m=5000.0)]
+    snapshots = run(scene(sensors, {"d": target}, 30))
+    last = snapshots[-1]
+    assert len(last) == 1
+    assert np.linalg.norm(last.states[0, :2] - target(29.0)[:2]) < 40.0
+    assert last.sensor_mask[0].sum() == 2
+
+
+def test_a_target_crossing_due_north_and_due_west_keeps_one_track() -> None:
+    # a circle of radius 1 km around the radar passes azimuths 0 (north) and 270 (west)
+    def circle(t: float) -> np.ndarray:
+        angle = np.radians(80.0 + 2.0 * t)  # counter-clockwise from east, 20 m/s... 35 m/s on 1 km
+        return np.array([1000.0 * np.cos(angle), 1000.0 * np.sin(angle), 150.0])
+
+    snapshots = run(scene([sensor("radar-1", "radar")], {"c": circle}, 100))
+    ids = {nearest_track(s, circle(round(s.t - T0)))[0] for s in snapshots[3:]}
+    worst = max(nearest_track(s, circle(round(s.t - T0)))[1] for s in snapshots[3:])
+    assert len(ids) == 1 and worst < 40.0
