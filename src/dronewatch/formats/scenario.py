@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -391,8 +392,6 @@ def open_scenario(path: str | Path, *, on_error: OnError = "skip") -> ScenarioRe
 
     def lines() -> Iterator[str]:
         if str(path) == "-":
-            import sys
-
             yield from sys.stdin
             return
         with open(path, encoding="utf-8") as handle:

@@ -37,7 +37,10 @@ def _f(x: ArrayLike) -> FloatArray:
     return np.asarray(x, dtype=np.float64)
 
 
-def geodetic2ecef(lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+Triple = tuple[FloatArray, FloatArray, FloatArray]
+
+
+def geodetic2ecef(lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike) -> Triple:
     """Geodetic (degrees, metres HAE) to ECEF x, y, z in metres."""
     lat, lon, alt = np.radians(_f(lat_deg)), np.radians(_f(lon_deg)), _f(alt_m)
     sin_lat = np.sin(lat)
@@ -130,7 +133,7 @@ def enu2aer(e_m: ArrayLike, n_m: ArrayLike, u_m: ArrayLike) -> tuple[FloatArray,
     return azimuth, elevation, np.hypot(horizontal, u)
 
 
-def aer2enu(azimuth_deg: ArrayLike, elevation_deg: ArrayLike, range_m: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+def aer2enu(azimuth_deg: ArrayLike, elevation_deg: ArrayLike, range_m: ArrayLike) -> Triple:
     """Azimuth, elevation (degrees), slant range (m) to ENU metres."""
     az, el, r = np.radians(_f(azimuth_deg)), np.radians(_f(elevation_deg)), _f(range_m)
     horizontal = r * np.cos(el)
@@ -185,4 +188,7 @@ def ecef_vectors2enu(vectors_ecef: ArrayLike, lat_deg: ArrayLike, lon_deg: Array
     lat, lon = np.radians(_f(lat_deg)), np.radians(_f(lon_deg))
     sl, cl, so, co = np.sin(lat), np.cos(lat), np.sin(lon), np.cos(lon)
     x, y, z = v[..., 0], v[..., 1], v[..., 2]
-    return np.stack([-so * x + co * y, -sl * co * x - sl * so * y + cl * z, cl * co * x + cl * so * y + sl * z], axis=-1)
+    east = -so * x + co * y
+    north = -sl * co * x - sl * so * y + cl * z
+    up = cl * co * x + cl * so * y + sl * z
+    return np.stack([east, north, up], axis=-1)

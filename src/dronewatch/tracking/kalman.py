@@ -69,7 +69,7 @@ def innovations(
     predicted, jac = model.function(x, pose)
     nu = model.residual(measurements[detections], predicted)
     r = noise[detections] if noise.ndim == 3 else noise
-    extra = 0.0
+    extra: FloatArray | float = 0.0
     if dt is not None:
         assert offset_noise is not None
         extra = jac @ offset_noise[detections] @ jac.transpose(0, 2, 1)

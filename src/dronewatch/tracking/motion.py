@@ -24,7 +24,7 @@ POSITION = slice(0, 3)
 VELOCITY = slice(3, 6)
 
 
-def transition_matrices(dt_s: FloatArray) -> FloatArray:
+def transition_matrices(dt_s: FloatArray | float) -> FloatArray:
     """``(K, 6, 6)`` transition matrices for the time steps ``dt_s`` ``(K,)``."""
     dt = np.asarray(dt_s, dtype=np.float64)
     f = np.broadcast_to(np.eye(STATE_DIM), (*dt.shape, STATE_DIM, STATE_DIM)).copy()
@@ -33,7 +33,7 @@ def transition_matrices(dt_s: FloatArray) -> FloatArray:
     return f
 
 
-def process_noise(dt_s: FloatArray, q_horizontal: float, q_vertical: float) -> FloatArray:
+def process_noise(dt_s: FloatArray | float, q_horizontal: float, q_vertical: float) -> FloatArray:
     """``(K, 6, 6)`` process-noise covariances for the time steps ``dt_s`` ``(K,)``."""
     dt = np.abs(np.asarray(dt_s, dtype=np.float64))
     q_axis = np.array([q_horizontal, q_horizontal, q_vertical])
@@ -47,7 +47,7 @@ def process_noise(dt_s: FloatArray, q_horizontal: float, q_vertical: float) -> F
 
 
 def predict(
-    states: FloatArray, covariances: FloatArray, dt_s: FloatArray, q_horizontal: float, q_vertical: float
+    states: FloatArray, covariances: FloatArray, dt_s: FloatArray | float, q_horizontal: float, q_vertical: float
 ) -> tuple[FloatArray, FloatArray]:
     """Predict states ``(N, 6)`` and covariances ``(N, 6, 6)`` by ``dt_s`` (scalar or ``(N,)``).
 

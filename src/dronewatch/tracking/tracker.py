@@ -315,14 +315,14 @@ class Tracker:
     def _report_batch(self, site: SensorSite, detections: Sequence[Detection], t: float) -> _Batch:
         assert self.site is not None
         sigma = site.sigma
-        positions = self.site.from_geodetic([d.lat for d in detections], [d.lon for d in detections],
-                                            [d.alt for d in detections]).reshape(-1, 3)
+        geodetic = np.array([(d.lat, d.lon, d.alt) for d in detections], dtype=np.float64).reshape(-1, 3)
+        positions = self.site.from_geodetic(geodetic[:, 0], geodetic[:, 1], geodetic[:, 2]).reshape(-1, 3)
         variances = [sigma["lon"] ** 2, sigma["lat"] ** 2, sigma["alt"] ** 2]
         with_velocity = all(d.speed_mps is not None and d.track_deg is not None for d in detections)
         model = models.POSITION
         z = positions
         if with_velocity:
-            track = np.radians([d.track_deg for d in detections])
+            track = np.radians(np.array([d.track_deg for d in detections], dtype=np.float64))
             speed = np.array([d.speed_mps for d in detections], dtype=np.float64)
             z = np.hstack([positions, np.stack([speed * np.sin(track), speed * np.cos(track)], axis=-1)])
             variances += [sigma["speed_mps"] ** 2] * 2
@@ -361,7 +361,7 @@ class Tracker:
         radius = 1.2 * np.sqrt(self._gates[3] * (position_variance + measurement_variance))
         if batch.offsets.size and np.any(batch.offsets):
             radius += np.linalg.norm(self._x[rows, 3:], axis=1) * float(np.max(-batch.offsets))
-        return radius
+        return np.asarray(radius, dtype=np.float64)
 
     def _associate(self, site: SensorSite, batch: _Batch, rows: IntArray, dets: IntArray) -> kalman.Innovations:
         """Global nearest neighbour between tracks ``rows`` and detections ``dets``; applies the updates."""
@@ -532,6 +532,8 @@ class Tracker:
                 latest[key] = j
         detections = [detections[j] for j in sorted(latest.values())]
         batch = self._report_batch(site, detections, t)
+        assert batch.positions is not None
+        positions = batch.positions
         by_identity = {key: row for row, key in enumerate(self._identity) if key is not None}
         keyed = [(by_identity[key], j) for j, key in enumerate(batch.identities) if key in by_identity]
         fresh = np.array([j for j, key in enumerate(batch.identities) if key not in by_identity], dtype=np.intp)
@@ -549,7 +551,7 @@ class Tracker:
                     self._identity[row] = None
                     fresh = np.append(fresh, j)
                 else:
-                    x, p = self._prior(batch.positions[j][None, :], np.diag(np.diag(batch.noise)[:3])[None])
+                    x, p = self._prior(positions[j][None, :], np.diag(np.diag(batch.noise)[:3])[None])
                     self._x[row], self._p[row] = x[0], p[0]
                     updated.append(int(row))
         if fresh.size:
@@ -562,7 +564,7 @@ class Tracker:
                 updated.extend(chosen.tracks)
                 fresh = np.setdiff1d(fresh, chosen.detections)
             if fresh.size:
-                x, p = self._prior(batch.positions[fresh], np.broadcast_to(np.diag(np.diag(batch.noise)[:3]),
+                x, p = self._prior(positions[fresh], np.broadcast_to(np.diag(np.diag(batch.noise)[:3]),
                                                                           (fresh.size, 3, 3)))
                 if batch.model is models.POSITION_VELOCITY:
                     x[:, 3:5] = batch.z[fresh, 3:5]
@@ -631,7 +633,7 @@ class Tracker:
                 continue
             b = int(b_rows[best])
             taken.add(b)
-            self._fuse_into(a, b)
+            self._fuse_into(int(a), b)
             drop.append(b)
         if drop:
             keep = np.ones(self.size, dtype=bool)

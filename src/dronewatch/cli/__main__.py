@@ -1,0 +1,5 @@
+import sys
+
+from dronewatch.cli import main
+
+sys.exit(main())
