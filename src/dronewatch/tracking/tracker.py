@@ -36,10 +36,10 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 from scipy.stats import chi2
 
-from dronewatch.errors import TrackingError
+from dronewatch.errors import ConfigError, TrackingError
 from dronewatch.geo import LocalFrame, ecef_vectors2enu
 from dronewatch.model import Detection, Sensor, TrackReport
-from dronewatch.tracking import associate, kalman, models
+from dronewatch.tracking import associate, imm, kalman, models
 from dronewatch.tracking.motion import predict, process_noise
 
 FloatArray = NDArray[np.float64]
@@ -69,10 +69,13 @@ def identity_key(detection: Detection) -> str:
 class TrackerConfig:
     """Tuning of the tracker; the defaults suit drones, birds and light aircraft at 1 Hz."""
 
-    q_horizontal: float = 2.0
-    """Process-noise spectral density, east and north (m^2/s^3)."""
-    q_vertical: float = 0.5
-    """Process-noise spectral density, up (m^2/s^3)."""
+    q_horizontal: tuple[float, ...] = (0.05, 4.0)
+    """Process-noise spectral density east and north (m^2/s^3), one per motion mode: quiet, manoeuvring."""
+    q_vertical: tuple[float, ...] = (0.02, 1.0)
+    """Process-noise spectral density up (m^2/s^3), per mode."""
+    mode_stay_per_s: tuple[float, ...] = (0.95, 0.9)
+    """Probability of staying in each mode over one second (IMM)."""
+    mode_prior: tuple[float, ...] = (0.5, 0.5)
     gate_probability: float = 0.9995
     confirm_hits: int = 2
     confirm_window: int = 3
@@ -212,11 +215,21 @@ class Tracker:
         self.stats = TrackerStats()
         self.sites: dict[str, SensorSite] = {}
         self._gates = {m: float(chi2.ppf(self.config.gate_probability, m)) for m in range(1, 7)}
+        modes = len(self.config.q_horizontal)
+        if not len(self.config.q_vertical) == len(self.config.mode_stay_per_s) == len(self.config.mode_prior) == modes:
+            raise ConfigError("tracker: q_horizontal, q_vertical, mode_stay_per_s and mode_prior need one value "
+                              "per motion mode")
+        self._stay = np.array(self.config.mode_stay_per_s, dtype=np.float64)
+        self._mode_prior = np.array(self.config.mode_prior, dtype=np.float64) / sum(self.config.mode_prior)
+        self._q_max = (max(self.config.q_horizontal), max(self.config.q_vertical))
         self._merge_gate = float(chi2.ppf(self.config.merge_probability, 6))
         self._loose: list[_LooseBearing] = []
         self._next_id = 1
         self._x = np.zeros((0, 6))
         self._p = np.zeros((0, 6, 6))
+        self._xm = np.zeros((0, modes, 6))
+        self._pm = np.zeros((0, modes, 6, 6))
+        self._mu = np.zeros((0, modes))
         self._id = np.zeros(0, dtype=np.int64)
         self._confirmed = np.zeros(0, dtype=bool)
         self._hits = np.zeros(0, dtype=np.int32)
@@ -281,9 +294,34 @@ class Tracker:
 
     def _predict_to(self, t: float) -> None:
         if self.time is not None and t > self.time and self.size:
-            self._x, self._p = predict(self._x, self._p, t - self.time, self.config.q_horizontal,
-                                       self.config.q_vertical)
+            dt = t - self.time
+            mixed, mixed_cov, self._mu = imm.mix(self._xm, self._pm, self._mu, imm.transition_matrix(self._stay, dt))
+            for j, (q_h, q_v) in enumerate(zip(self.config.q_horizontal, self.config.q_vertical, strict=True)):
+                self._xm[:, j], self._pm[:, j] = predict(mixed[:, j], mixed_cov[:, j], dt, q_h, q_v)
+            self._x, self._p = imm.combine(self._xm, self._pm, self._mu)
         self.time = t if self.time is None else max(self.time, t)
+
+    def _update(self, site: SensorSite, batch: _Batch, pairs: kalman.Innovations) -> None:
+        """Update every mode of the tracks in ``pairs``; reweigh the modes by their likelihoods."""
+        rows = pairs.tracks
+        if rows.size == 0:
+            return
+        offset_noise = self._offset_noise(batch)
+        log_likelihood = np.empty((rows.size, self._mu.shape[1]))
+        for j in range(self._mu.shape[1]):
+            states, covariances = self._xm[:, j], self._pm[:, j]  # views: updated in place
+            mode = kalman.innovations(batch.model, site.pose, states, covariances, batch.z, batch.noise, rows,
+                                      pairs.detections, batch.offsets, offset_noise)
+            kalman.update(states, covariances, mode)
+            log_likelihood[:, j] = -0.5 * (mode.d2 + mode.log_det_s)
+        self._mu[rows] = imm.posterior(self._mu[rows], log_likelihood)
+        self._x[rows], self._p[rows] = imm.combine(self._xm[rows], self._pm[rows], self._mu[rows])
+
+    def _set_state(self, rows: IntArray, x: FloatArray, p: FloatArray) -> None:
+        """Overwrite tracks' states (every mode alike)."""
+        self._x[rows], self._p[rows] = x, p
+        self._xm[rows] = x[:, None, :]
+        self._pm[rows] = p[:, None, :, :]
 
     # ------------------------------------------------------ measurement batches
     def _batch(self, site: SensorSite, detections: Sequence[Detection], t: float) -> _Batch:
@@ -334,7 +372,7 @@ class Tracker:
     def _offset_noise(self, batch: _Batch) -> FloatArray | None:
         if not np.any(batch.offsets):
             return None
-        return process_noise(batch.offsets, self.config.q_horizontal, self.config.q_vertical)
+        return process_noise(batch.offsets, *self._q_max)
 
     # ------------------------------------------------------------ association
     def _innovations(self, site: SensorSite, batch: _Batch, rows: IntArray, dets: IntArray
@@ -369,7 +407,7 @@ class Tracker:
         gate = self._gates[batch.model.dim]
         chosen = inn.select(associate.assign(inn.tracks, inn.detections, inn.d2 + inn.log_det_s,
                                              gate + inn.log_det_s))
-        kalman.update(self._x, self._p, chosen)
+        self._update(site, batch, chosen)
         return chosen
 
     def _mark_updated(self, rows: IntArray, site: SensorSite, t: float) -> None:
@@ -419,6 +457,10 @@ class Tracker:
         start = self.size
         self._x = np.concatenate([self._x, x])
         self._p = np.concatenate([self._p, p])
+        modes = self._mu.shape[1]
+        self._xm = np.concatenate([self._xm, np.repeat(x[:, None, :], modes, axis=1)])
+        self._pm = np.concatenate([self._pm, np.repeat(p[:, None, :, :], modes, axis=1)])
+        self._mu = np.concatenate([self._mu, np.broadcast_to(self._mode_prior, (n, modes))])
         self._id = np.concatenate([self._id, np.arange(self._next_id, self._next_id + n)])
         self._next_id += n
         self._confirmed = np.concatenate([self._confirmed, np.zeros(n, dtype=bool)])
@@ -543,7 +585,7 @@ class Tracker:
             inn = kalman.innovations(batch.model, site.pose, self._x, self._p, batch.z, batch.noise, rows, dets,
                                      batch.offsets, self._offset_noise(batch))
             consistent = inn.d2 < self._gates[batch.model.dim]
-            kalman.update(self._x, self._p, inn.select(consistent))
+            self._update(site, batch, inn.select(consistent))
             updated.extend(rows[consistent])
             for row, j in zip(rows[~consistent], dets[~consistent], strict=True):
                 if t - self._last_noncooperative[row] <= self.config.max_coast_s:
@@ -552,7 +594,7 @@ class Tracker:
                     fresh = np.append(fresh, j)
                 else:
                     x, p = self._prior(positions[j][None, :], np.diag(np.diag(batch.noise)[:3])[None])
-                    self._x[row], self._p[row] = x[0], p[0]
+                    self._set_state(np.array([row]), x, p)
                     updated.append(int(row))
         if fresh.size:
             free = np.flatnonzero(np.array([key is None for key in self._identity], dtype=bool))
@@ -604,8 +646,8 @@ class Tracker:
 
     def _keep(self, keep: BoolArray) -> None:
         self.stats.tracks_deleted += int(keep.size - keep.sum())
-        for name in ("_x", "_p", "_id", "_confirmed", "_hits", "_scans", "_miss_score", "_born", "_last_update",
-                     "_last_noncooperative", "_seen_by"):
+        for name in ("_x", "_p", "_xm", "_pm", "_mu", "_id", "_confirmed", "_hits", "_scans", "_miss_score", "_born",
+                     "_last_update", "_last_noncooperative", "_seen_by"):
             setattr(self, name, getattr(self, name)[keep])
         self._identity = [key for key, k in zip(self._identity, keep, strict=True) if k]
 
@@ -646,8 +688,8 @@ class Tracker:
         """Fuse track ``b`` into identity track ``a``; the fused track keeps the older of the two ids."""
         info_a, info_b = np.linalg.inv(self._p[a]), np.linalg.inv(self._p[b])
         p = np.linalg.inv(info_a + info_b)
-        self._x[a] = p @ (info_a @ self._x[a] + info_b @ self._x[b])
-        self._p[a] = 0.5 * (p + p.T)
+        x = p @ (info_a @ self._x[a] + info_b @ self._x[b])
+        self._set_state(np.array([a]), x[None, :], 0.5 * (p + p.T)[None, :, :])
         self._id[a] = min(self._id[a], self._id[b])
         self._born[a] = min(self._born[a], self._born[b])
         self._seen_by[a] |= self._seen_by[b]
