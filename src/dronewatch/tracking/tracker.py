@@ -55,6 +55,11 @@ DEFAULT_SIGMA: dict[str, dict[str, float]] = {
     "remoteid": {"lat": 5.0, "lon": 5.0, "alt": 10.0, "speed_mps": 1.0},
     "adsb": {"lat": 20.0, "lon": 20.0, "alt": 30.0, "speed_mps": 2.0},
 }
+# False alarms per scan when a sensor line gives no clutter_per_scan.
+DEFAULT_CLUTTER_PER_SCAN = 1.0
+# Extents of measurement space where a sensor line gives no coverage limits.
+_DEFAULT_MAX_RANGE_M = 10_000.0
+_RADIAL_SPEED_SPAN_MPS = 100.0
 DEFAULT_PD = {"radar": 0.9, "rf": 0.8, "acoustic": 0.7, "camera": 0.8, "remoteid": 0.9, "adsb": 0.95}
 COOPERATIVE_KINDS = ("remoteid", "adsb")
 _DELETE_MISS_SCORE = -math.log(0.002)
@@ -69,16 +74,19 @@ def identity_key(detection: Detection) -> str:
 class TrackerConfig:
     """Tuning of the tracker; the defaults suit drones, birds and light aircraft at 1 Hz."""
 
-    q_horizontal: tuple[float, ...] = (0.05, 4.0)
+    q_horizontal: tuple[float, ...] = (0.02, 15.0)
     """Process-noise spectral density east and north (m^2/s^3), one per motion mode: quiet, manoeuvring."""
-    q_vertical: tuple[float, ...] = (0.02, 1.0)
+    q_vertical: tuple[float, ...] = (0.01, 1.0)
     """Process-noise spectral density up (m^2/s^3), per mode."""
     mode_stay_per_s: tuple[float, ...] = (0.95, 0.9)
     """Probability of staying in each mode over one second (IMM)."""
     mode_prior: tuple[float, ...] = (0.5, 0.5)
     gate_probability: float = 0.9995
     confirm_hits: int = 2
-    confirm_window: int = 3
+    confirm_window: int = 4
+    """A tentative track that is not confirmed within this many scans expecting it is dropped (M of N)."""
+    confirm_score: float = 6.9
+    """Log-likelihood ratio (target vs clutter) a tentative track needs as well: ln 1000."""
     max_coast_s: float = 8.0
     tentative_timeout_s: float = 3.0
     max_position_sigma_m: float = 300.0
@@ -108,6 +116,28 @@ class SensorSite:
         s = self.sensor
         return any(v is not None for v in (s.min_range_m, s.max_range_m, s.min_elevation_deg,
                                             s.max_elevation_deg, s.azimuth_min_deg))
+
+    def log_clutter_density(self, model: models.Model) -> float:
+        """ln of the false-alarm density per unit of ``model``'s measurement space (rad, m, m/s).
+
+        False alarms are taken as uniform over the coverage in measurement space, as a radar's
+        are over its resolution cells: ``clutter_per_scan / (azimuth x elevation x range extents)``.
+        """
+        s = self.sensor
+        clutter = s.clutter_per_scan if s.clutter_per_scan is not None else DEFAULT_CLUTTER_PER_SCAN
+        volume = 2.0 * math.pi
+        if s.azimuth_min_deg is not None and s.azimuth_max_deg is not None:
+            volume = math.radians((s.azimuth_max_deg - s.azimuth_min_deg) % 360.0 or 360.0)
+        if model.dim >= 2 and model.angles[1]:
+            low = s.min_elevation_deg if s.min_elevation_deg is not None else 0.0
+            high = s.max_elevation_deg if s.max_elevation_deg is not None else 90.0
+            volume *= math.radians(max(high - low, 1.0))
+        if model.dim >= 3:
+            high_r = s.max_range_m if s.max_range_m is not None else _DEFAULT_MAX_RANGE_M
+            volume *= max(high_r - (s.min_range_m or 0.0), 1.0)
+        if model.dim == 4:
+            volume *= _RADIAL_SPEED_SPAN_MPS
+        return math.log(max(clutter, 1e-6) / volume)
 
     def covers(self, positions: FloatArray) -> BoolArray:
         """Which site-ENU positions ``(N, 3)`` lie inside this sensor's coverage."""
@@ -233,6 +263,7 @@ class Tracker:
         self._id = np.zeros(0, dtype=np.int64)
         self._confirmed = np.zeros(0, dtype=bool)
         self._hits = np.zeros(0, dtype=np.int32)
+        self._score = np.zeros(0)
         self._scans = np.zeros(0, dtype=np.int32)
         self._miss_score = np.zeros(0)
         self._born = np.zeros(0)
@@ -410,6 +441,12 @@ class Tracker:
         self._update(site, batch, chosen)
         return chosen
 
+    def _add_evidence(self, site: SensorSite, batch: _Batch, pairs: kalman.Innovations) -> None:
+        """Track score: ``+ ln(Pd g(z) / clutter density)`` per detection (g the innovation density)."""
+        m = batch.model.dim
+        log_g = -0.5 * (pairs.d2 + pairs.log_det_s + m * math.log(2.0 * math.pi))
+        self._score[pairs.tracks] += math.log(site.pd) + log_g - site.log_clutter_density(batch.model)
+
     def _mark_updated(self, rows: IntArray, site: SensorSite, t: float) -> None:
         self._hits[rows] += 1
         self._miss_score[rows] = 0.0
@@ -417,7 +454,8 @@ class Tracker:
         self._seen_by[rows, site.index] = True
         if site.sensor.kind not in COOPERATIVE_KINDS:
             self._last_noncooperative[rows] = t
-        newly = rows[~self._confirmed[rows] & (self._hits[rows] >= self.config.confirm_hits)]
+        newly = rows[~self._confirmed[rows] & (self._hits[rows] >= self.config.confirm_hits)
+                     & (self._score[rows] >= self.config.confirm_score)]
         self._confirm(newly)
 
     def _confirm(self, rows: IntArray) -> None:
@@ -434,6 +472,7 @@ class Tracker:
             if rows.size == 0 or dets.size == 0:
                 continue
             chosen = self._associate(site, batch, rows, dets)
+            self._add_evidence(site, batch, chosen)
             used[chosen.detections] = True
             updated[chosen.tracks] = True
         self._mark_updated(np.flatnonzero(updated), site, t)
@@ -447,12 +486,14 @@ class Tracker:
         n = updated.size
         expected = site.covers(self._x[:n, :3])
         missed = expected & ~updated
-        self._miss_score[:n][missed] += -math.log(max(1.0 - site.pd, 1e-6))
+        miss = math.log(max(1.0 - site.pd, 1e-6))
+        self._miss_score[:n][missed] -= miss
+        self._score[:n][missed] += miss
         self._scans[:n][expected & ~self._confirmed[:n]] += 1
 
     # ------------------------------------------------------------- initiation
     def _append(self, x: FloatArray, p: FloatArray, t: float, site: SensorSite, confirmed: bool,
-                hits: int, identities: Sequence[str | None] | None = None) -> IntArray:
+                hits: int, identities: Sequence[str | None] | None = None, score: float = 0.0) -> IntArray:
         n = x.shape[0]
         start = self.size
         self._x = np.concatenate([self._x, x])
@@ -465,6 +506,7 @@ class Tracker:
         self._next_id += n
         self._confirmed = np.concatenate([self._confirmed, np.zeros(n, dtype=bool)])
         self._hits = np.concatenate([self._hits, np.full(n, hits, dtype=np.int32)])
+        self._score = np.concatenate([self._score, np.full(n, score)])
         self._scans = np.concatenate([self._scans, np.full(n, 1 if site.sensor.kind == "radar" else 0,
                                                            dtype=np.int32)])
         self._miss_score = np.concatenate([self._miss_score, np.zeros(n)])
@@ -523,7 +565,8 @@ class Tracker:
                 continue
             partner = self._loose.pop(best[1])
             x, p = self._prior(best[2][None, :], best[3][None, :, :])
-            rows = self._append(x, p, t, site, confirmed=False, hits=1)
+            # two consistent bearings: half the evidence a confirmation needs
+            rows = self._append(x, p, t, site, confirmed=False, hits=1, score=self.config.confirm_score / 2)
             self._seen_by[rows, partner.site.index] = True
 
     def _crossing(self, a: _LooseBearing, b: _LooseBearing, min_sin: float
@@ -626,7 +669,7 @@ class Tracker:
             (self._miss_score > _DELETE_MISS_SCORE)
             | (since_update > c.max_coast_s)
             | (~self._confirmed & (since_update > c.tentative_timeout_s))
-            | (~self._confirmed & (self._scans >= c.confirm_window) & (self._hits < c.confirm_hits))
+            | (~self._confirmed & (self._scans >= c.confirm_window))
             | (position_variance > c.max_position_sigma_m**2)
         )
         coasting = np.flatnonzero(~gone & (since_update > 0))
@@ -646,7 +689,7 @@ class Tracker:
 
     def _keep(self, keep: BoolArray) -> None:
         self.stats.tracks_deleted += int(keep.size - keep.sum())
-        for name in ("_x", "_p", "_xm", "_pm", "_mu", "_id", "_confirmed", "_hits", "_scans", "_miss_score", "_born",
+        for name in ("_x", "_p", "_xm", "_pm", "_mu", "_id", "_confirmed", "_hits", "_score", "_scans", "_miss_score", "_born",
                      "_last_update", "_last_noncooperative", "_seen_by"):
             setattr(self, name, getattr(self, name)[keep])
         self._identity = [key for key, k in zip(self._identity, keep, strict=True) if k]
