@@ -5,7 +5,9 @@ detections since the previous one form one batch, whatever their times), or, for
 a sensor that writes no ``scan`` lines, when a line with a later time arrives
 (detections with equal ``t`` form one batch). A sensor with ``period_s`` that
 writes no ``scan`` lines gets empty scans when a period passes without
-detections, so its misses still count.
+detections, so its misses still count. Until a sensor's first ``scan`` line, or
+until 1.5 periods (1.5 s without ``period_s``) pass without one, its detections
+wait, so that the first scan of a sensor with scan lines is whole too.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ Batch = tuple[str, float, list[Detection]]
 
 # A scan counts as empty when no detection came for this many periods.
 _EMPTY_SCAN_PERIODS = 1.5
+_DEFAULT_PERIOD_S = 1.0
 
 
 @dataclass(slots=True)
 class _SensorQueue:
     period_s: float | None
     uses_scan_lines: bool = False
+    without_scan_lines: bool = False
     last_scan_t: float | None = None
     pending: list[Detection] = field(default_factory=list)
 
@@ -35,9 +39,10 @@ class ScanScheduler:
 
     def __init__(self) -> None:
         self._queues: dict[str, _SensorQueue] = {}
+        self._ready: list[Batch] = []
 
     def feed(self, record: Record) -> list[Batch]:
-        """Take one record; return the batches it completes."""
+        """Take one record; return the batches it completes, oldest first."""
         if isinstance(record, Sensor):
             queue = self._queues.get(record.id)
             if queue is None:
@@ -46,46 +51,66 @@ class ScanScheduler:
                 queue.period_s = record.period_s
             return []
         if isinstance(record, Detection):
-            ready = self._due(record.t)
+            self._close_before(record.t)
             self._queues[record.sensor].pending.append(record)
-            return ready
-        if isinstance(record, Scan):
-            ready = self._due(record.t)
+        elif isinstance(record, Scan):
+            self._close_before(record.t)
             queue = self._queues[record.sensor]
             queue.uses_scan_lines = True
-            ready.append((record.sensor, record.t, queue.pending))
+            self._ready.append((record.sensor, record.t, queue.pending))
             queue.pending = []
             queue.last_scan_t = record.t
-            return ready
-        return []
+        else:
+            return []
+        return self._release()
 
     def finish(self) -> list[Batch]:
         """The batches still open at the end of the stream."""
-        ready: list[Batch] = []
         for sensor_id, queue in self._queues.items():
             if queue.uses_scan_lines:
                 if queue.pending:
-                    ready.append((sensor_id, max(d.t for d in queue.pending), queue.pending))
+                    self._ready.append((sensor_id, max(d.t for d in queue.pending), queue.pending))
             else:
-                ready.extend(self._group(sensor_id, queue, float("inf")))
+                self._ready.extend(self._group(sensor_id, queue, float("inf"), fill_empty=False))
             queue.pending = []
-        return sorted(ready, key=lambda batch: batch[1])
-
-    def _due(self, t: float) -> list[Batch]:
-        ready: list[Batch] = []
-        for sensor_id, queue in self._queues.items():
-            if not queue.uses_scan_lines:
-                ready.extend(self._group(sensor_id, queue, t))
-        if len(ready) > 1:
-            ready.sort(key=lambda batch: batch[1])
+        ready = sorted(self._ready, key=lambda batch: batch[1])
+        self._ready = []
         return ready
 
+    def _close_before(self, t: float) -> None:
+        """Close the batches of sensors without scan lines that end before ``t``."""
+        for sensor_id, queue in self._queues.items():
+            if queue.uses_scan_lines:
+                continue
+            if not queue.without_scan_lines:
+                if not queue.pending:
+                    continue
+                wait = _EMPTY_SCAN_PERIODS * (queue.period_s or _DEFAULT_PERIOD_S)
+                if t <= queue.pending[0].t + wait:
+                    continue  # a scan line may still come for the first scan
+                queue.without_scan_lines = True
+            self._ready.extend(self._group(sensor_id, queue, t))
+
+    def _release(self) -> list[Batch]:
+        """Closed batches older than any detection still waiting to learn whether scan lines come."""
+        if not self._ready:
+            return []
+        waiting = [q.pending[0].t for q in self._queues.values()
+                   if q.pending and not q.uses_scan_lines and not q.without_scan_lines]
+        horizon = min(waiting, default=float("inf"))
+        self._ready.sort(key=lambda batch: batch[1])
+        cut = 0
+        while cut < len(self._ready) and self._ready[cut][1] < horizon:
+            cut += 1
+        released, self._ready = self._ready[:cut], self._ready[cut:]
+        return released
+
     @staticmethod
-    def _group(sensor_id: str, queue: _SensorQueue, before_t: float) -> list[Batch]:
+    def _group(sensor_id: str, queue: _SensorQueue, before_t: float, *, fill_empty: bool = True) -> list[Batch]:
         """Batches of equal-time detections older than ``before_t``, with empty scans between."""
         out: list[Batch] = []
         pending = queue.pending
-        period = queue.period_s
+        period = queue.period_s if fill_empty else None
         while True:
             next_t = pending[0].t if pending else None
             if period and queue.last_scan_t is not None:

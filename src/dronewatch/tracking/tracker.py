@@ -62,6 +62,9 @@ _DEFAULT_MAX_RANGE_M = 10_000.0
 _RADIAL_SPEED_SPAN_MPS = 100.0
 DEFAULT_PD = {"radar": 0.9, "rf": 0.8, "acoustic": 0.7, "camera": 0.8, "remoteid": 0.9, "adsb": 0.95}
 COOPERATIVE_KINDS = ("remoteid", "adsb")
+# The tracker's per-track arrays, one row per track (see Tracker.__init__).
+_TRACK_ARRAYS = ("_x", "_p", "_xm", "_pm", "_mu", "_id", "_confirmed", "_hits", "_score", "_scans", "_miss_score",
+                 "_born", "_last_update", "_last_noncooperative", "_seen_by")
 _DELETE_MISS_SCORE = -math.log(0.002)
 
 
@@ -75,11 +78,12 @@ class TrackerConfig:
     """Tuning of the tracker; the defaults suit drones, birds and light aircraft at 1 Hz."""
 
     q_horizontal: tuple[float, ...] = (0.02, 15.0)
-    """Process-noise spectral density east and north (m^2/s^3), one per motion mode: quiet, manoeuvring."""
-    q_vertical: tuple[float, ...] = (0.01, 1.0)
-    """Process-noise spectral density up (m^2/s^3), per mode."""
-    mode_stay_per_s: tuple[float, ...] = (0.95, 0.9)
-    """Probability of staying in each mode over one second (IMM)."""
+    """Process-noise spectral density east and north (m^2/s^3), one per motion mode: quiet (straight
+    legs, ~0.1 m/s^2), manoeuvring (turns and speed changes of small drones, ~4 m/s^2)."""
+    q_vertical: tuple[float, ...] = (0.01, 0.3)
+    """Process-noise spectral density up (m^2/s^3), per mode: climbs change gently."""
+    mode_stay_per_s: tuple[float, ...] = (0.98, 0.9)
+    """Probability of staying in each mode over one second: straight legs last ~50 s, turns ~10 s."""
     mode_prior: tuple[float, ...] = (0.5, 0.5)
     gate_probability: float = 0.9995
     confirm_hits: int = 2
@@ -689,8 +693,7 @@ class Tracker:
 
     def _keep(self, keep: BoolArray) -> None:
         self.stats.tracks_deleted += int(keep.size - keep.sum())
-        for name in ("_x", "_p", "_xm", "_pm", "_mu", "_id", "_confirmed", "_hits", "_score", "_scans", "_miss_score", "_born",
-                     "_last_update", "_last_noncooperative", "_seen_by"):
+        for name in _TRACK_ARRAYS:
             setattr(self, name, getattr(self, name)[keep])
         self._identity = [key for key, k in zip(self._identity, keep, strict=True) if k]
 
