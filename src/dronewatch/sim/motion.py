@@ -1,0 +1,246 @@
+"""Motion of simulated objects: sampled trajectories in the site ENU frame.
+
+Every behaviour produces a :class:`Trajectory`: times on a fixed step (0.1 s)
+with position and velocity, from the object's appearance to its disappearance.
+Ground is flat at the site's elevation (``u = 0``); heights are above it.
+
+==============  ==================================================================
+behaviour       how
+==============  ==================================================================
+waypoints       steer to each waypoint in turn: heading turns at most
+                ``turn_rate_dps``, speed changes at most ``accel_mps2``, height
+                changes at most ``climb_mps``; optional hover at a waypoint; after
+                the last one the object flies on (``exit``), hovers or lands
+orbit           waypoints around a circle, lap after lap (loiter)
+soaring         a circle whose centre drifts with the wind while the bird climbs
+wander          heading random walk with sudden changes (a bird in erratic flight)
+flock           a wandering leader and followers at slowly varying offsets
+straight        constant velocity (crewed aircraft)
+==============  ==================================================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+
+STEP_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Trajectory:
+    """Positions and velocities ``(T, 3)`` at times ``t0_s + k * STEP_S`` (seconds from scenario start)."""
+
+    t0_s: float
+    position: FloatArray
+    velocity: FloatArray
+
+    @property
+    def end_s(self) -> float:
+        return self.t0_s + (self.position.shape[0] - 1) * STEP_S
+
+    def at(self, t_s: float) -> tuple[FloatArray, FloatArray] | None:
+        """Position and velocity at ``t_s`` (linear interpolation), or None outside its life."""
+        k = (t_s - self.t0_s) / STEP_S
+        if k < -1e-9 or k > self.position.shape[0] - 1 + 1e-9:
+            return None
+        i = min(int(math.floor(k + 1e-9)), self.position.shape[0] - 2) if self.position.shape[0] > 1 else 0
+        w = min(max(k - i, 0.0), 1.0) if self.position.shape[0] > 1 else 0.0
+        j = min(i + 1, self.position.shape[0] - 1)
+        return (self.position[i] * (1 - w) + self.position[j] * w, self.velocity[i] * (1 - w) + self.velocity[j] * w)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What an airframe can do."""
+
+    accel_mps2: float = 3.0
+    turn_rate_dps: float = 30.0
+    climb_mps: float = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class Waypoint:
+    """A point to fly to (ENU metres, ``u`` above ground) at ``speed_mps``, optionally hovering there."""
+
+    east_m: float
+    north_m: float
+    up_m: float
+    speed_mps: float
+    hover_s: float = 0.0
+
+
+@dataclass(slots=True)
+class _State:
+    e: float
+    n: float
+    u: float
+    heading: float  # rad, clockwise from north
+    speed: float
+    climb: float = 0.0
+    samples: list[tuple[float, float, float, float, float, float]] = field(default_factory=list)
+
+    def record(self) -> None:
+        self.samples.append((self.e, self.n, self.u, self.speed * math.sin(self.heading),
+                             self.speed * math.cos(self.heading), self.climb))
+
+    def advance(self, dt: float) -> None:
+        self.e += self.speed * math.sin(self.heading) * dt
+        self.n += self.speed * math.cos(self.heading) * dt
+        self.u = max(0.0, self.u + self.climb * dt)
+
+
+def _approach(value: float, goal: float, limit: float) -> float:
+    return value + max(-limit, min(limit, goal - value))
+
+
+def _wrap(angle: float) -> float:
+    return (angle + math.pi) % (2.0 * math.pi) - math.pi
+
+
+def _trajectory(t0_s: float, samples: list[tuple[float, float, float, float, float, float]]) -> Trajectory:
+    array = np.array(samples, dtype=np.float64).reshape(-1, 6)
+    return Trajectory(t0_s, array[:, :3], array[:, 3:])
+
+
+def follow_waypoints(t0_s: float, start: Sequence[float], heading_deg: float, speed_mps: float,
+                     waypoints: Sequence[Waypoint], limits: Limits, end_s: float, *, after: str = "exit",
+                     exit_radius_m: float = 8000.0) -> Trajectory:
+    """Fly from ``start`` through ``waypoints``; then ``after`` = ``exit`` (fly on until ``exit_radius_m``
+    from the site or ``end_s``), ``hover`` (until ``end_s``) or ``land``."""
+    s = _State(float(start[0]), float(start[1]), float(start[2]), math.radians(heading_deg), speed_mps)
+    dt = STEP_S
+    t = t0_s
+    index, hover_left = 0, -1.0
+    turn = math.radians(limits.turn_rate_dps) * dt
+    s.record()
+    while t < end_s - 1e-9:
+        if index < len(waypoints):
+            w = waypoints[index]
+            de, dn = w.east_m - s.e, w.north_m - s.n
+            distance = math.hypot(de, dn)
+            if hover_left >= 0.0:
+                goal_speed = 0.0
+                hover_left -= dt
+                if hover_left < 0.0:
+                    index += 1
+            else:
+                if distance > 1.0:
+                    s.heading = (s.heading + max(-turn, min(turn, _wrap(math.atan2(de, dn) - s.heading)))) % (
+                        2 * math.pi)
+                # slow down in time to stop at a hover point
+                goal_speed = w.speed_mps
+                if w.hover_s > 0.0:
+                    goal_speed = min(goal_speed, math.sqrt(2.0 * limits.accel_mps2 * max(distance - 2.0, 0.0)))
+                reached = distance < max(3.0, 1.5 * s.speed * dt) or (
+                    w.hover_s <= 0.0 and distance < max(15.0, s.speed * 2.0))
+                if reached:
+                    if w.hover_s > 0.0:
+                        hover_left = w.hover_s
+                    else:
+                        index += 1
+            s.climb = _approach(s.climb, max(-limits.climb_mps, min(limits.climb_mps, (w.up_m - s.u) / 2.0)),
+                                2.0 * dt)
+        elif after == "hover":
+            goal_speed = 0.0
+            s.climb = _approach(s.climb, 0.0, 2.0 * dt)
+        elif after == "land":
+            goal_speed = 0.0
+            s.climb = _approach(s.climb, -min(limits.climb_mps, 2.0 + s.u / 5.0), 2.0 * dt)
+            if s.u <= 0.0 and s.speed < 0.1:
+                break
+        else:
+            goal_speed = s.speed
+            s.climb = _approach(s.climb, 0.0, 2.0 * dt)
+            if math.hypot(s.e, s.n) > exit_radius_m:
+                break
+        s.speed = max(0.0, _approach(s.speed, goal_speed, limits.accel_mps2 * dt))
+        s.advance(dt)
+        t += dt
+        s.record()
+    return _trajectory(t0_s, s.samples)
+
+
+def orbit_waypoints(center: Sequence[float], radius_m: float, up_m: float, speed_mps: float, laps: float,
+                    clockwise: bool = True, start_angle_deg: float = 0.0) -> list[Waypoint]:
+    """Waypoints around a circle (``laps`` times), for a loiter."""
+    points_per_lap = 24
+    n = max(2, round(points_per_lap * laps))
+    sign = 1.0 if clockwise else -1.0
+    out = []
+    for k in range(1, n + 1):
+        angle = math.radians(start_angle_deg) + sign * 2.0 * math.pi * k / points_per_lap
+        out.append(Waypoint(center[0] + radius_m * math.sin(angle), center[1] + radius_m * math.cos(angle), up_m,
+                            speed_mps))
+    return out
+
+
+def soaring(t0_s: float, center: Sequence[float], radius_m: float, speed_mps: float, start_up_m: float,
+            climb_mps: float, wind_enu: Sequence[float], end_s: float, rng: np.random.Generator) -> Trajectory:
+    """A bird circling in a thermal that drifts with the wind, climbing, with small wobbles."""
+    steps = max(1, round((end_s - t0_s) / STEP_S))
+    t = np.arange(steps + 1) * STEP_S
+    omega = speed_mps / radius_m * (1.0 if rng.random() < 0.5 else -1.0)
+    phase = rng.uniform(0.0, 2 * math.pi)
+    wobble = np.cumsum(rng.normal(0.0, 0.02, steps + 1)) * radius_m * 0.05
+    r = radius_m + wobble
+    e = center[0] + wind_enu[0] * t + r * np.sin(phase + omega * t)
+    n = center[1] + wind_enu[1] * t + r * np.cos(phase + omega * t)
+    u = np.maximum(5.0, start_up_m + climb_mps * t + 3.0 * np.sin(0.05 * t))
+    position = np.stack([e, n, u], axis=-1)
+    return Trajectory(t0_s, position, np.gradient(position, STEP_S, axis=0))
+
+
+def wander(t0_s: float, start: Sequence[float], heading_deg: float, speed_range_mps: tuple[float, float],
+           up_range_m: tuple[float, float], end_s: float, rng: np.random.Generator,
+           sudden_turn_per_s: float = 0.05, exit_radius_m: float = 8000.0) -> Trajectory:
+    """Erratic flight: heading random walk, occasional sudden turns, speed and height drifting in range."""
+    steps = max(1, round((end_s - t0_s) / STEP_S))
+    heading = math.radians(heading_deg)
+    speed = float(rng.uniform(*speed_range_mps))
+    e, n, u = (float(v) for v in start)
+    samples = []
+    for _ in range(steps + 1):
+        climb = float(rng.normal(0.0, 0.5))
+        samples.append((e, n, u, speed * math.sin(heading), speed * math.cos(heading), climb))
+        heading += float(rng.normal(0.0, math.radians(4.0)))
+        if rng.random() < sudden_turn_per_s * STEP_S:
+            heading += float(rng.uniform(-1.5, 1.5))
+        speed = min(max(speed + float(rng.normal(0.0, 0.3)), speed_range_mps[0]), speed_range_mps[1])
+        e += speed * math.sin(heading) * STEP_S
+        n += speed * math.cos(heading) * STEP_S
+        u = min(max(u + climb * STEP_S, up_range_m[0]), up_range_m[1])
+        if math.hypot(e, n) > exit_radius_m:
+            break
+    return _trajectory(t0_s, samples)
+
+
+def flock(leader: Trajectory, size: int, spacing_m: float, rng: np.random.Generator) -> list[Trajectory]:
+    """Followers around a leader at offsets that drift slowly (an Ornstein-Uhlenbeck process each)."""
+    steps = leader.position.shape[0]
+    out = [leader]
+    for _ in range(size - 1):
+        offset = rng.normal(0.0, spacing_m, 3) * np.array([1.0, 1.0, 0.3])
+        path = np.empty((steps, 3))
+        for k in range(steps):
+            offset += -0.05 * offset * STEP_S + rng.normal(0.0, spacing_m * 0.05, 3) * np.array([1.0, 1.0, 0.3])
+            path[k] = offset
+        position = leader.position + path
+        position[:, 2] = np.maximum(position[:, 2], 5.0)
+        out.append(Trajectory(leader.t0_s, position, np.gradient(position, STEP_S, axis=0)))
+    return out
+
+
+def straight(t0_s: float, start: Sequence[float], velocity: Sequence[float], end_s: float) -> Trajectory:
+    """Constant velocity, straight and level if ``velocity[2] == 0``."""
+    steps = max(1, round((end_s - t0_s) / STEP_S))
+    t = np.arange(steps + 1)[:, None] * STEP_S
+    v = np.asarray(velocity, dtype=np.float64)
+    position = np.asarray(start, dtype=np.float64) + t * v
+    return Trajectory(t0_s, position, np.broadcast_to(v, position.shape).copy())
