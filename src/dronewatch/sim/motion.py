@@ -47,12 +47,13 @@ class Trajectory:
 
     def at(self, t_s: float) -> tuple[FloatArray, FloatArray] | None:
         """Position and velocity at ``t_s`` (linear interpolation), or None outside its life."""
+        last = self.position.shape[0] - 1
         k = (t_s - self.t0_s) / STEP_S
-        if k < -1e-9 or k > self.position.shape[0] - 1 + 1e-9:
+        if k < -1e-9 or k > last + 1e-9:
             return None
-        i = min(int(math.floor(k + 1e-9)), self.position.shape[0] - 2) if self.position.shape[0] > 1 else 0
-        w = min(max(k - i, 0.0), 1.0) if self.position.shape[0] > 1 else 0.0
-        j = min(i + 1, self.position.shape[0] - 1)
+        i = min(max(math.floor(k), 0), max(last - 1, 0))
+        j = min(i + 1, last)
+        w = min(max(k - i, 0.0), 1.0)
         return (self.position[i] * (1 - w) + self.position[j] * w, self.velocity[i] * (1 - w) + self.velocity[j] * w)
 
 
