@@ -43,7 +43,7 @@ class Trajectory:
 
     @property
     def end_s(self) -> float:
-        return self.t0_s + (self.position.shape[0] - 1) * STEP_S
+        return float(self.t0_s + (self.position.shape[0] - 1) * STEP_S)
 
     def at(self, t_s: float) -> tuple[FloatArray, FloatArray] | None:
         """Position and velocity at ``t_s`` (linear interpolation), or None outside its life."""
