@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from dronewatch.geo import LocalFrame
+
 FloatArray = NDArray[np.float64]
 
 STEP_S = 0.1
@@ -238,10 +240,41 @@ def flock(leader: Trajectory, size: int, spacing_m: float, rng: np.random.Genera
     return out
 
 
-def straight(t0_s: float, start: Sequence[float], velocity: Sequence[float], end_s: float) -> Trajectory:
+def straight(t0_s: float, start: Sequence[float] | FloatArray, velocity: Sequence[float] | FloatArray,
+             end_s: float) -> Trajectory:
     """Constant velocity, straight and level if ``velocity[2] == 0``."""
     steps = max(1, round((end_s - t0_s) / STEP_S))
     t = np.arange(steps + 1)[:, None] * STEP_S
     v = np.asarray(velocity, dtype=np.float64)
     position = np.asarray(start, dtype=np.float64) + t * v
     return Trajectory(t0_s, position, np.broadcast_to(v, position.shape).copy())
+
+
+def from_csv_rows(rows: Sequence[tuple[float, float, float, float | None]], origin_enu: Sequence[float],
+                  default_height_m: float = 60.0, max_gap_s: float = 5.0) -> Trajectory:
+    """A recorded flight ``(t, lat, lon, alt or None)`` moved to ``origin_enu`` of the site.
+
+    The flight keeps its shape: positions are taken in the ENU frame of its first fix and
+    shifted so that fix lands on ``origin_enu``; heights are above the first fix (or
+    ``default_height_m`` where altitude is missing). Resampled to :data:`STEP_S`; where
+    fixes are more than ``max_gap_s`` apart the object is absent (NaN), not invented.
+    """
+    if len(rows) < 2:
+        raise ValueError("a trajectory needs at least two fixes")
+    t = np.array([r[0] for r in rows], dtype=np.float64)
+    if np.any(np.diff(t) <= 0):
+        raise ValueError("trajectory times must increase")
+    first = rows[0]
+    base_alt = first[3] if first[3] is not None else 0.0
+    local = LocalFrame(first[1], first[2], base_alt)
+    alts = np.array([r[3] if r[3] is not None else base_alt + default_height_m for r in rows], dtype=np.float64)
+    enu = local.from_geodetic(np.array([r[1] for r in rows]), np.array([r[2] for r in rows]), alts)
+    enu[:, :2] += np.asarray(origin_enu[:2], dtype=np.float64)
+    enu[:, 2] = np.maximum(enu[:, 2] + (default_height_m if first[3] is None else 0.0), 0.0)
+    grid = np.arange(0.0, t[-1] - t[0] + 1e-9, STEP_S) + t[0]
+    position = np.stack([np.interp(grid, t, enu[:, axis]) for axis in range(3)], axis=-1)
+    gap_starts = np.flatnonzero(np.diff(t) > max_gap_s)
+    for g in gap_starts:
+        position[(grid > t[g]) & (grid < t[g + 1])] = np.nan
+    velocity = np.gradient(position, STEP_S, axis=0)
+    return Trajectory(0.0, position, velocity)

@@ -95,7 +95,9 @@ class _Targets:
         return np.stack([self.speed * np.sin(self.heading), self.speed * np.cos(self.heading), self.climb], axis=-1)
 
 
-class _Simulator:
+class DroneCrowd:
+    """Drone-like targets moved together, with births and deaths (also the `stress` scenario's crowd)."""
+
     def __init__(self, config: RadarScenarioConfig) -> None:
         self.c = config
         self.rng = np.random.default_rng(config.seed)
@@ -186,7 +188,7 @@ def generate_radar_scenario(config: RadarScenarioConfig) -> Iterator[Record]:
                  period_s=c.period_s, clutter_per_scan=c.clutter_per_scan, min_range_m=c.min_range_m,
                  max_range_m=c.max_range_m, min_elevation_deg=c.min_elevation_deg,
                  max_elevation_deg=c.max_elevation_deg)
-    sim = _Simulator(c)
+    sim = DroneCrowd(c)
     rng = sim.rng
     substeps = max(1, round(c.period_s / _SUBSTEP_S))
     detection_number = 0

@@ -1,0 +1,212 @@
+"""Simulated sensors: which objects each sensor sees, with what noise, and its false alarms.
+
+All functions work on the objects alive at one scan, as arrays in the site ENU
+frame: positions and velocities ``(K, 3)``, classes ``(K,)`` and per-object flags.
+
+==========  ====================================================================
+kind        sees
+==========  ====================================================================
+radar       every class inside range, elevation and sector; Pd falls off near the
+            class's detection range (birds reflect less than drones, aircraft more)
+rf          drones with an active control link, inside range: azimuth only
+camera      inside its field of view and range (birds smaller, aircraft larger)
+acoustic    drones and aircraft (motors) inside its short range
+remoteid    broadcasting drones inside range, GNSS-like position noise, drops
+adsb        aircraft with a transponder, inside range
+==========  ====================================================================
+
+Noise is Gaussian with the sensor line's ``sigma``; false alarms are Poisson with
+mean ``clutter_per_scan``, uniform over the coverage in the sensor's own
+measurement space.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dronewatch.geo import LocalFrame, enu2aer
+from dronewatch.model import Detection, Sensor
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+# Detection range of each class relative to the sensor's max_range_m (radar cross-section, size, noise).
+RANGE_FACTOR: dict[str, dict[str, float]] = {
+    "radar": {"drone": 1.0, "bird": 0.6, "aircraft": 3.0, "other": 1.0},
+    "camera": {"drone": 1.0, "bird": 0.7, "aircraft": 3.0, "other": 1.0},
+    "acoustic": {"drone": 1.0, "bird": 0.0, "aircraft": 4.0, "other": 0.0},
+}
+_DEFAULT_MAX_RANGE_M = 5000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """The objects alive at one scan time (seconds since the epoch ``t``)."""
+
+    t: float
+    ids: list[str]
+    classes: NDArray[np.str_]
+    position: FloatArray
+    velocity: FloatArray
+    rf_link: BoolArray
+    uas_ids: list[str | None]
+    operator: FloatArray        # (K, 3) site ENU of the operator, NaN when unknown
+    icao: list[str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SimSensor:
+    """A sensor line plus where it stands in the site frame."""
+
+    sensor: Sensor
+    pose: tuple[FloatArray, FloatArray]
+
+    @classmethod
+    def at(cls, sensor: Sensor, site: LocalFrame) -> SimSensor:
+        return cls(sensor, site.transform_to(LocalFrame(sensor.lat, sensor.lon, sensor.alt)))
+
+    def aer(self, position: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        rot, offset = self.pose
+        rel = position @ rot.T + offset
+        return enu2aer(rel[:, 0], rel[:, 1], rel[:, 2])
+
+    def inside(self, aer: tuple[FloatArray, FloatArray, FloatArray]) -> BoolArray:
+        """Inside range, elevation and azimuth sector (no class, no Pd)."""
+        s = self.sensor
+        azimuth, elevation, slant = aer
+        ok = slant <= (s.max_range_m if s.max_range_m is not None else _DEFAULT_MAX_RANGE_M)
+        if s.min_range_m is not None:
+            ok &= slant >= s.min_range_m
+        if s.min_elevation_deg is not None:
+            ok &= elevation >= s.min_elevation_deg
+        if s.max_elevation_deg is not None:
+            ok &= elevation <= s.max_elevation_deg
+        if s.azimuth_min_deg is not None and s.azimuth_max_deg is not None:
+            ok &= (azimuth - s.azimuth_min_deg) % 360.0 <= (s.azimuth_max_deg - s.azimuth_min_deg) % 360.0
+        return np.asarray(ok, dtype=bool)
+
+    def eligible(self, scene: Scene) -> BoolArray:
+        """Objects this kind of sensor can sense at all."""
+        kind = self.sensor.kind
+        if kind == "rf":
+            return scene.rf_link.copy()
+        if kind == "remoteid":
+            return np.array([u is not None for u in scene.uas_ids], dtype=bool)
+        if kind == "adsb":
+            return np.array([i is not None for i in scene.icao], dtype=bool)
+        factors = RANGE_FACTOR[kind]
+        return np.array([factors.get(str(c), 1.0) > 0.0 for c in scene.classes], dtype=bool)
+
+    def reach(self, scene: Scene) -> FloatArray:
+        """How far this sensor can detect each object, by its class (at most its ``max_range_m``)."""
+        s = self.sensor
+        max_range = s.max_range_m or _DEFAULT_MAX_RANGE_M
+        factors = RANGE_FACTOR.get(s.kind)
+        if factors is None:
+            return np.full(len(scene.ids), max_range)
+        return np.minimum(max_range * np.array([factors.get(str(c), 1.0) for c in scene.classes]), max_range)
+
+    def detection_probability(self, scene: Scene, slant: FloatArray) -> FloatArray:
+        """Pd per object: the sensor's ``pd``, falling off smoothly near the class's detection range."""
+        s = self.sensor
+        pd = s.pd if s.pd is not None else 0.9
+        if s.kind not in RANGE_FACTOR:
+            return np.full(slant.shape, pd)
+        reach = np.maximum((s.max_range_m or _DEFAULT_MAX_RANGE_M) * np.array(
+            [RANGE_FACTOR[s.kind].get(str(c), 1.0) for c in scene.classes]), 1.0)
+        exponent = np.minimum((slant - 0.9 * reach) / (0.04 * reach), 50.0)
+        return np.asarray(pd / (1.0 + np.exp(exponent)), dtype=np.float64)
+
+
+def observe(sim: SimSensor, scene: Scene, site: LocalFrame, rng: np.random.Generator, next_id: int
+            ) -> tuple[list[Detection], BoolArray]:
+    """One scan: the detections (shuffled, false alarms among them, ids from ``next_id``) and which
+    objects were in coverage."""
+    n = len(scene.ids)
+    aer = sim.aer(scene.position) if n else (np.zeros(0), np.zeros(0), np.zeros(0))
+    covered = sim.inside(aer) & sim.eligible(scene) & (aer[2] <= sim.reach(scene)) if n else np.zeros(0, dtype=bool)
+    seen = np.flatnonzero(covered & (rng.random(n) < sim.detection_probability(scene, aer[2])))
+    if sim.sensor.kind in ("remoteid", "adsb"):
+        detections = _reports(sim, scene, site, seen, rng)
+    else:
+        detections = _plots(sim, scene.t, *_measured(sim, aer, seen, rng), *_false_alarms(sim, rng))
+    order = rng.permutation(len(detections))
+    return [replace(detections[j], id=f"d{next_id + k}") for k, j in enumerate(order)], covered
+
+
+def _sigma(sim: SimSensor, key: str, default: float) -> float:
+    return float(sim.sensor.sigma.get(key, default))
+
+
+Polar = tuple[FloatArray, FloatArray, FloatArray]
+
+
+def _measured(sim: SimSensor, aer: Polar, seen: NDArray[np.intp], rng: np.random.Generator) -> Polar:
+    k = seen.size
+    return ((aer[0][seen] + rng.normal(0.0, _sigma(sim, "azimuth_deg", 1.0), k)) % 360.0,
+            aer[1][seen] + rng.normal(0.0, _sigma(sim, "elevation_deg", 1.0), k),
+            aer[2][seen] + rng.normal(0.0, _sigma(sim, "range_m", 10.0), k))
+
+
+def _false_alarms(sim: SimSensor, rng: np.random.Generator) -> Polar:
+    s = sim.sensor
+    n = int(rng.poisson(s.clutter_per_scan or 0.0))
+    if s.azimuth_min_deg is not None and s.azimuth_max_deg is not None:
+        width = (s.azimuth_max_deg - s.azimuth_min_deg) % 360.0 or 360.0
+        azimuth = (s.azimuth_min_deg + rng.uniform(0.0, width, n)) % 360.0
+    else:
+        azimuth = rng.uniform(0.0, 360.0, n)
+    low = s.min_elevation_deg if s.min_elevation_deg is not None else 0.0
+    high = s.max_elevation_deg if s.max_elevation_deg is not None else 60.0
+    return (azimuth, rng.uniform(low, high, n),
+            rng.uniform(s.min_range_m or 50.0, s.max_range_m or _DEFAULT_MAX_RANGE_M, n))
+
+
+def _plots(sim: SimSensor, t: float, *columns: FloatArray) -> list[Detection]:
+    """Detections of a plot sensor from (azimuth, elevation, range) arrays, real ones then false ones."""
+    s = sim.sensor
+    azimuth = np.concatenate(columns[0::3])
+    elevation = np.concatenate(columns[1::3])
+    slant = np.concatenate(columns[2::3])
+    if s.kind == "radar":
+        return [Detection(t=t, sensor=s.id, range_m=float(r), azimuth_deg=float(a), elevation_deg=float(e))
+                for a, e, r in zip(azimuth, elevation, slant, strict=True)]
+    if s.kind == "rf" or (s.kind == "acoustic" and "elevation_deg" not in s.sigma):
+        return [Detection(t=t, sensor=s.id, azimuth_deg=float(a)) for a in azimuth]
+    return [Detection(t=t, sensor=s.id, azimuth_deg=float(a), elevation_deg=float(e))
+            for a, e in zip(azimuth, elevation, strict=True)]
+
+
+def _reports(sim: SimSensor, scene: Scene, site: LocalFrame, seen: NDArray[np.intp],
+             rng: np.random.Generator) -> list[Detection]:
+    """Self-reported positions: GNSS-like noise (metres) on position, speed and track from the velocity."""
+    s = sim.sensor
+    k = seen.size
+    if k == 0:
+        return []
+    horizontal = _sigma(sim, "lat", 5.0)
+    noise = np.stack([rng.normal(0.0, _sigma(sim, "lon", horizontal), k), rng.normal(0.0, horizontal, k),
+                      rng.normal(0.0, _sigma(sim, "alt", 10.0), k)], axis=-1)
+    lat, lon, alt = site.to_geodetic(scene.position[seen] + noise)
+    velocity = scene.velocity[seen]
+    speed = np.hypot(velocity[:, 0], velocity[:, 1]) + rng.normal(0.0, _sigma(sim, "speed_mps", 0.5), k)
+    track = np.degrees(np.arctan2(velocity[:, 0], velocity[:, 1])) % 360.0
+    operator = scene.operator[seen]
+    op_lat, op_lon, _ = site.to_geodetic(np.nan_to_num(operator))
+    out = []
+    for i, row in enumerate(seen):
+        if s.kind == "remoteid":
+            has_operator = not math.isnan(float(operator[i, 0]))
+            out.append(Detection(
+                t=scene.t, sensor=s.id, lat=float(lat[i]), lon=float(lon[i]), alt=float(alt[i]),
+                uas_id=scene.uas_ids[row], speed_mps=float(max(speed[i], 0.0)), track_deg=float(track[i]),
+                operator_lat=float(op_lat[i]) if has_operator else None,
+                operator_lon=float(op_lon[i]) if has_operator else None))
+        else:
+            out.append(Detection(t=scene.t, sensor=s.id, lat=float(lat[i]), lon=float(lon[i]), alt=float(alt[i]),
+                                 icao=scene.icao[row]))
+    return out
