@@ -28,11 +28,14 @@ def add_parser(commands: Any) -> None:
                         help="add a recorded flight (columns t, lat, lon, alt) as a drone; may repeat")
     parser.add_argument("--trajectory-origin", default="0,800", metavar="EAST,NORTH",
                         help="where the recorded flight's first fix goes, metres from the site (default 0,800)")
+    parser.add_argument("--trajectory-altitude", choices=("lowest", "ground"), default="lowest",
+                        help="heights of a recorded flight: above its lowest fix (default; for AMSL or ellipsoid "
+                             "logs that start or end on the ground), or the alt column as height above ground")
     parser.add_argument("-o", "--output", default="-", help="output file (default: standard output)")
     parser.set_defaults(run=run)
 
 
-def read_trajectory(path: str, origin: tuple[float, float]) -> motion.Trajectory:
+def read_trajectory(path: str, origin: tuple[float, float], altitude: str = "lowest") -> motion.Trajectory:
     """A recorded flight from CSV with columns t, lat, lon, alt (alt may be empty)."""
     rows: list[tuple[float, float, float, float | None]] = []
     with open(path, encoding="utf-8", newline="") as handle:
@@ -48,7 +51,7 @@ def read_trajectory(path: str, origin: tuple[float, float]) -> motion.Trajectory
             except (TypeError, ValueError) as error:
                 raise FormatError(f"bad number: {error}", source=path, line=number) from None
     try:
-        return motion.from_csv_rows(rows, origin)
+        return motion.from_csv_rows(rows, origin, altitude=altitude)
     except ValueError as error:
         raise FormatError(str(error), source=path) from None
 
@@ -62,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError(f"--trajectory-origin: expected EAST,NORTH in metres, got {args.trajectory_origin!r}"
                           ) from None
-    recorded = [engine.SimObject(f"recorded-{k + 1}", "drone", read_trajectory(path, (east, north)), rf_link=True)
+    recorded = [engine.SimObject(f"recorded-{k + 1}", "drone",
+                                 read_trajectory(path, (east, north), args.trajectory_altitude), rf_link=True)
                 for k, path in enumerate(args.trajectory)]
     if recorded:
         scenario = replace(scenario, objects=scenario.objects + recorded)

@@ -2,8 +2,8 @@
 
 Time advances in ticks of :data:`TICK_S`; a sensor scans at every multiple of its
 ``period_s``. At each tick where some sensor scanned, the ``truth`` lines of the
-objects inside the coverage of at least one sensor that can sense them follow
-the scans. Same scenario and seed, same records.
+objects inside the coverage of at least one sensor that can sense them (any
+sensor, scanning then or not) follow the scans. Same scenario and seed, same records.
 """
 
 from __future__ import annotations
@@ -145,13 +145,14 @@ def generate(scenario: SimScenario) -> Iterator[Record]:
         if not scanning:
             continue
         scene = _scene(t, t_s, scenario.objects, crowd)
-        covered = np.zeros(len(scene.ids), dtype=bool)
         for sim in scanning:
-            detections, seen = observe(sim, scene, site, rng, next_id)
+            detections = observe(sim, scene, site, rng, next_id)
             next_id += len(detections)
-            covered |= seen
             yield from detections
             yield Scan(t=t, sensor=sim.sensor.id)
+        covered = np.zeros(len(scene.ids), dtype=bool)
+        for sim in sims:
+            covered |= sim.covers(scene)
         inside = np.flatnonzero(covered)
         if inside.size:
             lat, lon, alt = site.to_geodetic(scene.position[inside])

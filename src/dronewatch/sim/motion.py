@@ -251,30 +251,34 @@ def straight(t0_s: float, start: Sequence[float] | FloatArray, velocity: Sequenc
 
 
 def from_csv_rows(rows: Sequence[tuple[float, float, float, float | None]], origin_enu: Sequence[float],
-                  default_height_m: float = 60.0, max_gap_s: float = 5.0) -> Trajectory:
+                  *, altitude: str = "lowest", default_height_m: float = 60.0, max_gap_s: float = 5.0) -> Trajectory:
     """A recorded flight ``(t, lat, lon, alt or None)`` moved to ``origin_enu`` of the site.
 
     The flight keeps its shape: positions are taken in the ENU frame of its first fix and
-    shifted so that fix lands on ``origin_enu``; heights are above the first fix (or
-    ``default_height_m`` where altitude is missing). Resampled to :data:`STEP_S`; where
-    fixes are more than ``max_gap_s`` apart the object is absent (NaN), not invented.
+    shifted so that fix lands on ``origin_enu``. Logs differ in their altitude datum, so
+    heights above ground are: ``altitude="lowest"`` the altitude above the flight's lowest
+    fix (take-off or landing on the ground), ``"ground"`` the altitude column as it is
+    (already above ground or home point); ``default_height_m`` where altitude is missing.
+    Resampled to :data:`STEP_S`; where fixes are more than ``max_gap_s`` apart the object
+    is absent (NaN), not invented.
     """
+    if altitude not in ("lowest", "ground"):
+        raise ValueError(f"altitude must be 'lowest' or 'ground', not {altitude!r}")
     if len(rows) < 2:
         raise ValueError("a trajectory needs at least two fixes")
     t = np.array([r[0] for r in rows], dtype=np.float64)
     if np.any(np.diff(t) <= 0):
         raise ValueError("trajectory times must increase")
+    given = [r[3] for r in rows if r[3] is not None]
+    floor = (min(given) if given else 0.0) if altitude == "lowest" else 0.0
+    heights = np.array([r[3] - floor if r[3] is not None else default_height_m for r in rows], dtype=np.float64)
     first = rows[0]
-    base_alt = first[3] if first[3] is not None else 0.0
-    local = LocalFrame(first[1], first[2], base_alt)
-    alts = np.array([r[3] if r[3] is not None else base_alt + default_height_m for r in rows], dtype=np.float64)
-    enu = local.from_geodetic(np.array([r[1] for r in rows]), np.array([r[2] for r in rows]), alts)
+    local = LocalFrame(first[1], first[2], 0.0)
+    enu = local.from_geodetic(np.array([r[1] for r in rows]), np.array([r[2] for r in rows]), np.zeros(len(rows)))
     enu[:, :2] += np.asarray(origin_enu[:2], dtype=np.float64)
-    enu[:, 2] = np.maximum(enu[:, 2] + (default_height_m if first[3] is None else 0.0), 0.0)
+    enu[:, 2] = np.maximum(heights, 0.0)
     grid = np.arange(0.0, t[-1] - t[0] + 1e-9, STEP_S) + t[0]
     position = np.stack([np.interp(grid, t, enu[:, axis]) for axis in range(3)], axis=-1)
-    gap_starts = np.flatnonzero(np.diff(t) > max_gap_s)
-    for g in gap_starts:
+    for g in np.flatnonzero(np.diff(t) > max_gap_s):
         position[(grid > t[g]) & (grid < t[g + 1])] = np.nan
-    velocity = np.gradient(position, STEP_S, axis=0)
-    return Trajectory(0.0, position, velocity)
+    return Trajectory(0.0, position, np.gradient(position, STEP_S, axis=0))

@@ -23,7 +23,7 @@ measurement space.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,6 +33,7 @@ from dronewatch.model import Detection, Sensor
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+Polar = tuple[FloatArray, FloatArray, FloatArray]
 
 # Detection range of each class relative to the sensor's max_range_m (radar cross-section, size, noise).
 RANGE_FACTOR: dict[str, dict[str, float]] = {
@@ -69,12 +70,12 @@ class SimSensor:
     def at(cls, sensor: Sensor, site: LocalFrame) -> SimSensor:
         return cls(sensor, site.transform_to(LocalFrame(sensor.lat, sensor.lon, sensor.alt)))
 
-    def aer(self, position: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def aer(self, position: FloatArray) -> Polar:
         rot, offset = self.pose
         rel = position @ rot.T + offset
         return enu2aer(rel[:, 0], rel[:, 1], rel[:, 2])
 
-    def inside(self, aer: tuple[FloatArray, FloatArray, FloatArray]) -> BoolArray:
+    def inside(self, aer: Polar) -> BoolArray:
         """Inside range, elevation and azimuth sector (no class, no Pd)."""
         s = self.sensor
         azimuth, elevation, slant = aer
@@ -88,6 +89,13 @@ class SimSensor:
         if s.azimuth_min_deg is not None and s.azimuth_max_deg is not None:
             ok &= (azimuth - s.azimuth_min_deg) % 360.0 <= (s.azimuth_max_deg - s.azimuth_min_deg) % 360.0
         return np.asarray(ok, dtype=bool)
+
+    def covers(self, scene: Scene, aer: Polar | None = None) -> BoolArray:
+        """Which objects are inside this sensor's coverage for their class (before Pd)."""
+        if not scene.ids:
+            return np.zeros(0, dtype=bool)
+        aer = self.aer(scene.position) if aer is None else aer
+        return self.inside(aer) & self.eligible(scene) & (aer[2] <= self.reach(scene))
 
     def eligible(self, scene: Scene) -> BoolArray:
         """Objects this kind of sensor can sense at all."""
@@ -123,26 +131,19 @@ class SimSensor:
 
 
 def observe(sim: SimSensor, scene: Scene, site: LocalFrame, rng: np.random.Generator, next_id: int
-            ) -> tuple[list[Detection], BoolArray]:
-    """One scan: the detections (shuffled, false alarms among them, ids from ``next_id``) and which
-    objects were in coverage."""
+            ) -> list[Detection]:
+    """One scan: the detections, shuffled, false alarms among them, ids from ``next_id``."""
     n = len(scene.ids)
-    aer = sim.aer(scene.position) if n else (np.zeros(0), np.zeros(0), np.zeros(0))
-    covered = sim.inside(aer) & sim.eligible(scene) & (aer[2] <= sim.reach(scene)) if n else np.zeros(0, dtype=bool)
+    aer = sim.aer(scene.position)
+    covered = sim.covers(scene, aer)
     seen = np.flatnonzero(covered & (rng.random(n) < sim.detection_probability(scene, aer[2])))
     if sim.sensor.kind in ("remoteid", "adsb"):
-        detections = _reports(sim, scene, site, seen, rng)
-    else:
-        detections = _plots(sim, scene.t, *_measured(sim, aer, seen, rng), *_false_alarms(sim, rng))
-    order = rng.permutation(len(detections))
-    return [replace(detections[j], id=f"d{next_id + k}") for k, j in enumerate(order)], covered
+        return _reports(sim, scene, site, rng.permutation(seen), rng, next_id)
+    return _plots(sim, scene.t, rng, next_id, *_measured(sim, aer, seen, rng), *_false_alarms(sim, rng))
 
 
 def _sigma(sim: SimSensor, key: str, default: float) -> float:
     return float(sim.sensor.sigma.get(key, default))
-
-
-Polar = tuple[FloatArray, FloatArray, FloatArray]
 
 
 def _measured(sim: SimSensor, aer: Polar, seen: NDArray[np.intp], rng: np.random.Generator) -> Polar:
@@ -166,23 +167,26 @@ def _false_alarms(sim: SimSensor, rng: np.random.Generator) -> Polar:
             rng.uniform(s.min_range_m or 50.0, s.max_range_m or _DEFAULT_MAX_RANGE_M, n))
 
 
-def _plots(sim: SimSensor, t: float, *columns: FloatArray) -> list[Detection]:
-    """Detections of a plot sensor from (azimuth, elevation, range) arrays, real ones then false ones."""
+def _plots(sim: SimSensor, t: float, rng: np.random.Generator, first_id: int, *columns: FloatArray
+           ) -> list[Detection]:
+    """Detections of a plot sensor from (azimuth, elevation, range) arrays of real then false plots, shuffled."""
     s = sim.sensor
-    azimuth = np.concatenate(columns[0::3])
-    elevation = np.concatenate(columns[1::3])
-    slant = np.concatenate(columns[2::3])
+    order = rng.permutation(sum(c.size for c in columns[0::3]))
+    azimuth = np.concatenate(columns[0::3])[order].tolist()
+    elevation = np.concatenate(columns[1::3])[order].tolist()
+    slant = np.concatenate(columns[2::3])[order].tolist()
+    ids = [f"d{first_id + k}" for k in range(len(order))]
     if s.kind == "radar":
-        return [Detection(t=t, sensor=s.id, range_m=float(r), azimuth_deg=float(a), elevation_deg=float(e))
-                for a, e, r in zip(azimuth, elevation, slant, strict=True)]
+        return [Detection(t=t, sensor=s.id, range_m=r, azimuth_deg=a, elevation_deg=e, id=i)
+                for a, e, r, i in zip(azimuth, elevation, slant, ids, strict=True)]
     if s.kind == "rf" or (s.kind == "acoustic" and "elevation_deg" not in s.sigma):
-        return [Detection(t=t, sensor=s.id, azimuth_deg=float(a)) for a in azimuth]
-    return [Detection(t=t, sensor=s.id, azimuth_deg=float(a), elevation_deg=float(e))
-            for a, e in zip(azimuth, elevation, strict=True)]
+        return [Detection(t=t, sensor=s.id, azimuth_deg=a, id=i) for a, i in zip(azimuth, ids, strict=True)]
+    return [Detection(t=t, sensor=s.id, azimuth_deg=a, elevation_deg=e, id=i)
+            for a, e, i in zip(azimuth, elevation, ids, strict=True)]
 
 
 def _reports(sim: SimSensor, scene: Scene, site: LocalFrame, seen: NDArray[np.intp],
-             rng: np.random.Generator) -> list[Detection]:
+             rng: np.random.Generator, first_id: int) -> list[Detection]:
     """Self-reported positions: GNSS-like noise (metres) on position, speed and track from the velocity."""
     s = sim.sensor
     k = seen.size
@@ -205,8 +209,8 @@ def _reports(sim: SimSensor, scene: Scene, site: LocalFrame, seen: NDArray[np.in
                 t=scene.t, sensor=s.id, lat=float(lat[i]), lon=float(lon[i]), alt=float(alt[i]),
                 uas_id=scene.uas_ids[row], speed_mps=float(max(speed[i], 0.0)), track_deg=float(track[i]),
                 operator_lat=float(op_lat[i]) if has_operator else None,
-                operator_lon=float(op_lon[i]) if has_operator else None))
+                operator_lon=float(op_lon[i]) if has_operator else None, id=f"d{first_id + i}"))
         else:
             out.append(Detection(t=scene.t, sensor=s.id, lat=float(lat[i]), lon=float(lon[i]), alt=float(alt[i]),
-                                 icao=scene.icao[row]))
+                                 icao=scene.icao[row], id=f"d{first_id + i}"))
     return out

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
-from scipy.stats import chi2
+from scipy.special import chdtri
 
 from dronewatch.errors import ConfigError, TrackingError
 from dronewatch.geo import LocalFrame, ecef_vectors2enu
@@ -66,6 +66,11 @@ COOPERATIVE_KINDS = ("remoteid", "adsb")
 _TRACK_ARRAYS = ("_x", "_p", "_xm", "_pm", "_mu", "_id", "_confirmed", "_hits", "_score", "_scans", "_miss_score",
                  "_born", "_last_update", "_last_noncooperative", "_seen_by")
 _DELETE_MISS_SCORE = -math.log(0.002)
+
+
+def _chi2_quantile(probability: float, dof: int) -> float:
+    """The chi-square quantile (``scipy.special`` loads far faster than ``scipy.stats``)."""
+    return float(chdtri(dof, 1.0 - probability))
 
 
 def identity_key(detection: Detection) -> str:
@@ -248,7 +253,7 @@ class Tracker:
         self.time: float | None = None
         self.stats = TrackerStats()
         self.sites: dict[str, SensorSite] = {}
-        self._gates = {m: float(chi2.ppf(self.config.gate_probability, m)) for m in range(1, 7)}
+        self._gates = {m: _chi2_quantile(self.config.gate_probability, m) for m in range(1, 7)}
         modes = len(self.config.q_horizontal)
         if not len(self.config.q_vertical) == len(self.config.mode_stay_per_s) == len(self.config.mode_prior) == modes:
             raise ConfigError("tracker: q_horizontal, q_vertical, mode_stay_per_s and mode_prior need one value "
@@ -256,7 +261,7 @@ class Tracker:
         self._stay = np.array(self.config.mode_stay_per_s, dtype=np.float64)
         self._mode_prior = np.array(self.config.mode_prior, dtype=np.float64) / sum(self.config.mode_prior)
         self._q_max = (max(self.config.q_horizontal), max(self.config.q_vertical))
-        self._merge_gate = float(chi2.ppf(self.config.merge_probability, 6))
+        self._merge_gate = _chi2_quantile(self.config.merge_probability, 6)
         self._loose: list[_LooseBearing] = []
         self._next_id = 1
         self._x = np.zeros((0, 6))
