@@ -12,6 +12,7 @@ from typing import Any
 from dronewatch.cli._io import open_output
 from dronewatch.errors import ConfigError, FormatError
 from dronewatch.sim import engine, motion
+from dronewatch.sim.custom import load_scenario
 from dronewatch.sim.scenarios import BUILT_IN, built_in
 
 
@@ -58,8 +59,9 @@ def read_trajectory(path: str, origin: tuple[float, float], altitude: str = "low
 
 def run(args: argparse.Namespace) -> int:
     if args.scenario.endswith(".toml"):
-        raise ConfigError(f"{args.scenario}: custom TOML scenarios are not supported yet")
-    scenario = built_in(args.scenario, args.seed, args.duration)
+        scenario = load_scenario(args.scenario, args.seed, args.duration)
+    else:
+        scenario = built_in(args.scenario, args.seed, args.duration)
     try:
         east, north = (float(v) for v in args.trajectory_origin.split(","))
     except ValueError:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dronewatch.geo import LocalFrame, enu2aer
-from dronewatch.model import Detection, Sensor, Truth
+from dronewatch.model import Detection, Scan, Sensor, Truth
 from dronewatch.sim import engine, motion
 from dronewatch.sim.engine import SimObject, SimScenario
 from dronewatch.sim.scenarios import SITE, built_in, station_sensors
@@ -143,3 +143,17 @@ def test_truth_is_continuous_and_only_inside_coverage() -> None:
         jumps = np.linalg.norm(np.diff(positions, axis=0), axis=1)
         contiguous = steps <= 0.5 + 1e-6
         assert np.all(jumps[contiguous] <= 70.0 * 0.5 + 1.0)  # nothing outruns a helicopter at 60 m/s
+
+
+def test_realtime_pacing_waits_for_each_line_on_the_injected_clock() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    scans = [Scan(t=1000.0 + k * 0.5, sensor="r") for k in range(5)]
+    out = list(engine.paced(scans, 1000.0, clock=lambda: now[0], sleep=sleep))
+    assert out == scans
+    assert slept == pytest.approx([0.5, 0.5, 0.5, 0.5])
