@@ -148,8 +148,10 @@ def follow_waypoints(t0_s: float, start: Sequence[float], heading_deg: float, sp
                         hover_left = w.hover_s
                     else:
                         index += 1
-            s.climb = _approach(s.climb, max(-limits.climb_mps, min(limits.climb_mps, (w.up_m - s.u) / 2.0)),
-                                2.0 * dt)
+            # a straight glide path: arrive at the waypoint's height when arriving over it
+            time_to_go = max(distance / max(s.speed, 1.0), 1.0)
+            s.climb = _approach(s.climb, max(-limits.climb_mps, min(limits.climb_mps, (w.up_m - s.u) / time_to_go)),
+                                4.0 * dt)
         elif after == "hover":
             goal_speed = 0.0
             s.climb = _approach(s.climb, 0.0, 2.0 * dt)

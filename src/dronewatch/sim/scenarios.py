@@ -38,8 +38,8 @@ def station_sensors(radar_clutter: float = 10.0) -> list[Sensor]:
     """The station's sensors, with their noise, Pd, clutter, period and coverage."""
     return [
         _sensor("radar-1", "radar", 0.0, 0.0, 10.0, sigma={"range_m": 5.0, "azimuth_deg": 0.5, "elevation_deg": 0.5},
-                pd=0.9, period_s=1.0, clutter_per_scan=radar_clutter, min_range_m=100.0, max_range_m=3000.0,
-                min_elevation_deg=0.0, max_elevation_deg=40.0),
+                pd=0.9, period_s=1.0, clutter_per_scan=radar_clutter, min_range_m=30.0, max_range_m=3000.0,
+                min_elevation_deg=-2.0, max_elevation_deg=40.0),
         _sensor("rf-west", "rf", -400.0, -100.0, 6.0, sigma={"azimuth_deg": 2.0}, pd=0.8, period_s=1.0,
                 clutter_per_scan=0.5, max_range_m=4000.0),
         _sensor("rf-east", "rf", 400.0, -100.0, 6.0, sigma={"azimuth_deg": 2.0}, pd=0.8, period_s=1.0,
@@ -106,10 +106,13 @@ def attack_drone(rng: np.random.Generator, start_s: float, end_s: float, name: s
     height = rng.uniform(20.0, 45.0)
     speed = rng.uniform(15.0, 20.0)
     jink = _polar(bearing + rng.uniform(-20.0, 20.0), distance * 0.5, height)
+    impact = np.array([rng.uniform(-120.0, 120.0), rng.uniform(-120.0, 120.0), 3.0])
+    # pop up 200 m short of the point it aims at, then dive onto it
+    pop_up = impact + np.array(_polar(bearing, 200.0, height + 30.0))
     waypoints = [Waypoint(*_polar(bearing, distance - 100.0, height), speed_mps=speed),
                  Waypoint(*jink, speed_mps=speed),
-                 Waypoint(*_polar(bearing, 250.0, height + 15.0), speed_mps=speed),
-                 Waypoint(rng.normal(0, 30), rng.normal(0, 30), 3.0, speed_mps=speed * 0.8)]
+                 Waypoint(float(pop_up[0]), float(pop_up[1]), float(pop_up[2]), speed),
+                 Waypoint(float(impact[0]), float(impact[1]), float(impact[2]), speed)]
     trajectory = motion.follow_waypoints(start_s, _polar(bearing, distance, 0.0), bearing + 180.0, 0.0, waypoints,
                                          RACER, end_s, after="land")
     return SimObject(name, "drone", trajectory, rf_link=bool(rng.random() < 0.5))
@@ -143,9 +146,14 @@ def bird_flock(rng: np.random.Generator, start_s: float, end_s: float, size: int
             for k, path in enumerate(motion.flock(leader, size, 12.0, rng))]
 
 
-def soaring_bird(rng: np.random.Generator, start_s: float, end_s: float, name: str) -> SimObject:
-    """A single bird circling in a thermal drifting with the wind."""
-    center = _polar(rng.uniform(0.0, 360.0), rng.uniform(300.0, 1500.0), 0.0)
+def soaring_bird(rng: np.random.Generator, start_s: float, end_s: float, name: str,
+                 near: tuple[float, float] | None = None) -> SimObject:
+    """A single bird circling in a thermal drifting with the wind (``near`` a point, 100-250 m off)."""
+    if near is None:
+        center = _polar(rng.uniform(0.0, 360.0), rng.uniform(300.0, 1500.0), 0.0)
+    else:
+        offset = _polar(rng.uniform(0.0, 360.0), rng.uniform(100.0, 250.0), 0.0)
+        center = (near[0] + offset[0], near[1] + offset[1], 0.0)
     wind = _polar(rng.uniform(0.0, 360.0), rng.uniform(0.5, 3.0), 0.0)
     path = motion.soaring(start_s, center, rng.uniform(30.0, 80.0), rng.uniform(8.0, 12.0), rng.uniform(50.0, 200.0),
                           rng.uniform(0.2, 1.0), wind, end_s, rng)
@@ -167,12 +175,17 @@ def helicopter(rng: np.random.Generator, start_s: float, end_s: float) -> SimObj
 def border_station(seed: int, duration_s: float = 600.0) -> SimScenario:
     rng = np.random.default_rng(seed)
     end = duration_s
+    observer = observer_drone(rng, rng.uniform(0.0, 60.0), end)
+    # where the observer loiters: the middle of its flight; a bird soars near it, as birds do near drones
+    path = observer.trajectory.position
+    loiter = path[len(path) // 3: 2 * len(path) // 3].mean(axis=0)
     objects = [
         hobby_drone(rng, rng.uniform(0.0, 120.0), end),
         attack_drone(rng, rng.uniform(180.0, 360.0), end),
-        observer_drone(rng, rng.uniform(0.0, 60.0), end),
+        observer,
         *bird_flock(rng, rng.uniform(60.0, 300.0), end),
-        *(soaring_bird(rng, rng.uniform(0.0, 200.0), end, f"soaring-{k + 1}") for k in range(int(rng.integers(2, 4)))),
+        soaring_bird(rng, rng.uniform(0.0, 100.0), end, "soaring-1", near=(float(loiter[0]), float(loiter[1]))),
+        *(soaring_bird(rng, rng.uniform(0.0, 200.0), end, f"soaring-{k + 2}") for k in range(int(rng.integers(1, 3)))),
         helicopter(rng, rng.uniform(100.0, 400.0), end),
     ]
     return SimScenario("border-station", seed, duration_s, SITE, station_sensors(), station_zones(), objects, t0=T0)
