@@ -176,9 +176,8 @@ def border_station(seed: int, duration_s: float = 600.0) -> SimScenario:
     rng = np.random.default_rng(seed)
     end = duration_s
     observer = observer_drone(rng, rng.uniform(0.0, 60.0), end)
-    # where the observer loiters: the middle of its flight; a bird soars near it, as birds do near drones
-    path = observer.trajectory.position
-    loiter = path[len(path) // 3: 2 * len(path) // 3].mean(axis=0)
+    # where the observer loiters: half-way through its flight; a bird soars near it, as birds do near drones
+    loiter = observer.trajectory.position[observer.trajectory.position.shape[0] // 2]
     objects = [
         hobby_drone(rng, rng.uniform(0.0, 120.0), end),
         attack_drone(rng, rng.uniform(180.0, 360.0), end),
