@@ -204,8 +204,10 @@ def soaring(t0_s: float, center: Sequence[float], radius_m: float, speed_mps: fl
 
 def wander(t0_s: float, start: Sequence[float], heading_deg: float, speed_range_mps: tuple[float, float],
            up_range_m: tuple[float, float], end_s: float, rng: np.random.Generator,
-           sudden_turn_per_s: float = 0.05, exit_radius_m: float = 8000.0) -> Trajectory:
-    """Erratic flight: heading random walk, occasional sudden turns, speed and height drifting in range."""
+           sudden_turn_per_s: float = 0.05, exit_radius_m: float = 8000.0, heading_noise_deg: float = 1.0
+           ) -> Trajectory:
+    """Erratic flight: heading random walk (``heading_noise_deg`` per step), occasional sudden turns,
+    speed and height drifting in range."""
     steps = max(1, round((end_s - t0_s) / STEP_S))
     heading = math.radians(heading_deg)
     speed = float(rng.uniform(*speed_range_mps))
@@ -214,7 +216,7 @@ def wander(t0_s: float, start: Sequence[float], heading_deg: float, speed_range_
     for _ in range(steps + 1):
         climb = float(rng.normal(0.0, 0.5))
         samples.append((e, n, u, speed * math.sin(heading), speed * math.cos(heading), climb))
-        heading += float(rng.normal(0.0, math.radians(4.0)))
+        heading += float(rng.normal(0.0, math.radians(heading_noise_deg)))
         if rng.random() < sudden_turn_per_s * STEP_S:
             heading += float(rng.uniform(-1.5, 1.5))
         speed = min(max(speed + float(rng.normal(0.0, 0.3)), speed_range_mps[0]), speed_range_mps[1])

@@ -139,7 +139,7 @@ def bird_flock(rng: np.random.Generator, start_s: float, end_s: float, size: int
     """Birds crossing together, 8-18 m/s, low, with erratic heading changes."""
     bearing = rng.uniform(0.0, 360.0)
     offset = rng.uniform(-400.0, 400.0)  # crossing within the radar's reach for birds (~1.8 km)
-    start = np.array(_polar(bearing, 2900.0, 0.0)) + np.array(_polar(bearing + 90.0, offset, rng.uniform(20, 80)))
+    start = np.array(_polar(bearing, 2500.0, 0.0)) + np.array(_polar(bearing + 90.0, offset, rng.uniform(20, 80)))
     leader = motion.wander(start_s, start, bearing + 180.0 + rng.uniform(-15, 15), (8.0, 18.0), (10.0, 150.0),
                            end_s, rng, sudden_turn_per_s=0.02, exit_radius_m=3500.0)
     return [SimObject(f"{name}-{k + 1}", "bird", path)
