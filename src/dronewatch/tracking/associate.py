@@ -38,11 +38,30 @@ def spatial_candidates(track_positions: FloatArray, radii_m: FloatArray, detecti
     return tracks, detections
 
 
-def all_pairs(n_tracks: int, n_detections: int) -> tuple[IntArray, IntArray]:
-    """Every (track, detection) pair: for sensors with few detections (bearings)."""
-    tracks, detections = np.meshgrid(np.arange(n_tracks, dtype=np.intp), np.arange(n_detections, dtype=np.intp),
-                                     indexing="ij")
-    return tracks.ravel(), detections.ravel()
+def angular_candidates(track_azimuth_rad: FloatArray, half_width_rad: FloatArray, detection_azimuth_rad: FloatArray
+                       ) -> tuple[IntArray, IntArray]:
+    """Pairs (track, detection) with the detection's azimuth within the track's window: the pre-gate of
+    bearing sensors, by binary search in the sorted azimuths (copies at -2 pi and +2 pi handle north)."""
+    n, m = track_azimuth_rad.size, detection_azimuth_rad.size
+    if n == 0 or m == 0:
+        return _EMPTY, _EMPTY
+    two_pi = 2.0 * np.pi
+    detection_azimuth_rad = np.mod(detection_azimuth_rad, two_pi)
+    track_azimuth_rad = np.mod(track_azimuth_rad, two_pi)
+    order = np.argsort(detection_azimuth_rad)
+    ring = detection_azimuth_rad[order]
+    extended = np.concatenate([ring - two_pi, ring, ring + two_pi])
+    index = np.concatenate([order, order, order])
+    # a window under 2 pi wide meets each detection at most once
+    half = np.minimum(half_width_rad, np.pi * (1.0 - 1e-9))
+    low = np.searchsorted(extended, track_azimuth_rad - half, side="left")
+    high = np.searchsorted(extended, track_azimuth_rad + half, side="right")
+    counts = high - low
+    total = int(counts.sum())
+    if total == 0:
+        return _EMPTY, _EMPTY
+    starts = np.repeat(low - (np.cumsum(counts) - counts), counts)
+    return np.repeat(np.arange(n, dtype=np.intp), counts), index[starts + np.arange(total)].astype(np.intp)
 
 
 def assign(tracks: IntArray, detections: IntArray, costs: FloatArray, miss_costs: FloatArray) -> IntArray:

@@ -422,7 +422,8 @@ class Tracker:
             radii = self._pregate_radii(site, batch, rows)
             local_t, local_d = associate.spatial_candidates(self._x[rows, :3], radii, batch.positions[dets])
         else:
-            local_t, local_d = associate.all_pairs(rows.size, dets.size)
+            azimuth, half_width = self._azimuth_windows(site, batch, rows)
+            local_t, local_d = associate.angular_candidates(azimuth, half_width, batch.z[dets, 0])
         inn = kalman.innovations(batch.model, site.pose, self._x, self._p, batch.z, batch.noise,
                                  rows[local_t], dets[local_d], batch.offsets, self._offset_noise(batch))
         return inn.select(inn.d2 < self._gates[batch.model.dim])
@@ -440,6 +441,19 @@ class Tracker:
         if batch.offsets.size and np.any(batch.offsets):
             radius += np.linalg.norm(self._x[rows, 3:], axis=1) * float(np.max(-batch.offsets))
         return np.asarray(radius, dtype=np.float64)
+
+    def _azimuth_windows(self, site: SensorSite, batch: _Batch, rows: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Each track's azimuth from the sensor and a window that surely contains its chi-square gate."""
+        rot, offset = site.pose
+        rel = self._x[rows, :3] @ rot.T + offset
+        horizontal_sq = np.maximum(rel[:, 0] ** 2 + rel[:, 1] ** 2, 1.0)
+        position_variance = np.trace(self._p[rows, :3, :3], axis1=1, axis2=2)
+        angle_variance = batch.noise[0, 0] + position_variance / horizontal_sq
+        half_width = 1.2 * np.sqrt(self._gates[batch.model.dim] * angle_variance)
+        if batch.offsets.size and np.any(batch.offsets):
+            speed = np.linalg.norm(self._x[rows, 3:], axis=1)
+            half_width += speed * float(np.max(-batch.offsets)) / np.sqrt(horizontal_sq)
+        return np.arctan2(rel[:, 0], rel[:, 1]), half_width
 
     def _associate(self, site: SensorSite, batch: _Batch, rows: IntArray, dets: IntArray) -> kalman.Innovations:
         """Global nearest neighbour between tracks ``rows`` and detections ``dets``; applies the updates."""
