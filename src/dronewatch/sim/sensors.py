@@ -148,9 +148,13 @@ def _sigma(sim: SimSensor, key: str, default: float) -> float:
 
 def _measured(sim: SimSensor, aer: Polar, seen: NDArray[np.intp], rng: np.random.Generator) -> Polar:
     k = seen.size
-    return ((aer[0][seen] + rng.normal(0.0, _sigma(sim, "azimuth_deg", 1.0), k)) % 360.0,
-            aer[1][seen] + rng.normal(0.0, _sigma(sim, "elevation_deg", 1.0), k),
-            aer[2][seen] + rng.normal(0.0, _sigma(sim, "range_m", 10.0), k))
+    azimuth = aer[0][seen] + rng.normal(0.0, _sigma(sim, "azimuth_deg", 1.0), k)
+    elevation = aer[1][seen] + rng.normal(0.0, _sigma(sim, "elevation_deg", 1.0), k)
+    # noise past the zenith (or nadir) comes out on the other side, as a real sensor would report it
+    over = np.abs(elevation) > 90.0
+    elevation[over] = np.sign(elevation[over]) * 180.0 - elevation[over]
+    azimuth[over] += 180.0
+    return azimuth % 360.0, elevation, aer[2][seen] + rng.normal(0.0, _sigma(sim, "range_m", 10.0), k)
 
 
 def _false_alarms(sim: SimSensor, rng: np.random.Generator) -> Polar:

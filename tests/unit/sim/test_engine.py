@@ -157,3 +157,13 @@ def test_realtime_pacing_waits_for_each_line_on_the_injected_clock() -> None:
     out = list(engine.paced(scans, 1000.0, clock=lambda: now[0], sleep=sleep))
     assert out == scans
     assert slept == pytest.approx([0.5, 0.5, 0.5, 0.5])
+
+
+def test_measurements_near_the_zenith_stay_valid() -> None:
+    s = sensor("acoustic", pd=1.0, clutter_per_scan=0.0)
+    overhead = still("over", (60.0, -40.0, 30.0), 200.0)  # straight above the array
+    detections = [r for r in records(SimScenario("zenith", 6, 200.0, SITE, [s], [], [overhead]))
+                  if isinstance(r, Detection)]
+    assert len(detections) == 201
+    assert all(-90.0 <= (d.elevation_deg or 0.0) <= 90.0 and 0.0 <= (d.azimuth_deg or 0.0) < 360.0
+               for d in detections)
