@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dronewatch.geo import LocalFrame, enu2aer
+from dronewatch.geo.coverage import in_coverage
 from dronewatch.model import Detection, Sensor
 
 FloatArray = NDArray[np.float64]
@@ -76,19 +77,11 @@ class SimSensor:
         return enu2aer(rel[:, 0], rel[:, 1], rel[:, 2])
 
     def inside(self, aer: Polar) -> BoolArray:
-        """Inside range, elevation and azimuth sector (no class, no Pd)."""
-        s = self.sensor
-        azimuth, elevation, slant = aer
-        ok = slant <= (s.max_range_m if s.max_range_m is not None else _DEFAULT_MAX_RANGE_M)
-        if s.min_range_m is not None:
-            ok &= slant >= s.min_range_m
-        if s.min_elevation_deg is not None:
-            ok &= elevation >= s.min_elevation_deg
-        if s.max_elevation_deg is not None:
-            ok &= elevation <= s.max_elevation_deg
-        if s.azimuth_min_deg is not None and s.azimuth_max_deg is not None:
-            ok &= (azimuth - s.azimuth_min_deg) % 360.0 <= (s.azimuth_max_deg - s.azimuth_min_deg) % 360.0
-        return np.asarray(ok, dtype=bool)
+        """Inside range, elevation and azimuth sector (no class, no Pd); no range given: 5 km."""
+        inside = in_coverage(self.sensor, *aer)
+        if self.sensor.max_range_m is None:
+            inside &= aer[2] <= _DEFAULT_MAX_RANGE_M
+        return inside
 
     def covers(self, scene: Scene, aer: Polar | None = None) -> BoolArray:
         """Which objects are inside this sensor's coverage for their class (before Pd)."""

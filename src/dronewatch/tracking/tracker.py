@@ -37,7 +37,8 @@ from scipy.spatial import cKDTree
 from scipy.special import chdtri
 
 from dronewatch.errors import ConfigError, TrackingError
-from dronewatch.geo import LocalFrame, ecef_vectors2enu
+from dronewatch.geo import LocalFrame, ecef_vectors2enu, enu2aer
+from dronewatch.geo.coverage import in_coverage
 from dronewatch.model import Detection, Sensor, TrackReport
 from dronewatch.tracking import associate, imm, kalman, models
 from dronewatch.tracking.motion import predict, process_noise
@@ -150,28 +151,9 @@ class SensorSite:
 
     def covers(self, positions: FloatArray) -> BoolArray:
         """Which site-ENU positions ``(N, 3)`` lie inside this sensor's coverage."""
-        s = self.sensor
         rot, offset = self.pose
         rel = positions @ rot.T + offset
-        horizontal = np.hypot(rel[:, 0], rel[:, 1])
-        inside = np.ones(positions.shape[0], dtype=bool)
-        if s.min_range_m is not None or s.max_range_m is not None:
-            r = np.hypot(horizontal, rel[:, 2])
-            if s.min_range_m is not None:
-                inside &= r >= s.min_range_m
-            if s.max_range_m is not None:
-                inside &= r <= s.max_range_m
-        if s.min_elevation_deg is not None or s.max_elevation_deg is not None:
-            elevation = np.degrees(np.arctan2(rel[:, 2], horizontal))
-            if s.min_elevation_deg is not None:
-                inside &= elevation >= s.min_elevation_deg
-            if s.max_elevation_deg is not None:
-                inside &= elevation <= s.max_elevation_deg
-        if s.azimuth_min_deg is not None and s.azimuth_max_deg is not None:
-            azimuth = np.degrees(np.arctan2(rel[:, 0], rel[:, 1]))
-            width = (s.azimuth_max_deg - s.azimuth_min_deg) % 360.0
-            inside &= (azimuth - s.azimuth_min_deg) % 360.0 <= width
-        return inside
+        return in_coverage(self.sensor, *enu2aer(rel[:, 0], rel[:, 1], rel[:, 2]))
 
 
 @dataclass(slots=True)
