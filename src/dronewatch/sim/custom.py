@@ -19,7 +19,7 @@ from dronewatch.errors import ConfigError
 from dronewatch.geo import LocalFrame
 from dronewatch.model import LEVELS, SENSOR_KINDS, TRUTH_CLASSES, Sensor, Zone
 from dronewatch.sim import motion, scenarios
-from dronewatch.sim.engine import Crowd, SimObject, SimScenario
+from dronewatch.sim.engine import TICK_S, Crowd, SimObject, SimScenario
 from dronewatch.sim.motion import Limits, Waypoint
 
 _SENSOR_OPTIONAL = ("pd", "period_s", "clutter_per_scan", "min_range_m", "max_range_m", "min_elevation_deg",
@@ -83,6 +83,9 @@ def _sensor(reader: _Reader, site: LocalFrame) -> Sensor:
     if not isinstance(sigma, dict) or not all(isinstance(v, int | float) for v in sigma.values()):
         raise reader.fail("sigma", "expected a table of numbers")
     optional = {key: reader.number(key) for key in _SENSOR_OPTIONAL if key in reader.table}
+    period = optional.get("period_s", 1.0)
+    if period <= 0 or abs(period / TICK_S - round(period / TICK_S)) > 1e-9:
+        raise reader.fail("period_s", f"must be a positive multiple of {TICK_S} s, got {period}")
     return Sensor(id=reader.text("id"), kind=kind, lat=float(lat), lon=float(lon), alt=float(alt),  # type: ignore[arg-type]
                   sigma={k: float(v) for k, v in sigma.items()}, **optional)
 

@@ -36,6 +36,7 @@ def test_ranges_are_drawn_with_the_seed() -> None:
     ("[[sensor]]\nid = 'x'\nkind = 'radar'\npd = 'high'\n", "sensor[0].pd: expected a number"),
     ("[[zone]]\nid = 'z'\nlevel = 'critical'\npolygon_enu = [[0, 0], [1, 1]]\n", "zone[0].polygon_enu"),
     ("[scenario]\nduration_s = [10, 5]\n", "scenario.duration_s: range"),
+    ("[[sensor]]\nid = 'x'\nkind = 'rf'\nperiod_s = 0.3\n", "sensor[0].period_s: must be a positive multiple"),
 ])
 def test_mistakes_name_the_file_and_the_key(tmp_path: Path, text: str, says: str) -> None:
     path = tmp_path / "bad.toml"
