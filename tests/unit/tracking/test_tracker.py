@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dronewatch.geo import LocalFrame, enu2aer
 from dronewatch.model import Detection, Record, Scan, Sensor
@@ -134,3 +136,19 @@ def test_a_target_crossing_due_north_and_due_west_keeps_one_track() -> None:
     ids = {nearest_track(s, circle(round(s.t - T0)))[0] for s in snapshots[3:]}
     worst = max(nearest_track(s, circle(round(s.t - T0)))[1] for s in snapshots[3:])
     assert len(ids) == 1 and worst < 40.0
+
+
+plots = st.lists(st.tuples(st.floats(0.0, 1e6), st.floats(0.0, 359.999), st.floats(-90.0, 90.0)), max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(plots, min_size=1, max_size=6))
+def test_any_valid_radar_plots_keep_the_tracker_running(scans: list[list[tuple[float, float, float]]]) -> None:
+    radar = sensor("radar-1", "radar")
+    records: list[Record] = [radar]
+    for k, scan in enumerate(scans):
+        records += [Detection(t=T0 + k, sensor="radar-1", range_m=r, azimuth_deg=a, elevation_deg=e)
+                    for r, a, e in scan]
+        records.append(Scan(t=T0 + k, sensor="radar-1"))
+    for snapshot in track_records(records, Tracker(site=SITE)):
+        assert np.all(np.isfinite(snapshot.states))
