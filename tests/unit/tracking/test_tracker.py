@@ -152,3 +152,23 @@ def test_any_valid_radar_plots_keep_the_tracker_running(scans: list[list[tuple[f
         records.append(Scan(t=T0 + k, sensor="radar-1"))
     for snapshot in track_records(records, Tracker(site=SITE)):
         assert np.all(np.isfinite(snapshot.states))
+
+
+reports = st.lists(st.tuples(st.floats(-89.9, 89.9), st.floats(-180.0, 180.0), st.floats(-500.0, 20_000.0),
+                             st.sampled_from(["A", "B", "C"]), st.floats(0.0, 359.999)), max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(reports, min_size=1, max_size=5))
+def test_any_valid_remote_id_reports_and_bearings_keep_the_tracker_running(
+        scans: list[list[tuple[float, float, float, str, float]]]) -> None:
+    sensors = [sensor("rid-1", "remoteid"), sensor("rf-1", "rf", east=-300.0), sensor("rf-2", "rf", east=300.0)]
+    records: list[Record] = list(sensors)
+    for k, scan in enumerate(scans):
+        for lat, lon, alt, uas_id, azimuth in scan:
+            records.append(Detection(t=T0 + k, sensor="rid-1", lat=lat, lon=lon, alt=alt, uas_id=uas_id))
+            records.append(Detection(t=T0 + k + 0.5, sensor="rf-1", azimuth_deg=azimuth))
+            records.append(Detection(t=T0 + k + 0.5, sensor="rf-2", azimuth_deg=(azimuth + 40.0) % 360.0))
+    for snapshot in track_records(records, Tracker(site=SITE)):
+        assert np.all(np.isfinite(snapshot.states))
+        assert len(set(snapshot.identities) - {None}) == len([i for i in snapshot.identities if i])
