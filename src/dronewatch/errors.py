@@ -36,3 +36,7 @@ class DecodeError(DronewatchError):
 
 class TrackingError(DronewatchError):
     """The tracker was given something it cannot use (unknown sensor, bad geometry)."""
+
+
+class EncodeError(DronewatchError):
+    """A value cannot be encoded (out of the field's range, wrong type); names the field."""
