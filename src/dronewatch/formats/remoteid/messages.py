@@ -87,10 +87,12 @@ def _put_int(buf: bytearray, offset: int, size: int, value: int, name: str, sign
 def bits(name: str, offset: int, high: int, low: int, enum: type[IntEnum] | None = None) -> Field:
     """Bits ``high``..``low`` of byte ``offset``; with ``enum``, undefined codes decode to None."""
     mask = (1 << (high - low + 1)) - 1
+    # every code's member looked up once: decoding is a shift, a mask and an index
+    table = None if enum is None else tuple(enum_or_none(enum, code) for code in range(mask + 1))
 
     def decode(buf: bytes) -> Any:
         code = (buf[offset] >> low) & mask
-        return code if enum is None else enum_or_none(enum, code)
+        return code if table is None else table[code]
 
     def encode(value: Any, buf: bytearray) -> None:
         code = 0 if value is None else int(value)
@@ -401,8 +403,12 @@ OperatorId.LAYOUT = (integer("operator_id_type", 1, 1), text("operator_id", 2, 2
 MESSAGE_CLASSES: dict[int, type[Message]] = {
     cls.TYPE: cls for cls in (BasicId, Location, Authentication, SelfId, System, OperatorId)
 }
-# (lat, lon) pairs where both zero means "no position"
-_POSITION_PAIRS = {Location: ("lat", "lon"), System: ("operator_lat", "operator_lon")}
+# (lat, lon) pairs where both zero means "no position": names and the latitude's byte offset
+_POSITION_PAIRS: dict[type[Message], tuple[str, str, int]] = {
+    Location: ("lat", "lon", 5), System: ("operator_lat", "operator_lon", 2)}
+# per class, (field name or None for a field that yields several, decoder)
+_DECODERS = {cls: [(None if f.name.startswith("*") else f.name, f.decode) for f in cls.LAYOUT]
+             for cls in MESSAGE_CLASSES.values()}
 
 
 def decode_message(data: bytes | bytearray | memoryview, offset: int = 0) -> Message:
@@ -416,22 +422,23 @@ def decode_message(data: bytes | bytearray | memoryview, offset: int = 0) -> Mes
         raise DecodeError(f"message type {buf[0] >> 4}: {kind}", offset=offset)
     values: dict[str, Any] = {"protocol_version": buf[0] & 0x0F}
     try:
-        for field in cls.LAYOUT:
-            value = field.decode(buf)
-            if field.name.startswith("*"):
-                values.update(value)
+        for name, decode_field in _DECODERS[cls]:
+            if name is None:
+                values.update(decode_field(buf))
             else:
-                values[field.name] = value
+                values[name] = decode_field(buf)
     except DecodeError as error:
         raise DecodeError(error.reason, offset=offset + (error.offset or 0)) from None
     pair = _POSITION_PAIRS.get(cls)
-    if pair and values[pair[0]] == 0.0 and values[pair[1]] == 0.0:
-        values[pair[0]] = values[pair[1]] = None
-    for name in pair or ():
-        limit = 90.0 if name.endswith("lat") else 180.0
-        if values[name] is not None and abs(values[name]) > limit:
-            raise DecodeError(f"{name}: {values[name]} is beyond +-{limit:g} degrees",
-                              offset=offset + (5 if cls is Location else 2) + (4 if name.endswith("lon") else 0))
+    if pair is not None:
+        lat_name, lon_name, lat_offset = pair
+        lat, lon = values[lat_name], values[lon_name]
+        if lat == 0.0 and lon == 0.0:
+            values[lat_name] = values[lon_name] = None
+        elif abs(lat) > 90.0:
+            raise DecodeError(f"{lat_name}: {lat} is beyond +-90 degrees", offset=offset + lat_offset)
+        elif abs(lon) > 180.0:
+            raise DecodeError(f"{lon_name}: {lon} is beyond +-180 degrees", offset=offset + lat_offset + 4)
     return cls(**values)
 
 
@@ -443,10 +450,12 @@ def encode_message(message: Message) -> bytes:
         raise EncodeError(f"protocol_version: {values['protocol_version']} is not within 0-15")
     buf[0] = (message.TYPE << 4) | values["protocol_version"]
     pair = _POSITION_PAIRS.get(type(message))
-    if pair and (values[pair[0]] is None) != (values[pair[1]] is None):
-        raise EncodeError(f"{pair[0]}, {pair[1]}: give both or neither")
-    if pair and values[pair[0]] is None:
-        values[pair[0]] = values[pair[1]] = 0.0
+    if pair is not None:
+        lat_name, lon_name, _ = pair
+        if (values[lat_name] is None) != (values[lon_name] is None):
+            raise EncodeError(f"{lat_name}, {lon_name}: give both or neither")
+        if values[lat_name] is None:
+            values[lat_name] = values[lon_name] = 0.0
     for field in message.LAYOUT:
         field.encode(values if field.name.startswith("*") else values[field.name], buf)
     return bytes(buf)
