@@ -508,3 +508,20 @@ def encode(item: Message | MessagePack) -> bytes:
         raise EncodeError(f"message pack: {len(item.messages)} messages, must be 1-{MAX_PACK_MESSAGES}")
     header = bytes([(MessageType.MESSAGE_PACK << 4) | item.protocol_version, MESSAGE_SIZE, len(item.messages)])
     return header + b"".join(encode_message(m) for m in item.messages)
+
+
+_TYPE_NAMES = {BasicId: "basic_id", Location: "location", Authentication: "authentication", SelfId: "self_id",
+               System: "system", OperatorId: "operator_id"}
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """A JSON-ready dict: ``type``, then every field; enums by lower-case name, bytes as hex."""
+    out: dict[str, Any] = {"type": _TYPE_NAMES[type(message)]}
+    for f in fields(message):
+        value = getattr(message, f.name)
+        if isinstance(value, IntEnum):
+            value = value.name.lower()
+        elif isinstance(value, bytes):
+            value = value.hex()
+        out[f.name] = value
+    return out

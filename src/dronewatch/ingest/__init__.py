@@ -1,0 +1,1 @@
+"""Sources: reading captures, streams and files into records, counting what is rejected."""
