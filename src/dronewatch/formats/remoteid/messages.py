@@ -66,11 +66,26 @@ EPOCH_2019 = 1_546_300_800
 # --------------------------------------------------------------------------- field codecs
 @dataclass(frozen=True, slots=True)
 class Field:
-    """A named field of a message: how to read it from, and write it into, the 25 bytes."""
+    """A named field of a message: how to read it from, and write it into, the 25 bytes.
+
+    ``source`` optionally gives the decoding as a Python expression over ``buf`` (names in
+    ``env``), so that each message type compiles into one function (see ``_compile``).
+    """
 
     name: str
     decode: Callable[[bytes], Any]
     encode: Callable[[Any, bytearray], None]
+    source: str | None = None
+    env: tuple[tuple[str, Any], ...] = ()
+
+
+def _raw_source(offset: int, size: int, signed: bool) -> str:
+    """A Python expression reading a little-endian integer from ``buf``."""
+    if size == 1:
+        return f"((buf[{offset}] ^ 128) - 128)" if signed else f"buf[{offset}]"
+    if size == 2 and not signed:
+        return f"(buf[{offset}] | buf[{offset + 1}] << 8)"
+    return f"_from_bytes(buf[{offset}:{offset + size}], 'little', signed={signed})"
 
 
 def _int(buf: bytes | bytearray, offset: int, size: int, signed: bool = False) -> int:
@@ -94,13 +109,17 @@ def bits(name: str, offset: int, high: int, low: int, enum: type[IntEnum] | None
         code = (buf[offset] >> low) & mask
         return code if table is None else table[code]
 
+    code_source = f"((buf[{offset}] >> {low}) & {mask})"
+
     def encode(value: Any, buf: bytearray) -> None:
         code = 0 if value is None else int(value)
         if not 0 <= code <= mask:
             raise EncodeError(f"{name}: {code} does not fit in bits {high}-{low}")
         buf[offset] = (buf[offset] & ~(mask << low) & 0xFF) | (code << low)
 
-    return Field(name, decode, encode)
+    if table is None:
+        return Field(name, decode, encode, code_source)
+    return Field(name, decode, encode, f"_table[{code_source}]", (("_table", table),))
 
 
 def scaled(name: str, offset: int, size: int, scale: float, add: float = 0.0, *, signed: bool = False,
@@ -129,12 +148,20 @@ def scaled(name: str, offset: int, size: int, scale: float, add: float = 0.0, *,
             raw = math.trunc(steps) if truncate else math.floor(steps + 0.5)
         _put_int(buf, offset, size, raw, name, signed)
 
-    return Field(name, decode, encode)
+    value = f"_raw / {per_unit}" if per_unit else f"_raw * {scale!r}"
+    if add:
+        value += f" + {add!r}"
+    raw_source = _raw_source(offset, size, signed)
+    if unknown is None:
+        source = f"({value.replace('_raw', raw_source)})"
+    else:
+        source = f"(None if (_raw := {raw_source}) == {unknown} else {value})"
+    return Field(name, decode, encode, source)
 
 
 def integer(name: str, offset: int, size: int) -> Field:
     return Field(name, lambda buf: _int(buf, offset, size),
-                 lambda value, buf: _put_int(buf, offset, size, int(value), name))
+                 lambda value, buf: _put_int(buf, offset, size, int(value), name), _raw_source(offset, size, False))
 
 
 def text(name: str, offset: int, size: int) -> Field:
@@ -406,9 +433,38 @@ MESSAGE_CLASSES: dict[int, type[Message]] = {
 # (lat, lon) pairs where both zero means "no position": names and the latitude's byte offset
 _POSITION_PAIRS: dict[type[Message], tuple[str, str, int]] = {
     Location: ("lat", "lon", 5), System: ("operator_lat", "operator_lon", 2)}
-# per class, (field name or None for a field that yields several, decoder)
-_DECODERS = {cls: [(None if f.name.startswith("*") else f.name, f.decode) for f in cls.LAYOUT]
-             for cls in MESSAGE_CLASSES.values()}
+
+
+def _compile(cls: type[Message]) -> Callable[[bytes], dict[str, Any]]:
+    """One function decoding every field of ``cls`` into a dict: no per-field loop at run time.
+
+    Fields with a ``source`` expression are inlined; the others are called; a field named
+    ``*...`` returns several values at once and is merged.
+    """
+    env: dict[str, Any] = {"_from_bytes": int.from_bytes}
+    items = ['"protocol_version": buf[0] & 15']
+    merged = []
+    for k, f in enumerate(cls.LAYOUT):
+        if f.name.startswith("*"):
+            env[f"_field{k}"] = f.decode
+            merged.append(f"**_field{k}(buf)")
+            continue
+        source = f.source
+        for key, value in f.env:
+            env[f"{key}{k}"] = value
+            source = source.replace(key, f"{key}{k}") if source else source
+        if source is None:
+            env[f"_field{k}"] = f.decode
+            source = f"_field{k}(buf)"
+        items.append(f"{f.name!r}: {source}")
+    code = f"def _decode(buf):\n    return {{{', '.join(items + merged)}}}\n"
+    # the source is built from our own declarations above, never from input
+    exec(compile(code, f"<remoteid {cls.__name__} decoder>", "exec"), env)
+    decoder: Callable[[bytes], dict[str, Any]] = env["_decode"]
+    return decoder
+
+
+_DECODERS = {cls: _compile(cls) for cls in MESSAGE_CLASSES.values()}
 
 
 def decode_message(data: bytes | bytearray | memoryview, offset: int = 0) -> Message:
@@ -420,13 +476,8 @@ def decode_message(data: bytes | bytearray | memoryview, offset: int = 0) -> Mes
     if cls is None:
         kind = "message pack inside a message" if buf[0] >> 4 == MessageType.MESSAGE_PACK else "undefined type"
         raise DecodeError(f"message type {buf[0] >> 4}: {kind}", offset=offset)
-    values: dict[str, Any] = {"protocol_version": buf[0] & 0x0F}
     try:
-        for name, decode_field in _DECODERS[cls]:
-            if name is None:
-                values.update(decode_field(buf))
-            else:
-                values[name] = decode_field(buf)
+        values = _DECODERS[cls](buf)
     except DecodeError as error:
         raise DecodeError(error.reason, offset=offset + (error.offset or 0)) from None
     pair = _POSITION_PAIRS.get(cls)
