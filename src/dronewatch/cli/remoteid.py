@@ -8,10 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dronewatch.errors import DecodeError
+from dronewatch.cli._io import open_output
+from dronewatch.errors import ConfigError, DecodeError
 from dronewatch.formats.remoteid import MessagePack, decode
 from dronewatch.formats.remoteid.messages import message_to_dict
+from dronewatch.formats.scenario import ScenarioWriter
+from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
 from dronewatch.ingest.remoteid_capture import CaptureStats, remoteid_frames
+from dronewatch.model import Sensor
 
 
 def add_parser(commands: Any) -> None:
@@ -25,6 +29,17 @@ def add_parser(commands: Any) -> None:
     decoder.add_argument("--hex", help="one message or message pack in hex (no transport header)")
     decoder.add_argument("--json", action="store_true", help="JSON lines (the default output format too)")
     decoder.set_defaults(run=run_decode)
+    detections = actions.add_parser(
+        "detections", help="Remote ID detections of a capture, as scenario JSON Lines for dronewatch track",
+        description="Merge each transmitter's messages and write one remoteid detection per Location, after a "
+                    "sensor line for the receiver.")
+    detections.add_argument("capture", help="pcap or pcapng file")
+    detections.add_argument("-o", "--output", default="-", help="scenario JSON Lines (default: standard output)")
+    detections.add_argument("--receiver", required=True, metavar="LAT,LON,ALT",
+                            help="where the receiver stood: degrees, degrees, metres above the ellipsoid (its "
+                                 "ground, for drones that report only their height)")
+    detections.add_argument("--sensor-id", default="rid-1")
+    detections.set_defaults(run=run_detections)
 
 
 def run_decode(args: argparse.Namespace) -> int:
@@ -55,4 +70,27 @@ def run_decode(args: argparse.Namespace) -> int:
     print(summary, file=sys.stderr)
     for reason, count in stats.rejected.most_common():
         print(f"  rejected {count}: {reason}", file=sys.stderr)
+    return 0
+
+
+def run_detections(args: argparse.Namespace) -> int:
+    try:
+        lat, lon, alt = (float(v) for v in args.receiver.split(","))
+    except ValueError:
+        raise ConfigError(f"--receiver: expected LAT,LON,ALT, got {args.receiver!r}") from None
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        raise ConfigError(f"--receiver: {lat}, {lon} is not a position on Earth")
+    stats = CaptureStats()
+    assembler = RemoteIdAssembler(sensor_id=args.sensor_id, ground_alt_m=alt)
+    found = []
+    for frame in remoteid_frames(Path(args.capture).read_bytes(), stats):
+        found += assembler.add(frame.t, frame.payload.sender, frame.messages)
+    found.sort(key=lambda d: d.t)
+    with open_output(args.output) as output:
+        writer = ScenarioWriter(output)
+        writer.write(Sensor(id=args.sensor_id, kind="remoteid", lat=lat, lon=lon, alt=alt))
+        writer.write_all(found)
+    skipped = ", ".join(f"{n} {why}" for why, n in assembler.skipped.items()) or "none skipped"
+    print(f"{args.capture}: {stats.decoded} Remote ID frames decoded, {len(found)} detections "
+          f"({len({d.uas_id for d in found})} UAS), {skipped}", file=sys.stderr)
     return 0
