@@ -19,7 +19,6 @@ so moving between two ENU frames is one rotation and one translation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -176,10 +175,6 @@ class LocalFrame:
         offset = rot_other @ (self.origin_ecef - other.origin_ecef)
         return rot, offset
 
-    def vectors_to(self, other: LocalFrame, vectors: Any) -> FloatArray:
-        """Rotate direction or velocity vectors ``(..., 3)`` from this frame into ``other``."""
-        rot, _ = self.transform_to(other)
-        return _f(vectors) @ rot.T
 
 
 def ecef_vectors2enu(vectors_ecef: ArrayLike, lat_deg: ArrayLike, lon_deg: ArrayLike) -> FloatArray:

@@ -24,15 +24,6 @@ POSITION = slice(0, 3)
 VELOCITY = slice(3, 6)
 
 
-def transition_matrices(dt_s: FloatArray | float) -> FloatArray:
-    """``(K, 6, 6)`` transition matrices for the time steps ``dt_s`` ``(K,)``."""
-    dt = np.asarray(dt_s, dtype=np.float64)
-    f = np.broadcast_to(np.eye(STATE_DIM), (*dt.shape, STATE_DIM, STATE_DIM)).copy()
-    for axis in range(3):
-        f[..., axis, axis + 3] = dt
-    return f
-
-
 def process_noise(dt_s: FloatArray | float, q_horizontal: float, q_vertical: float) -> FloatArray:
     """``(K, 6, 6)`` process-noise covariances for the time steps ``dt_s`` ``(K,)``."""
     dt = np.abs(np.asarray(dt_s, dtype=np.float64))

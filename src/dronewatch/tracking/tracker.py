@@ -221,6 +221,8 @@ class _Batch:
     positions: FloatArray | None = None
     position_jacobians: FloatArray | None = None
     identities: list[str] = field(default_factory=list)
+    offset_noise: FloatArray | None = None
+    """Process noise of each detection's time before the batch time (None when none is earlier)."""
 
 
 class Tracker:
@@ -328,12 +330,11 @@ class Tracker:
         rows = pairs.tracks
         if rows.size == 0:
             return
-        offset_noise = self._offset_noise(batch)
         log_likelihood = np.empty((rows.size, self._mu.shape[1]))
         for j in range(self._mu.shape[1]):
             states, covariances = self._xm[:, j], self._pm[:, j]  # views: updated in place
             mode = kalman.innovations(batch.model, site.pose, states, covariances, batch.z, batch.noise, rows,
-                                      pairs.detections, batch.offsets, offset_noise)
+                                      pairs.detections, batch.offsets, batch.offset_noise)
             kalman.update(states, covariances, mode)
             log_likelihood[:, j] = -0.5 * (mode.d2 + mode.log_det_s)
         self._mu[rows] = imm.posterior(self._mu[rows], log_likelihood)
@@ -391,10 +392,11 @@ class Tracker:
         return _Batch(model, z, np.diag(variances), np.array([d.t - t for d in detections]), positions,
                       identities=identities)
 
-    def _offset_noise(self, batch: _Batch) -> FloatArray | None:
-        if not np.any(batch.offsets):
-            return None
-        return process_noise(batch.offsets, *self._q_max)
+    def _with_offset_noise(self, batch: _Batch) -> _Batch:
+        """Fill in the batch's retrodiction noise, once per batch."""
+        if np.any(batch.offsets):
+            batch.offset_noise = process_noise(batch.offsets, *self._q_max)
+        return batch
 
     # ------------------------------------------------------------ association
     def _innovations(self, site: SensorSite, batch: _Batch, rows: IntArray, dets: IntArray
@@ -407,7 +409,7 @@ class Tracker:
             azimuth, half_width = self._azimuth_windows(site, batch, rows)
             local_t, local_d = associate.angular_candidates(azimuth, half_width, batch.z[dets, 0])
         inn = kalman.innovations(batch.model, site.pose, self._x, self._p, batch.z, batch.noise,
-                                 rows[local_t], dets[local_d], batch.offsets, self._offset_noise(batch))
+                                 rows[local_t], dets[local_d], batch.offsets, batch.offset_noise)
         return inn.select(inn.d2 < self._gates[batch.model.dim])
 
     def _pregate_radii(self, site: SensorSite, batch: _Batch, rows: IntArray) -> FloatArray:
@@ -468,7 +470,7 @@ class Tracker:
         self.stats.tracks_confirmed += int(rows.size)
 
     def _process_plots(self, site: SensorSite, detections: Sequence[Detection], t: float) -> None:
-        batch = self._batch(site, detections, t)
+        batch = self._with_offset_noise(self._batch(site, detections, t))
         used = np.zeros(len(detections), dtype=bool)
         updated = np.zeros(self.size, dtype=bool)
         for stage in (self._confirmed, ~self._confirmed):
@@ -621,7 +623,7 @@ class Tracker:
             if key not in latest or d.t >= detections[latest[key]].t:
                 latest[key] = j
         detections = [detections[j] for j in sorted(latest.values())]
-        batch = self._report_batch(site, detections, t)
+        batch = self._with_offset_noise(self._report_batch(site, detections, t))
         assert batch.positions is not None
         positions = batch.positions
         by_identity = {key: row for row, key in enumerate(self._identity) if key is not None}
@@ -631,7 +633,7 @@ class Tracker:
         if keyed:
             rows, dets = (np.array(v, dtype=np.intp) for v in zip(*keyed, strict=True))
             inn = kalman.innovations(batch.model, site.pose, self._x, self._p, batch.z, batch.noise, rows, dets,
-                                     batch.offsets, self._offset_noise(batch))
+                                     batch.offsets, batch.offset_noise)
             consistent = inn.d2 < self._gates[batch.model.dim]
             self._update(site, batch, inn.select(consistent))
             updated.extend(rows[consistent])
