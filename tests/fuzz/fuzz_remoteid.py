@@ -6,7 +6,8 @@ Run (installs nothing at test time; atheris is in the ``fuzz`` extra):
         .venv/bin/python tests/fuzz/fuzz_remoteid.py -atheris_runs=1000000 /tmp/corpus
 (libFuzzer writes new inputs into the first corpus directory: never point it at tests/data.)
 The first byte picks the entry point: message/pack, 802.11 frame, radiotap frame, BLE
-link-layer packet, Nordic sniffer frame, PHDR frame, or a whole capture.
+link-layer packet, Nordic sniffer frame, PHDR frame, a whole capture, a live receiver line
+(which may also raise FormatError), or authentication pages (25 bytes each) to join.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from dronewatch.errors import DecodeError
+    from dronewatch.errors import DecodeError, FormatError
     from dronewatch.formats.capture import read_frames
-    from dronewatch.formats.remoteid import decode
+    from dronewatch.formats.remoteid import Authentication, decode
+    from dronewatch.formats.remoteid.authentication import join_pages
     from dronewatch.formats.remoteid.bluetooth import ble_payloads, le_ll_with_phdr, nordic_ble
+    from dronewatch.formats.remoteid.receiver import parse_receiver_line
     from dronewatch.formats.remoteid.wifi import strip_radiotap, wifi_payloads
 
 
@@ -41,11 +44,24 @@ def _payloads(kind: int, data: bytes) -> list[bytes]:
     return [frame.data for frame in read_frames(data)]
 
 
+def _join(data: bytes) -> None:
+    pages = [decode(bytes([0x20]) + data[k:k + 24]) for k in range(0, len(data) - 23, 24)]
+    join_pages(p for p in pages if isinstance(p, Authentication))
+
+
 def test_one_input(raw: bytes) -> None:
     if not raw:
         return
+    kind = raw[0] % 9
+    if kind == 7:
+        with contextlib.suppress(FormatError):
+            parse_receiver_line(raw[1:].decode("latin-1"), 0.0)
+        return
     with contextlib.suppress(DecodeError):
-        for payload in _payloads(raw[0] % 7, raw[1:]):
+        if kind == 8:
+            _join(raw[1:])
+            return
+        for payload in _payloads(kind, raw[1:]):
             with contextlib.suppress(DecodeError):
                 decode(payload)
 

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from dronewatch.cli._io import open_output
 from dronewatch.errors import ConfigError, DecodeError
-from dronewatch.formats.remoteid import MessagePack, decode
-from dronewatch.formats.remoteid.messages import message_to_dict
+from dronewatch.formats.remoteid import MessagePack, decode, encode
+from dronewatch.formats.remoteid.messages import message_from_dict, message_to_dict
 from dronewatch.formats.scenario import ScenarioWriter
 from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
 from dronewatch.ingest.remoteid_capture import CaptureStats, remoteid_frames
+from dronewatch.ingest.remoteid_live import LiveStats, ReceiverStream, live_detections
 from dronewatch.model import Sensor
+
+_STATUS_EVERY_S = 10.0
 
 
 def add_parser(commands: Any) -> None:
@@ -40,6 +45,25 @@ def add_parser(commands: Any) -> None:
                                  "ground, for drones that report only their height)")
     detections.add_argument("--sensor-id", default="rid-1")
     detections.set_defaults(run=run_detections)
+    encoder = actions.add_parser(
+        "encode", help="encode messages given as JSON into hex (the inverse of decode --hex)",
+        description="JSON: one message object (fields as decode prints them; missing ones take defaults), a list "
+                    "of them, or {\"messages\": [...]}. One message gives its 25 bytes; several, a message pack.")
+    encoder.add_argument("json", nargs="?", default="-", help="the JSON text, or - to read it from standard input")
+    encoder.add_argument("--pack", action="store_true", help="a message pack even for a single message")
+    encoder.set_defaults(run=run_encode)
+    listen = actions.add_parser(
+        "listen", help="Remote ID detections from live receivers (UDP, TCP, serial)",
+        description="Read receiver lines (docs/remoteid.md) and write remoteid detections as scenario "
+                    "JSON Lines as they complete; a status line on stderr every 10 s and a summary at the end.")
+    listen.add_argument("url", help="udp://HOST:PORT, tcp://HOST:PORT, tcp-listen://HOST:PORT, serial:///dev/tty..., "
+                                    "a file path, or -")
+    listen.add_argument("-o", "--output", default="-", help="scenario JSON Lines (default: standard output)")
+    listen.add_argument("--receiver", required=True, metavar="LAT,LON,ALT", help="where the receiver stands")
+    listen.add_argument("--sensor-id", default="rid-1")
+    listen.add_argument("--duration", type=float, help="stop after this many seconds (default: until the stream "
+                                                        "ends or Ctrl-C)")
+    listen.set_defaults(run=run_listen)
 
 
 def run_decode(args: argparse.Namespace) -> int:
@@ -73,24 +97,78 @@ def run_decode(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_detections(args: argparse.Namespace) -> int:
+def _receiver(args: argparse.Namespace) -> Sensor:
     try:
         lat, lon, alt = (float(v) for v in args.receiver.split(","))
     except ValueError:
         raise ConfigError(f"--receiver: expected LAT,LON,ALT, got {args.receiver!r}") from None
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
         raise ConfigError(f"--receiver: {lat}, {lon} is not a position on Earth")
+    return Sensor(id=args.sensor_id, kind="remoteid", lat=lat, lon=lon, alt=alt)
+
+
+def run_detections(args: argparse.Namespace) -> int:
+    receiver = _receiver(args)
     stats = CaptureStats()
-    assembler = RemoteIdAssembler(sensor_id=args.sensor_id, ground_alt_m=alt)
+    assembler = RemoteIdAssembler(sensor_id=args.sensor_id, ground_alt_m=receiver.alt)
     found = []
     for frame in remoteid_frames(Path(args.capture).read_bytes(), stats):
         found += assembler.add(frame.t, frame.payload.sender, frame.messages)
     found.sort(key=lambda d: d.t)
     with open_output(args.output) as output:
         writer = ScenarioWriter(output)
-        writer.write(Sensor(id=args.sensor_id, kind="remoteid", lat=lat, lon=lon, alt=alt))
+        writer.write(receiver)
         writer.write_all(found)
     skipped = ", ".join(f"{n} {why}" for why, n in assembler.skipped.items()) or "none skipped"
     print(f"{args.capture}: {stats.decoded} Remote ID frames decoded, {len(found)} detections "
           f"({len({d.uas_id for d in found})} UAS), {skipped}", file=sys.stderr)
+    return 0
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    source = sys.stdin.read() if args.json == "-" else args.json
+    try:
+        given = json.loads(source)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"JSON: {error}") from None
+    if isinstance(given, dict) and "messages" in given:
+        given = given["messages"]
+    items = given if isinstance(given, list) else [given]
+    if not items or not all(isinstance(item, dict) for item in items):
+        raise ConfigError("JSON: expected a message object, a list of them, or {\"messages\": [...]}")
+    messages = tuple(message_from_dict(item) for item in items)
+    single = len(messages) == 1 and not args.pack
+    print(encode(messages[0] if single else MessagePack(messages)).hex())
+    return 0
+
+
+def run_listen(args: argparse.Namespace) -> int:
+    receiver = _receiver(args)
+    assembler = RemoteIdAssembler(sensor_id=args.sensor_id, ground_alt_m=receiver.alt)
+    stats = LiveStats()
+
+    async def listen(writer: ScenarioWriter, output: IO[str]) -> None:
+        async with ReceiverStream(args.url, stats) as stream:
+            print(f"dronewatch remoteid listen: reading {args.url}"
+                  + (f" ({stream.address[0]}:{stream.address[1]})" if stream.address else ""), file=sys.stderr)
+            next_status = time.monotonic() + _STATUS_EVERY_S
+            async for detection in live_detections(stream, assembler):
+                writer.write(detection)
+                output.flush()
+                if time.monotonic() >= next_status:
+                    print(f"dronewatch remoteid listen: {stats.summary()}", file=sys.stderr)
+                    next_status += _STATUS_EVERY_S
+
+    with open_output(args.output) as output:
+        writer = ScenarioWriter(output)
+        writer.write(receiver)
+        output.flush()
+        try:
+            asyncio.run(asyncio.wait_for(listen(writer, output), args.duration))
+        except TimeoutError:
+            pass
+        finally:
+            print(f"{args.url}: {stats.summary()}", file=sys.stderr)
+            for reason, count in stats.rejected.most_common(10):
+                print(f"  rejected {count}: {reason}", file=sys.stderr)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import sys
 from dataclasses import replace
@@ -12,6 +13,7 @@ from typing import Any
 from dronewatch.cli._io import open_output
 from dronewatch.errors import ConfigError, FormatError
 from dronewatch.sim import engine, motion
+from dronewatch.sim.broadcast import RemoteIdCaptureWriter
 from dronewatch.sim.custom import load_scenario
 from dronewatch.sim.scenarios import BUILT_IN, built_in
 
@@ -33,6 +35,8 @@ def add_parser(commands: Any) -> None:
                         help="heights of a recorded flight: above its lowest fix (default; for AMSL or ellipsoid "
                              "logs that start or end on the ground), or the alt column as height above ground")
     parser.add_argument("-o", "--output", default="-", help="output file (default: standard output)")
+    parser.add_argument("--remoteid-pcap", metavar="FILE.pcapng",
+                        help="also write the Remote ID broadcasts the receivers heard as a Wi-Fi beacon capture")
     parser.set_defaults(run=run)
 
 
@@ -72,9 +76,15 @@ def run(args: argparse.Namespace) -> int:
                 for k, path in enumerate(args.trajectory)]
     if recorded:
         scenario = replace(scenario, objects=scenario.objects + recorded)
-    with open_output(args.output) as output:
-        counts = engine.write(scenario, output, realtime=args.realtime)
+    with contextlib.ExitStack() as files:
+        output = files.enter_context(open_output(args.output))
+        broadcasts = None
+        if args.remoteid_pcap:
+            broadcasts = RemoteIdCaptureWriter(files.enter_context(open(args.remoteid_pcap, "wb")))
+        counts = engine.write(scenario, output, realtime=args.realtime, tap=broadcasts.add if broadcasts else None)
     summary = ", ".join(f"{n} {name.lower()}" for name, n in counts.items())
     target = "standard output" if args.output == "-" else str(Path(args.output))
     print(f"{scenario.name} (seed {scenario.seed}, {scenario.duration_s:g} s): {summary} -> {target}", file=sys.stderr)
+    if broadcasts is not None:
+        print(f"{broadcasts.frames} Remote ID beacons -> {args.remoteid_pcap}", file=sys.stderr)
     return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
 from dronewatch.errors import DecodeError
 
@@ -124,3 +125,29 @@ def _tsresol(options: bytes, order: str) -> float:
             return float(2.0 ** -(value & 0x7F)) if value & 0x80 else 10.0 ** -value
         offset += 4 + (length + 3) // 4 * 4
     return 1e-6
+
+
+class PcapngWriter:
+    """Writes one section with one interface of ``linktype``; timestamps in microseconds."""
+
+    def __init__(self, stream: IO[bytes], linktype: int, *, application: str = "dronewatch") -> None:
+        self._stream = stream
+        option = application.encode()
+        options = struct.pack("<HH", 4, len(option)) + _pad(option) + struct.pack("<HH", 0, 0)  # shb_userappl
+        self._block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + options)
+        self._block(1, struct.pack("<HHI", linktype, 0, 0))
+        self.frames = 0
+
+    def write(self, t: float, data: bytes) -> None:
+        """One Enhanced Packet Block: the frame captured at UNIX time ``t``."""
+        ticks = round(t * 1e6)
+        self._block(6, struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data)) + _pad(data))
+        self.frames += 1
+
+    def _block(self, kind: int, body: bytes) -> None:
+        length = 12 + len(body)
+        self._stream.write(struct.pack("<II", kind, length) + body + struct.pack("<I", length))
+
+
+def _pad(data: bytes) -> bytes:
+    return data + bytes(-len(data) % 4)

@@ -8,6 +8,11 @@ Basic ID follows within ``pending_s``). The detection's time is the Location's o
 after the UTC hour) placed in the hour of the receive time, when that lies within
 ``max_clock_skew_s`` of it; otherwise the receive time.
 
+Authentication pages are collected per transmitter and authentication type; a complete set
+becomes the record's :class:`Signature` (checking it needs the issuer's key, which is not
+ours to have); a set still incomplete ``auth_timeout_s`` after its first page is dropped and
+counted, as is one whose pages contradict each other.
+
 Altitude: the geodetic (ellipsoid) altitude; else the barometric one; else, when the
 receiver's ground altitude is given, the reported height added to it (many drones, the
 Parrot Anafi among them, send only the height above take-off).
@@ -18,20 +23,29 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from dronewatch.formats.remoteid import BasicId, Location, Message, OperatorId, SelfId, System
+from dronewatch.errors import DecodeError
+from dronewatch.formats.remoteid import Authentication, BasicId, Location, Message, OperatorId, SelfId, System
+from dronewatch.formats.remoteid.authentication import Signature, join_pages
+from dronewatch.formats.remoteid.enums import AuthType
 from dronewatch.model import Detection
 
 _HOUR_S = 3600.0
 
 
 @dataclass(slots=True)
-class _Transmitter:
+class RemoteIdRecord:
+    """What one transmitter has told so far: the current record of one drone."""
+
     uas_id: str | None = None
     system: System | None = None
     operator_id: str | None = None
     self_id: str | None = None
-    pending: tuple[float, Location] | None = None
     last: Location | None = None
+    """The latest Location."""
+    last_seen: float | None = None
+    signature: Signature | None = None
+    pending: tuple[float, Location] | None = None
+    auth_pages: dict[AuthType | None, tuple[float, list[Authentication]]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -42,11 +56,14 @@ class RemoteIdAssembler:
     pending_s: float = 2.0
     max_clock_skew_s: float = 10.0
     ground_alt_m: float | None = None
+    auth_timeout_s: float = 10.0
     skipped: Counter[str] = field(default_factory=Counter)
-    _transmitters: dict[str, _Transmitter] = field(default_factory=dict)
+    records: dict[str, RemoteIdRecord] = field(default_factory=dict)
+    """Per transmitter address."""
 
     def add(self, t_received: float, sender: str, messages: tuple[Message, ...] | list[Message]) -> list[Detection]:
-        state = self._transmitters.setdefault(sender, _Transmitter())
+        state = self.records.setdefault(sender, RemoteIdRecord())
+        state.last_seen = t_received
         out: list[Detection] = []
         locations: list[Location] = []
         for message in messages:
@@ -60,6 +77,8 @@ class RemoteIdAssembler:
                 state.self_id = message.description or None
             elif isinstance(message, Location):
                 locations.append(message)
+            elif isinstance(message, Authentication):
+                self._add_page(t_received, message, state)
         if state.uas_id is not None and state.pending is not None:
             held_t, held = state.pending
             state.pending = None
@@ -72,7 +91,25 @@ class RemoteIdAssembler:
             out += self._detection(t_received, location, state)
         return out
 
-    def _detection(self, t_received: float, location: Location, state: _Transmitter) -> list[Detection]:
+    def _add_page(self, t_received: float, page: Authentication, state: RemoteIdRecord) -> None:
+        for kind, (started, _) in list(state.auth_pages.items()):
+            if t_received - started > self.auth_timeout_s:
+                del state.auth_pages[kind]
+                self.skipped["authentication incomplete"] += 1
+        _, pages = state.auth_pages.setdefault(page.auth_type, (t_received, []))
+        pages.append(page)
+        first = next((p for p in pages if p.page == 0), None)
+        if first is None or first.last_page_index is None:
+            return
+        if len({p.page for p in pages}) < first.last_page_index + 1:
+            return
+        del state.auth_pages[page.auth_type]
+        try:
+            state.signature = join_pages(pages)
+        except DecodeError:
+            self.skipped["authentication inconsistent"] += 1
+
+    def _detection(self, t_received: float, location: Location, state: RemoteIdRecord) -> list[Detection]:
         if location == state.last:
             # transmitters repeat an unchanged Location in every frame until it changes
             self.skipped["repeat"] += 1

@@ -176,8 +176,9 @@ def paced(records: Iterable[Record], t0: float, *, clock: Callable[[], float] = 
         yield record
 
 
-def write(scenario: SimScenario, stream: IO[str], *, realtime: bool = False) -> dict[str, int]:
-    """Write the scenario to ``stream``; return counts per record type."""
+def write(scenario: SimScenario, stream: IO[str], *, realtime: bool = False,
+          tap: Callable[[Record], None] | None = None) -> dict[str, int]:
+    """Write the scenario to ``stream``, handing each record to ``tap`` too; return counts per record type."""
     counts: dict[str, int] = {}
     writer = ScenarioWriter(stream)
     records: Iterable[Record] = generate(scenario)
@@ -185,6 +186,8 @@ def write(scenario: SimScenario, stream: IO[str], *, realtime: bool = False) -> 
         records = paced(records, scenario.t0)
     for record in records:
         writer.write(record)
+        if tap is not None:
+            tap(record)
         name = type(record).__name__
         counts[name] = counts.get(name, 0) + 1
         if realtime:

@@ -9,7 +9,7 @@ import pytest
 
 from dronewatch.cli import main
 from dronewatch.formats.scenario import open_scenario
-from dronewatch.model import Sensor, Truth, Zone
+from dronewatch.model import Detection, Sensor, Truth, Zone
 from dronewatch.sim.scenarios import SITE
 
 FLIGHT = Path(__file__).resolve().parents[2] / "data" / "flights" / "dji_p4rtk_srt_01.csv"
@@ -46,3 +46,22 @@ def test_unknown_scenario_and_bad_trajectory_are_clear_errors(tmp_path: Path,
     bad.write_text("t,lat,lon,alt\n0,31.0,-106.0,10\n1,north,-106.0,10\n")
     assert main(["sim", "--duration", "5", "--trajectory", str(bad), "-o", str(tmp_path / "y.jsonl")]) == 2
     assert f"{bad}:3" in capsys.readouterr().err
+
+
+def test_remoteid_broadcasts_as_a_capture_give_the_detections_back(tmp_path: Path) -> None:
+    scenario, capture, decoded = tmp_path / "s.jsonl", tmp_path / "rid.pcapng", tmp_path / "rid.jsonl"
+    assert main(["sim", "--seed", "7", "--duration", "90", "-o", str(scenario), "--remoteid-pcap", str(capture)]) == 0
+    records = list(open_scenario(scenario, on_error="raise"))
+    receiver = next(r for r in records if isinstance(r, Sensor) and r.kind == "remoteid")
+    sent = [r for r in records if isinstance(r, Detection) and r.sensor == receiver.id]
+    assert len(sent) > 50
+    assert main(["remoteid", "detections", str(capture), "--receiver", f"{receiver.lat},{receiver.lon},{receiver.alt}",
+                 "--sensor-id", receiver.id, "-o", str(decoded)]) == 0
+    heard = [r for r in open_scenario(decoded, on_error="raise") if isinstance(r, Detection)]
+    assert len(heard) == len(sent)
+    for got, expected in zip(heard, sent, strict=True):
+        assert got.uas_id == expected.uas_id and got.t == pytest.approx(expected.t, abs=0.05)
+        assert (got.lat, got.lon) == pytest.approx((expected.lat, expected.lon), abs=1e-7)
+        assert got.alt == pytest.approx(expected.alt, abs=0.5)
+        assert got.speed_mps == pytest.approx(expected.speed_mps, abs=0.4)
+        assert got.operator_lat == pytest.approx(expected.operator_lat, abs=1e-7)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 from collections import Counter
 from pathlib import Path
 
@@ -11,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dronewatch.errors import DecodeError
-from dronewatch.formats.capture import LINKTYPE_IEEE802_11_RADIOTAP, read_frames
+from dronewatch.formats.capture import LINKTYPE_IEEE802_11_RADIOTAP, PcapngWriter, read_frames
 from dronewatch.formats.remoteid import MessagePack, decode
-from dronewatch.formats.remoteid.wifi import strip_radiotap, wifi_payloads
+from dronewatch.formats.remoteid.wifi import beacon_frame, strip_radiotap, wifi_payloads
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "remoteid"
 
@@ -122,3 +123,26 @@ def test_frames_that_look_like_remote_id_give_payloads_or_decode_errors(control:
     with contextlib.suppress(DecodeError):
         for payload in wifi_payloads(frame):
             assert payload.offset + len(payload.data) <= len(frame)
+
+
+def test_pcapng_writer_output_reads_back_frame_for_frame() -> None:
+    frames = list(read_frames((DATA / "odid_wifi_bcn_sample.pcap").read_bytes()))
+    buffer = io.BytesIO()
+    writer = PcapngWriter(buffer, LINKTYPE_IEEE802_11_RADIOTAP)
+    for frame in frames:
+        writer.write(frame.t, frame.data)
+    written = buffer.getvalue()
+    # section header: block type, length 48, byte-order magic, version 1.0, section length unknown (-1)
+    assert written[:28] == bytes.fromhex("0a0d0d0a30000000" "4d3c2b1a" "01000000" "ffffffffffffffff" "04000a00")
+    again = list(read_frames(written))
+    assert [(f.number, f.linktype, f.data) for f in again] == [(f.number, f.linktype, f.data) for f in frames]
+    assert [f.t for f in again] == pytest.approx([f.t for f in frames], abs=1e-6)
+
+
+def test_a_beacon_built_for_a_pack_decodes_to_it() -> None:
+    pack = bytes.fromhex("f01901") + bytes([0x00, 0x12]) + b"SSEVTFG93700070".ljust(20, b"\0") + bytes(3)
+    frame = beacon_frame("02:11:22:33:44:55", 9, pack, ssid="RID")
+    assert frame[:4] == bytes.fromhex("80000000") and frame[4:10] == b"\xff" * 6
+    assert frame[36:41] == b"\x00\x03RID"
+    (payload,) = wifi_payloads(frame)
+    assert (payload.sender, payload.counter, payload.data) == ("02:11:22:33:44:55", 9, pack)

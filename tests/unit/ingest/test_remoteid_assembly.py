@@ -8,6 +8,8 @@ import pytest
 
 from dronewatch.cli import main
 from dronewatch.formats.remoteid import BasicId, Location, System
+from dronewatch.formats.remoteid.authentication import Signature, split_pages
+from dronewatch.formats.remoteid.enums import AuthType
 from dronewatch.formats.scenario import open_scenario
 from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
 from dronewatch.model import Detection, TrackReport
@@ -51,3 +53,20 @@ def test_a_real_capture_becomes_one_fused_track_with_its_uas_id(tmp_path: Path) 
     assert main(["track", str(detections), "-o", str(tracks), "--no-progress"]) == 0
     reports = [r for r in open_scenario(tracks) if isinstance(r, TrackReport)]
     assert {r.uas_id for r in reports} == {"1588E040445AC004418"} and {r.id for r in reports} == {"T1"}
+
+
+def test_authentication_pages_from_separate_frames_become_the_record_signature() -> None:
+    signature = Signature(AuthType.MESSAGE_SET_SIGNATURE, 1_764_000_000.0, bytes(range(60)))
+    pages = split_pages(signature)
+    assert len(pages) == 3
+    assembler = RemoteIdAssembler(auth_timeout_s=5.0)
+    assembler.add(HOUR, "bb", [BasicId(uas_id="X1")])
+    assembler.add(HOUR + 1, "bb", [pages[2]])
+    assembler.add(HOUR + 1.5, "bb", [pages[0]])
+    assert assembler.records["bb"].signature is None
+    assembler.add(HOUR + 2, "bb", [pages[1]])
+    record = assembler.records["bb"]
+    assert record.signature == signature and record.uas_id == "X1" and record.last_seen == HOUR + 2
+    assembler.add(HOUR + 10, "bb", [pages[0]])
+    assembler.add(HOUR + 20, "bb", [pages[1]])  # the set started at +10 timed out
+    assert assembler.skipped["authentication incomplete"] == 1

@@ -72,7 +72,7 @@ def ble_payloads(packet: bytes, base: int = 0) -> list[Payload]:
     if pdu_type in _LEGACY_NONCONNECTABLE:
         if len(pdu) < 6:
             return []
-        return _ad_structures(pdu[6:], _address(pdu[:6]), "bt4-legacy", base + 12)
+        return ad_payloads(pdu[6:], _address(pdu[:6]), "bt4-legacy", base + 12)
     if pdu_type == _EXTENDED and pdu:
         header_length = pdu[0] & 0x3F
         if 1 + header_length > len(pdu):
@@ -87,7 +87,7 @@ def ble_payloads(packet: bytes, base: int = 0) -> list[Payload]:
                     if bit == 0x01:
                         sender = _address(pdu[offset:offset + 6])
                     offset += size
-        return _ad_structures(pdu[1 + header_length:], sender, "bt5-extended", base + 7 + header_length)
+        return ad_payloads(pdu[1 + header_length:], sender, "bt5-extended", base + 7 + header_length)
     return []
 
 
@@ -96,7 +96,8 @@ def _address(raw: bytes) -> str:
     return ":".join(f"{b:02x}" for b in reversed(raw))
 
 
-def _ad_structures(data: bytes, sender: str, transport: str, base: int) -> list[Payload]:
+def ad_payloads(data: bytes, sender: str, transport: str, base: int = 0) -> list[Payload]:
+    """Remote ID service data in advertising data (AD structures); ``base`` offsets errors."""
     out = []
     offset = 0
     while offset < len(data):

@@ -36,7 +36,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args, get_type_hints
 
 from dronewatch.errors import DecodeError, EncodeError
 from dronewatch.formats.remoteid.enums import (
@@ -576,3 +576,60 @@ def message_to_dict(message: Message) -> dict[str, Any]:
             value = value.hex()
         out[f.name] = value
     return out
+
+
+_TYPES_BY_NAME = {name: cls for cls, name in _TYPE_NAMES.items()}
+
+
+def message_from_dict(values: dict[str, Any]) -> Message:
+    """The inverse of :func:`message_to_dict`; missing fields take their defaults.
+
+    Enums are given by lower-case name or code, bytes as hex; unknown keys are an error.
+    """
+    kind = values.get("type")
+    cls = _TYPES_BY_NAME.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise EncodeError(f"type: {kind!r} is not one of {', '.join(_TYPES_BY_NAME)}")
+    hints = get_type_hints(cls)
+    if cls is SelfId:
+        hints["description_type"] = DescriptionType | int
+    names = {f.name for f in fields(cls)}
+    unknown = set(values) - names - {"type"}
+    if unknown:
+        raise EncodeError(f"{kind}: unknown field(s) {', '.join(sorted(unknown))}")
+    kwargs = {name: _from_json(f"{kind}.{name}", value, hints[name])
+              for name, value in values.items() if name != "type"}
+    uas_id = kwargs.get("uas_id")
+    if (cls is BasicId and isinstance(uas_id, str)
+            and kwargs.get("id_type", IdType.SERIAL_NUMBER) not in (IdType.SERIAL_NUMBER, IdType.CAA_REGISTRATION_ID)):
+        kwargs["uas_id"] = _from_json(f"{kind}.uas_id", uas_id, bytes)
+    message: Message = cls(**kwargs)
+    return message
+
+
+def _from_json(where: str, value: Any, hint: Any) -> Any:
+    options = get_args(hint) or (hint,)
+    if value is None:
+        if type(None) not in options:
+            raise EncodeError(f"{where}: may not be null")
+        return None
+    enum = next((t for t in options if isinstance(t, type) and issubclass(t, IntEnum)), None)
+    if enum is not None and isinstance(value, str):
+        try:
+            return enum[value.upper()]
+        except KeyError:
+            raise EncodeError(f"{where}: {value!r} is not one of "
+                              f"{', '.join(m.name.lower() for m in enum)}") from None
+    if enum is not None and isinstance(value, int) and not isinstance(value, bool):
+        member = enum_or_none(enum, value)
+        return value if member is None and int in options else member
+    if bytes in options and str not in options and isinstance(value, str):
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            raise EncodeError(f"{where}: {value!r} is not hexadecimal") from None
+    if float in options and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if not any(isinstance(t, type) and isinstance(value, t) and not isinstance(value, bool) for t in options):
+        raise EncodeError(f"{where}: {value!r} has the wrong type")
+    return value

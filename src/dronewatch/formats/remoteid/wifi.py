@@ -43,6 +43,20 @@ def mac(raw: bytes) -> str:
     return ":".join(f"{b:02x}" for b in raw)
 
 
+def beacon_frame(sender: str, counter: int, payload: bytes, ssid: str = "", sequence: int = 0) -> bytes:
+    """An 802.11 beacon (no FCS) carrying ``payload`` (a message pack) in the ASD-STAN vendor element."""
+    address = bytes.fromhex(sender.replace(":", ""))
+    if len(address) != 6:
+        raise ValueError(f"sender {sender!r} is not a MAC address")
+    header = b"\x80\x00\x00\x00" + b"\xff" * 6 + address + address + ((sequence & 0xFFF) << 4).to_bytes(2, "little")
+    fixed = bytes(8) + (100).to_bytes(2, "little") + b"\x01\x00"  # timestamp, 100 TU interval, ESS
+    name = ssid.encode()
+    vendor = ODID_OUIS[0] + bytes([ODID_VENDOR_TYPE, counter & 0xFF]) + payload
+    if len(name) > 32 or len(vendor) > 255:
+        raise ValueError("SSID over 32 bytes or Remote ID element over 255 bytes")
+    return header + fixed + bytes([0, len(name)]) + name + bytes([0xDD, len(vendor)]) + vendor
+
+
 def strip_radiotap(frame: bytes) -> tuple[bytes, bool, bool, int]:
     """``(802.11 frame, has FCS, FCS failed, radiotap length)`` of a radiotap-framed capture."""
     if len(frame) < 8:

@@ -1,0 +1,208 @@
+"""Live Remote ID receivers: lines (see :mod:`dronewatch.formats.remoteid.receiver`) from a
+socket or a serial device, decoded and reassembled into ``remoteid`` detections.
+
+Where the lines come from, by URL:
+
+- ``udp://HOST:PORT``: listen for datagrams (one or more lines each), e.g. ESP32 boards
+  broadcasting on the site network;
+- ``tcp://HOST:PORT``: connect to a receiver that serves lines, reconnecting with back-off
+  when the connection drops;
+- ``tcp-listen://HOST:PORT``: accept receivers that connect and push lines;
+- ``serial:///dev/ttyACM0``, a plain path, or ``-`` for standard input: read lines from a
+  tty, FIFO or file (set the tty's speed with ``stty`` first); the stream ends at end of file.
+
+A bad line is counted with its reason and skipped; it never stops the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from dronewatch.errors import ConfigError, FormatError
+from dronewatch.formats.remoteid.receiver import parse_receiver_line
+from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
+from dronewatch.model import Detection
+
+MAX_LINE_BYTES = 8192
+_RECONNECT_S = (0.5, 1.0, 2.0, 5.0)
+_UDP_BUFFER_BYTES = 4 << 20
+
+
+@dataclass(slots=True)
+class LiveStats:
+    lines: int = 0
+    frames: int = 0
+    detections: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    first_errors: list[str] = field(default_factory=list)
+
+    def reject(self, where: str, reason: str) -> None:
+        self.rejected[reason] += 1
+        if len(self.first_errors) < 20:
+            self.first_errors.append(f"{where}: {reason}")
+
+    def summary(self) -> str:
+        return (f"{self.lines} lines, {self.frames} Remote ID frames, {self.detections} detections, "
+                f"{sum(self.rejected.values())} rejected")
+
+
+_Line = tuple[float, str, bytes]  # received at, peer, raw line
+
+
+class ReceiverStream:
+    """Lines from the receivers at ``url``: ``async with ReceiverStream(url) as s: async for ...``."""
+
+    def __init__(self, url: str, stats: LiveStats | None = None) -> None:
+        self.url = url
+        self.stats = stats if stats is not None else LiveStats()
+        self.address: tuple[str, int] | None = None
+        """The bound (listening) or remote address, once open."""
+        self._queue: asyncio.Queue[_Line | None] = asyncio.Queue()
+        self._closers: list[Callable[[], Any]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> ReceiverStream:
+        parts = urlsplit(self.url)
+        scheme = parts.scheme if "://" in self.url else "serial"
+        if scheme in ("udp", "tcp", "tcp-listen"):
+            if not parts.hostname or parts.port is None:
+                raise ConfigError(f"receiver {self.url!r}: expected {scheme}://HOST:PORT")
+            await {"udp": self._udp, "tcp": self._tcp, "tcp-listen": self._tcp_listen}[scheme](
+                parts.hostname, parts.port)
+        elif scheme == "serial":
+            path = parts.path if "://" in self.url else self.url
+            self._read_file(path)
+        else:
+            raise ConfigError(f"receiver {self.url!r}: scheme must be udp, tcp, tcp-listen or serial")
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        trace: TracebackType | None) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for close in reversed(self._closers):
+            close()
+        await asyncio.sleep(0)  # let connection handlers see their end
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def __aiter__(self) -> AsyncIterator[_Line]:
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[_Line]:
+        while (item := await self._queue.get()) is not None:
+            yield item
+
+    def _put(self, peer: str, data: bytes) -> None:
+        now = time.time()
+        for raw in data.splitlines():
+            if len(raw) > MAX_LINE_BYTES:
+                self.stats.reject(peer, f"line too long: over {MAX_LINE_BYTES} bytes")
+            else:
+                self._queue.put_nowait((now, peer, raw))
+
+    async def _udp(self, host: str, port: int) -> None:
+        stream = self
+
+        class Protocol(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+                stream._put(f"{addr[0]}:{addr[1]}", data)
+
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(Protocol, local_addr=(host, port))
+        with contextlib.suppress(OSError):  # bursts from many boards: ask for more than the default buffer
+            transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _UDP_BUFFER_BYTES)
+        self.address = transport.get_extra_info("sockname")[:2]
+        self._closers.append(transport.close)
+
+    async def _read_lines(self, reader: asyncio.StreamReader, peer: str) -> None:
+        while True:
+            try:
+                raw = await reader.readline()
+            except ValueError:  # longer than the limit: the reader has dropped it
+                self.stats.reject(peer, f"line too long: over {MAX_LINE_BYTES} bytes")
+                continue
+            if not raw:
+                return
+            self._queue.put_nowait((time.time(), peer, raw.rstrip(b"\r\n")))
+
+    async def _tcp_listen(self, host: str, port: int) -> None:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            peer = writer.get_extra_info("peername")
+            self._closers.append(writer.close)
+            try:
+                await self._read_lines(reader, f"{peer[0]}:{peer[1]}")
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(serve, host, port, limit=MAX_LINE_BYTES)
+        self.address = server.sockets[0].getsockname()[:2]
+        self._closers.append(server.close)
+
+    async def _tcp(self, host: str, port: int) -> None:
+        self.address = (host, port)
+
+        async def connect() -> None:
+            attempt = 0
+            while True:
+                try:
+                    reader, writer = await asyncio.open_connection(host, port, limit=MAX_LINE_BYTES)
+                except OSError as error:
+                    self.stats.reject(f"{host}:{port}", f"connection failed: {error}")
+                else:
+                    attempt = 0
+                    try:
+                        await self._read_lines(reader, f"{host}:{port}")
+                    finally:
+                        writer.close()
+                await asyncio.sleep(_RECONNECT_S[min(attempt, len(_RECONNECT_S) - 1)])
+                attempt += 1
+
+        self._tasks.append(asyncio.create_task(connect()))
+
+    def _read_file(self, path: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            source: IO[bytes] = sys.stdin.buffer if path == "-" else Path(path).open("rb")  # noqa: SIM115
+        except OSError as error:
+            raise ConfigError(f"receiver {path!r}: {error.strerror}") from None
+        name = "stdin" if path == "-" else path
+
+        def pump() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed under us
+                for raw in source:
+                    loop.call_soon_threadsafe(self._put, name, raw)
+                loop.call_soon_threadsafe(self._queue.put_nowait, None)
+
+        threading.Thread(target=pump, name=f"receiver {name}", daemon=True).start()
+        if source is not sys.stdin.buffer:
+            self._closers.append(source.close)
+
+
+async def live_detections(stream: ReceiverStream, assembler: RemoteIdAssembler) -> AsyncIterator[Detection]:
+    """The detections the stream's lines complete, as they arrive."""
+    stats = stream.stats
+    async for received_at, peer, raw in stream:
+        stats.lines += 1
+        try:
+            frames = parse_receiver_line(raw.decode("ascii", errors="replace"), received_at, peer)
+        except FormatError as error:
+            stats.reject(f"{peer} line {stats.lines}", error.reason)
+            continue
+        for frame in frames:
+            stats.frames += 1
+            for detection in assembler.add(frame.t, frame.sender, frame.messages):
+                stats.detections += 1
+                yield detection
