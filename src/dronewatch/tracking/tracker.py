@@ -65,8 +65,10 @@ DEFAULT_PD = {"radar": 0.9, "rf": 0.8, "acoustic": 0.7, "camera": 0.8, "remoteid
 COOPERATIVE_KINDS = ("remoteid", "adsb")
 # The tracker's per-track arrays, one row per track (see Tracker.__init__).
 _TRACK_ARRAYS = ("_x", "_p", "_xm", "_pm", "_mu", "_id", "_confirmed", "_hits", "_score", "_scans", "_miss_score",
-                 "_born", "_last_update", "_last_noncooperative", "_seen_by")
+                 "_born", "_last_update", "_last_noncooperative", "_seen_at")
 _DELETE_MISS_SCORE = -math.log(0.002)
+# A track report names the sensors that updated it this recently: what supports it now.
+RECENT_SENSOR_S = 3.0
 
 
 def _chi2_quantile(probability: float, dof: int) -> float:
@@ -165,14 +167,16 @@ class TrackSnapshot:
     states: FloatArray
     covariances: FloatArray
     identities: list[str | None]
-    sensor_mask: BoolArray
+    sensor_seen_at: FloatArray
+    """Per track and sensor (in ``sensor_ids`` order): when that sensor last updated it; -inf never."""
     sensor_ids: list[str]
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def reports(self, frame: LocalFrame) -> list[TrackReport]:
-        """The snapshot as ``track`` records: geodetic position, velocity in ENU at each track."""
+    def reports(self, frame: LocalFrame, recent_s: float = RECENT_SENSOR_S) -> list[TrackReport]:
+        """The snapshot as ``track`` records: geodetic position, velocity in ENU at each track, and
+        as ``sensors`` the sensors that updated it within ``recent_s``."""
         if not self.ids:
             return []
         lat, lon, alt = frame.to_geodetic(self.states[:, :3])
@@ -187,7 +191,7 @@ class TrackSnapshot:
                 vel_enu=(float(velocity[k, 0]), float(velocity[k, 1]), float(velocity[k, 2])),
                 cls="drone" if uas_id else "aircraft" if icao else None,
                 uas_id=uas_id, icao=icao,
-                sensors=tuple(self.sensor_ids[i] for i in np.flatnonzero(self.sensor_mask[k])),
+                sensors=tuple(self.sensor_ids[i] for i in np.flatnonzero(self.t - self.sensor_seen_at[k] <= recent_s)),
             ))
         return out
 
@@ -262,7 +266,7 @@ class Tracker:
         self._born = np.zeros(0)
         self._last_update = np.zeros(0)
         self._last_noncooperative = np.zeros(0)
-        self._seen_by = np.zeros((0, 8), dtype=bool)
+        self._seen_at = np.full((0, 8), -np.inf)  # per track and sensor: when it last updated the track
         self._identity: list[str | None] = []
 
     # ----------------------------------------------------------------- sensors
@@ -274,8 +278,8 @@ class Tracker:
         rot, offset = self.site.transform_to(frame)
         previous = self.sites.get(sensor.id)
         index = previous.index if previous else len(self.sites)
-        if index >= self._seen_by.shape[1]:
-            self._seen_by = np.hstack([self._seen_by, np.zeros_like(self._seen_by)])
+        if index >= self._seen_at.shape[1]:
+            self._seen_at = np.hstack([self._seen_at, np.full_like(self._seen_at, -np.inf)])
         sigma = {**DEFAULT_SIGMA[sensor.kind], **sensor.sigma}
         site = SensorSite(sensor, index, (rot, offset), frame.transform_to(self.site)[1], sigma,
                           sensor.pd if sensor.pd is not None else DEFAULT_PD[sensor.kind])
@@ -312,7 +316,7 @@ class Tracker:
             states=self._x[rows].copy(),
             covariances=self._p[rows].copy(),
             identities=[self._identity[i] for i in rows],
-            sensor_mask=self._seen_by[rows].copy(),
+            sensor_seen_at=self._seen_at[rows].copy(),
             sensor_ids=[s.sensor.id for s in sorted(self.sites.values(), key=lambda s: s.index)],
         )
 
@@ -458,7 +462,7 @@ class Tracker:
         self._hits[rows] += 1
         self._miss_score[rows] = 0.0
         self._last_update[rows] = t
-        self._seen_by[rows, site.index] = True
+        self._seen_at[rows, site.index] = t
         if site.sensor.kind not in COOPERATIVE_KINDS:
             self._last_noncooperative[rows] = t
         newly = rows[~self._confirmed[rows] & (self._hits[rows] >= self.config.confirm_hits)
@@ -522,9 +526,9 @@ class Tracker:
         noncooperative = site.sensor.kind not in COOPERATIVE_KINDS
         self._last_noncooperative = np.concatenate([self._last_noncooperative,
                                                     np.full(n, t if noncooperative else -np.inf)])
-        seen = np.zeros((n, self._seen_by.shape[1]), dtype=bool)
-        seen[:, site.index] = True
-        self._seen_by = np.concatenate([self._seen_by, seen])
+        seen = np.full((n, self._seen_at.shape[1]), -np.inf)
+        seen[:, site.index] = t
+        self._seen_at = np.concatenate([self._seen_at, seen])
         self._identity.extend(identities if identities is not None else [None] * n)
         rows = np.arange(start, start + n, dtype=np.intp)
         self.stats.tracks_started += n
@@ -574,7 +578,7 @@ class Tracker:
             x, p = self._prior(best[2][None, :], best[3][None, :, :])
             # two consistent bearings: half the evidence a confirmation needs
             rows = self._append(x, p, t, site, confirmed=False, hits=1, score=self.config.confirm_score / 2)
-            self._seen_by[rows, partner.site.index] = True
+            self._seen_at[rows, partner.site.index] = partner.t
 
     def _crossing(self, a: _LooseBearing, b: _LooseBearing, min_sin: float
                   ) -> tuple[float, FloatArray, FloatArray] | None:
@@ -683,7 +687,7 @@ class Tracker:
         if coasting.size:
             visible = np.zeros(coasting.size, dtype=bool)
             for site in self.sites.values():
-                seen = self._seen_by[coasting, site.index]
+                seen = np.isfinite(self._seen_at[coasting, site.index])
                 if not seen.any():
                     continue
                 if site.limited:
@@ -741,7 +745,7 @@ class Tracker:
         self._set_state(np.array([a]), x[None, :], 0.5 * (p + p.T)[None, :, :])
         self._id[a] = min(self._id[a], self._id[b])
         self._born[a] = min(self._born[a], self._born[b])
-        self._seen_by[a] |= self._seen_by[b]
+        self._seen_at[a] = np.maximum(self._seen_at[a], self._seen_at[b])
         self._last_noncooperative[a] = max(self._last_noncooperative[a], self._last_noncooperative[b])
         self._last_update[a] = max(self._last_update[a], self._last_update[b])
         self._miss_score[a] = min(self._miss_score[a], self._miss_score[b])

@@ -95,7 +95,7 @@ def test_radar_and_remote_id_of_one_drone_give_one_fused_track_with_its_uas_id()
         last = snapshots[-1]
         assert len(last) == 1
         assert last.identities == ["rid:1581F5FKD229400C37EF"]
-        assert last.sensor_mask[0].sum() == 2
+        assert np.isfinite(last.sensor_seen_at[0]).sum() == 2
         report = last.reports(SITE)[0]
         assert report.uas_id == "1581F5FKD229400C37EF" and report.cls == "drone"
         assert set(report.sensors or ()) == {"radar-1", "rid-1"}
@@ -123,7 +123,7 @@ def test_two_rf_bearings_triangulate_a_track() -> None:
     last = snapshots[-1]
     assert len(last) == 1
     assert np.linalg.norm(last.states[0, :2] - target(29.0)[:2]) < 40.0
-    assert last.sensor_mask[0].sum() == 2
+    assert np.isfinite(last.sensor_seen_at[0]).sum() == 2
 
 
 def test_a_target_crossing_due_north_and_due_west_keeps_one_track() -> None:
