@@ -281,7 +281,15 @@ def _parse_alert(obj: dict[str, Any]) -> Alert:
         reasons=tuple(reasons),
         zone=_text(obj, "zone", required=False),
         eta_s=_number(obj, "eta_s", required=False),
+        evidence=_evidence(obj),
     )
+
+
+def _evidence(obj: dict[str, Any]) -> dict[str, Any] | None:
+    evidence = obj.get("evidence")
+    if evidence is not None and not isinstance(evidence, dict):
+        raise _Bad("'evidence' must be an object")
+    return evidence
 
 
 _PARSERS: dict[str, Callable[[dict[str, Any]], Record]] = {
@@ -439,6 +447,7 @@ def record_to_dict(record: Record) -> dict[str, Any]:
             "type": "alert", "t": record.t, "id": record.id, "track": record.track,
             "zone": record.zone, "level": record.level, "kind": record.kind,
             "state": record.state, "eta_s": record.eta_s, "reasons": list(record.reasons),
+            "evidence": record.evidence,
         })
     raise TypeError(f"not a scenario record: {type(record).__name__}")
 

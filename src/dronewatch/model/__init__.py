@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 SensorKind = Literal["radar", "rf", "acoustic", "camera", "remoteid", "adsb"]
 SENSOR_KINDS: tuple[SensorKind, ...] = ("radar", "rf", "acoustic", "camera", "remoteid", "adsb")
@@ -132,6 +132,8 @@ class Alert:
     reasons: tuple[str, ...]
     zone: str | None = None
     eta_s: float | None = None
+    evidence: dict[str, Any] | None = None
+    """What the alert was raised on: track state, class, identities, contributing sensors."""
 
 
 Record = ScenarioInfo | Sensor | Detection | Scan | Truth | Zone | TrackReport | Alert

@@ -265,3 +265,44 @@ def score_files(scenario_path: str | Path, tracks_path: str | Path, **options: A
             sensors.append(record)
     tracks = [r for r in open_scenario(tracks_path) if isinstance(r, TrackReport)]
     return score_tracks(truths, tracks, site_frame(sensors, truths), **options)
+
+
+class TruthIndex:
+    """Where each true object was at any time (linear between its truth lines), for labelling tracks."""
+
+    def __init__(self, truths: Iterable[Truth], frame: LocalFrame, max_gap_s: float = 2.0, hold_s: float = 0.5
+                 ) -> None:
+        grouped: dict[str, list[Truth]] = {}
+        for truth in truths:
+            grouped.setdefault(truth.id, []).append(truth)
+        self.ids = list(grouped)
+        self.classes = [grouped[i][0].cls for i in self.ids]
+        self._times = [np.array([r.t for r in grouped[i]]) for i in self.ids]
+        self._positions = [_positions(frame, grouped[i]) for i in self.ids]
+        self.max_gap_s = max_gap_s
+        self.hold_s = hold_s
+        """How long an object stays where its truth lines end (a drone that landed out of coverage)."""
+
+    def at(self, t: float) -> tuple[list[int], FloatArray]:
+        """Indices of the objects known at ``t`` and their site ENU positions there."""
+        known, points = [], []
+        for k, times in enumerate(self._times):
+            i = int(np.searchsorted(times, t))
+            if (i == 0 and times[0] - t > 0.5) or (i == times.size and t - times[-1] > self.hold_s):
+                continue
+            lo, hi = max(i - 1, 0), min(i, times.size - 1)
+            if times[hi] - times[lo] > self.max_gap_s:
+                continue
+            w = 0.0 if hi == lo else (t - times[lo]) / (times[hi] - times[lo])
+            known.append(k)
+            points.append((1.0 - w) * self._positions[k][lo] + w * self._positions[k][hi])
+        return known, np.array(points).reshape(-1, 3)
+
+    def label(self, t: float, positions: FloatArray, gate_m: float = 50.0) -> list[int | None]:
+        """For each position, the nearest object within ``gate_m`` at ``t`` (an index into ``ids``)."""
+        known, points = self.at(t)
+        if not known or positions.shape[0] == 0:
+            return [None] * positions.shape[0]
+        distance = np.linalg.norm(positions[:, None, :] - points[None, :, :], axis=2)
+        nearest = distance.argmin(axis=1)
+        return [known[j] if distance[n, j] <= gate_m else None for n, j in enumerate(nearest)]

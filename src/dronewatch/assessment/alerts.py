@@ -1,0 +1,108 @@
+"""The alert lifecycle: one alert per (track, zone, kind), opened, escalated, acknowledged, resolved.
+
+Rules report *conditions* at every assessment step; the book turns them into alert lines:
+
+- a condition opens an alert after it has held for ``open_after`` consecutive steps (its
+  rule's choice: a zone entry at once, a prediction after two);
+- the level only rises while the alert lives (a rise is a new line, and re-opens an
+  acknowledged alert: the new level needs a new look); it never steps down, so it cannot flap;
+- the alert resolves when its condition has been absent for ``clear_s`` (hysteresis), or at
+  once when its track has ended; a later condition opens a new alert with a new id;
+- an operator may acknowledge an open alert; it stays acknowledged until it escalates or
+  resolves.
+
+A line is written whenever an alert opens, escalates, is acknowledged or resolves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dronewatch.errors import ConfigError
+from dronewatch.model import LEVELS, Alert, Level
+
+AlertKey = tuple[str, str | None, str]
+"""(subject, zone, kind): the subject is a track id, or ``swarm:<zone>`` for a swarm."""
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """What a rule found at one step."""
+
+    key: AlertKey
+    track: str
+    level: Level
+    reasons: tuple[str, ...]
+    eta_s: float | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    open_after: int = 1
+
+
+@dataclass(slots=True)
+class _Live:
+    alert: Alert
+    last_seen_t: float
+
+
+class AlertBook:
+    def __init__(self, clear_s: float = 15.0, id_prefix: str = "A") -> None:
+        self.clear_s = clear_s
+        self.id_prefix = id_prefix
+        self._live: dict[AlertKey, _Live] = {}
+        self._streak: dict[AlertKey, int] = {}
+        self._next = 1
+
+    @property
+    def open_alerts(self) -> list[Alert]:
+        return [live.alert for live in self._live.values()]
+
+    def step(self, t: float, conditions: Iterable[Condition], live_tracks: set[str]) -> list[Alert]:
+        """Apply one step's conditions; return the alert lines it produced."""
+        lines: list[Alert] = []
+        present: dict[AlertKey, Condition] = {}
+        for condition in conditions:
+            held = present.get(condition.key)
+            if held is None or LEVELS.index(condition.level) > LEVELS.index(held.level):
+                present[condition.key] = condition
+        self._streak = {key: self._streak.get(key, 0) + 1 for key in present}
+        for key, condition in present.items():
+            live = self._live.get(key)
+            if live is None:
+                if self._streak[key] >= condition.open_after:
+                    alert = Alert(t=t, id=f"{self.id_prefix}{self._next}", track=condition.track,
+                                  level=condition.level, kind=key[2], state="open", reasons=condition.reasons,
+                                  zone=key[1], eta_s=condition.eta_s, evidence=condition.evidence)
+                    self._next += 1
+                    self._live[key] = _Live(alert, t)
+                    lines.append(alert)
+                continue
+            live.last_seen_t = t
+            if LEVELS.index(condition.level) > LEVELS.index(live.alert.level):
+                live.alert = replace(live.alert, t=t, level=condition.level, state="open", track=condition.track,
+                                     reasons=condition.reasons, eta_s=condition.eta_s, evidence=condition.evidence)
+                lines.append(live.alert)
+            else:  # keep the latest figures for whoever reads the open alerts, without a line
+                live.alert = replace(live.alert, reasons=condition.reasons, eta_s=condition.eta_s,
+                                     evidence=condition.evidence, track=condition.track)
+        for key, live in list(self._live.items()):
+            if key in present:
+                continue
+            subject_ended = not key[0].startswith("swarm:") and key[0] not in live_tracks
+            if subject_ended or t - live.last_seen_t >= self.clear_s:
+                why = "track ended" if subject_ended else f"condition cleared for {self.clear_s:g} s"
+                lines.append(replace(live.alert, t=t, state="resolved", reasons=(*live.alert.reasons, why)))
+                del self._live[key]
+        return lines
+
+    def acknowledge(self, alert_id: str, t: float, by: str) -> Alert:
+        """Mark a live alert acknowledged by ``by``; the line to write."""
+        for live in self._live.values():
+            if live.alert.id == alert_id:
+                if live.alert.state == "acknowledged":
+                    return live.alert
+                live.alert = replace(live.alert, t=t, state="acknowledged",
+                                     reasons=(*live.alert.reasons, f"acknowledged by {by}"))
+                return live.alert
+        raise ConfigError(f"alert {alert_id!r} is not open (resolved, or never existed)")

@@ -1,0 +1,246 @@
+"""What each track is: ``drone``, ``bird``, ``aircraft`` or ``unknown``, with a confidence and reasons.
+
+Method, in order:
+
+1. Identity decides: an ADS-B identity (ICAO address) makes an aircraft, a Remote ID
+   broadcast a drone (a spoofed one is the threat rules' business, not this one's).
+2. Otherwise a small softmax regression (multinomial logistic model) over kinematic and
+   sensor features of the track's last ``window_s`` seconds gives class probabilities at
+   every update; their logarithms accumulate with exponential forgetting (time constant
+   ``memory_s``), so the class settles over several updates and can still change when the
+   track's behaviour does. A track younger than ``min_age_s`` or whose best class has a
+   probability under ``min_confidence`` is ``unknown``.
+
+Features (:data:`FEATURES`): mean horizontal speed and its spread; mean absolute climb
+rate; height above the site; mean absolute turn rate and its spread; path straightness
+(displacement over path length); share of time hovering (< 2 m/s); share of updates an RF
+direction finder (a drone's control link) supported the track; the same for acoustic
+arrays (motors); tracks flying alongside (within 80 m, velocity within 4 m/s: a flock);
+distance from the site (small targets are seen only close in). The model is trained on
+simulator output by ``benchmarks/train_classifier.py`` on seeds separate from the ones
+``benchmarks/bench_alerts.py`` judges, and shipped as ``classifier_model.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+
+from dronewatch.errors import ConfigError
+from dronewatch.geo import LocalFrame
+from dronewatch.model import TrackReport
+
+FloatArray = NDArray[np.float64]
+TrackClass = Literal["drone", "bird", "aircraft", "unknown"]
+MODEL_CLASSES: tuple[TrackClass, ...] = ("drone", "bird", "aircraft")
+FEATURES = ("speed_mps", "speed_spread_mps", "climb_mps", "height_m", "turn_rate_dps", "turn_spread_dps",
+            "straightness", "hover_share", "rf_share", "acoustic_share", "flock_neighbours", "range_km")
+_HOVER_MPS = 2.0
+_FLOCK_RADIUS_M = 80.0
+_FLOCK_VELOCITY_MPS = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    cls: TrackClass
+    confidence: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SoftmaxModel:
+    """``p = softmax(W @ terms(f) + b)`` over :data:`MODEL_CLASSES`, ``terms`` the standardised
+    features ``(f - mean) / scale`` and, for a quadratic model, their pairwise products."""
+
+    mean: FloatArray
+    scale: FloatArray
+    weights: FloatArray
+    bias: FloatArray
+
+    def log_proba(self, features: FloatArray) -> FloatArray:
+        logits = self.terms(features) @ self.weights.T + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        log_p: FloatArray = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return log_p
+
+    def terms(self, features: FloatArray) -> FloatArray:
+        """The model's inputs: standardised features, then their pairwise products (interactions,
+        e.g. low *and* straight), when the weights cover them."""
+        z = (np.atleast_2d(features) - self.mean) / self.scale
+        if self.weights.shape[1] == z.shape[1]:
+            return z
+        upper = np.triu_indices(z.shape[1])
+        return np.hstack([z, z[:, upper[0]] * z[:, upper[1]]])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"classes": list(MODEL_CLASSES), "features": list(FEATURES), "mean": self.mean.tolist(),
+                "scale": self.scale.tolist(), "weights": self.weights.tolist(), "bias": self.bias.tolist()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SoftmaxModel:
+        if list(data.get("features", ())) != list(FEATURES) or list(data.get("classes", ())) != list(MODEL_CLASSES):
+            raise ConfigError("classifier model: its features or classes differ from this version's")
+        return cls(np.array(data["mean"], dtype=float), np.array(data["scale"], dtype=float),
+                   np.array(data["weights"], dtype=float), np.array(data["bias"], dtype=float))
+
+    @classmethod
+    def shipped(cls) -> SoftmaxModel:
+        text = resources.files("dronewatch.assessment").joinpath("classifier_model.json").read_text("utf-8")
+        return cls.from_json(json.loads(text))
+
+
+@dataclass(slots=True)
+class _History:
+    t: deque[float] = field(default_factory=deque)
+    position: deque[FloatArray] = field(default_factory=deque)
+    velocity: deque[FloatArray] = field(default_factory=deque)
+    rf: deque[bool] = field(default_factory=deque)
+    acoustic: deque[bool] = field(default_factory=deque)
+    first_t: float = 0.0
+    log_evidence: FloatArray = field(default_factory=lambda: np.zeros(len(MODEL_CLASSES)))
+    last_t: float | None = None
+
+
+class Classifier:
+    """Feed every track update with :meth:`update`; it returns each track's class."""
+
+    def __init__(self, frame: LocalFrame, sensor_kinds: Mapping[str, str], model: SoftmaxModel | None = None, *,
+                 window_s: float = 20.0, memory_s: float = 20.0, min_age_s: float = 3.0,
+                 min_confidence: float = 0.6) -> None:
+        self.frame = frame
+        self.sensor_kinds = dict(sensor_kinds)
+        self.model = model if model is not None else SoftmaxModel.shipped()
+        self.window_s, self.memory_s = window_s, memory_s
+        self.min_age_s, self.min_confidence = min_age_s, min_confidence
+        self._tracks: dict[str, _History] = {}
+        self.last_features = np.zeros((0, len(FEATURES)))
+        """The features of the last :meth:`update`, a row per report."""
+
+    def features(self, t: float, reports: Sequence[TrackReport]) -> FloatArray:
+        """``(N, len(FEATURES))`` for the tracks reported at ``t``; records them in the history."""
+        if not reports:
+            return np.zeros((0, len(FEATURES)))
+        position = self.frame.from_geodetic([r.lat for r in reports], [r.lon for r in reports],
+                                            [r.alt for r in reports]).reshape(-1, 3)
+        velocity = np.array([r.vel_enu for r in reports], dtype=float)
+        live = {r.id for r in reports}
+        for gone in [k for k in self._tracks if k not in live]:
+            del self._tracks[gone]
+        out = np.zeros((len(reports), len(FEATURES)))
+        for n, report in enumerate(reports):
+            history = self._tracks.setdefault(report.id, _History(first_t=t))
+            kinds = {self.sensor_kinds.get(s) for s in report.sensors or ()}
+            history.t.append(t)
+            history.position.append(position[n])
+            history.velocity.append(velocity[n])
+            history.rf.append("rf" in kinds)
+            history.acoustic.append("acoustic" in kinds)
+            while history.t[0] < t - self.window_s:
+                for column in (history.t, history.position, history.velocity, history.rf, history.acoustic):
+                    column.popleft()
+            out[n] = self._window_features(history)
+        out[:, FEATURES.index("flock_neighbours")] = _flock_neighbours(position, velocity)
+        out[:, FEATURES.index("range_km")] = np.hypot(position[:, 0], position[:, 1]) / 1000.0
+        return out
+
+    def update(self, t: float, reports: Sequence[TrackReport]) -> dict[str, Classification]:
+        features = self.last_features = self.features(t, reports)
+        log_p = self.model.log_proba(features) if len(reports) else np.zeros((0, len(MODEL_CLASSES)))
+        out: dict[str, Classification] = {}
+        for n, report in enumerate(reports):
+            history = self._tracks[report.id]
+            decay = 1.0 if history.last_t is None else math.exp(-(t - history.last_t) / self.memory_s)
+            history.log_evidence = decay * history.log_evidence + log_p[n]
+            history.last_t = t
+            out[report.id] = self._decide(report, history, features[n], t)
+        return out
+
+    def _decide(self, report: TrackReport, history: _History, features: FloatArray, t: float) -> Classification:
+        if report.icao:
+            return Classification("aircraft", 0.99, (f"ADS-B identity {report.icao}",))
+        if report.uas_id:
+            return Classification("drone", 0.99, (f"broadcasts Remote ID {report.uas_id}",))
+        evidence = history.log_evidence - history.log_evidence.max()
+        posterior = np.exp(evidence) / np.exp(evidence).sum()
+        best = int(np.argmax(posterior))
+        confidence = float(posterior[best])
+        if t - history.first_t < self.min_age_s:
+            return Classification("unknown", confidence, ("too new to classify",))
+        if confidence < self.min_confidence:
+            return Classification("unknown", confidence,
+                                  (f"between {MODEL_CLASSES[best]} and "
+                                   f"{MODEL_CLASSES[int(np.argsort(posterior)[-2])]}",))
+        return Classification(MODEL_CLASSES[best], confidence, self._reasons(best, features))
+
+    def _reasons(self, cls: int, features: FloatArray) -> tuple[str, ...]:
+        """The two features that most favour ``cls`` over the runner-up class (each product term's
+        share split between its two features)."""
+        terms = self.model.terms(features)[0]
+        runner_up = int(np.argsort(self.model.log_proba(features)[0])[-2])
+        margin = (self.model.weights[cls] - self.model.weights[runner_up]) * terms
+        count = len(FEATURES)
+        contribution = margin[:count].copy()
+        if margin.size > count:
+            upper = np.triu_indices(count)
+            np.add.at(contribution, upper[0], margin[count:] / 2)
+            np.add.at(contribution, upper[1], margin[count:] / 2)
+        top = [int(k) for k in np.argsort(contribution)[::-1][:2] if contribution[k] > 0]
+        return tuple(_describe(FEATURES[k], float(features[k])) for k in top)
+
+    @staticmethod
+    def _window_features(history: _History) -> FloatArray:
+        t = np.fromiter(history.t, dtype=float)
+        p = np.array(history.position)
+        v = np.array(history.velocity)
+        speed = np.hypot(v[:, 0], v[:, 1])
+        heading = np.unwrap(np.arctan2(v[:, 0], v[:, 1]))
+        moving = speed[1:] > _HOVER_MPS
+        dt = np.diff(t)
+        turn = np.degrees(np.abs(np.diff(heading)) / np.where(dt > 0, dt, 1.0))[moving] if t.size > 1 else np.zeros(0)
+        steps = np.linalg.norm(np.diff(p[:, :2], axis=0), axis=1)
+        path = float(steps.sum())
+        return np.array([
+            speed.mean(), speed.std(), np.abs(v[:, 2]).mean(), p[-1, 2],
+            turn.mean() if turn.size else 0.0, turn.std() if turn.size else 0.0,
+            float(np.linalg.norm(p[-1, :2] - p[0, :2])) / path if path > 1.0 else 1.0,
+            float(np.mean(speed < _HOVER_MPS)), float(np.mean(history.rf)), float(np.mean(history.acoustic)),
+            0.0, 0.0,
+        ])
+
+
+def _flock_neighbours(position: FloatArray, velocity: FloatArray) -> FloatArray:
+    """How many other tracks fly alongside each: close, with nearly the same velocity."""
+    count = np.zeros(position.shape[0])
+    if position.shape[0] < 2:
+        return count
+    for a, b in cKDTree(position).query_pairs(_FLOCK_RADIUS_M, output_type="ndarray"):
+        if np.linalg.norm(velocity[a] - velocity[b]) < _FLOCK_VELOCITY_MPS:
+            count[a] += 1
+            count[b] += 1
+    return count
+
+
+def _describe(name: str, value: float) -> str:
+    return {
+        "speed_mps": f"speed {value:.0f} m/s",
+        "speed_spread_mps": f"speed varies by {value:.1f} m/s",
+        "climb_mps": f"climbs or sinks at {value:.1f} m/s",
+        "height_m": f"{value:.0f} m above the site",
+        "turn_rate_dps": f"turns {value:.0f} deg/s on average",
+        "turn_spread_dps": f"turn rate varies by {value:.0f} deg/s",
+        "straightness": f"path straightness {value:.2f}",
+        "hover_share": f"hovers {value:.0%} of the time",
+        "rf_share": f"RF control link seen {value:.0%} of the time",
+        "acoustic_share": f"motor noise heard {value:.0%} of the time",
+        "flock_neighbours": f"flies with {value:.0f} other track(s) alongside",
+        "range_km": f"{value:.1f} km out",
+    }[name]

@@ -1,0 +1,310 @@
+"""Threat rules over classified tracks and zones, feeding the alert book.
+
+At each step (``period_s``, one second by default) every track is classified, then:
+
+==========================  ==================================================================
+``zone_entry``              inside a zone (its floor and ceiling included)
+``zone_breach_predicted``   the straight path at the current velocity comes within one standard
+                            deviation of a zone within ``warning_horizon_s``; ``eta_s`` given
+``loiter``                  a drone that stayed within ``loiter_radius_m`` for ``loiter_s``
+``swarm``                   ``swarm_min`` or more drones inside or predicted into one zone
+``no_remote_id``            a drone without Remote ID, ``no_remote_id_after_s`` after it appeared
+``remote_id_spoof``         a Remote ID track that a sensor track of the same object contradicts
+                            (parallel, further apart than their uncertainty allows), or that no
+                            radar confirms for ``spoof_unseen_s`` where a radar should see it
+==========================  ==================================================================
+
+Levels: a drone takes the zone's level when inside it or predicted in within
+``critical_horizon_s``, one level less for later predictions. A track of ``unknown`` class
+is capped at ``warning``, birds and aircraft raise no zone alerts (aircraft: ``info`` for an
+entry). Swarms take the zone's level. Loitering and spoofing are warnings; a missing Remote
+ID is information. Every alert carries its reasons and the evidence it was raised on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dronewatch.assessment.alerts import AlertBook, Condition
+from dronewatch.assessment.classify import Classification, Classifier, SoftmaxModel
+from dronewatch.geo import LocalFrame, enu2aer
+from dronewatch.geo.coverage import in_coverage
+from dronewatch.geo.zones import ZoneSet
+from dronewatch.model import LEVELS, Alert, Level, Sensor, TrackReport, Zone
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class AssessmentConfig:
+    period_s: float = 1.0
+    critical_horizon_s: float = 60.0
+    warning_horizon_s: float = 120.0
+    position_sigma_m: float = 15.0
+    """Used when the tracker gives no covariance (tracks read from a file)."""
+    velocity_sigma_mps: float = 1.5
+    below_ground_m: float = 30.0
+    radar_confirm_s: float = 10.0
+    """A track without Remote ID that no radar has supported for this long, where a radar should
+    see it (well inside its coverage), raises no more than info: bearings crossing at the wrong
+    place make such ghosts."""
+    settle_s: float = 10.0
+    settled_confidence: float = 0.9
+    """A track without Remote ID raises no more than info until it has kept its class this long
+    and has this confidence in it: young tracks of birds and clutter are often not yet told
+    apart, and a bird crossing a drone's RF bearing can look like a drone for a few seconds."""
+    turn_window_s: float = 10.0
+    """Turn rate for path prediction: mean over this much of the track's recent history."""
+    loiter_s: float = 120.0
+    loiter_radius_m: float = 150.0
+    swarm_min: int = 3
+    no_remote_id_after_s: float = 10.0
+    spoof_unseen_s: float = 30.0
+    spoof_pair_steps: int = 5
+    spoof_max_offset_m: float = 500.0
+    clear_s: float = 15.0
+
+
+@dataclass(slots=True)
+class _TrackState:
+    first_t: float
+    positions: deque[tuple[float, FloatArray]] = field(default_factory=deque)
+    velocities: deque[tuple[float, FloatArray]] = field(default_factory=deque)
+    radar_t: float = -math.inf
+    cls: str = "unknown"
+    cls_since: float = math.inf
+    uas_id: str | None = None
+    """The last Remote ID the track carried (identity may drop out of a report for a while)."""
+    unconfirmed_since: float | None = None
+    spoof_pairs: dict[str, int] = field(default_factory=dict)
+
+
+def _turn_rate(velocities: deque[tuple[float, FloatArray]]) -> float:
+    """Mean heading rate (rad/s, counter-clockwise) while moving; 0 for too short a history."""
+    if len(velocities) < 3:
+        return 0.0
+    t = np.array([s for s, _ in velocities])
+    v = np.array([u for _, u in velocities])
+    if np.min(np.hypot(v[:, 0], v[:, 1])) < 2.0 or t[-1] <= t[0]:
+        return 0.0
+    heading = np.unwrap(np.arctan2(v[:, 1], v[:, 0]))
+    return float((heading[-1] - heading[0]) / (t[-1] - t[0]))
+
+
+def _lower(level: Level) -> Level:
+    return LEVELS[max(LEVELS.index(level) - 1, 0)]
+
+
+def _cap(level: Level, cap: Level) -> Level:
+    return level if LEVELS.index(level) <= LEVELS.index(cap) else cap
+
+
+class Assessor:
+    """Feed track reports with :meth:`update` (as often as they come); it assesses once a period."""
+
+    def __init__(self, frame: LocalFrame, sensors: Sequence[Sensor], zones: Sequence[Zone],
+                 config: AssessmentConfig | None = None, model: SoftmaxModel | None = None) -> None:
+        self.frame = frame
+        self.config = config or AssessmentConfig()
+        self.sensors = list(sensors)
+        self.zones = ZoneSet.build(zones, frame)
+        self.classifier = Classifier(frame, {s.id: s.kind for s in sensors}, model)
+        self.book = AlertBook(clear_s=self.config.clear_s)
+        self.classes: dict[str, Classification] = {}
+        self._tracks: dict[str, _TrackState] = {}
+        self.assessed_at = -math.inf
+        self._cooperative = {s.id for s in sensors if s.kind in ("remoteid", "adsb")}
+        self._radars = [s for s in sensors if s.kind == "radar"]
+        self._kinds = {s.id: s.kind for s in sensors}
+
+    def update(self, t: float, reports: Sequence[TrackReport],
+               sigma_m: Mapping[str, float] | None = None) -> list[Alert]:
+        """Alert lines for the tracks reported at ``t`` (none between assessment periods)."""
+        if t - self.assessed_at < self.config.period_s - 1e-9:
+            return []
+        self.assessed_at = t
+        self.classes = self.classifier.update(t, reports)
+        conditions = self._conditions(t, list(reports), sigma_m or {})
+        return self.book.step(t, conditions, {r.id for r in reports})
+
+    def acknowledge(self, alert_id: str, t: float, by: str) -> Alert:
+        return self.book.acknowledge(alert_id, t, by)
+
+    # ------------------------------------------------------------------ rules
+    def _conditions(self, t: float, reports: list[TrackReport], sigma_m: Mapping[str, float]) -> list[Condition]:
+        c = self.config
+        live = {r.id for r in reports}
+        for gone in [k for k in self._tracks if k not in live]:
+            del self._tracks[gone]
+        if not reports:
+            return []
+        position = self.frame.from_geodetic([r.lat for r in reports], [r.lon for r in reports],
+                                            [r.alt for r in reports]).reshape(-1, 3)
+        velocity = np.array([r.vel_enu for r in reports], dtype=float)
+        sigma = np.array([sigma_m.get(r.id, c.position_sigma_m) for r in reports])
+        for n, report in enumerate(reports):
+            state = self._tracks.setdefault(report.id, _TrackState(first_t=t))
+            state.positions.append((t, position[n]))
+            state.velocities.append((t, velocity[n]))
+            while state.positions[0][0] < t - c.loiter_s:
+                state.positions.popleft()
+            while state.velocities[0][0] < t - c.turn_window_s:
+                state.velocities.popleft()
+            if report.uas_id:
+                state.uas_id = report.uas_id
+        turn_rate = np.array([_turn_rate(self._tracks[r.id].velocities) for r in reports])
+        inside = self.zones.inside(position)
+        eta = self.zones.entry_times(position, velocity, sigma, c.warning_horizon_s,
+                                     velocity_sigma_mps=c.velocity_sigma_mps, turn_rate_rps=turn_rate)
+        out: list[Condition] = []
+        heading_for: dict[int, list[tuple[float, int]]] = {z: [] for z in range(len(self.zones))}
+        for n, report in enumerate(reports):
+            state = self._tracks[report.id]
+            if t - state.first_t < self.classifier.min_age_s:
+                continue  # too new to tell a drone from clutter: no rule fires yet
+            if position[n, 2] < -c.below_ground_m:
+                continue  # well under the site's ground: a track gone astray, not an object
+            cls = self.classes[report.id]
+            evidence = self._evidence(report, cls, float(sigma[n]))
+            who = self._who(report, cls)
+            caps: dict[str, Level] = {"drone": "critical", "unknown": "warning", "aircraft": "info"}
+            cap = caps.get(cls.cls)
+            if cls.cls != state.cls:
+                state.cls, state.cls_since = cls.cls, t
+            settled = report.uas_id is not None or (cls.confidence >= c.settled_confidence
+                                                    and t - state.cls_since >= c.settle_s)
+            if any(self._kinds.get(sensor) == "radar" for sensor in report.sensors or ()):
+                state.radar_t = t
+            unconfirmed = (report.uas_id is None and t - state.radar_t > c.radar_confirm_s
+                           and self._radar_should_see(position[n]))
+            if cap is not None and (not settled or unconfirmed):
+                cap = "info"  # a new or doubtful class, or no radar return where one is due: tell, do not warn
+            if unconfirmed:
+                who = (*who, f"no radar return for {c.radar_confirm_s:g} s where the radar should see it")
+            for z, zone in enumerate(self.zones.zones):
+                if cap is None:
+                    continue
+                if inside[n, z]:
+                    out.append(Condition((report.id, zone.id, "zone_entry"), report.id, _cap(zone.level, cap),
+                                         (*who, f"inside zone {zone.id}"), None, evidence))
+                    if cap == "critical":
+                        heading_for[z].append((0.0, n))
+                elif math.isfinite(eta[n, z]) and cls.cls != "aircraft":
+                    level = zone.level if eta[n, z] <= c.critical_horizon_s else _lower(zone.level)
+                    out.append(Condition((report.id, zone.id, "zone_breach_predicted"), report.id, _cap(level, cap),
+                                         (*who, f"heading for zone {zone.id}, breach in {eta[n, z]:.0f} s"),
+                                         float(eta[n, z]), evidence, open_after=2))
+                    if cap == "critical":
+                        heading_for[z].append((float(eta[n, z]), n))
+            if cls.cls != "drone":
+                continue
+            if t - state.first_t >= c.loiter_s and len(state.positions) > 1:
+                points = np.array([p for _, p in state.positions])
+                spread = float(np.max(np.linalg.norm(points[:, :2] - points[:, :2].mean(axis=0), axis=1)))
+                if spread <= c.loiter_radius_m:
+                    out.append(Condition((report.id, None, "loiter"), report.id, "warning",
+                                         (*who, f"holding within {spread:.0f} m for {c.loiter_s / 60:.0f} min"),
+                                         None, evidence))
+            if state.uas_id is None and t - state.first_t >= c.no_remote_id_after_s:
+                out.append(Condition((report.id, None, "no_remote_id"), report.id, "info",
+                                     ("drone without Remote ID", *cls.reasons), None, evidence))
+        out += self._swarms(reports, heading_for, position)
+        out += self._spoofing(t, reports, position, velocity, sigma)
+        return out
+
+    def _swarms(self, reports: list[TrackReport], heading_for: dict[int, list[tuple[float, int]]],
+                position: FloatArray) -> list[Condition]:
+        out = []
+        for z, members in heading_for.items():
+            if len(members) < self.config.swarm_min:
+                continue
+            zone = self.zones.zones[z]
+            members.sort()
+            lead = reports[members[0][1]].id
+            ids = [reports[n].id for _, n in members]
+            out.append(Condition(
+                (f"swarm:{zone.id}", zone.id, "swarm"), lead, zone.level,
+                (f"{len(members)} drones converging on zone {zone.id}: {', '.join(ids)}",
+                 f"first breach in {members[0][0]:.0f} s" if members[0][0] > 0 else "already inside"),
+                members[0][0], {"tracks": ids, "eta_s": [eta for eta, _ in members]}))
+        return out
+
+    def _spoofing(self, t: float, reports: list[TrackReport], position: FloatArray, velocity: FloatArray,
+                  sigma: FloatArray) -> list[Condition]:
+        c = self.config
+        out = []
+        others = [n for n, r in enumerate(reports) if r.uas_id is None and r.icao is None
+                  and self.classes[r.id].cls in ("drone", "unknown")]
+        for n, report in enumerate(reports):
+            if report.uas_id is None:
+                continue
+            state = self._tracks[report.id]
+            cls = self.classes[report.id]
+            who = self._who(report, cls)
+            evidence = self._evidence(report, cls, float(sigma[n]))
+            # a sensor track flying alongside, further off than both uncertainties allow
+            pairs: dict[str, int] = {}
+            for m in others:
+                offset = float(np.linalg.norm(position[m] - position[n]))
+                allowed = 3.0 * math.hypot(sigma[n], sigma[m])
+                if allowed < offset <= c.spoof_max_offset_m and np.linalg.norm(velocity[m] - velocity[n]) < 5.0:
+                    pairs[reports[m].id] = state.spoof_pairs.get(reports[m].id, 0) + 1
+            state.spoof_pairs = pairs
+            steady = [(k, v) for k, v in pairs.items() if v >= c.spoof_pair_steps]
+            if steady:
+                other = steady[0][0]
+                m = next(i for i, r in enumerate(reports) if r.id == other)
+                out.append(Condition(
+                    (report.id, None, "remote_id_spoof"), report.id, "warning",
+                    (*who, f"sensor track {other} flies alongside "
+                           f"{np.linalg.norm(position[m] - position[n]):.0f} m from the reported position"),
+                    None, {**evidence, "sensor_track": other}))
+                continue
+            # a self-report no radar confirms where a radar should see it
+            supported = set(report.sensors or ()) - self._cooperative
+            if supported or not self._radar_should_see(position[n]):
+                state.unconfirmed_since = None
+                continue
+            if state.unconfirmed_since is None:
+                state.unconfirmed_since = t
+            if t - state.unconfirmed_since >= c.spoof_unseen_s:
+                out.append(Condition(
+                    (report.id, None, "remote_id_spoof"), report.id, "warning",
+                    (*who, f"no radar return for {t - state.unconfirmed_since:.0f} s where it reports itself"),
+                    None, evidence))
+        return out
+
+    def _radar_should_see(self, point: FloatArray) -> bool:
+        for radar in self._radars:
+            local = self.frame.from_geodetic(radar.lat, radar.lon, radar.alt).reshape(3)
+            azimuth, elevation, slant = enu2aer(*(point - local))
+            reach = 0.6 * (radar.max_range_m or 3000.0)
+            if slant <= reach and bool(in_coverage(radar, azimuth, elevation, slant)):
+                return True
+        return False
+
+    @staticmethod
+    def _who(report: TrackReport, cls: Classification) -> tuple[str, ...]:
+        if report.uas_id:
+            return (f"drone broadcasting Remote ID {report.uas_id}",)
+        if report.icao:
+            return (f"aircraft {report.icao} (ADS-B)",)
+        name = {"drone": "drone without Remote ID", "unknown": "unidentified track"}.get(cls.cls, cls.cls)
+        because = f": {'; '.join(cls.reasons)}" if cls.reasons else ""
+        return (f"{name} ({cls.confidence:.0%}{because})",)
+
+    @staticmethod
+    def _evidence(report: TrackReport, cls: Classification, sigma_m: float) -> dict[str, Any]:
+        return {
+            "track": {"t": report.t, "lat": report.lat, "lon": report.lon, "alt": report.alt,
+                      "vel_enu": list(report.vel_enu), "sigma_m": round(sigma_m, 1)},
+            "class": cls.cls, "confidence": round(cls.confidence, 3), "class_reasons": list(cls.reasons),
+            "uas_id": report.uas_id, "icao": report.icao, "sensors": list(report.sensors or ()),
+        }

@@ -1,0 +1,1 @@
+"""Outputs: what leaves dronewatch (reports, plots; later TAK, SAPIENT, webhooks)."""

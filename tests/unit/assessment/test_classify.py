@@ -1,0 +1,51 @@
+"""The track classifier: identities decide, the shipped model loads, young tracks stay unknown."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dronewatch.assessment import Classifier, SoftmaxModel
+from dronewatch.assessment.classify import FEATURES
+from dronewatch.errors import ConfigError
+from dronewatch.model import TrackReport
+from dronewatch.sim.scenarios import SITE, station_sensors
+
+KINDS = {s.id: s.kind for s in station_sensors()}
+
+
+def track(t: float, east: float, velocity: tuple[float, float, float], **fields: object) -> TrackReport:
+    lat, lon, alt = SITE.to_geodetic(np.array([east, 1000.0, 40.0]))
+    return TrackReport(t=t, id="T1", lat=float(lat), lon=float(lon), alt=float(alt), vel_enu=velocity,
+                       **fields)  # type: ignore[arg-type]
+
+
+def test_the_shipped_model_loads_and_round_trips() -> None:
+    model = SoftmaxModel.shipped()
+    assert model.mean.shape == (len(FEATURES),)
+    again = SoftmaxModel.from_json(json.loads(json.dumps(model.to_json())))
+    assert np.array_equal(again.weights, model.weights)
+    with pytest.raises(ConfigError, match="features or classes differ"):
+        SoftmaxModel.from_json({**model.to_json(), "features": ["speed_mps"]})
+
+
+def test_identities_decide_and_young_tracks_are_unknown() -> None:
+    classifier = Classifier(SITE, KINDS)
+    assert classifier.update(0.0, [track(0.0, 0.0, (10.0, 0.0, 0.0))])["T1"].cls == "unknown"
+    icao = classifier.update(1.0, [track(1.0, 10.0, (10.0, 0.0, 0.0), icao="A1B2C3")])["T1"]
+    assert (icao.cls, icao.reasons) == ("aircraft", ("ADS-B identity A1B2C3",))
+    rid = classifier.update(2.0, [track(2.0, 20.0, (10.0, 0.0, 0.0), uas_id="1581F00TEST")])["T1"]
+    assert rid.cls == "drone" and rid.confidence == 0.99
+
+
+def test_a_hovering_track_with_an_rf_link_is_a_drone() -> None:
+    classifier = Classifier(SITE, KINDS)
+    for t in range(30):
+        result = classifier.update(float(t), [track(float(t), 0.0, (0.2, -0.1, 0.0),
+                                                    sensors=("radar-1", "rf-west", "rf-east"))])
+    assert result["T1"].cls == "drone" and result["T1"].confidence > 0.9
+    assert result["T1"].reasons  # says why
+    features = dict(zip(FEATURES, classifier.last_features[0], strict=True))
+    assert features["hover_share"] == 1.0 and features["rf_share"] == 1.0

@@ -1,0 +1,186 @@
+"""Threat rules on small hand-made tracks, hysteresis and the alert lifecycle."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pytest
+
+from dronewatch.assessment import AlertBook, AssessmentConfig, Assessor, Condition, SoftmaxModel
+from dronewatch.assessment.classify import FEATURES, MODEL_CLASSES
+from dronewatch.errors import ConfigError
+from dronewatch.model import Alert, TrackReport
+from dronewatch.sim.scenarios import SITE, station_sensors, station_zones
+
+T0 = 1_764_000_000.0
+
+
+def always(cls: str) -> SoftmaxModel:
+    """A model that calls every track ``cls`` (p ~ 0.99), to test the rules apart from the classifier."""
+    bias = np.full(len(MODEL_CLASSES), -5.0)
+    bias[MODEL_CLASSES.index(cls)] = 5.0  # type: ignore[arg-type]
+    return SoftmaxModel(np.zeros(len(FEATURES)), np.ones(len(FEATURES)),
+                        np.zeros((len(MODEL_CLASSES), len(FEATURES))), bias)
+
+
+def report(track_id: str, t: float, east: float, north: float, up: float, velocity: Sequence[float],
+           uas_id: str | None = None, sensors: tuple[str, ...] = ("radar-1",)) -> TrackReport:
+    lat, lon, alt = SITE.to_geodetic(np.array([east, north, up]))
+    return TrackReport(t=T0 + t, id=track_id, lat=float(lat), lon=float(lon), alt=float(alt),
+                       vel_enu=(float(velocity[0]), float(velocity[1]), float(velocity[2])), uas_id=uas_id,
+                       sensors=sensors)
+
+
+Path = Callable[[float], tuple[float, float, float, tuple[float, float, float]]]
+
+
+def straight(start: tuple[float, float, float], velocity: tuple[float, float, float]) -> Path:
+    return lambda t: (start[0] + velocity[0] * t, start[1] + velocity[1] * t, start[2] + velocity[2] * t, velocity)
+
+
+def fly(assessor: Assessor, seconds: float, tracks: dict[str, Path], **extra: dict[str, object]) -> list[Alert]:
+    lines: list[Alert] = []
+    for t in np.arange(0.0, seconds + 0.5, 1.0):
+        reports = [report(track_id, float(t), *path(float(t)), **extra.get(track_id, {}))  # type: ignore[arg-type]
+                   for track_id, path in tracks.items()]
+        lines += assessor.update(T0 + float(t), reports)
+    return lines
+
+
+def assessor(cls: str = "drone", **config: float) -> Assessor:
+    return Assessor(SITE, station_sensors(), station_zones(), AssessmentConfig(**config), always(cls))  # type: ignore[arg-type]
+
+
+def first(lines: list[Alert], kind: str, zone: str | None = None, level: str | None = None) -> Alert:
+    return next(a for a in lines if a.kind == kind and (zone is None or a.zone == zone)
+                and (level is None or a.level == level))
+
+
+def test_a_drone_heading_for_the_compound_warns_then_goes_critical_with_eta() -> None:
+    lines = fly(assessor(), 100.0, {"T1": straight((0.0, 1800.0, 40.0), (0.0, -15.0, 0.0))})
+    warning = first(lines, "zone_breach_predicted", "compound", "warning")
+    critical = first(lines, "zone_breach_predicted", "compound", "critical")
+    assert warning.id == critical.id and warning.state == critical.state == "open"
+    assert critical.eta_s is not None and critical.eta_s <= 60.0
+    # it reaches the zone edge at (1800 - 150) / 15 = 110 s: critical about a minute before
+    assert 110.0 - (critical.t - T0) >= 55.0
+    assert any("drone without Remote ID" in r for r in critical.reasons)
+    assert any("heading for zone compound, breach in" in r for r in critical.reasons)
+    assert critical.evidence is not None and critical.evidence["class"] == "drone"
+    assert critical.evidence["sensors"] == ["radar-1"]
+
+
+def test_zone_entry_takes_the_zone_level_and_resolves_when_the_track_ends() -> None:
+    book = assessor()
+    lines = fly(book, 20.0, {"T2": straight((0.0, 0.0, 50.0), (0.5, 0.0, 0.0))}, T2={"uas_id": "1581F00TEST"})
+    entry = first(lines, "zone_entry", "compound")
+    assert entry.level == "critical" and entry.t == T0 + 3.0  # no track is judged before 3 s; Remote ID settles at once
+    assert "drone broadcasting Remote ID 1581F00TEST" in entry.reasons
+    (resolved,) = [a for a in book.update(T0 + 21.0, []) if a.id == entry.id]
+    assert resolved.state == "resolved" and resolved.reasons[-1] == "track ended"
+
+
+def test_birds_raise_no_zone_alerts_and_unknown_tracks_no_more_than_warnings() -> None:
+    path = {"T3": straight((0.0, 600.0, 40.0), (0.0, -12.0, 0.0))}
+    assert fly(assessor("bird"), 60.0, path) == []
+    unknown = assessor("drone", settled_confidence=1.1)  # never settled: a doubtful class
+    assert {a.level for a in fly(unknown, 60.0, path)} == {"info"}
+
+
+def test_loiter() -> None:
+    def orbit(t: float) -> tuple[float, float, float, tuple[float, float, float]]:
+        w = 6.0 / 60.0
+        return (800.0 + 60.0 * math.cos(w * t), 60.0 * math.sin(w * t), 100.0,
+                (-6.0 * math.sin(w * t), 6.0 * math.cos(w * t), 0.0))
+
+    lines = fly(assessor(), 130.0, {"T4": orbit})
+    loiter = first(lines, "loiter")
+    assert loiter.level == "warning" and loiter.t - T0 == pytest.approx(120.0)
+    assert not any(a.kind == "zone_breach_predicted" and a.zone == "compound" for a in lines)
+
+
+def test_three_drones_converging_make_one_swarm_alert() -> None:
+    tracks = {f"S{k}": straight((1000.0 * math.sin(a), 1000.0 * math.cos(a), 30.0),
+                                (-15.0 * math.sin(a), -15.0 * math.cos(a), 0.0))
+              for k, a in enumerate((0.0, 2.0, 4.0))}
+    lines = fly(assessor(), 40.0, tracks)
+    swarms = [a for a in lines if a.kind == "swarm" and a.zone == "compound"]
+    assert len({a.id for a in swarms}) == 1 and swarms[-1].level == "critical" and swarms[-1].zone == "compound"
+    assert swarms[-1].evidence is not None and sorted(swarms[-1].evidence["tracks"]) == ["S0", "S1", "S2"]
+    assert "3 drones converging on zone compound" in swarms[-1].reasons[0]
+
+
+def test_no_remote_id_is_information_after_ten_seconds() -> None:
+    lines = fly(assessor(), 15.0, {"T5": straight((2500.0, 0.0, 80.0), (0.0, 8.0, 0.0))})
+    alert = first(lines, "no_remote_id")
+    assert alert.level == "info" and alert.t - T0 == pytest.approx(10.0)
+    with_id = fly(assessor(), 15.0, {"T6": straight((2500.0, 0.0, 80.0), (0.0, 8.0, 0.0))},
+                  T6={"uas_id": "1581F00TEST", "sensors": ("radar-1", "rid-1")})
+    assert not any(a.kind == "no_remote_id" for a in with_id)
+
+
+def test_remote_id_that_no_radar_confirms_where_it_should() -> None:
+    lines = fly(assessor(), 40.0, {"R1": straight((800.0, 0.0, 60.0), (0.0, 5.0, 0.0))},
+                R1={"uas_id": "1581F00SPOOF", "sensors": ("rid-1",)})
+    spoof = first(lines, "remote_id_spoof")
+    assert spoof.level == "warning" and spoof.t - T0 == pytest.approx(30.0)
+    assert "no radar return for 30 s where it reports itself" in spoof.reasons[-1]
+    # out beyond the radar's sure reach, silence proves nothing
+    far = fly(assessor(), 40.0, {"R2": straight((2900.0, 0.0, 60.0), (0.0, 5.0, 0.0))},
+              R2={"uas_id": "1581F00FAR", "sensors": ("rid-1",)})
+    assert not any(a.kind == "remote_id_spoof" for a in far)
+
+
+def test_remote_id_contradicted_by_a_sensor_track_alongside() -> None:
+    lines = fly(assessor(), 20.0, {"R3": straight((1500.0, 0.0, 60.0), (0.0, 8.0, 0.0)),
+                                   "T7": straight((1500.0, 250.0, 60.0), (0.0, 8.0, 0.0))},
+                R3={"uas_id": "1581F00SPOOF", "sensors": ("rid-1", "radar-1")})
+    spoof = first(lines, "remote_id_spoof")
+    assert spoof.track == "R3" and spoof.evidence is not None and spoof.evidence["sensor_track"] == "T7"
+    assert "sensor track T7 flies alongside 250 m from the reported position" in spoof.reasons[-1]
+
+
+def condition(level: str = "warning") -> Condition:
+    return Condition(("T1", "compound", "zone_entry"), "T1", level, ("inside",))  # type: ignore[arg-type]
+
+
+def test_hysteresis_keeps_a_flickering_condition_one_alert() -> None:
+    book = AlertBook(clear_s=15.0)
+    lines: list[Alert] = []
+    for t in range(30):
+        lines += book.step(float(t), [condition()] if t % 3 else [], {"T1"})
+    assert [a.state for a in lines] == ["open"]
+    for t in range(30, 50):
+        lines += book.step(float(t), [], {"T1"})
+    assert [a.state for a in lines] == ["open", "resolved"] and lines[-1].t == 29.0 + 15.0
+    assert lines[-1].reasons[-1] == "condition cleared for 15 s"
+
+
+def test_lifecycle_open_acknowledged_escalated_resolved() -> None:
+    book = AlertBook()
+    (opened,) = book.step(0.0, [condition("warning")], {"T1"})
+    acknowledged = book.acknowledge(opened.id, 1.0, "officer 12")
+    assert acknowledged.state == "acknowledged" and acknowledged.reasons[-1] == "acknowledged by officer 12"
+    assert book.step(2.0, [condition("warning")], {"T1"}) == []  # nothing new: no line
+    (escalated,) = book.step(3.0, [condition("critical")], {"T1"})
+    assert escalated.id == opened.id and escalated.state == "open" and escalated.level == "critical"
+    assert book.step(4.0, [condition("warning")], {"T1"}) == []  # the level never steps down
+    (resolved,) = book.step(5.0, [], set())
+    assert resolved.state == "resolved" and resolved.level == "critical"
+    with pytest.raises(ConfigError, match="alert 'A1' is not open"):
+        book.acknowledge("A1", 6.0, "officer 12")
+    (reopened,) = book.step(7.0, [condition("warning")], {"T1"})
+    assert reopened.id == "A2"
+
+
+def test_a_prediction_needs_two_steps_to_open() -> None:
+    book = AlertBook()
+    predicted = Condition(("T1", "compound", "zone_breach_predicted"), "T1", "warning", ("heading",), 30.0,
+                          open_after=2)
+    assert book.step(0.0, [predicted], {"T1"}) == []
+    assert book.step(1.0, [], {"T1"}) == []
+    assert book.step(2.0, [predicted], {"T1"}) == []
+    (opened,) = book.step(3.0, [predicted], {"T1"})
+    assert opened.eta_s == 30.0
