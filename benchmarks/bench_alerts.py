@@ -77,9 +77,7 @@ def run(name: str, seed: int) -> RunResult:
     first_critical: dict[str, float] = {}
     for snapshot in track_records(records, tracker):
         reports = snapshot.reports(frame)
-        sigma = {track_id: float(np.sqrt(np.trace(snapshot.covariances[k, :3, :3]) / 3.0))
-                 for k, track_id in enumerate(snapshot.ids)}
-        lines = assessor.update(snapshot.t, reports, sigma)
+        lines = assessor.update(snapshot.t, reports, snapshot.position_sigma_m())
         if not lines and assessor.assessed_at != snapshot.t:  # not an assessment step
             continue
         positions = snapshot.states[:, :3]

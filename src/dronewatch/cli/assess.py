@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from dronewatch.assessment import Assessor
 from dronewatch.cli._io import format_bad_lines, open_output, read_scenario
 from dronewatch.errors import ConfigError
@@ -130,9 +128,7 @@ def run_all(args: argparse.Namespace) -> int:
         for snapshot in track_records(records, tracker):
             reports = snapshot.reports(frame)
             writer.write_all(reports)
-            sigma = {track_id: float(np.sqrt(np.trace(snapshot.covariances[k, :3, :3]) / 3.0))
-                     for k, track_id in enumerate(snapshot.ids)}
-            yield snapshot.t, reports, sigma
+            yield snapshot.t, reports, snapshot.position_sigma_m()
 
     with open(out / "tracks.jsonl", "w", encoding="utf-8") as tracks_file, \
             open(out / "alerts.jsonl", "w", encoding="utf-8") as alerts_file:

@@ -174,6 +174,11 @@ class TrackSnapshot:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def position_sigma_m(self) -> dict[str, float]:
+        """Per track id: the RMS of its position standard deviations (east, north, up), metres."""
+        spread = np.sqrt(np.trace(self.covariances[:, :3, :3], axis1=1, axis2=2) / 3.0)
+        return dict(zip(self.ids, spread.tolist(), strict=True))
+
     def reports(self, frame: LocalFrame, recent_s: float = RECENT_SENSOR_S) -> list[TrackReport]:
         """The snapshot as ``track`` records: geodetic position, velocity in ENU at each track, and
         as ``sensors`` the sensors that updated it within ``recent_s``."""
