@@ -7,7 +7,9 @@ package into it (editable, with the test tools), then runs. Needs only Python 3.
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -35,6 +37,21 @@ def ensure_venv(extras: str) -> None:
     STAMP.write_text(wanted)
 
 
+def ensure_postgresql() -> None:
+    """The storage tests start a real PostgreSQL server: install Debian's package when it is missing."""
+    if shutil.which("initdb") or glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        return
+    if not shutil.which("apt-get"):
+        print("PostgreSQL is missing and there is no apt-get: install PostgreSQL (initdb, pg_ctl) yourself",
+              file=sys.stderr)
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    print("installing PostgreSQL (Debian package postgresql) for the storage tests ...", file=sys.stderr)
+    run(*sudo, "apt-get", "update", "-q")
+    run(*sudo, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--no-install-recommends",
+        "postgresql")
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
     rest = argv[1:]
@@ -44,6 +61,7 @@ def main(argv: list[str]) -> int:
             run(BIN / "dronewatch", "demo", *rest)
         elif command == "test":
             ensure_venv("test")
+            ensure_postgresql()
             run(BIN / "ruff", "check", "src", "tests", "benchmarks")
             run(BIN / "mypy")
             run(BIN / "python", "-m", "pytest", "-n", "auto", "-q", *rest)

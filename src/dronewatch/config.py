@@ -1,0 +1,177 @@
+"""The service configuration: one TOML file, environment overrides, validated at start-up.
+
+Every key, its type and default is declared once, in the dataclasses below;
+``docs/configuration.md`` lists them. An environment variable
+``DRONEWATCH_<SECTION>__<KEY>`` (upper case, double underscore) overrides a key of the file;
+lists are given comma-separated. Unknown sections or keys, wrong types and bad values are
+:class:`~dronewatch.errors.ConfigError` naming the file (or variable) and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from dronewatch.errors import ConfigError
+
+ROLES = ("admin", "operator", "analyst", "partner")
+ENV_PREFIX = "DRONEWATCH_"
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    id: str = "site"
+    """Stable identifier used in storage and for partner grants."""
+    name: str = "dronewatch site"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: str = "dronewatch-data"
+    """Holds the SQLite database when ``storage.url`` is empty."""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    url: str = ""
+    """SQLAlchemy URL, e.g. ``postgresql+psycopg://user@host/db``; empty: SQLite in ``service.data_dir``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    detections_days: float = 30.0
+    tracks_days: float = 365.0
+    operator_locations_days: float = 7.0
+    purge_every_minutes: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    operator_location_roles: tuple[str, ...] = ("admin", "operator")
+    """Roles allowed to see where drone operators stand."""
+    session_hours: float = 12.0
+    login_attempts_per_minute: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    site: SiteConfig = field(default_factory=SiteConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+
+    @property
+    def database_url(self) -> str:
+        if self.storage.url:
+            return self.storage.url
+        return f"sqlite:///{Path(self.service.data_dir).resolve() / 'dronewatch.db'}"
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """The configuration from ``path`` (none: defaults) with ``environ``'s overrides, validated."""
+    environ = os.environ if environ is None else environ
+    source = str(path) if path is not None else "<defaults>"
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except OSError as error:
+            raise ConfigError(f"{source}: cannot read: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{source}: not valid TOML: {error}") from None
+    config = Config()
+    sections = {f.name: f for f in fields(Config)}
+    for name, values in data.items():
+        if name not in sections:
+            raise ConfigError(f"{source}: unknown section [{name}]; known: {', '.join(sections)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: {name} must be a table")
+        config = replace(config, **{name: _section(getattr(config, name), values, f"{source}: {name}")})
+    for variable, text in environ.items():
+        if not variable.startswith(ENV_PREFIX) or "__" not in variable:
+            continue
+        section, _, key = variable[len(ENV_PREFIX):].lower().partition("__")
+        if section not in sections:
+            raise ConfigError(f"environment {variable}: unknown section {section!r}")
+        current = getattr(config, section)
+        hint = _hints(type(current)).get(key)
+        if hint is None:
+            raise ConfigError(f"environment {variable}: unknown key {section}.{key}")
+        value: Any = [v.strip() for v in text.split(",") if v.strip()] if _is_tuple(hint) else text
+        config = replace(config, **{section: _section(current, {key: value}, f"environment {variable}: {section}",
+                                                      from_text=True)})
+    _check(config, source)
+    return config
+
+
+def _section(current: Any, values: Mapping[str, Any], where: str, from_text: bool = False) -> Any:
+    hints = _hints(type(current))
+    changes = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"{where}.{key}: unknown key; known: {', '.join(hints)}")
+        changes[key] = _coerce(value, hints[key], f"{where}.{key}", from_text)
+    return replace(current, **changes)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return {name: hint for name, hint in typing.get_type_hints(cls).items()
+            if is_dataclass(cls) and name in {f.name for f in fields(cls)}}
+
+
+def _is_tuple(hint: Any) -> bool:
+    return typing.get_origin(hint) is tuple
+
+
+def _coerce(value: Any, hint: Any, where: str, from_text: bool) -> Any:
+    if _is_tuple(hint):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        return tuple(value)
+    if hint is bool and from_text:
+        if str(value).lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return str(value).lower() in ("true", "1", "yes")
+    if hint in (int, float) and from_text:
+        try:
+            return hint(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected {'an integer' if hint is int else 'a number'}, "
+                              f"got {value!r}") from None
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    expected = hint if isinstance(hint, type) else None
+    if expected is not None and (not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool)):
+        raise ConfigError(f"{where}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check(config: Config, source: str) -> None:
+    if not 0 < config.service.port < 65536:
+        raise ConfigError(f"{source}: service.port: {config.service.port} is not a TCP port")
+    for name in ("detections_days", "tracks_days", "operator_locations_days", "purge_every_minutes"):
+        if getattr(config.retention, name) <= 0:
+            raise ConfigError(f"{source}: retention.{name}: must be positive")
+    unknown = set(config.security.operator_location_roles) - set(ROLES)
+    if unknown:
+        raise ConfigError(f"{source}: security.operator_location_roles: unknown role(s) "
+                          f"{', '.join(sorted(unknown))}; roles are {', '.join(ROLES)}")
+    if config.security.session_hours <= 0 or config.security.login_attempts_per_minute <= 0:
+        raise ConfigError(f"{source}: security: session_hours and login_attempts_per_minute must be positive")
+    if not config.site.id or not config.site.id.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"{source}: site.id: {config.site.id!r} must be letters, digits, - or _")
+
+
+def keys() -> list[str]:
+    """Every ``section.key`` there is (``docs/configuration.md`` lists each)."""
+    return [f"{section.name}.{name}" for section in fields(Config)
+            for name in _hints(type(getattr(Config(), section.name)))]

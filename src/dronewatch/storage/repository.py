@@ -1,0 +1,240 @@
+"""Reading and writing the pipeline's records, the alert lifecycle, retention and the audit log.
+
+The audit log is append-only (database triggers refuse UPDATE and DELETE) and hash-chained:
+record ``n`` stores ``hash = sha256(canonical JSON of its fields and prev_hash)`` and
+``prev_hash`` = record ``n-1``'s hash (64 zeros for the first). :meth:`Repository.verify_audit`
+recomputes the chain and names the first record that does not fit: an edited field, a
+removed or reordered record, a forged hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from dronewatch.config import RetentionConfig
+from dronewatch.formats.scenario import record_to_dict
+from dronewatch.model import Alert, Detection, Sensor, TrackReport, Zone
+from dronewatch.storage import schema
+
+GENESIS_HASH = "0" * 64
+_DAY_S = 86400.0
+
+
+def audit_hash(seq: int, at: float, actor: str, action: str, target: str, detail: Any, source: str,
+               prev_hash: str) -> str:
+    body = json.dumps({"seq": seq, "at": at, "actor": actor, "action": action, "target": target,
+                       "detail": detail, "source": source, "prev_hash": prev_hash},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCheck:
+    records: int
+    first_broken: int | None = None
+    """The sequence number of the first record that does not fit the chain."""
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.first_broken is None
+
+
+class Repository:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._audit_lock = threading.Lock()
+
+    # ------------------------------------------------------------- site set-up
+    def ensure_site(self, site_id: str, name: str, now: float) -> None:
+        with self.engine.begin() as db:
+            if db.execute(select(schema.sites.c.id).where(schema.sites.c.id == site_id)).first() is None:
+                db.execute(insert(schema.sites).values(id=site_id, name=name, created_at=now))
+
+    def put_sensor(self, site_id: str, sensor: Sensor) -> None:
+        spec = {k: v for k, v in record_to_dict(sensor).items() if k not in ("type", "id", "kind", "lat", "lon", "alt")}
+        values = {"kind": sensor.kind, "lat": sensor.lat, "lon": sensor.lon, "alt": sensor.alt, "spec": spec}
+        self._upsert(schema.sensors, {"site_id": site_id, "id": sensor.id}, values)
+
+    def put_zone(self, site_id: str, zone: Zone) -> None:
+        values = {"level": zone.level, "floor_m": zone.floor_m, "ceiling_m": zone.ceiling_m,
+                  "polygon": [list(p) for p in zone.polygon]}
+        self._upsert(schema.zones, {"site_id": site_id, "id": zone.id}, values)
+
+    def delete_zone(self, site_id: str, zone_id: str) -> bool:
+        with self.engine.begin() as db:
+            gone = db.execute(delete(schema.zones).where(
+                and_(schema.zones.c.site_id == site_id, schema.zones.c.id == zone_id)))
+        return bool(gone.rowcount)
+
+    def zones(self, site_id: str) -> list[Zone]:
+        with self.engine.connect() as db:
+            rows = db.execute(select(schema.zones).where(schema.zones.c.site_id == site_id)
+                              .order_by(schema.zones.c.id)).mappings()
+            return [Zone(r["id"], r["level"], r["floor_m"], r["ceiling_m"], tuple(tuple(p) for p in r["polygon"]))
+                    for r in rows]
+
+    def sensors(self, site_id: str) -> list[Sensor]:
+        with self.engine.connect() as db:
+            rows = db.execute(select(schema.sensors).where(schema.sensors.c.site_id == site_id)
+                              .order_by(schema.sensors.c.id)).mappings()
+            return [Sensor(id=r["id"], kind=r["kind"], lat=r["lat"], lon=r["lon"], alt=r["alt"], **r["spec"])
+                    for r in rows]
+
+    # ---------------------------------------------------------- the pipeline
+    def add_detections(self, site_id: str, found: Sequence[Detection]) -> None:
+        """Detections; a Remote ID operator position goes to its own table (own retention and access)."""
+        if not found:
+            return
+        rows, operators = [], []
+        for detection in found:
+            record = record_to_dict(detection)
+            if detection.operator_lat is not None and detection.operator_lon is not None:
+                operators.append({"site_id": site_id, "t": detection.t, "uas_id": detection.uas_id or "",
+                                  "lat": detection.operator_lat, "lon": detection.operator_lon})
+                record.pop("operator_lat", None)
+                record.pop("operator_lon", None)
+            rows.append({"site_id": site_id, "t": detection.t, "sensor_id": detection.sensor, "record": record})
+        with self.engine.begin() as db:
+            db.execute(insert(schema.detections), rows)
+            if operators:
+                db.execute(insert(schema.operator_positions), operators)
+
+    def add_track_points(self, site_id: str, reports: Sequence[TrackReport]) -> None:
+        if not reports:
+            return
+        rows = [{"site_id": site_id, "track_id": r.id, "t": r.t, "lat": r.lat, "lon": r.lon, "alt": r.alt,
+                 "vel_e": r.vel_enu[0], "vel_n": r.vel_enu[1], "vel_u": r.vel_enu[2], "cls": r.cls,
+                 "confidence": r.confidence, "uas_id": r.uas_id, "icao": r.icao,
+                 "sensors": list(r.sensors) if r.sensors is not None else None} for r in reports]
+        with self.engine.begin() as db:
+            db.execute(insert(schema.track_points), rows)
+
+    def track_history(self, site_id: str, t_from: float, t_to: float, track_id: str | None = None
+                      ) -> list[TrackReport]:
+        c = schema.track_points.c
+        query = select(schema.track_points).where(and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to))
+        if track_id is not None:
+            query = query.where(c.track_id == track_id)
+        with self.engine.connect() as db:
+            return [TrackReport(t=r["t"], id=r["track_id"], lat=r["lat"], lon=r["lon"], alt=r["alt"],
+                                vel_enu=(r["vel_e"], r["vel_n"], r["vel_u"]), cls=r["cls"],
+                                confidence=r["confidence"], uas_id=r["uas_id"], icao=r["icao"],
+                                sensors=tuple(r["sensors"]) if r["sensors"] is not None else None)
+                    for r in db.execute(query.order_by(c.t, c.seq)).mappings()]
+
+    def operator_positions(self, site_id: str, t_from: float, t_to: float) -> list[dict[str, Any]]:
+        c = schema.operator_positions.c
+        with self.engine.connect() as db:
+            rows = db.execute(select(c.t, c.uas_id, c.lat, c.lon).where(
+                and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to)).order_by(c.t, c.seq)).mappings()
+            return [dict(r) for r in rows]
+
+    def save_alert(self, site_id: str, alert: Alert, actor: str = "assessment", comment: str | None = None) -> None:
+        """One alert line: the alert's current row, and an event in its history."""
+        c = schema.alerts.c
+        with self.engine.begin() as db:
+            existing = db.execute(select(c.opened_at).where(and_(c.site_id == site_id, c.id == alert.id))).first()
+            values = {"track_id": alert.track, "zone_id": alert.zone, "kind": alert.kind, "level": alert.level,
+                      "state": alert.state, "updated_at": alert.t, "eta_s": alert.eta_s,
+                      "reasons": list(alert.reasons), "evidence": alert.evidence}
+            if existing is None:
+                db.execute(insert(schema.alerts).values(site_id=site_id, id=alert.id, opened_at=alert.t, **values))
+            else:
+                db.execute(update(schema.alerts).where(and_(c.site_id == site_id, c.id == alert.id)).values(**values))
+            db.execute(insert(schema.alert_events).values(site_id=site_id, alert_id=alert.id, t=alert.t,
+                                                          state=alert.state, level=alert.level, actor=actor,
+                                                          comment=comment))
+
+    def alerts(self, site_id: str, state: str | None = None) -> list[Alert]:
+        c = schema.alerts.c
+        query = select(schema.alerts).where(c.site_id == site_id)
+        if state is not None:
+            query = query.where(c.state == state)
+        with self.engine.connect() as db:
+            return [Alert(t=r["updated_at"], id=r["id"], track=r["track_id"], level=r["level"], kind=r["kind"],
+                          state=r["state"], reasons=tuple(r["reasons"]), zone=r["zone_id"], eta_s=r["eta_s"],
+                          evidence=r["evidence"])
+                    for r in db.execute(query.order_by(c.opened_at, c.id)).mappings()]
+
+    def alert_events(self, site_id: str, alert_id: str) -> list[dict[str, Any]]:
+        c = schema.alert_events.c
+        with self.engine.connect() as db:
+            rows = db.execute(select(c.t, c.state, c.level, c.actor, c.comment).where(
+                and_(c.site_id == site_id, c.alert_id == alert_id)).order_by(c.seq)).mappings()
+            return [dict(r) for r in rows]
+
+    def purge(self, now: float, retention: RetentionConfig) -> dict[str, int]:
+        """Delete what is older than its retention allows; the counts, by table."""
+        limits = {schema.detections: retention.detections_days, schema.track_points: retention.tracks_days,
+                  schema.operator_positions: retention.operator_locations_days}
+        removed = {}
+        with self.engine.begin() as db:
+            for table, days in limits.items():
+                result = db.execute(delete(table).where(table.c.t < now - days * _DAY_S))
+                removed[table.name] = int(result.rowcount)
+        return removed
+
+    def count(self, table_name: str) -> int:
+        table = schema.metadata.tables[table_name]
+        with self.engine.connect() as db:
+            return int(db.execute(select(func.count()).select_from(table)).scalar_one())
+
+    # ------------------------------------------------------------------ audit
+    def audit(self, actor: str, action: str, target: str, *, at: float, source: str = "local",
+              detail: dict[str, Any] | None = None) -> int:
+        """Append one audit record; its sequence number."""
+        detail = detail or {}
+        c = schema.audit_log.c
+        with self._audit_lock:
+            for _ in range(5):  # another process may take the same number: take the next
+                try:
+                    with self.engine.begin() as db:
+                        last = db.execute(select(c.seq, c.hash).order_by(c.seq.desc()).limit(1)).first()
+                        seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS_HASH)
+                        digest = audit_hash(seq, at, actor, action, target, detail, source, prev)
+                        db.execute(insert(schema.audit_log).values(seq=seq, at=at, actor=actor, action=action,
+                                                                   target=target, detail=detail, source=source,
+                                                                   prev_hash=prev, hash=digest))
+                        return seq
+                except IntegrityError:
+                    continue
+        raise RuntimeError("audit log: could not append after 5 attempts")
+
+    def audit_records(self) -> Iterable[dict[str, Any]]:
+        with self.engine.connect() as db:
+            yield from (dict(r) for r in db.execute(select(schema.audit_log).order_by(schema.audit_log.c.seq))
+                        .mappings())
+
+    def verify_audit(self) -> AuditCheck:
+        expected_prev, expected_seq, count = GENESIS_HASH, 1, 0
+        for record in self.audit_records():
+            count += 1
+            seq = record["seq"]
+            if seq != expected_seq:
+                return AuditCheck(count, seq, f"record {seq} follows record {expected_seq - 1}: records are missing")
+            if record["prev_hash"] != expected_prev:
+                return AuditCheck(count, seq, f"record {seq} does not chain to record {seq - 1}")
+            digest = audit_hash(seq, record["at"], record["actor"], record["action"], record["target"],
+                                record["detail"], record["source"], record["prev_hash"])
+            if digest != record["hash"]:
+                return AuditCheck(count, seq, f"record {seq} was altered: its content does not match its hash")
+            expected_prev, expected_seq = record["hash"], seq + 1
+        return AuditCheck(count)
+
+    # ---------------------------------------------------------------- helpers
+    def _upsert(self, table: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
+        condition = and_(*(table.c[name] == value for name, value in key.items()))
+        with self.engine.begin() as db:
+            if db.execute(select(*(table.c[name] for name in key)).where(condition)).first() is None:
+                db.execute(insert(table).values(**key, **values))
+            else:
+                db.execute(update(table).where(condition).values(**values))

@@ -1,0 +1,155 @@
+"""Storage on SQLite and on a real PostgreSQL server: the same tests for both."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from dronewatch.cli import main
+from dronewatch.config import RetentionConfig
+from dronewatch.errors import ConfigError
+from dronewatch.model import Alert, Detection, Sensor, TrackReport, Zone
+from dronewatch.storage import Repository, create_database_engine, open_database
+from dronewatch.storage.schema import metadata
+
+DAY = 86400.0
+NOW = 1_764_000_000.0
+ZONE = Zone("compound", "critical", 1130.0, 1630.0, ((-106.53, 31.77), (-106.52, 31.77), (-106.52, 31.78)))
+
+
+@pytest.fixture
+def repo(database_url: str) -> Repository:
+    repository = Repository(open_database(database_url))
+    repository.ensure_site("station", "Border station", NOW)
+    return repository
+
+
+def test_migrations_build_exactly_the_declared_schema(database_url: str) -> None:
+    engine = open_database(database_url)
+    with engine.connect() as db:
+        differences = compare_metadata(MigrationContext.configure(db), metadata)
+    assert differences == []
+    open_database(database_url)  # migrating again is a no-op
+
+
+def test_sensors_and_zones(repo: Repository) -> None:
+    radar = Sensor("radar-1", "radar", 31.7775, -106.529, 1140.0, sigma={"range_m": 5.0}, pd=0.9, max_range_m=3000.0)
+    repo.put_sensor("station", radar)
+    repo.put_sensor("station", Sensor("rid-1", "remoteid", 31.7775, -106.529, 1140.0))
+    assert repo.sensors("station")[0] == radar
+    repo.put_zone("station", ZONE)
+    repo.put_zone("station", Zone("compound", "warning", 1130.0, 1530.0, ZONE.polygon))
+    assert repo.zones("station") == [Zone("compound", "warning", 1130.0, 1530.0, ZONE.polygon)]
+    assert repo.delete_zone("station", "compound") and not repo.delete_zone("station", "compound")
+
+
+def test_detections_keep_operator_positions_apart(repo: Repository) -> None:
+    repo.add_detections("station", [
+        Detection(t=NOW, sensor="rid-1", lat=31.78, lon=-106.52, alt=1200.0, uas_id="1581F00TEST",
+                  operator_lat=31.77, operator_lon=-106.53),
+        Detection(t=NOW, sensor="radar-1", range_m=812.0, azimuth_deg=45.0, elevation_deg=3.0)])
+    assert repo.count("detections") == 2
+    assert repo.operator_positions("station", NOW - 1, NOW + 1) == [
+        {"t": NOW, "uas_id": "1581F00TEST", "lat": 31.77, "lon": -106.53}]
+    with repo.engine.connect() as db:
+        stored = [row[0] for row in db.execute(text("SELECT record FROM detections ORDER BY seq"))]
+    assert all("operator_lat" not in (r if isinstance(r, str) else str(r)) for r in stored)
+
+
+def test_track_history_by_time_window(repo: Repository) -> None:
+    reports = [TrackReport(t=NOW + k, id=f"T{k % 2}", lat=31.7 + k * 1e-4, lon=-106.5, alt=1200.0,
+                           vel_enu=(1.0, 2.0, 0.0), cls="drone", sensors=("radar-1",)) for k in range(10)]
+    repo.add_track_points("station", reports)
+    assert repo.track_history("station", NOW + 2, NOW + 5) == reports[2:6]
+    assert [r.t for r in repo.track_history("station", NOW, NOW + 9, "T1")] == [NOW + k for k in (1, 3, 5, 7, 9)]
+
+
+def test_alert_lifecycle_is_kept_with_its_events(repo: Repository) -> None:
+    opened = Alert(t=NOW, id="A1", track="T3", level="warning", kind="zone_breach_predicted", state="open",
+                   reasons=("drone without Remote ID",), zone="compound", eta_s=55.0, evidence={"class": "drone"})
+    repo.save_alert("station", opened)
+    repo.save_alert("station", Alert(**{**_fields(opened), "t": NOW + 5, "level": "critical", "eta_s": 40.0}))
+    repo.save_alert("station", Alert(**{**_fields(opened), "t": NOW + 6, "level": "critical",
+                                        "state": "acknowledged"}), actor="officer-12", comment="on it")
+    (stored,) = repo.alerts("station")
+    assert (stored.state, stored.level, stored.t, stored.evidence) == ("acknowledged", "critical", NOW + 6,
+                                                                       {"class": "drone"})
+    assert repo.alerts("station", state="open") == []
+    events = repo.alert_events("station", "A1")
+    assert [(e["state"], e["level"], e["actor"]) for e in events] == [
+        ("open", "warning", "assessment"), ("open", "critical", "assessment"),
+        ("acknowledged", "critical", "officer-12")]
+    assert events[-1]["comment"] == "on it"
+
+
+def _fields(alert: Alert) -> dict[str, object]:
+    return {name: getattr(alert, name) for name in alert.__dataclass_fields__}
+
+
+def test_retention_purges_each_data_class_on_its_own_clock(repo: Repository) -> None:
+    for age_days in (1, 10, 40):
+        t = NOW - age_days * DAY
+        repo.add_detections("station", [Detection(t=t, sensor="rid-1", lat=31.78, lon=-106.52, alt=1200.0,
+                                                  uas_id="X", operator_lat=31.77, operator_lon=-106.53)])
+        repo.add_track_points("station", [TrackReport(t=t, id="T1", lat=31.7, lon=-106.5, alt=1200.0,
+                                                      vel_enu=(0.0, 0.0, 0.0))])
+    removed = repo.purge(NOW, RetentionConfig(detections_days=30, tracks_days=365, operator_locations_days=7))
+    assert removed == {"detections": 1, "track_points": 0, "operator_positions": 2}
+    assert repo.count("operator_positions") == 1 and repo.count("detections") == 2
+
+
+def test_the_audit_chain_verifies_and_is_append_only(repo: Repository) -> None:
+    for k in range(5):
+        assert repo.audit("admin", "zone.update", f"zone/z{k}", at=NOW + k, source="10.0.0.7",
+                          detail={"level": "critical", "k": k}) == k + 1
+    check = repo.verify_audit()
+    assert check.ok and check.records == 5
+    with pytest.raises(DBAPIError, match="append-only"), repo.engine.begin() as db:
+        db.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3"))
+    with pytest.raises(DBAPIError, match="append-only"), repo.engine.begin() as db:
+        db.execute(text("DELETE FROM audit_log WHERE seq = 3"))
+
+
+def _drop_append_only(repo: Repository) -> None:
+    """What an attacker with the database's owner rights could do first."""
+    with repo.engine.begin() as db:
+        if repo.engine.dialect.name == "sqlite":
+            db.execute(text("DROP TRIGGER audit_log_no_update"))
+            db.execute(text("DROP TRIGGER audit_log_no_delete"))
+        else:
+            db.execute(text("DROP TRIGGER audit_log_no_change ON audit_log"))
+
+
+@pytest.mark.parametrize(("tamper", "broken", "reason"), [
+    ("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3", 3, "record 3 was altered"),
+    ("DELETE FROM audit_log WHERE seq = 2", 3, "record 3 follows record 1: records are missing"),
+    ("UPDATE audit_log SET prev_hash = hash WHERE seq = 4", 4, "record 4 does not chain to record 3"),
+])
+def test_tampering_is_detected_at_the_first_broken_record(repo: Repository, tamper: str, broken: int,
+                                                          reason: str, database_url: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    for k in range(5):
+        repo.audit("admin", "alert.acknowledge", f"alert/A{k}", at=NOW + k)
+    _drop_append_only(repo)
+    with repo.engine.begin() as db:
+        db.execute(text(tamper))
+    check = repo.verify_audit()
+    assert check.first_broken == broken and reason in check.reason
+    assert main(["audit", "verify", "--database", database_url]) == 1
+    assert f"BROKEN at record {broken}: {reason}" in capsys.readouterr().err
+
+
+def test_verify_on_an_intact_log(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    Repository(open_database(database_url)).audit("admin", "login", "user/admin", at=NOW)
+    assert main(["audit", "verify", "--database", database_url]) == 0
+    assert "1 records, chain intact" in capsys.readouterr().out
+
+
+def test_bad_database_urls_are_named() -> None:
+    with pytest.raises(ConfigError, match="is not a database URL"):
+        create_database_engine("not a url")
+    with pytest.raises(ConfigError, match="'mysql' is not supported"):
+        create_database_engine("mysql://localhost/x")
