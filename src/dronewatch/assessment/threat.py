@@ -113,16 +113,25 @@ class Assessor:
                  config: AssessmentConfig | None = None, model: SoftmaxModel | None = None) -> None:
         self.frame = frame
         self.config = config or AssessmentConfig()
-        self.sensors = list(sensors)
         self.zones = ZoneSet.build(zones, frame)
-        self.classifier = Classifier(frame, {s.id: s.kind for s in sensors}, model)
+        self.classifier = Classifier(frame, {}, model)
         self.book = AlertBook(clear_s=self.config.clear_s)
         self.classes: dict[str, Classification] = {}
         self._tracks: dict[str, _TrackState] = {}
         self.assessed_at = -math.inf
+        self.set_sensors(sensors)
+
+    def set_sensors(self, sensors: Sequence[Sensor]) -> None:
+        """The site's sensors (a live site may declare them as it goes)."""
+        self.sensors = list(sensors)
+        self._kinds = {s.id: s.kind for s in sensors}
+        self.classifier.sensor_kinds = dict(self._kinds)
         self._cooperative = {s.id for s in sensors if s.kind in ("remoteid", "adsb")}
         self._radars = [s for s in sensors if s.kind == "radar"]
-        self._kinds = {s.id: s.kind for s in sensors}
+
+    def set_zones(self, zones: Sequence[Zone]) -> None:
+        """Replace the zones (validated first: a bad zone leaves the old ones in place)."""
+        self.zones = ZoneSet.build(zones, self.frame)
 
     def update(self, t: float, reports: Sequence[TrackReport],
                sigma_m: Mapping[str, float] | None = None) -> list[Alert]:

@@ -1,7 +1,8 @@
 """Multi-sensor multi-target tracking in one site ENU frame: predict, gate, associate, update,
 initiate, delete, all on arrays of tracks."""
 
-from dronewatch.tracking.stream import ScanScheduler, track_records
+from dronewatch.tracking.stream import ScanScheduler, StreamTracker, track_records
 from dronewatch.tracking.tracker import Tracker, TrackerConfig, TrackerStats, TrackSnapshot
 
-__all__ = ["ScanScheduler", "TrackSnapshot", "Tracker", "TrackerConfig", "TrackerStats", "track_records"]
+__all__ = ["ScanScheduler", "StreamTracker", "TrackSnapshot", "Tracker", "TrackerConfig", "TrackerStats",
+           "track_records"]

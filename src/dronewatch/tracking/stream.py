@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from dronewatch.errors import TrackingError
 from dronewatch.model import Detection, Record, Scan, Sensor
 from dronewatch.tracking.tracker import Tracker, TrackSnapshot
 
@@ -132,25 +133,47 @@ class ScanScheduler:
         return out
 
 
+class StreamTracker:
+    """A tracker fed one record at a time (a live feed): :meth:`feed` returns the snapshots the
+    record completes, one per update time, as :func:`track_records` yields them for a file."""
+
+    def __init__(self, tracker: Tracker | None = None) -> None:
+        self.tracker = tracker if tracker is not None else Tracker()
+        self._scheduler = ScanScheduler()
+        self._last_t: float | None = None
+
+    def knows(self, sensor_id: str) -> bool:
+        return sensor_id in self.tracker.sites
+
+    def feed(self, record: Record) -> list[TrackSnapshot]:
+        """Take one record. A detection or scan of a sensor not declared yet is a
+        :class:`~dronewatch.errors.TrackingError` (declare the sensor first)."""
+        if isinstance(record, Sensor):
+            self.tracker.add_sensor(record)
+        elif isinstance(record, Detection | Scan) and not self.knows(record.sensor):
+            raise TrackingError(f"sensor {record.sensor!r} has no sensor line yet")
+        return self._run(self._scheduler.feed(record))
+
+    def finish(self) -> list[TrackSnapshot]:
+        """The snapshots of what is still pending at the end of the stream."""
+        out = self._run(self._scheduler.finish())
+        if self._last_t is not None:
+            out.append(self.tracker.snapshot())
+        return out
+
+    def _run(self, batches: list[Batch]) -> list[TrackSnapshot]:
+        out = []
+        for sensor_id, t, detections in batches:
+            if self._last_t is not None and t > self._last_t:
+                out.append(self.tracker.snapshot())
+            self.tracker.process(sensor_id, t, detections)
+            self._last_t = self.tracker.time
+        return out
+
+
 def track_records(records: Iterable[Record], tracker: Tracker) -> Iterator[TrackSnapshot]:
     """Run ``tracker`` over ``records``; yield the confirmed tracks once per update time."""
-    scheduler = ScanScheduler()
-    last_t: float | None = None
-
-    def run(batches: list[Batch]) -> Iterator[TrackSnapshot]:
-        nonlocal last_t
-        for sensor_id, t, detections in batches:
-            if last_t is not None and t > last_t:
-                yield tracker.snapshot()
-            tracker.process(sensor_id, t, detections)
-            last_t = tracker.time
-
+    stream = StreamTracker(tracker)
     for record in records:
-        if isinstance(record, Sensor):
-            tracker.add_sensor(record)
-        batches = scheduler.feed(record)
-        if batches:
-            yield from run(batches)
-    yield from run(scheduler.finish())
-    if last_t is not None:
-        yield tracker.snapshot()
+        yield from stream.feed(record)
+    yield from stream.finish()

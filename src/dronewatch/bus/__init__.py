@@ -1,0 +1,112 @@
+"""The message bus between pipeline stages: subjects and byte payloads, as NATS has them.
+
+Subjects are ``dw.<site>.<stream>`` with streams ``ingest`` (sensor, zone, detection and
+scan lines from sources), ``tracks`` (track lines) and ``alerts`` (alert lines); payloads
+are scenario JSON Lines, one record per message. :class:`InProcessBus` is the embedded
+implementation; a NATS JetStream one will keep the same interface.
+
+Back-pressure is chosen per subscription: ``block`` (a file replay must lose nothing, so
+the publisher waits for room) or ``drop_oldest`` (a live feed must stay current: the oldest
+waiting message goes, and :attr:`Subscription.dropped` counts it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Overflow = Literal["block", "drop_oldest"]
+
+
+def subject(site: str, stream: str) -> str:
+    return f"dw.{site}.{stream}"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    subject: str
+    data: bytes
+
+
+@dataclass(eq=False)
+class Subscription:
+    pattern: str
+    overflow: Overflow
+    queue: asyncio.Queue[Message | None]
+    dropped: int = 0
+    received: int = 0
+    _closed: bool = field(default=False, repr=False)
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[Message]:
+        while (message := await self.queue.get()) is not None:
+            yield message
+
+    async def get(self) -> Message | None:
+        """The next message; ``None`` once the subscription is closed and drained."""
+        return await self.queue.get()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            while True:  # make room for the end marker even in a full queue
+                try:
+                    self.queue.put_nowait(None)
+                    return
+                except asyncio.QueueFull:
+                    self.queue.get_nowait()
+                    self.dropped += 1
+
+
+class Bus(Protocol):
+    async def publish(self, subject: str, data: bytes) -> None: ...
+
+    def subscribe(self, pattern: str, *, overflow: Overflow = "block", maxsize: int = 10_000) -> Subscription: ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessBus:
+    """Subjects matched with shell patterns (``dw.*.tracks``); every subscriber gets every message."""
+
+    def __init__(self) -> None:
+        self._subscriptions: list[Subscription] = []
+        self.published = 0
+
+    async def publish(self, subject: str, data: bytes) -> None:
+        self.published += 1
+        message = Message(subject, data)
+        for subscription in list(self._subscriptions):
+            if subscription._closed or not fnmatch.fnmatchcase(subject, subscription.pattern):
+                continue
+            subscription.received += 1
+            if subscription.overflow == "block":
+                await subscription.queue.put(message)
+                continue
+            while True:
+                try:
+                    subscription.queue.put_nowait(message)
+                    break
+                except asyncio.QueueFull:
+                    subscription.queue.get_nowait()
+                    subscription.dropped += 1
+
+    def subscribe(self, pattern: str, *, overflow: Overflow = "block", maxsize: int = 10_000) -> Subscription:
+        subscription = Subscription(pattern, overflow, asyncio.Queue(maxsize))
+        self._subscriptions.append(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscription.close()
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+
+    async def close(self) -> None:
+        for subscription in self._subscriptions:
+            subscription.close()
+        self._subscriptions.clear()

@@ -1,0 +1,1 @@
+"""The live service: pipeline, sources, and (next) the API."""

@@ -1,0 +1,261 @@
+"""The live pipeline: sources -> tracker -> assessment -> storage, as supervised asyncio workers on a bus.
+
+Stages talk only through the bus (``dw.<site>.ingest``, ``.tracks``, ``.alerts``; JSON
+Lines payloads), so each can later run as its own worker on NATS. Every stage keeps
+counters (:attr:`Pipeline.counters`); a stage that fails is logged, counted and restarted
+with back-off; a bad line is counted by reason, logged at most once per 10 s per stage, and
+skipped. The ingest queue drops its oldest messages (counted) only when a live source feeds
+it; file replays and the simulator wait for room instead, so they lose nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dronewatch.assessment import Assessor
+from dronewatch.bus import Bus, InProcessBus, Overflow, Subscription, subject
+from dronewatch.errors import DronewatchError, FormatError
+from dronewatch.formats.scenario import parse_line, record_to_line
+from dronewatch.geo import LocalFrame
+from dronewatch.geo.zones import check_zone
+from dronewatch.model import Alert, Detection, Record, Scan, Sensor, TrackReport, Zone
+from dronewatch.storage import Repository
+from dronewatch.tracking import StreamTracker
+
+log = logging.getLogger(__name__)
+_RESTART_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+_LOG_EVERY_S = 10.0
+_STORE_BATCH = 500
+
+
+@dataclass(slots=True)
+class StageCounters:
+    counts: Counter[str] = field(default_factory=Counter)
+    bad_input: Counter[str] = field(default_factory=Counter)
+    _last_log: float = 0.0
+    _unlogged: int = 0
+
+    def bad(self, stage: str, where: str, reason: str) -> None:
+        """Count a bad input; log it, at most once per 10 s (with how many came since)."""
+        self.bad_input[reason.split(":", maxsplit=1)[0][:80]] += 1
+        now = time.monotonic()
+        if now - self._last_log >= _LOG_EVERY_S:
+            more = f" (+{self._unlogged} more since the last report)" if self._unlogged else ""
+            log.warning("%s: bad input at %s: %s%s", stage, where, reason, more)
+            self._last_log, self._unlogged = now, 0
+        else:
+            self._unlogged += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.counts, "bad_input": dict(self.bad_input)}
+
+
+def lines_of(records: Iterable[Record]) -> bytes:
+    return "".join(record_to_line(r) for r in records).encode()
+
+
+def parse_payload(data: bytes, source: str, counters: StageCounters, stage: str) -> list[Record]:
+    """The records of a JSON Lines payload; bad lines counted and skipped."""
+    out: list[Record] = []
+    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+        try:
+            record = parse_line(line, source=source, line=number)
+        except FormatError as error:
+            counters.bad(stage, f"{source}:{number}", error.reason)
+            continue
+        if record is not None:
+            out.append(record)
+    return out
+
+
+class Pipeline:
+    """The stages of one site. ``await run()`` until :meth:`stop`; sources are added with :meth:`add_source`."""
+
+    def __init__(self, site_id: str, repository: Repository | None = None, bus: Bus | None = None, *,
+                 live: bool = True, ingest_queue: int = 50_000) -> None:
+        self.site_id = site_id
+        self.bus = bus if bus is not None else InProcessBus()
+        self.repository = repository
+        self.counters: dict[str, StageCounters] = {}
+        self.stream = StreamTracker()
+        self.assessor: Assessor | None = None
+        self.live_tracks: dict[str, TrackReport] = {}
+        self.open_alerts: dict[str, Alert] = {}
+        self._sources: list[tuple[str, Callable[[Pipeline], Awaitable[None]]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        overflow: Overflow = "drop_oldest" if live else "block"
+        self._subscriptions: dict[str, Subscription] = {
+            "tracker": self.bus.subscribe(subject(site_id, "ingest"), overflow=overflow, maxsize=ingest_queue),
+            "assessment": self.bus.subscribe(subject(site_id, "tracks"), maxsize=ingest_queue),
+            "storage": self.bus.subscribe(f"dw.{site_id}.*", maxsize=ingest_queue),
+        }
+        self._zones: list[Zone] = []
+        self._sensors: list[Sensor] = []
+
+    def stage(self, name: str) -> StageCounters:
+        return self.counters.setdefault(name, StageCounters())
+
+    def add_source(self, name: str, run: Callable[[Pipeline], Awaitable[None]]) -> None:
+        self._sources.append((name, run))
+
+    async def publish(self, stream: str, records: Sequence[Record]) -> None:
+        if records:
+            await self.bus.publish(subject(self.site_id, stream), lines_of(records))
+
+    def stats(self) -> dict[str, Any]:
+        out = {name: counters.as_dict() for name, counters in self.counters.items()}
+        for name, subscription in self._subscriptions.items():
+            out.setdefault(name, {})["queue_dropped"] = subscription.dropped
+            out[name]["queue_waiting"] = subscription.queue.qsize()
+        return out
+
+    async def run(self) -> None:
+        workers = [("tracker", self._tracker), ("assessment", self._assessment)]
+        if self.repository is not None:
+            workers.append(("storage", self._storage))
+        self._tasks = [asyncio.create_task(self._supervise(name, work), name=name) for name, work in workers]
+        sources = [asyncio.create_task(self._supervise(name, functools.partial(run, self), restart=False), name=name)
+                   for name, run in self._sources]
+        self._tasks += sources
+        await self._stopping.wait()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait until every queue is empty and the stages idle (for replays and tests)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(s.queue.qsize() == 0 for s in self._subscriptions.values()):
+                await asyncio.sleep(0.05)
+                if all(s.queue.qsize() == 0 for s in self._subscriptions.values()):
+                    return
+            await asyncio.sleep(0.02)
+        raise TimeoutError("the pipeline did not drain")
+
+    async def _supervise(self, name: str, work: Callable[[], Awaitable[None]], restart: bool = True) -> None:
+        attempt = 0
+        while True:
+            try:
+                await work()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.stage(name).counts["restarts"] += 1
+                log.exception("%s failed; restarting", name)
+                if not restart:
+                    return
+                await asyncio.sleep(_RESTART_S[min(attempt, len(_RESTART_S) - 1)])
+                attempt += 1
+
+    # ----------------------------------------------------------------- stages
+    async def _tracker(self) -> None:
+        counters = self.stage("tracker")
+        subscription = self._subscriptions["tracker"]
+        while (message := await subscription.get()) is not None:
+            counters.counts["messages"] += 1
+            passed: list[Record] = []
+            for record in parse_payload(message.data, "ingest", counters, "tracker"):
+                if isinstance(record, Sensor | Zone):
+                    passed.append(record)
+                try:
+                    snapshots = self.stream.feed(record)
+                except DronewatchError as error:
+                    counters.bad("tracker", message.subject, str(error))
+                    continue
+                if isinstance(record, Detection):
+                    counters.counts["detections"] += 1
+                for snapshot in snapshots:
+                    frame = self.stream.tracker.site
+                    assert frame is not None
+                    reports = snapshot.reports(frame)
+                    counters.counts["snapshots"] += 1
+                    await self.publish("tracks", [*passed, *reports])
+                    passed = []
+            await self.publish("tracks", passed)
+
+    async def _assessment(self) -> None:
+        counters = self.stage("assessment")
+        subscription = self._subscriptions["assessment"]
+        while (message := await subscription.get()) is not None:
+            records = parse_payload(message.data, "tracks", counters, "assessment")
+            reports = [r for r in records if isinstance(r, TrackReport)]
+            for record in records:
+                if isinstance(record, Sensor):
+                    self._sensors = [s for s in self._sensors if s.id != record.id] + [record]
+                    if self.assessor is None:  # the first sensor places the site, as in the tracker
+                        frame = LocalFrame(record.lat, record.lon, record.alt)
+                        self.assessor = Assessor(frame, self._sensors, self._zones)
+                    self.assessor.set_sensors(self._sensors)
+                elif isinstance(record, Zone):
+                    self._set_zone(record, counters)
+            if not reports or self.assessor is None:
+                continue
+            self.live_tracks = {r.id: r for r in reports}
+            sigma = self.stream.tracker.snapshot().position_sigma_m()
+            alerts = self.assessor.update(reports[0].t, reports, sigma)
+            counters.counts["updates"] += 1
+            counters.counts["alert_lines"] += len(alerts)
+            for alert in alerts:
+                if alert.state == "resolved":
+                    self.open_alerts.pop(alert.id, None)
+                else:
+                    self.open_alerts[alert.id] = alert
+            await self.publish("alerts", alerts)
+
+    def _set_zone(self, zone: Zone, counters: StageCounters) -> None:
+        """Add or replace a zone; a bad one is counted and the zones stay as they were."""
+        zones = [z for z in self._zones if z.id != zone.id] + [zone]
+        try:
+            check_zone(zone)
+            if self.assessor is not None:
+                self.assessor.set_zones(zones)
+        except DronewatchError as error:
+            counters.bad("assessment", f"zone {zone.id}", str(error))
+            return
+        self._zones = zones
+
+    async def _storage(self) -> None:
+        assert self.repository is not None
+        repository = self.repository
+        counters = self.stage("storage")
+        subscription = self._subscriptions["storage"]
+        while (message := await subscription.get()) is not None:
+            batch = [message]
+            while len(batch) < _STORE_BATCH and not subscription.queue.empty():
+                nxt = subscription.queue.get_nowait()
+                if nxt is None:
+                    break
+                batch.append(nxt)
+            records = [(m.subject.rsplit(".", 1)[-1], r) for m in batch
+                       for r in parse_payload(m.data, m.subject, counters, "storage")]
+            await asyncio.to_thread(self._store, repository, records, counters)
+
+    def _store(self, repository: Repository, records: list[tuple[str, Record]], counters: StageCounters) -> None:
+        detections = [r for stream, r in records if stream == "ingest" and isinstance(r, Detection)]
+        reports = [r for stream, r in records if stream == "tracks" and isinstance(r, TrackReport)]
+        repository.add_detections(self.site_id, detections)
+        repository.add_track_points(self.site_id, reports)
+        for stream, record in records:
+            if stream == "ingest" and isinstance(record, Sensor):
+                repository.put_sensor(self.site_id, record)
+            elif stream == "ingest" and isinstance(record, Zone):
+                repository.put_zone(self.site_id, record)
+            elif stream == "alerts" and isinstance(record, Alert):
+                repository.save_alert(self.site_id, record)
+                counters.counts["alert_lines"] += 1
+        counters.counts["detections"] += len(detections)
+        counters.counts["track_points"] += len(reports)
+        counters.counts["scans"] += sum(isinstance(r, Scan) for _, r in records)
