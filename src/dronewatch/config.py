@@ -61,12 +61,32 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SourcesConfig:
+    simulate: str = ""
+    """A built-in scenario to simulate in process (``border-station``, ``swarm``, ``stress``), or empty."""
+    seed: int = 7
+    replay: str = ""
+    """A scenario JSON Lines file to replay, or empty."""
+    speed: float = 1.0
+    """Pace of simulation and replay: 1 is real time, 0 as fast as possible."""
+    udp: str = ""
+    """``HOST:PORT`` to receive scenario JSON Lines datagrams on, or empty."""
+    tcp: str = ""
+    """``HOST:PORT`` to accept scenario JSON Lines connections on, or empty."""
+    remoteid: str = ""
+    """A live Remote ID receiver URL (docs/remoteid.md), or empty."""
+    remoteid_receiver: str = ""
+    """``LAT,LON,ALT`` of that receiver."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
 
     @property
     def database_url(self) -> str:
@@ -167,6 +187,15 @@ def _check(config: Config, source: str) -> None:
                           f"{', '.join(sorted(unknown))}; roles are {', '.join(ROLES)}")
     if config.security.session_hours <= 0 or config.security.login_attempts_per_minute <= 0:
         raise ConfigError(f"{source}: security: session_hours and login_attempts_per_minute must be positive")
+    for name in ("udp", "tcp"):
+        value = getattr(config.sources, name)
+        host, _, port = value.rpartition(":")
+        if value and not (host and port.isdigit() and 0 <= int(port) < 65536):
+            raise ConfigError(f"{source}: sources.{name}: expected HOST:PORT, got {value!r}")
+    if config.sources.remoteid and len(config.sources.remoteid_receiver.split(",")) != 3:
+        raise ConfigError(f"{source}: sources.remoteid_receiver: expected LAT,LON,ALT for the Remote ID receiver")
+    if config.sources.speed < 0:
+        raise ConfigError(f"{source}: sources.speed: must not be negative")
     if not config.site.id or not config.site.id.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"{source}: site.id: {config.site.id!r} must be letters, digits, - or _")
 

@@ -96,6 +96,14 @@ class AlertBook:
                 del self._live[key]
         return lines
 
+    def resolve(self, alert_id: str, t: float, by: str) -> Alert:
+        """Close a live alert by hand; the line to write. The same condition later opens a new alert."""
+        for key, live in self._live.items():
+            if live.alert.id == alert_id:
+                del self._live[key]
+                return replace(live.alert, t=t, state="resolved", reasons=(*live.alert.reasons, f"resolved by {by}"))
+        raise ConfigError(f"alert {alert_id!r} is not open (resolved, or never existed)")
+
     def acknowledge(self, alert_id: str, t: float, by: str) -> Alert:
         """Mark a live alert acknowledged by ``by``; the line to write."""
         for live in self._live.values():

@@ -131,6 +131,13 @@ class Repository:
                                 sensors=tuple(r["sensors"]) if r["sensors"] is not None else None)
                     for r in db.execute(query.order_by(c.t, c.seq)).mappings()]
 
+    def detections(self, site_id: str, t_from: float, t_to: float) -> list[dict[str, Any]]:
+        """Detection lines (as JSON-ready dicts) in the window, in time order."""
+        c = schema.detections.c
+        with self.engine.connect() as db:
+            return [r[0] for r in db.execute(select(c.record).where(
+                and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to)).order_by(c.t, c.seq))]
+
     def operator_positions(self, site_id: str, t_from: float, t_to: float) -> list[dict[str, Any]]:
         c = schema.operator_positions.c
         with self.engine.connect() as db:
@@ -187,6 +194,40 @@ class Repository:
         table = schema.metadata.tables[table_name]
         with self.engine.connect() as db:
             return int(db.execute(select(func.count()).select_from(table)).scalar_one())
+
+    # ------------------------------------------------------- users, tokens
+    def add_user(self, name: str, password_hash: str, role: str, *, now: float, sites: Sequence[str] = (),
+                 levels: Sequence[str] = ()) -> int:
+        with self.engine.begin() as db:
+            result = db.execute(insert(schema.users).values(
+                name=name, password_hash=password_hash, role=role, sites=list(sites), levels=list(levels),
+                disabled=False, created_at=now))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def user(self, *, name: str | None = None, user_id: int | None = None) -> dict[str, Any] | None:
+        c = schema.users.c
+        condition = c.name == name if name is not None else c.id == user_id
+        with self.engine.connect() as db:
+            row = db.execute(select(schema.users).where(condition)).mappings().first()
+            return dict(row) if row is not None else None
+
+    def count_users(self) -> int:
+        return self.count("users")
+
+    def add_token(self, user_id: int, name: str, token_hash: str, *, now: float) -> None:
+        with self.engine.begin() as db:
+            db.execute(insert(schema.api_tokens).values(user_id=user_id, name=name, token_hash=token_hash,
+                                                        created_at=now, revoked=False))
+
+    def user_by_token(self, token_hash: str, *, now: float) -> dict[str, Any] | None:
+        t, u = schema.api_tokens.c, schema.users.c
+        with self.engine.begin() as db:
+            row = db.execute(select(schema.users).join(schema.api_tokens, t.user_id == u.id).where(
+                and_(t.token_hash == token_hash, t.revoked.is_(False)))).mappings().first()
+            if row is None:
+                return None
+            db.execute(update(schema.api_tokens).where(t.token_hash == token_hash).values(last_used_at=now))
+            return dict(row)
 
     # ------------------------------------------------------------------ audit
     def audit(self, actor: str, action: str, target: str, *, at: float, source: str = "local",

@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket API: create_app(config, repository, pipelines)."""

@@ -1,0 +1,105 @@
+"""``dronewatch serve --config site.toml``: the live service (pipeline, storage, API) until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from typing import Any
+
+import uvicorn
+
+from dronewatch.api.app import create_app
+from dronewatch.api.security import hash_password, new_password
+from dronewatch.config import Config, load_config
+from dronewatch.model import Sensor
+from dronewatch.service.pipeline import Pipeline
+from dronewatch.service.sources import FileReplay, JsonLinesListener, RemoteIdReceivers, Simulator
+from dronewatch.sim.scenarios import built_in
+from dronewatch.storage import Repository, open_database
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "serve", help="run the live service: sources, tracking, assessment, storage and the API",
+        description="Runs until Ctrl-C. On the first start it creates an admin user and prints its password once.")
+    parser.add_argument("--config", help="TOML configuration (docs/configuration.md); defaults otherwise")
+    parser.set_defaults(run=run)
+
+
+def first_admin(repository: Repository) -> tuple[str, str] | None:
+    """On an empty user table, an ``admin`` with a generated password: (name, password), shown once."""
+    if repository.count_users():
+        return None
+    password = new_password()
+    repository.add_user("admin", hash_password(password), "admin", now=time.time())
+    repository.audit("dronewatch", "user.create", "user/admin", at=time.time(), detail={"role": "admin",
+                                                                                        "first_start": True})
+    return "admin", password
+
+
+def build_pipeline(config: Config, repository: Repository) -> Pipeline:
+    sources = config.sources
+    live = bool(sources.udp or sources.tcp or sources.remoteid)
+    pipeline = Pipeline(config.site.id, repository, live=live)
+    if sources.simulate:
+        pipeline.add_source("simulator", Simulator(built_in(sources.simulate, sources.seed), speed=sources.speed))
+    if sources.replay:
+        pipeline.add_source("replay", FileReplay(sources.replay, speed=sources.speed))
+    for protocol in ("udp", "tcp"):
+        address = getattr(sources, protocol)
+        if address:
+            host, _, port = address.rpartition(":")
+            pipeline.add_source(protocol, JsonLinesListener(protocol, host, int(port)))
+    if sources.remoteid:
+        lat, lon, alt = (float(v) for v in sources.remoteid_receiver.split(","))
+        receiver = Sensor(id="rid-live", kind="remoteid", lat=lat, lon=lon, alt=alt)
+        pipeline.add_source("remoteid", RemoteIdReceivers(sources.remoteid, receiver))
+    return pipeline
+
+
+async def serve(config: Config, *, announce: Any = print) -> None:
+    """Run the service until cancelled or a SIGINT/SIGTERM."""
+    repository = Repository(await asyncio.to_thread(open_database, config.database_url))
+    repository.ensure_site(config.site.id, config.site.name, time.time())
+    created = first_admin(repository)
+    pipeline = build_pipeline(config, repository)
+    app = create_app(config, repository, {config.site.id: pipeline})
+    server = uvicorn.Server(uvicorn.Config(app, host=config.service.host, port=config.service.port,
+                                           log_level="warning", lifespan="off"))
+
+    async def purge() -> None:
+        while True:
+            await asyncio.sleep(config.retention.purge_every_minutes * 60.0)
+            removed = await asyncio.to_thread(repository.purge, time.time(), config.retention)
+            repository.audit("dronewatch", "retention.purge", f"site/{config.site.id}", at=time.time(),
+                             detail=removed)
+
+    tasks = [asyncio.create_task(pipeline.run()), asyncio.create_task(server.serve()), asyncio.create_task(purge())]
+    while not server.started and not tasks[1].done():
+        await asyncio.sleep(0.05)
+    announce(f"dronewatch {config.site.id}: http://{config.service.host}:{config.service.port}/ "
+             f"(API docs at /docs), database {repository.engine.url.render_as_string(hide_password=True)}")
+    if created:
+        announce(f"first start: user {created[0]!r}, password {created[1]!r} (shown once; store it now)")
+    try:
+        # uvicorn handles SIGINT and SIGTERM: its server stops, then everything else
+        await asyncio.wait([tasks[0], tasks[1]], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        server.should_exit = True
+        pipeline.stop()
+        await asyncio.gather(tasks[0], tasks[1], return_exceptions=True)
+        tasks[2].cancel()
+        announce("dronewatch stopped")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config, announce=lambda text: print(text, file=sys.stderr, flush=True)))
+    return 0

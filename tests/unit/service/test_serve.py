@@ -1,0 +1,62 @@
+"""The service end to end, as a user meets it: a real HTTP server, UDP in, a real WebSocket client out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+
+import httpx
+import websockets
+
+from dronewatch.cli.serve import serve
+from dronewatch.config import Config, ServiceConfig, SiteConfig, SourcesConfig
+from dronewatch.formats.scenario import record_to_line
+from dronewatch.model import Detection, Scan, Sensor, Zone
+from dronewatch.sim import engine
+from dronewatch.sim.scenarios import built_in
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path) -> None:
+    http_port, udp_port = free_port(), free_port(socket.SOCK_DGRAM)
+    config = Config(site=SiteConfig(id="station"),
+                    service=ServiceConfig(port=http_port, data_dir=str(tmp_path)),
+                    sources=SourcesConfig(udp=f"127.0.0.1:{udp_port}"))
+    lines = [record_to_line(r) for r in engine.generate(built_in("border-station", 7, 60.0))
+             if isinstance(r, Sensor | Zone | Detection | Scan)]
+    said: list[str] = []
+
+    async def scenario() -> list[dict[str, object]]:
+        service = asyncio.create_task(serve(config, announce=said.append))
+        while len(said) < 2:
+            await asyncio.sleep(0.05)
+        password = said[1].split("password '")[1].split("'")[0]
+        base = f"http://127.0.0.1:{http_port}"
+        async with httpx.AsyncClient(base_url=base) as client:
+            assert (await client.get("/api/sites/station/tracks")).status_code == 401
+            login = await client.post("/api/login", json={"name": "admin", "password": password})
+            csrf = login.json()["csrf_token"]
+            token = (await client.post("/api/tokens", json={"name": "ws"}, headers={"X-CSRF-Token": csrf})).json()
+        received: list[dict[str, object]] = []
+        async with websockets.connect(f"ws://127.0.0.1:{http_port}/api/sites/station/stream",
+                                      additional_headers={"Authorization": f"Bearer {token['token']}"}) as ws:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                for k in range(0, len(lines), 25):
+                    sender.sendto("".join(lines[k:k + 25]).encode(), ("127.0.0.1", udp_port))
+                    await asyncio.sleep(0.002)
+            while len(received) < 20:
+                received.append(json.loads(await asyncio.wait_for(ws.recv(), 20)))
+        service.cancel()
+        await asyncio.gather(service, return_exceptions=True)
+        return received
+
+    received = asyncio.run(scenario())
+    assert all(m["type"] in ("track", "alert") for m in received)
+    assert any(m["type"] == "track" for m in received)
