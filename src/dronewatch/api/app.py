@@ -35,7 +35,7 @@ from dronewatch.config import ROLES, Config
 from dronewatch.errors import DronewatchError
 from dronewatch.formats.scenario import parse_line, record_to_dict
 from dronewatch.geo.zones import check_zone
-from dronewatch.model import Alert, TrackReport, Zone
+from dronewatch.model import Alert, Zone
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.storage import Repository
 
@@ -122,11 +122,13 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
             raise HTTPException(404, f"no site {site_id!r}")
         return pipeline
 
+    def _redacted(alert: dict[str, Any], who: Principal) -> dict[str, Any]:
+        if who.role not in config.security.operator_location_roles and alert.get("evidence"):
+            alert = {**alert, "evidence": {k: v for k, v in alert["evidence"].items() if not k.startswith("operator")}}
+        return alert
+
     def alert_json(alert: Alert, who: Principal) -> dict[str, Any]:
-        out = record_to_dict(alert)
-        if who.role not in config.security.operator_location_roles and out.get("evidence"):
-            out["evidence"] = {k: v for k, v in out["evidence"].items() if not k.startswith("operator")}
-        return out
+        return _redacted(record_to_dict(alert), who)
 
     # ---------------------------------------------------------------- session
     @app.post("/api/login", tags=["session"])
@@ -308,13 +310,17 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         alerts_sub = pipeline.bus.subscribe(f"dw.{site_id}.alerts", overflow="drop_oldest", maxsize=1000)
 
         async def forward(sub: Any) -> None:
+            # one WebSocket message per bus message: a JSON array of track or alert objects
             while (message := await sub.get()) is not None:
+                batch = []
                 for line in message.data.decode().splitlines():
-                    record = parse_line(line)
-                    if isinstance(record, TrackReport) and (who.role != "partner" or who.levels):
-                        await websocket.send_json(record_to_dict(record))
-                    elif isinstance(record, Alert) and who.may_see_level(record.level):
-                        await websocket.send_json(alert_json(record, who))
+                    item = json.loads(line)
+                    if item.get("type") == "track" and (who.role != "partner" or who.levels):
+                        batch.append(item)
+                    elif item.get("type") == "alert" and who.may_see_level(item.get("level", "")):
+                        batch.append(_redacted(item, who))
+                if batch:
+                    await websocket.send_text(json.dumps(batch))
 
         tasks = [asyncio.create_task(forward(subscription)), asyncio.create_task(forward(alerts_sub))]
         try:

@@ -84,7 +84,7 @@ class Pipeline:
         self.bus = bus if bus is not None else InProcessBus()
         self.repository = repository
         self.counters: dict[str, StageCounters] = {}
-        self.stream = StreamTracker()
+        self.stream = StreamTracker(immediate=True)
         self.assessor: Assessor | None = None
         self.live_tracks: dict[str, TrackReport] = {}
         self.open_alerts: dict[str, Alert] = {}
@@ -204,8 +204,12 @@ class Pipeline:
             if not reports or self.assessor is None:
                 continue
             self.live_tracks = {r.id: r for r in reports}
+            assessor = self.assessor
+            if reports[0].t - assessor.assessed_at < assessor.config.period_s - 1e-9:
+                continue  # between assessment periods: nothing to compute
             sigma = self.stream.tracker.snapshot().position_sigma_m()
-            alerts = self.assessor.update(reports[0].t, reports, sigma)
+            # the classifier and rules take milliseconds per hundred tracks: off the event loop
+            alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports, sigma)
             counters.counts["updates"] += 1
             counters.counts["alert_lines"] += len(alerts)
             for alert in alerts:

@@ -135,10 +135,15 @@ class ScanScheduler:
 
 class StreamTracker:
     """A tracker fed one record at a time (a live feed): :meth:`feed` returns the snapshots the
-    record completes, one per update time, as :func:`track_records` yields them for a file."""
+    record completes, one per update time, as :func:`track_records` yields them for a file.
 
-    def __init__(self, tracker: Tracker | None = None) -> None:
+    With ``immediate``, a snapshot follows every batch at once (a live feed cannot wait for the
+    next batch to learn that no other sensor reports the same time: that would add a scan
+    period of latency); snapshots of equal time may then repeat."""
+
+    def __init__(self, tracker: Tracker | None = None, *, immediate: bool = False) -> None:
         self.tracker = tracker if tracker is not None else Tracker()
+        self.immediate = immediate
         self._scheduler = ScanScheduler()
         self._last_t: float | None = None
 
@@ -157,17 +162,19 @@ class StreamTracker:
     def finish(self) -> list[TrackSnapshot]:
         """The snapshots of what is still pending at the end of the stream."""
         out = self._run(self._scheduler.finish())
-        if self._last_t is not None:
+        if self._last_t is not None and not self.immediate:
             out.append(self.tracker.snapshot())
         return out
 
     def _run(self, batches: list[Batch]) -> list[TrackSnapshot]:
         out = []
         for sensor_id, t, detections in batches:
-            if self._last_t is not None and t > self._last_t:
+            if not self.immediate and self._last_t is not None and t > self._last_t:
                 out.append(self.tracker.snapshot())
             self.tracker.process(sensor_id, t, detections)
             self._last_t = self.tracker.time
+            if self.immediate:
+                out.append(self.tracker.snapshot())
         return out
 
 

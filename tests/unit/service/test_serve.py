@@ -52,7 +52,7 @@ def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path) -> No
                     sender.sendto("".join(lines[k:k + 25]).encode(), ("127.0.0.1", udp_port))
                     await asyncio.sleep(0.002)
             while len(received) < 20:
-                received.append(json.loads(await asyncio.wait_for(ws.recv(), 20)))
+                received += json.loads(await asyncio.wait_for(ws.recv(), 20))  # each message: a batch
         service.cancel()
         await asyncio.gather(service, return_exceptions=True)
         return received
