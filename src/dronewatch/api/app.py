@@ -306,7 +306,7 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
             await websocket.close(code=4404)
             return
         await websocket.accept()
-        subscription = pipeline.bus.subscribe(f"dw.{site_id}.tracks", overflow="drop_oldest", maxsize=1000)
+        subscription = pipeline.bus.subscribe(f"dw.{site_id}.picture", overflow="drop_oldest", maxsize=1000)
         alerts_sub = pipeline.bus.subscribe(f"dw.{site_id}.alerts", overflow="drop_oldest", maxsize=1000)
 
         async def forward(sub: Any) -> None:

@@ -1,8 +1,9 @@
 """The message bus between pipeline stages: subjects and byte payloads, as NATS has them.
 
 Subjects are ``dw.<site>.<stream>`` with streams ``ingest`` (sensor, zone, detection and
-scan lines from sources), ``tracks`` (track lines) and ``alerts`` (alert lines); payloads
-are scenario JSON Lines, one record per message. :class:`InProcessBus` is the embedded
+scan lines from sources), ``tracks`` (track lines from the tracker), ``picture`` (the same
+with each track's class) and ``alerts`` (alert lines); payloads are scenario JSON Lines,
+one or more records per message. :class:`InProcessBus` is the embedded
 implementation; a NATS JetStream one will keep the same interface.
 
 Back-pressure is chosen per subscription: ``block`` (a file replay must lose nothing, so

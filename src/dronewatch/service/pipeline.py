@@ -1,7 +1,8 @@
 """The live pipeline: sources -> tracker -> assessment -> storage, as supervised asyncio workers on a bus.
 
-Stages talk only through the bus (``dw.<site>.ingest``, ``.tracks``, ``.alerts``; JSON
-Lines payloads), so each can later run as its own worker on NATS. Every stage keeps
+Stages talk only through the bus (``dw.<site>.ingest``, ``.tracks`` from the tracker,
+``.picture`` (the tracks with their classes) and ``.alerts`` from the assessment; JSON Lines
+payloads), so each can later run as its own worker on NATS. Every stage keeps
 counters (:attr:`Pipeline.counters`); a stage that fails is logged, counted and restarted
 with back-off; a bad line is counted by reason, logged at most once per 10 s per stage, and
 skipped. The ingest queue drops its oldest messages (counted) only when a live source feeds
@@ -16,7 +17,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dronewatch.assessment import Assessor
@@ -203,13 +204,20 @@ class Pipeline:
                     self._set_zone(record, counters)
             if not reports or self.assessor is None:
                 continue
-            self.live_tracks = {r.id: r for r in reports}
             assessor = self.assessor
-            if reports[0].t - assessor.assessed_at < assessor.config.period_s - 1e-9:
-                continue  # between assessment periods: nothing to compute
-            sigma = self.stream.tracker.snapshot().position_sigma_m()
-            # the classifier and rules take milliseconds per hundred tracks: off the event loop
-            alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports, sigma)
+            alerts: list[Alert] = []
+            if reports[0].t - assessor.assessed_at >= assessor.config.period_s - 1e-9:
+                sigma = self.stream.tracker.snapshot().position_sigma_m()
+                # the classifier and rules take milliseconds per hundred tracks: off the event loop
+                alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports, sigma)
+            # the picture: every track update with the track's latest class
+            classes = assessor.classes
+            picture = [replace(r, cls=classes[r.id].cls, confidence=round(classes[r.id].confidence, 3))
+                       if r.id in classes else r for r in reports]
+            self.live_tracks = {r.id: r for r in picture}
+            await self.publish("picture", picture)
+            if not alerts:
+                continue
             counters.counts["updates"] += 1
             counters.counts["alert_lines"] += len(alerts)
             for alert in alerts:
@@ -249,7 +257,7 @@ class Pipeline:
 
     def _store(self, repository: Repository, records: list[tuple[str, Record]], counters: StageCounters) -> None:
         detections = [r for stream, r in records if stream == "ingest" and isinstance(r, Detection)]
-        reports = [r for stream, r in records if stream == "tracks" and isinstance(r, TrackReport)]
+        reports = [r for stream, r in records if stream == "picture" and isinstance(r, TrackReport)]
         repository.add_detections(self.site_id, detections)
         repository.add_track_points(self.site_id, reports)
         for stream, record in records:

@@ -101,3 +101,5 @@ def test_the_simulator_source_raises_and_stores_alerts(repo: Repository) -> None
     assert any(a.kind == "zone_breach_predicted" and a.level == "critical" for a in alerts)
     assert repo.count("alert_events") >= len(alerts)
     assert pipeline.stats()["tracker"]["detections"] > 1000
+    stored = repo.track_history("station", NOW, NOW + 420.0)
+    assert {r.cls for r in stored} >= {"drone", "bird"}  # stored with the assessment's classes

@@ -59,4 +59,5 @@ def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path) -> No
 
     received = asyncio.run(scenario())
     assert all(m["type"] in ("track", "alert") for m in received)
-    assert any(m["type"] == "track" for m in received)
+    tracks = [m for m in received if m["type"] == "track"]
+    assert tracks and all(m["class"] in ("drone", "bird", "aircraft", "unknown") for m in tracks)
