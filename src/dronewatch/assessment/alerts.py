@@ -47,12 +47,13 @@ class _Live:
 
 
 class AlertBook:
-    def __init__(self, clear_s: float = 15.0, id_prefix: str = "A") -> None:
+    def __init__(self, clear_s: float = 15.0, id_prefix: str = "A", first_number: int = 1) -> None:
         self.clear_s = clear_s
         self.id_prefix = id_prefix
         self._live: dict[AlertKey, _Live] = {}
         self._streak: dict[AlertKey, int] = {}
-        self._next = 1
+        self._next = first_number
+        """Alert ids count on from here (a restarted service continues its stored numbering)."""
 
     @property
     def open_alerts(self) -> list[Alert]:

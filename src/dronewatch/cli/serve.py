@@ -46,7 +46,8 @@ def first_admin(repository: Repository) -> tuple[str, str] | None:
 def build_pipeline(config: Config, repository: Repository) -> Pipeline:
     sources = config.sources
     live = bool(sources.udp or sources.tcp or sources.remoteid)
-    pipeline = Pipeline(config.site.id, repository, live=live)
+    pipeline = Pipeline(config.site.id, repository, live=live,
+                        first_alert_number=repository.alert_count(config.site.id) + 1)
     if sources.simulate:
         pipeline.add_source("simulator", Simulator(built_in(sources.simulate, sources.seed), speed=sources.speed))
     if sources.replay:
@@ -68,6 +69,10 @@ async def serve(config: Config, *, announce: Any = print) -> None:
     repository = Repository(await asyncio.to_thread(open_database, config.database_url))
     repository.ensure_site(config.site.id, config.site.name, time.time())
     created = first_admin(repository)
+    # track ids start afresh with a new tracker: alerts left open by the last run have lost their tracks
+    stale = repository.close_stale_alerts(config.site.id, time.time(), "service restarted: its track is gone")
+    if stale:
+        announce(f"resolved {len(stale)} alert(s) left open by the last run (their history is kept)")
     pipeline = build_pipeline(config, repository)
     app = create_app(config, repository, {config.site.id: pipeline})
     server = uvicorn.Server(uvicorn.Config(app, host=config.service.host, port=config.service.port,

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dronewatch.assessment import Assessor
+from dronewatch.assessment import AlertBook, Assessor
 from dronewatch.bus import Bus, InProcessBus, Overflow, Subscription, subject
 from dronewatch.errors import DronewatchError, FormatError
 from dronewatch.formats.scenario import parse_line, record_to_line
@@ -80,8 +80,9 @@ class Pipeline:
     """The stages of one site. ``await run()`` until :meth:`stop`; sources are added with :meth:`add_source`."""
 
     def __init__(self, site_id: str, repository: Repository | None = None, bus: Bus | None = None, *,
-                 live: bool = True, ingest_queue: int = 50_000) -> None:
+                 live: bool = True, ingest_queue: int = 50_000, first_alert_number: int = 1) -> None:
         self.site_id = site_id
+        self.first_alert_number = first_alert_number
         self.bus = bus if bus is not None else InProcessBus()
         self.repository = repository
         self.counters: dict[str, StageCounters] = {}
@@ -199,6 +200,8 @@ class Pipeline:
                     if self.assessor is None:  # the first sensor places the site, as in the tracker
                         frame = LocalFrame(record.lat, record.lon, record.alt)
                         self.assessor = Assessor(frame, self._sensors, self._zones)
+                        self.assessor.book = AlertBook(self.assessor.config.clear_s,
+                                                       first_number=self.first_alert_number)
                     self.assessor.set_sensors(self._sensors)
                 elif isinstance(record, Zone):
                     self._set_zone(record, counters)

@@ -172,6 +172,23 @@ class Repository:
                           evidence=r["evidence"])
                     for r in db.execute(query.order_by(c.opened_at, c.id)).mappings()]
 
+    def close_stale_alerts(self, site_id: str, now: float, reason: str) -> list[Alert]:
+        """Resolve every alert still open or acknowledged (at start-up their tracks are gone)."""
+        closed = []
+        for alert in self.alerts(site_id):
+            if alert.state != "resolved":
+                line = Alert(t=now, id=alert.id, track=alert.track, level=alert.level, kind=alert.kind,
+                             state="resolved", reasons=(*alert.reasons, reason), zone=alert.zone,
+                             eta_s=alert.eta_s, evidence=alert.evidence)
+                self.save_alert(site_id, line, actor="dronewatch")
+                closed.append(line)
+        return closed
+
+    def alert_count(self, site_id: str) -> int:
+        with self.engine.connect() as db:
+            return int(db.execute(select(func.count()).select_from(schema.alerts)
+                                  .where(schema.alerts.c.site_id == site_id)).scalar_one())
+
     def alert_events(self, site_id: str, alert_id: str) -> list[dict[str, Any]]:
         c = schema.alert_events.c
         with self.engine.connect() as db:
