@@ -163,6 +163,30 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         audit(who, "token.create", f"user/{who.name}", request, name=body.name)
         return {"token": token, "note": "shown once: store it now"}
 
+    @app.get("/api/tokens", tags=["session"])
+    async def list_tokens(who: Anyone) -> list[dict[str, Any]]:
+        return repository.tokens(who.user_id)
+
+    @app.delete("/api/tokens/{token_id}", tags=["session"])
+    async def revoke_token(token_id: int, who: Anyone, request: Request) -> dict[str, int]:
+        if not repository.revoke_token(who.user_id, token_id):
+            raise HTTPException(404, f"no token {token_id} of yours")
+        audit(who, "token.revoke", f"user/{who.name}/token/{token_id}", request)
+        return {"revoked": token_id}
+
+    @app.get("/api/users", tags=["admin"])
+    async def list_users(who: Admin) -> list[dict[str, Any]]:
+        return repository.users()
+
+    @app.post("/api/users/{name}/disable", tags=["admin"])
+    async def disable_user(name: str, who: Admin, request: Request) -> dict[str, str]:
+        if name == who.name:
+            raise HTTPException(409, "you may not disable yourself")
+        if not repository.set_user_disabled(name, True):
+            raise HTTPException(404, f"no user {name!r}")
+        audit(who, "user.disable", f"user/{name}", request)
+        return {"disabled": name}
+
     @app.post("/api/users", tags=["admin"])
     async def create_user(body: NewUser, who: Admin, request: Request) -> dict[str, Any]:
         if body.role not in ROLES:

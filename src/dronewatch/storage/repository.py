@@ -228,6 +228,29 @@ class Repository:
             row = db.execute(select(schema.users).where(condition)).mappings().first()
             return dict(row) if row is not None else None
 
+    def users(self) -> list[dict[str, Any]]:
+        c = schema.users.c
+        with self.engine.connect() as db:
+            return [dict(r) for r in db.execute(select(c.id, c.name, c.role, c.sites, c.levels, c.disabled,
+                                                       c.created_at).order_by(c.id)).mappings()]
+
+    def set_user_disabled(self, name: str, disabled: bool) -> bool:
+        with self.engine.begin() as db:
+            return bool(db.execute(update(schema.users).where(schema.users.c.name == name)
+                                   .values(disabled=disabled)).rowcount)
+
+    def tokens(self, user_id: int) -> list[dict[str, Any]]:
+        c = schema.api_tokens.c
+        with self.engine.connect() as db:
+            return [dict(r) for r in db.execute(select(c.id, c.name, c.created_at, c.last_used_at, c.revoked)
+                                                 .where(c.user_id == user_id).order_by(c.id)).mappings()]
+
+    def revoke_token(self, user_id: int, token_id: int) -> bool:
+        c = schema.api_tokens.c
+        with self.engine.begin() as db:
+            return bool(db.execute(update(schema.api_tokens).where(and_(c.id == token_id, c.user_id == user_id))
+                                   .values(revoked=True)).rowcount)
+
     def count_users(self) -> int:
         return self.count("users")
 

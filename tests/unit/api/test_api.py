@@ -154,3 +154,19 @@ def test_zone_changes_are_validated_and_audited(service: tuple[TestClient, Repos
     assert bad.status_code == 422 and "Self-intersection" in bad.text
     assert [z["id"] for z in client.get("/api/sites/station/zones", headers=admin).json()] == ["gate"]
     assert "zone.put" in [r["action"] for r in repo.audit_records()]
+
+
+def test_tokens_can_be_revoked_and_users_disabled(service: tuple[TestClient, Repository, dict]) -> None:
+    client, _, _ = service
+    admin, olga = token(client, "ada"), token(client, "olga")
+    assert client.get("/api/me", headers=olga).status_code == 200
+    (mine,) = client.get("/api/tokens", headers=olga).json()
+    assert client.delete(f"/api/tokens/{mine['id']}", headers=admin).status_code == 404  # not the admin's token
+    assert client.delete(f"/api/tokens/{mine['id']}", headers=olga).json() == {"revoked": mine["id"]}
+    assert client.get("/api/me", headers=olga).status_code == 401
+    ann = token(client, "ann")
+    assert client.get("/api/users", headers=ann).status_code == 403
+    assert [u["name"] for u in client.get("/api/users", headers=admin).json()] == ["ada", "olga", "ann", "pat"]
+    assert client.post("/api/users/ann/disable", headers=admin).status_code == 200
+    assert client.get("/api/me", headers=ann).status_code == 401
+    assert client.post("/api/users/ada/disable", headers=admin).status_code == 409
