@@ -37,19 +37,23 @@ def ensure_venv(extras: str) -> None:
     STAMP.write_text(wanted)
 
 
-def ensure_postgresql() -> None:
-    """The storage tests start a real PostgreSQL server: install Debian's package when it is missing."""
-    if shutil.which("initdb") or glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+def ensure_system_packages() -> None:
+    """Servers the tests start: PostgreSQL (storage tests) and Chromium (browser tests), Debian packages."""
+    missing = []
+    if not (shutil.which("initdb") or glob.glob("/usr/lib/postgresql/*/bin/initdb")):
+        missing.append("postgresql")
+    if not Path("/usr/bin/chromium").exists():
+        missing.append("chromium")
+    if not missing:
         return
     if not shutil.which("apt-get"):
-        print("PostgreSQL is missing and there is no apt-get: install PostgreSQL (initdb, pg_ctl) yourself",
-              file=sys.stderr)
+        print(f"missing {', '.join(missing)} and there is no apt-get: install them yourself", file=sys.stderr)
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]
-    print("installing PostgreSQL (Debian package postgresql) for the storage tests ...", file=sys.stderr)
+    print(f"installing {', '.join(missing)} (Debian packages) for the tests ...", file=sys.stderr)
     run(*sudo, "apt-get", "update", "-q")
     run(*sudo, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--no-install-recommends",
-        "postgresql")
+        *missing)
 
 
 def main(argv: list[str]) -> int:
@@ -61,7 +65,7 @@ def main(argv: list[str]) -> int:
             run(BIN / "dronewatch", "demo", *rest)
         elif command == "test":
             ensure_venv("test")
-            ensure_postgresql()
+            ensure_system_packages()
             run(BIN / "ruff", "check", "src", "tests", "benchmarks")
             run(BIN / "mypy")
             run(BIN / "python", "-m", "pytest", "-n", "auto", "-q", *rest)

@@ -15,9 +15,12 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from dronewatch.api.security import (
@@ -40,6 +43,7 @@ from dronewatch.service.pipeline import Pipeline
 from dronewatch.storage import Repository
 
 _UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+WEB = Path(__file__).resolve().parent.parent / "web"
 
 
 class Login(BaseModel):
@@ -73,6 +77,13 @@ class ZoneBody(BaseModel):
 def create_app(config: Config, repository: Repository, pipelines: Mapping[str, Pipeline],
                clock: Callable[[], float] = time.time) -> FastAPI:
     app = FastAPI(title="dronewatch", version="1", description=__doc__)
+    app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        """The dashboard page: public, as a login page must be; everything it shows comes from the API."""
+        return FileResponse(WEB / "static" / "index.html")
+
     signer = SessionSigner(config.service.data_dir, config.security.session_hours * 3600.0)
     limiter = LoginLimiter(config.security.login_attempts_per_minute)
     secure_cookie = config.service.host not in ("127.0.0.1", "localhost", "::1")

@@ -1,52 +1,59 @@
-"""``dronewatch demo``: simulate a site, track it, score the tracks, print a summary.
+"""``dronewatch demo``: the live service on 127.0.0.1:8080 with the simulated border station.
 
-Until the live service exists, this is the quickest look at what dronewatch does:
-the ``border-station`` scenario (drones, birds, a helicopter, seven sensors) is
-simulated, tracked and scored against its ground truth.
+SQLite in a temporary directory (removed at the end), the ``border-station`` scenario in
+real time, a demo user with a generated password printed with the URL. Ctrl-C stops it.
+For the offline look (simulate, track, assess, score, report) use ``dronewatch sim`` then
+``dronewatch run``.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import asyncio
+import contextlib
+import sys
+import tempfile
+import time
 from typing import Any
 
-from dronewatch.cli.track import track_file
-from dronewatch.sim import engine
-from dronewatch.sim.metrics import score_files
-from dronewatch.sim.scenarios import BUILT_IN, built_in
+from dronewatch.api.security import hash_password, new_password
+from dronewatch.cli.serve import serve, stop_on_sigterm
+from dronewatch.config import Config, ServiceConfig, SiteConfig, SourcesConfig
+from dronewatch.sim.scenarios import BUILT_IN
+from dronewatch.storage import Repository, open_database
 
 
 def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "demo", help="simulate, track and score a scenario",
-        description="Simulate a border station's traffic and sensors, track it, score the tracks.")
+        "demo", help="the live service with a simulated border station: open the printed URL",
+        description="Starts the service on 127.0.0.1 with a simulated site, SQLite in a temporary directory, "
+                    "and prints the URL and demo credentials. Ctrl-C stops it.")
     parser.add_argument("--scenario", default="border-station", choices=tuple(BUILT_IN))
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--duration", type=float, default=600.0, help="seconds of traffic (default 600)")
-    parser.add_argument("--workdir", default="out/demo", help="where the scenario and track files go")
+    parser.add_argument("--speed", type=float, default=1.0, help="times real time (default 1)")
+    parser.add_argument("--port", type=int, default=8080)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    scenario_path, tracks_path = workdir / "scenario.jsonl", workdir / "tracks.jsonl"
-    scenario = built_in(args.scenario, args.seed, args.duration)
-    with open(scenario_path, "w", encoding="utf-8") as out:
-        counts = engine.write(scenario, out)
-    print(f"simulated {scenario.name} (seed {scenario.seed}, {scenario.duration_s:g} s): "
-          f"{len(scenario.sensors)} sensors, {counts.get('Detection', 0)} detections -> {scenario_path}")
-    with open(tracks_path, "w", encoding="utf-8") as out:
-        result = track_file(str(scenario_path), out)
-    print(f"tracked -> {tracks_path}")
-    for line in result.summary():
-        print("  " + line)
-    report = score_files(scenario_path, tracks_path)
-    print("scored against ground truth:")
-    for line in report.format_table().splitlines():
-        print("  " + line)
-    print("  per object: share of its visible time tracked within 50 m")
-    for object_id, score in sorted(report.objects.items()):
-        print(f"    {object_id:<14} {score.cls:<9} {score.coverage:6.1%}")
+    with tempfile.TemporaryDirectory(prefix="dronewatch-demo-") as data:
+        config = Config(site=SiteConfig(id="demo", name="Border station (simulated)"),
+                        service=ServiceConfig(host="127.0.0.1", port=args.port, data_dir=data),
+                        sources=SourcesConfig(simulate=args.scenario, seed=args.seed, speed=args.speed))
+        repository = Repository(open_database(config.database_url))
+        password = new_password()
+        # the demo user exists before the first start, so no separate admin password is printed
+        repository.add_user("demo", hash_password(password), "admin", now=time.time())
+        repository.engine.dispose()
+
+        def announce(text: str) -> None:
+            print(text, file=sys.stderr, flush=True)
+            if text.startswith("dronewatch demo: http"):
+                print(f"\n  open http://127.0.0.1:{args.port}/ and sign in as demo / {password}\n"
+                      f"  (simulated {args.scenario}, seed {args.seed}, x{args.speed:g}; Ctrl-C stops)\n",
+                      file=sys.stderr, flush=True)
+
+        stop_on_sigterm()
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(config, announce=announce))
     return 0

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 import time
 from typing import Any
@@ -103,8 +104,17 @@ async def serve(config: Config, *, announce: Any = print) -> None:
         announce("dronewatch stopped")
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (systemd, docker, kill) stops the service as Ctrl-C does: cleanly."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    stop_on_sigterm()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(config, announce=lambda text: print(text, file=sys.stderr, flush=True)))
     return 0

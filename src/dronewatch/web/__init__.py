@@ -1,0 +1,1 @@
+"""The operator dashboard: static files served by the service (no build step)."""

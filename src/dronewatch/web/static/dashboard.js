@@ -1,0 +1,309 @@
+// dronewatch operator dashboard: login, live map, alerts, track detail. No build step, no CDN.
+"use strict";
+
+const CLASS_COLOURS = { drone: "#ff3b3b", bird: "#40c057", aircraft: "#4dabf7", unknown: "#adb5bd" };
+const LEVEL_COLOURS = { critical: "#e03131", warning: "#f08c00", info: "#1c7ed6" };
+const LEVEL_ORDER = { critical: 0, warning: 1, info: 2 };
+const TRAIL_POINTS = 60;
+const LEADER_S = 30;
+
+const state = {
+  csrf: sessionStorage.getItem("dw-csrf") || "",
+  site: null, map: null, layers: null, tracks: new Map(), alerts: new Map(),
+  socket: null, retry: 0, detail: null,
+};
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ "Content-Type": "application/json" }, options.headers || {});
+  if (options.method && options.method !== "GET") headers["X-CSRF-Token"] = state.csrf;
+  const response = await fetch(path, Object.assign({}, options, { headers, credentials: "same-origin" }));
+  if (response.status === 401) { showLogin(); throw new Error("signed out"); }
+  if (!response.ok) throw new Error(`${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+function showLogin(message = "") {
+  document.getElementById("app").hidden = true;
+  document.getElementById("login").hidden = false;
+  document.getElementById("login-error").textContent = message;
+  if (state.socket) { state.socket.onclose = null; state.socket.close(); state.socket = null; }
+}
+
+async function login(event) {
+  event.preventDefault();
+  const body = { name: document.getElementById("login-name").value,
+                 password: document.getElementById("login-password").value };
+  const response = await fetch("/api/login", { method: "POST", body: JSON.stringify(body),
+                                               headers: { "Content-Type": "application/json" } });
+  if (!response.ok) {
+    showLogin(response.status === 429 ? "Too many attempts: wait a minute." : "Wrong name or password.");
+    return;
+  }
+  state.csrf = (await response.json()).csrf_token;
+  sessionStorage.setItem("dw-csrf", state.csrf);
+  await start();
+}
+
+async function logout() {
+  try { await api("/api/logout", { method: "POST" }); } catch (error) { /* signed out anyway */ }
+  sessionStorage.removeItem("dw-csrf");
+  showLogin();
+}
+
+async function start() {
+  let me;
+  try { me = await api("/api/me"); } catch (error) { return; }
+  document.getElementById("login").hidden = true;
+  document.getElementById("app").hidden = false;
+  document.getElementById("user").textContent = `${me.name} (${me.role})`;
+  const sites = await api("/api/sites");
+  const select = document.getElementById("site");
+  select.innerHTML = "";
+  for (const site of sites) select.add(new Option(site.id, site.id));
+  select.onchange = () => openSite(select.value);
+  if (sites.length) await openSite(sites[0].id);
+}
+
+function setupMap() {
+  if (state.map) return;
+  state.map = L.map("map", { zoomControl: true, attributionControl: false, preferCanvas: true });
+  const tiles = document.body.dataset.tiles;
+  if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(state.map);
+  state.layers = { grid: L.layerGroup().addTo(state.map), zones: L.layerGroup().addTo(state.map),
+                   sensors: L.layerGroup().addTo(state.map), tracks: L.layerGroup().addTo(state.map) };
+}
+
+async function openSite(site) {
+  state.site = site;
+  setupMap();
+  for (const layer of Object.values(state.layers)) layer.clearLayers();
+  state.tracks.clear(); state.alerts.clear();
+  const [sensors, zones, tracks, alerts] = await Promise.all([
+    api(`/api/sites/${site}/sensors`), api(`/api/sites/${site}/zones`),
+    api(`/api/sites/${site}/tracks`), api(`/api/sites/${site}/alerts`)]);
+  drawSite(sensors, zones);
+  for (const track of tracks) updateTrack(track);
+  for (const alert of alerts) state.alerts.set(alert.id, alert);
+  renderAlerts();
+  connect();
+}
+
+function drawSite(sensors, zones) {
+  const centre = sensors.length ? [sensors[0].lat, sensors[0].lon] : [0, 0];
+  state.map.setView(centre, 14);
+  for (let r = 500; r <= 3000; r += 500) {  // the offline background: range rings and a cross
+    L.circle(centre, { radius: r, color: "#3b4a63", weight: 1, fill: false, interactive: false })
+      .addTo(state.layers.grid);
+    L.marker(L.latLng(centre[0] + r / 111320, centre[1]), {
+      icon: L.divIcon({ className: "track-label", html: `${r / 1000} km`, iconSize: null }), interactive: false,
+    }).addTo(state.layers.grid);
+  }
+  for (const zone of zones) {
+    L.polygon(zone.polygon.map(([lon, lat]) => [lat, lon]), {
+      color: LEVEL_COLOURS[zone.level], weight: 2, fillOpacity: 0.08,
+    }).bindTooltip(`zone ${zone.id} (${zone.level})`).addTo(state.layers.zones);
+  }
+  for (const sensor of sensors) {
+    L.circleMarker([sensor.lat, sensor.lon], { radius: 5, color: "#fff", weight: 1, fillOpacity: 1 })
+      .bindTooltip(`${sensor.id} (${sensor.kind})`).addTo(state.layers.sensors);
+    if (sensor.max_range_m && sensor.kind !== "adsb") {
+      L.circle([sensor.lat, sensor.lon], { radius: sensor.max_range_m, color: "#8899aa", weight: 1,
+                                           dashArray: "4 6", fill: false, interactive: false })
+        .addTo(state.layers.sensors);
+    }
+  }
+}
+
+function updateTrack(track) {
+  let shown = state.tracks.get(track.id);
+  const colour = CLASS_COLOURS[track.class || "unknown"] || CLASS_COLOURS.unknown;
+  const here = L.latLng(track.lat, track.lon);
+  if (!shown) {
+    shown = { history: [], marker: L.circleMarker(here, { radius: 6, weight: 2, fillOpacity: 0.9 }),
+              trail: L.polyline([], { weight: 1.5, opacity: 0.7 }), leader: L.polyline([], { weight: 1 }) };
+    shown.marker.on("click", () => showDetail(track.id));
+    shown.marker.bindTooltip("", { permanent: true, direction: "right", className: "track-label", offset: [8, 0] });
+    for (const part of [shown.trail, shown.leader, shown.marker]) part.addTo(state.layers.tracks);
+    state.tracks.set(track.id, shown);
+  }
+  shown.last = track; shown.seen = Date.now();
+  shown.history.push(track);
+  if (shown.history.length > 600) shown.history.shift();
+  const [ve, vn] = track.vel_enu;
+  const speed = Math.hypot(ve, vn);
+  const ahead = L.latLng(track.lat + (vn * LEADER_S) / 111320,
+                         track.lon + (ve * LEADER_S) / (111320 * Math.cos(track.lat * Math.PI / 180)));
+  shown.marker.setLatLng(here).setStyle({ color: colour, fillColor: colour });
+  shown.trail.setLatLngs(shown.history.slice(-TRAIL_POINTS).map((p) => [p.lat, p.lon])).setStyle({ color: colour });
+  shown.leader.setLatLngs([here, ahead]).setStyle({ color: colour });
+  const identity = track.uas_id ? ` RID ${track.uas_id}` : track.icao ? ` ICAO ${track.icao}` : "";
+  shown.marker.setTooltipContent(
+    `${track.id} ${track.class || "unknown"} ${speed.toFixed(0)} m/s ${track.alt.toFixed(0)} m${identity}`);
+  if (state.detail === track.id) renderDetail();
+}
+
+function dropStaleTracks() {
+  const now = Date.now();
+  for (const [id, shown] of state.tracks) {
+    if (now - shown.seen > 10000) {
+      for (const part of [shown.trail, shown.leader, shown.marker]) state.layers.tracks.removeLayer(part);
+      state.tracks.delete(id);
+    }
+  }
+}
+
+function renderAlerts() {
+  // keyed: an unchanged alert keeps its element (stable under the operator's pointer)
+  const list = document.getElementById("alerts");
+  const live = [...state.alerts.values()].filter((a) => a.state !== "resolved")
+    .sort((a, b) => LEVEL_ORDER[a.level] - LEVEL_ORDER[b.level] || b.t - a.t);
+  const existing = new Map([...list.children].map((item) => [item.dataset.alert, item]));
+  live.forEach((alert, index) => {
+    const signature = JSON.stringify([alert.level, alert.state, alert.reasons, alert.eta_s == null ? null
+                                      : Math.round(alert.eta_s), alert.track]);
+    let item = existing.get(alert.id);
+    if (!item || item.dataset.signature !== signature) {
+      const fresh = alertItem(alert);
+      fresh.dataset.signature = signature;
+      if (item) item.replaceWith(fresh);
+      item = fresh;
+    }
+    existing.delete(alert.id);
+    if (list.children[index] !== item) list.insertBefore(item, list.children[index] || null);
+  });
+  for (const gone of existing.values()) gone.remove();
+  const counts = { critical: 0, warning: 0, info: 0 };
+  for (const alert of live) counts[alert.level] += 1;
+  document.getElementById("counts").innerHTML = Object.entries(counts)
+    .map(([level, n]) => `<span class="level-${level}">${n} ${level}</span>`).join(" ");
+}
+
+function alertItem(alert) {
+  const item = document.createElement("li");
+  item.className = `${alert.level} ${alert.state}`;
+  item.dataset.alert = alert.id;
+  const title = document.createElement("div");
+  title.innerHTML = `<b class="level-${alert.level}">${alert.level}</b> ${alert.kind.replaceAll("_", " ")}` +
+    `${alert.zone ? " · " + alert.zone : ""}${alert.eta_s != null ? ` · ${alert.eta_s.toFixed(0)} s` : ""}` +
+    ` · <a href="#" data-track="${alert.track}">${alert.track}</a> · ${alert.state}`;
+  const reasons = document.createElement("div");
+  reasons.className = "reasons";
+  reasons.textContent = alert.reasons.join("; ");
+  item.append(title, reasons);
+  for (const action of ["acknowledge", "resolve"]) {
+    if (action === "acknowledge" && alert.state === "acknowledged") continue;
+    const button = document.createElement("button");
+    button.textContent = action === "acknowledge" ? "Acknowledge" : "Resolve";
+    button.dataset.action = action;
+    button.onclick = () => changeAlert(alert.id, action);
+    item.append(button);
+  }
+  title.querySelector("a").onclick = (event) => { event.preventDefault(); showDetail(alert.track); };
+  return item;
+}
+
+async function changeAlert(id, action) {
+  const comment = window.prompt(`Comment (${action})`, "") ?? "";
+  try {
+    const line = await api(`/api/sites/${state.site}/alerts/${id}/${action}`,
+                           { method: "POST", body: JSON.stringify({ comment }) });
+    state.alerts.set(line.id, line);
+  } catch (error) {  // it resolved meanwhile: say so, drop it
+    const alert = state.alerts.get(id);
+    if (alert) state.alerts.set(id, Object.assign({}, alert, { state: "resolved" }));
+    document.getElementById("connection").title = `${id}: ${error.message}`;
+  }
+  renderAlerts();
+}
+
+function cue(alert) {
+  const item = document.querySelector(`#alerts li[data-alert="${alert.id}"]`);
+  if (item) item.classList.add("flash");
+  try {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    tone.frequency.value = 880;
+    tone.connect(audio.destination);
+    tone.start(); tone.stop(audio.currentTime + 0.4);
+  } catch (error) { /* no audio device: the flash stays */ }
+}
+
+function connect() {
+  if (state.socket) { state.socket.onclose = null; state.socket.close(); }
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/api/sites/${state.site}/stream`);
+  state.socket = socket;
+  const status = document.getElementById("connection");
+  socket.onopen = () => { state.retry = 0; status.textContent = "live"; status.className = "up"; };
+  socket.onmessage = (event) => {
+    for (const item of JSON.parse(event.data)) {
+      if (item.type === "track") updateTrack(item);
+      else if (item.type === "alert") {
+        const previous = state.alerts.get(item.id);
+        state.alerts.set(item.id, item);
+        renderAlerts();
+        if (item.level === "critical" && item.state === "open" && (!previous || previous.level !== "critical")) {
+          cue(item);
+        }
+      }
+    }
+  };
+  socket.onclose = () => {
+    status.textContent = "reconnecting"; status.className = "down";
+    state.retry = Math.min(state.retry + 1, 5);
+    setTimeout(async () => {
+      try { await api("/api/me"); await openSite(state.site); } catch (error) { connect(); }
+    }, 500 * state.retry);
+  };
+}
+
+function showDetail(id) { state.detail = id; renderDetail(); }
+
+function renderDetail() {
+  const shown = state.tracks.get(state.detail);
+  const panel = document.getElementById("detail");
+  if (!shown) { panel.hidden = true; return; }
+  panel.hidden = false;
+  const track = shown.last;
+  document.getElementById("detail-title").textContent = `Track ${track.id}`;
+  const facts = { class: `${track.class || "unknown"}${track.confidence != null ? ` (${(track.confidence * 100).toFixed(0)}%)` : ""}`,
+                  "Remote ID": track.uas_id || "none", ICAO: track.icao || "none",
+                  sensors: (track.sensors || []).join(", "), altitude: `${track.alt.toFixed(0)} m`,
+                  speed: `${Math.hypot(track.vel_enu[0], track.vel_enu[1]).toFixed(1)} m/s` };
+  const list = document.getElementById("detail-facts");
+  list.innerHTML = "";
+  for (const [name, value] of Object.entries(facts)) {
+    const term = document.createElement("dt"); term.textContent = name;
+    const text = document.createElement("dd"); text.textContent = value;
+    list.append(term, text);
+  }
+  plot(document.getElementById("detail-plot"), shown.history);
+}
+
+function plot(canvas, history) {
+  const g = canvas.getContext("2d");
+  g.clearRect(0, 0, canvas.width, canvas.height);
+  if (history.length < 2) return;
+  const t0 = history[0].t, t1 = history[history.length - 1].t;
+  const series = [["altitude (m)", (p) => p.alt, "#74c0fc"],
+                  ["speed (m/s)", (p) => Math.hypot(p.vel_enu[0], p.vel_enu[1]), "#ffa94d"]];
+  series.forEach(([name, value, colour], k) => {
+    const values = history.map(value);
+    const lo = Math.min(...values), hi = Math.max(...values) || 1;
+    const top = k * canvas.height / 2, height = canvas.height / 2 - 14;
+    g.strokeStyle = colour; g.fillStyle = colour; g.beginPath();
+    history.forEach((p, i) => {
+      const x = ((p.t - t0) / Math.max(t1 - t0, 1)) * (canvas.width - 4) + 2;
+      const y = top + 12 + height - ((values[i] - lo) / Math.max(hi - lo, 1e-6)) * height;
+      if (i) g.lineTo(x, y); else g.moveTo(x, y);
+    });
+    g.stroke();
+    g.fillText(`${name} ${lo.toFixed(0)}–${hi.toFixed(0)}`, 4, top + 10);
+  });
+}
+
+document.getElementById("login-form").addEventListener("submit", login);
+document.getElementById("logout").addEventListener("click", logout);
+document.getElementById("detail-close").addEventListener("click", () => { state.detail = null; renderDetail(); });
+setInterval(dropStaleTracks, 2000);
+start();

@@ -1,0 +1,42 @@
+"""``dronewatch demo``: the README's run command serves the dashboard, signs in, stops cleanly."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGTERM])
+def test_demo_serves_signs_in_and_stops(stop_with: signal.Signals) -> None:
+    port = free_port()
+    demo = subprocess.Popen([sys.executable, "-m", "dronewatch.cli", "demo", "--port", str(port), "--speed", "10"],
+                            stderr=subprocess.PIPE, text=True)
+    assert demo.stderr is not None
+    said = ""
+    while "sign in as demo / " not in said:
+        line = demo.stderr.readline()
+        assert line, f"demo stopped early: {said}"
+        said += line
+    password = re.search(r"sign in as demo / (\S+)", said).group(1)  # type: ignore[union-attr]
+    database = Path(re.search(r"sqlite:///(\S+)", said).group(1))  # type: ignore[union-attr]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        assert "dronewatch" in client.get("/").text
+        assert client.post("/api/login", json={"name": "demo", "password": password}).status_code == 200
+        assert client.get("/api/sites").json() == [{"id": "demo"}]
+    demo.send_signal(stop_with)
+    assert demo.wait(20) == 0
+    assert "dronewatch stopped" in demo.stderr.read()
+    assert not database.parent.exists()  # the temporary data directory is gone
