@@ -158,3 +158,19 @@ def test_the_page_recovers_after_the_service_restarts(page: Page, service: Servi
     service.start()
     page.wait_for_selector("#connection:has-text('live')", timeout=20000)
     time.sleep(1)
+
+
+def test_replay_of_the_last_minutes_plays(page: Page, service: Service) -> None:
+    sign_in(page, service)
+    page.wait_for_selector(".track-label:has-text('T')", timeout=10000)
+    time.sleep(3)  # let some history be stored
+    page.fill("#replay-minutes", "2")
+    page.select_option("#replay-speed", "32")
+    page.click("#replay-start")
+    page.wait_for_selector("#replay-bar:not([hidden])")
+    first = page.input_value("#replay-slider")
+    page.wait_for_function(f"document.getElementById('replay-slider').value > {first}", timeout=10000)
+    page.wait_for_selector(".track-label:has-text('T')", timeout=5000)
+    assert "UTC" in page.inner_text("#replay-time")
+    page.click("#replay-exit")
+    page.wait_for_selector("#replay-bar", state="hidden")

@@ -10,7 +10,7 @@ const LEADER_S = 30;
 const state = {
   csrf: sessionStorage.getItem("dw-csrf") || "",
   site: null, map: null, layers: null, tracks: new Map(), alerts: new Map(),
-  socket: null, retry: 0, detail: null,
+  socket: null, retry: 0, detail: null, replay: null,
 };
 
 async function api(path, options = {}) {
@@ -114,7 +114,8 @@ function drawSite(sensors, zones) {
   }
 }
 
-function updateTrack(track) {
+function updateTrack(track, fromReplay = false) {
+  if (state.replay && !fromReplay) return;  // the live picture waits while a replay plays
   let shown = state.tracks.get(track.id);
   const colour = CLASS_COLOURS[track.class || "unknown"] || CLASS_COLOURS.unknown;
   const here = L.latLng(track.lat, track.lon);
@@ -143,6 +144,7 @@ function updateTrack(track) {
 }
 
 function dropStaleTracks() {
+  if (state.replay) return;
   const now = Date.now();
   for (const [id, shown] of state.tracks) {
     if (now - shown.seen > 10000) {
@@ -301,6 +303,93 @@ function plot(canvas, history) {
     g.fillText(`${name} ${lo.toFixed(0)}–${hi.toFixed(0)}`, 4, top + 10);
   });
 }
+
+// ------------------------------------------------------------------ replay
+async function startReplay() {
+  const minutes = Number(document.getElementById("replay-minutes").value) || 5;
+  const to = Date.now() / 1000, from = to - minutes * 60;
+  const [points, alerts] = await Promise.all([
+    api(`/api/sites/${state.site}/tracks/history?from=${from}&to=${to}`),
+    api(`/api/sites/${state.site}/alerts`)]);
+  stopReplay(false);
+  if (!points.length) { document.getElementById("replay-time").textContent = "nothing stored in that window"; }
+  const t0 = points.length ? points[0].t : from, t1 = points.length ? points[points.length - 1].t : to;
+  state.replay = { points, index: 0, t: t0, t0, t1, playing: true, timer: null,
+                   speed: Number(document.getElementById("replay-speed").value) };
+  clearTracks();
+  document.body.classList.add("replaying");
+  document.getElementById("replay-bar").hidden = false;
+  const marks = document.getElementById("replay-marks");
+  marks.innerHTML = "";
+  for (const alert of alerts) {
+    if (alert.t < t0 || alert.t > t1) continue;
+    const mark = document.createElement("span");
+    mark.style.left = `${((alert.t - t0) / Math.max(t1 - t0, 1)) * 100}%`;
+    mark.style.background = LEVEL_COLOURS[alert.level];
+    mark.title = `${alert.id} ${alert.level} ${alert.kind}`;
+    marks.append(mark);
+  }
+  state.replay.timer = setInterval(stepReplay, 100);
+}
+
+function clearTracks() {
+  state.layers.tracks.clearLayers();
+  state.tracks.clear();
+}
+
+function seekReplay(t) {
+  const replay = state.replay;
+  clearTracks();
+  replay.index = 0; replay.t = replay.t0;
+  advanceTo(t);
+}
+
+function advanceTo(t) {
+  const replay = state.replay;
+  while (replay.index < replay.points.length && replay.points[replay.index].t <= t) {
+    updateTrack(replay.points[replay.index], true);
+    replay.index += 1;
+  }
+  replay.t = t;
+  for (const [id, shown] of state.tracks) {  // tracks that ended in the replayed time go
+    if (t - shown.last.t > 10) {
+      for (const part of [shown.trail, shown.leader, shown.marker]) state.layers.tracks.removeLayer(part);
+      state.tracks.delete(id);
+    }
+  }
+  document.getElementById("replay-slider").value =
+    String(Math.round(((t - replay.t0) / Math.max(replay.t1 - replay.t0, 1)) * 1000));
+  document.getElementById("replay-time").textContent =
+    `${new Date(t * 1000).toISOString().slice(11, 19)} UTC · x${replay.speed}`;
+}
+
+function stepReplay() {
+  const replay = state.replay;
+  if (!replay || !replay.playing) return;
+  const next = Math.min(replay.t + 0.1 * replay.speed, replay.t1);
+  advanceTo(next);
+  if (next >= replay.t1) { replay.playing = false; document.getElementById("replay-pause").textContent = "Play"; }
+}
+
+function stopReplay(reopen = true) {
+  if (state.replay) clearInterval(state.replay.timer);
+  state.replay = null;
+  document.body.classList.remove("replaying");
+  document.getElementById("replay-bar").hidden = true;
+  if (reopen) openSite(state.site);
+}
+
+document.getElementById("replay-start").addEventListener("click", startReplay);
+document.getElementById("replay-exit").addEventListener("click", () => stopReplay());
+document.getElementById("replay-pause").addEventListener("click", (event) => {
+  if (!state.replay) return;
+  state.replay.playing = !state.replay.playing;
+  event.target.textContent = state.replay.playing ? "Pause" : "Play";
+});
+document.getElementById("replay-slider").addEventListener("input", (event) => {
+  const replay = state.replay;
+  if (replay) seekReplay(replay.t0 + (Number(event.target.value) / 1000) * (replay.t1 - replay.t0));
+});
 
 document.getElementById("login-form").addEventListener("submit", login);
 document.getElementById("logout").addEventListener("click", logout);
