@@ -13,12 +13,14 @@ history, detections and operator positions, and every change, are written to the
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -179,7 +181,8 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         return repository.tokens(who.user_id)
 
     @app.delete("/api/tokens/{token_id}", tags=["session"])
-    async def revoke_token(token_id: int, who: Anyone, request: Request) -> dict[str, int]:
+    async def revoke_token(token_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], who: Anyone,
+                           request: Request) -> dict[str, int]:
         if not repository.revoke_token(who.user_id, token_id):
             raise HTTPException(404, f"no token {token_id} of yours")
         audit(who, "token.revoke", f"user/{who.name}/token/{token_id}", request)
@@ -373,6 +376,8 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
 
 
 def _window(t_from: float, t_to: float) -> None:
+    if not (math.isfinite(t_from) and math.isfinite(t_to)):
+        raise HTTPException(422, "from and to must be finite UNIX times")
     if not t_from <= t_to or t_to - t_from > 31 * 86400.0:
         raise HTTPException(422, "from must not be after to, and a window is at most 31 days")
 

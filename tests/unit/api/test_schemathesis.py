@@ -1,4 +1,8 @@
-"""schemathesis against the OpenAPI: generated requests, authenticated as admin, never a server error."""
+"""schemathesis against the OpenAPI: generated requests, authenticated as admin, never a server error.
+
+Derandomized in the suite (same cases every run: CI stays deterministic); explore more with
+``max_examples`` raised and ``derandomize`` off, as was done before each change to the API.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +49,6 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_request_makes_a_server_error(case: Any) -> None:
     case.call_and_validate(headers=ADMIN, checks=[not_a_server_error])
