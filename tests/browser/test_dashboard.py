@@ -69,6 +69,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
     running = Service(tmp_path_factory.mktemp("dashboard"))
     running.start()
+    with httpx.Client(base_url=running.url) as client:  # the simulated traffic is under way: tracks exist
+        client.post("/api/login", json={"name": "admin", "password": running.password})
+        deadline = time.monotonic() + 60
+        while not client.get("/api/sites/station/tracks").json() and time.monotonic() < deadline:
+            time.sleep(0.2)
     yield running
     running.stop()
 
@@ -174,3 +179,20 @@ def test_replay_of_the_last_minutes_plays(page: Page, service: Service) -> None:
     assert "UTC" in page.inner_text("#replay-time")
     page.click("#replay-exit")
     page.wait_for_selector("#replay-bar", state="hidden")
+
+
+def test_operator_positions_only_for_roles_allowed_to_see_them(page: Page, browser: Browser,
+                                                               service: Service) -> None:
+    sign_in(page, service)
+    page.wait_for_selector(".operator", timeout=30000)  # the hobby drone's pilot, from its Remote ID
+    with httpx.Client(base_url=service.url) as client:
+        csrf = client.post("/api/login", json={"name": "admin", "password": service.password}).json()["csrf_token"]
+        made = client.post("/api/users", headers={"X-CSRF-Token": csrf},
+                           json={"name": "analyst-1", "role": "analyst", "password": "analyst password 1"})
+        assert made.status_code in (200, 409)
+    other = browser.new_context().new_page()
+    sign_in(other, service, "analyst-1", "analyst password 1")
+    other.wait_for_selector(".track-label:has-text('T')", timeout=10000)
+    time.sleep(2)
+    assert other.query_selector(".operator") is None
+    other.context.close()

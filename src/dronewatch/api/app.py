@@ -344,8 +344,15 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
             await websocket.close(code=4404)
             return
         await websocket.accept()
-        subscription = pipeline.bus.subscribe(f"dw.{site_id}.picture", overflow="drop_oldest", maxsize=1000)
-        alerts_sub = pipeline.bus.subscribe(f"dw.{site_id}.alerts", overflow="drop_oldest", maxsize=1000)
+        subscriptions = [pipeline.bus.subscribe(f"dw.{site_id}.{stream}", overflow="drop_oldest", maxsize=1000)
+                         for stream in ("picture", "alerts")]
+        sees_operators = who.role in config.security.operator_location_roles
+        if sees_operators:
+            subscriptions.append(pipeline.bus.subscribe(f"dw.{site_id}.operators", overflow="drop_oldest",
+                                                        maxsize=1000))
+            audit(who, "read.operator_locations.live", f"site/{site_id}", websocket)
+            if pipeline.operators:
+                await websocket.send_text(json.dumps(list(pipeline.operators.values())))
 
         async def forward(sub: Any) -> None:
             # one WebSocket message per bus message: a JSON array of track or alert objects
@@ -357,10 +364,12 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
                         batch.append(item)
                     elif item.get("type") == "alert" and who.may_see_level(item.get("level", "")):
                         batch.append(_redacted(item, who))
+                    elif item.get("type") == "operator" and sees_operators:
+                        batch.append(item)
                 if batch:
                     await websocket.send_text(json.dumps(batch))
 
-        tasks = [asyncio.create_task(forward(subscription)), asyncio.create_task(forward(alerts_sub))]
+        tasks = [asyncio.create_task(forward(sub)) for sub in subscriptions]
         try:
             while True:
                 await websocket.receive_text()  # the client's messages are ignored; this notices the close
@@ -369,7 +378,7 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         finally:
             for task in tasks:
                 task.cancel()
-            for sub in (subscription, alerts_sub):
+            for sub in subscriptions:
                 pipeline.bus.unsubscribe(sub)
 
     return app

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import time
 from collections import Counter
@@ -90,6 +91,8 @@ class Pipeline:
         self.assessor: Assessor | None = None
         self.live_tracks: dict[str, TrackReport] = {}
         self.open_alerts: dict[str, Alert] = {}
+        self.operators: dict[str, dict[str, Any]] = {}
+        """The latest operator position per UAS ID (personal data: see the API's role rule)."""
         self._sources: list[tuple[str, Callable[[Pipeline], Awaitable[None]]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -179,6 +182,8 @@ class Pipeline:
                     continue
                 if isinstance(record, Detection):
                     counters.counts["detections"] += 1
+                    if record.uas_id and record.operator_lat is not None and record.operator_lon is not None:
+                        await self._publish_operator(record)
                 for snapshot in snapshots:
                     frame = self.stream.tracker.site
                     assert frame is not None
@@ -187,6 +192,13 @@ class Pipeline:
                     await self.publish("tracks", [*passed, *reports])
                     passed = []
             await self.publish("tracks", passed)
+
+    async def _publish_operator(self, detection: Detection) -> None:
+        """Where a Remote ID drone's operator stands: its own subject, which only entitled roles read."""
+        position = {"type": "operator", "t": detection.t, "uas_id": detection.uas_id,
+                    "lat": detection.operator_lat, "lon": detection.operator_lon}
+        self.operators[str(detection.uas_id)] = position
+        await self.bus.publish(subject(self.site_id, "operators"), (json.dumps(position) + "\n").encode())
 
     async def _assessment(self) -> None:
         counters = self.stage("assessment")

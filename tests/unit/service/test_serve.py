@@ -58,6 +58,6 @@ def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path) -> No
         return received
 
     received = asyncio.run(scenario())
-    assert all(m["type"] in ("track", "alert") for m in received)
+    assert all(m["type"] in ("track", "alert", "operator") for m in received)  # an admin sees operators
     tracks = [m for m in received if m["type"] == "track"]
     assert tracks and all(m["class"] in ("drone", "bird", "aircraft", "unknown") for m in tracks)

@@ -78,6 +78,7 @@ async function openSite(site) {
   setupMap();
   for (const layer of Object.values(state.layers)) layer.clearLayers();
   state.tracks.clear(); state.alerts.clear();
+  if (state.operators) state.operators.clear();
   const [sensors, zones, tracks, alerts] = await Promise.all([
     api(`/api/sites/${site}/sensors`), api(`/api/sites/${site}/zones`),
     api(`/api/sites/${site}/tracks`), api(`/api/sites/${site}/alerts`)]);
@@ -141,6 +142,23 @@ function updateTrack(track, fromReplay = false) {
   shown.marker.setTooltipContent(
     `${track.id} ${track.class || "unknown"} ${speed.toFixed(0)} m/s ${track.alt.toFixed(0)} m${identity}`);
   if (state.detail === track.id) renderDetail();
+}
+
+function updateOperator(position) {
+  // where a Remote ID drone's pilot stands (sent only to roles allowed to see it), linked to the drone
+  state.operators = state.operators || new Map();
+  let shown = state.operators.get(position.uas_id);
+  const here = L.latLng(position.lat, position.lon);
+  if (!shown) {
+    shown = { marker: L.marker(here, { icon: L.divIcon({ className: "operator", html: "&#9632;", iconSize: [12, 12] }) })
+                .bindTooltip(`operator of ${position.uas_id}`),
+              link: L.polyline([], { color: "#ffffff", weight: 1, dashArray: "3 5" }) };
+    shown.marker.addTo(state.layers.tracks); shown.link.addTo(state.layers.tracks);
+    state.operators.set(position.uas_id, shown);
+  }
+  shown.marker.setLatLng(here);
+  const drone = [...state.tracks.values()].find((t) => t.last.uas_id === position.uas_id);
+  shown.link.setLatLngs(drone ? [here, L.latLng(drone.last.lat, drone.last.lon)] : []);
 }
 
 function dropStaleTracks() {
@@ -240,6 +258,7 @@ function connect() {
   socket.onmessage = (event) => {
     for (const item of JSON.parse(event.data)) {
       if (item.type === "track") updateTrack(item);
+      else if (item.type === "operator") updateOperator(item);
       else if (item.type === "alert") {
         const previous = state.alerts.get(item.id);
         state.alerts.set(item.id, item);
@@ -335,6 +354,7 @@ async function startReplay() {
 function clearTracks() {
   state.layers.tracks.clearLayers();
   state.tracks.clear();
+  if (state.operators) state.operators.clear();
 }
 
 function seekReplay(t) {
