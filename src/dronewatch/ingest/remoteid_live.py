@@ -59,17 +59,20 @@ class LiveStats:
 
 
 _Line = tuple[float, str, bytes]  # received at, peer, raw line
+_Chunk = tuple[float, str, list[bytes]]  # the lines of one datagram or one read, received together
 
 
 class ReceiverStream:
-    """Lines from the receivers at ``url``: ``async with ReceiverStream(url) as s: async for ...``."""
+    """Lines from the receivers at ``url``: ``async with ReceiverStream(url) as s: async for ...``;
+    :meth:`chunks` gives them as they came in (a datagram's lines together)."""
 
-    def __init__(self, url: str, stats: LiveStats | None = None) -> None:
+    def __init__(self, url: str, stats: LiveStats | None = None, max_line_bytes: int = MAX_LINE_BYTES) -> None:
         self.url = url
         self.stats = stats if stats is not None else LiveStats()
+        self.max_line_bytes = max_line_bytes
         self.address: tuple[str, int] | None = None
         """The bound (listening) or remote address, once open."""
-        self._queue: asyncio.Queue[_Line | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Chunk | None] = asyncio.Queue()
         self._closers: list[Callable[[], Any]] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -103,16 +106,26 @@ class ReceiverStream:
         return self._lines()
 
     async def _lines(self) -> AsyncIterator[_Line]:
+        async for received_at, peer, lines in self.chunks():
+            for raw in lines:
+                yield received_at, peer, raw
+
+    async def chunks(self) -> AsyncIterator[_Chunk]:
         while (item := await self._queue.get()) is not None:
             yield item
 
+    def _too_long(self, peer: str) -> None:
+        self.stats.reject(peer, f"line too long: over {self.max_line_bytes} bytes")
+
     def _put(self, peer: str, data: bytes) -> None:
-        now = time.time()
+        lines = []
         for raw in data.splitlines():
-            if len(raw) > MAX_LINE_BYTES:
-                self.stats.reject(peer, f"line too long: over {MAX_LINE_BYTES} bytes")
+            if len(raw) > self.max_line_bytes:
+                self._too_long(peer)
             else:
-                self._queue.put_nowait((now, peer, raw))
+                lines.append(raw)
+        if lines:
+            self._queue.put_nowait((time.time(), peer, lines))
 
     async def _udp(self, host: str, port: int) -> None:
         stream = self
@@ -132,11 +145,11 @@ class ReceiverStream:
             try:
                 raw = await reader.readline()
             except ValueError:  # longer than the limit: the reader has dropped it
-                self.stats.reject(peer, f"line too long: over {MAX_LINE_BYTES} bytes")
+                self._too_long(peer)
                 continue
             if not raw:
                 return
-            self._queue.put_nowait((time.time(), peer, raw.rstrip(b"\r\n")))
+            self._queue.put_nowait((time.time(), peer, [raw.rstrip(b"\r\n")]))
 
     async def _tcp_listen(self, host: str, port: int) -> None:
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -147,7 +160,7 @@ class ReceiverStream:
             finally:
                 writer.close()
 
-        server = await asyncio.start_server(serve, host, port, limit=MAX_LINE_BYTES)
+        server = await asyncio.start_server(serve, host, port, limit=self.max_line_bytes)
         self.address = server.sockets[0].getsockname()[:2]
         self._closers.append(server.close)
 
@@ -158,7 +171,7 @@ class ReceiverStream:
             attempt = 0
             while True:
                 try:
-                    reader, writer = await asyncio.open_connection(host, port, limit=MAX_LINE_BYTES)
+                    reader, writer = await asyncio.open_connection(host, port, limit=self.max_line_bytes)
                 except OSError as error:
                     self.stats.reject(f"{host}:{port}", f"connection failed: {error}")
                 else:

@@ -6,7 +6,6 @@ supervised) by the pipeline; bad input is counted in the source's own stage coun
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -91,7 +90,8 @@ class Simulator:
 
 @dataclass(slots=True)
 class JsonLinesListener:
-    """Scenario JSON Lines over UDP (one or more lines a datagram) or TCP (receivers connect and push)."""
+    """Scenario JSON Lines over UDP (one or more lines a datagram) or TCP (receivers connect and push),
+    through the same socket handling as the live Remote ID receivers."""
 
     protocol: str
     host: str
@@ -100,43 +100,17 @@ class JsonLinesListener:
 
     async def __call__(self, pipeline: Pipeline) -> None:
         counters = pipeline.stage(f"{self.protocol}-{self.port}")
-        loop = asyncio.get_running_loop()
-        self.bound = self.bound or loop.create_future()
-        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-
-        def take(peer: str, data: bytes) -> None:
-            counters.counts["bytes"] += len(data)
-            queue.put_nowait((peer, data))
-
-        closer: contextlib.AsyncExitStack = contextlib.AsyncExitStack()
-        async with closer:
-            if self.protocol == "udp":
-                class Datagrams(asyncio.DatagramProtocol):
-                    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-                        take(f"{addr[0]}:{addr[1]}", data)
-
-                transport, _ = await loop.create_datagram_endpoint(Datagrams, local_addr=(self.host, self.port))
-                closer.callback(transport.close)
-                address = transport.get_extra_info("sockname")[:2]
-            else:
-                async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                    peer = writer.get_extra_info("peername")
-                    try:
-                        while line := await reader.readline():
-                            take(f"{peer[0]}:{peer[1]}", line)
-                    except ValueError:
-                        counters.bad("tcp", f"{peer[0]}:{peer[1]}", "line too long: connection closed")
-                    finally:
-                        writer.close()
-
-                server = await asyncio.start_server(serve, self.host, self.port, limit=1 << 20)
-                closer.callback(server.close)
-                address = server.sockets[0].getsockname()[:2]
+        self.bound = self.bound or asyncio.get_running_loop().create_future()
+        scheme = "udp" if self.protocol == "udp" else "tcp-listen"
+        async with ReceiverStream(f"{scheme}://{self.host}:{self.port}", max_line_bytes=1 << 20) as stream:
+            assert stream.address is not None
             if not self.bound.done():
-                self.bound.set_result((str(address[0]), int(address[1])))
-            while True:
-                peer, data = await queue.get()
-                records = parse_payload(data, peer, counters, f"{self.protocol} listener")
+                self.bound.set_result((str(stream.address[0]), int(stream.address[1])))
+            async for _, peer, lines in stream.chunks():
+                counters.counts["bytes"] += sum(len(line) + 1 for line in lines)
+                records = parse_payload(b"\n".join(lines), peer, counters, f"{self.protocol} listener")
+                for reason, count in stream.stats.rejected.items():  # lines the socket layer dropped
+                    counters.bad_input[reason] = count
                 counters.counts["records"] += len(records)
                 await pipeline.publish("ingest", records)
 
