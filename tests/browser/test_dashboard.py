@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -26,15 +25,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Service:
-    def __init__(self, root: Path) -> None:
-        self.port = free_port()
+    def __init__(self, root: Path, port: int) -> None:
+        self.port = port
         self.root = root
         self.config = root / "site.toml"
         self.config.write_text(f'[site]\nid = "station"\n[service]\nport = {self.port}\n'
@@ -64,10 +57,10 @@ class Service:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def service(tmp_path_factory: pytest.TempPathFactory, free_port: Callable[..., int]) -> Iterator[Service]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    running = Service(tmp_path_factory.mktemp("dashboard"))
+    running = Service(tmp_path_factory.mktemp("dashboard"), free_port())
     running.start()
     with httpx.Client(base_url=running.url) as client:  # the simulated traffic is under way: tracks exist
         client.post("/api/login", json={"name": "admin", "password": running.password})

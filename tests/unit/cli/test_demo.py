@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGTERM])
-def test_demo_serves_signs_in_and_stops(stop_with: signal.Signals) -> None:
+def test_demo_serves_signs_in_and_stops(stop_with: signal.Signals, free_port: Callable[..., int]) -> None:
     port = free_port()
     demo = subprocess.Popen([sys.executable, "-m", "dronewatch.cli", "demo", "--port", str(port), "--speed", "10"],
                             stderr=subprocess.PIPE, text=True)

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from dronewatch.storage import Repository, open_database
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start(config: Path) -> tuple[subprocess.Popen[str], list[str]]:
@@ -34,7 +28,7 @@ def start(config: Path) -> tuple[subprocess.Popen[str], list[str]]:
     return process, said
 
 
-def test_kill_9_and_restart(tmp_path: Path) -> None:
+def test_kill_9_and_restart(tmp_path: Path, free_port: Callable[..., int]) -> None:
     port = free_port()
     config = tmp_path / "site.toml"
     config.write_text(f'[site]\nid = "station"\n[service]\nport = {port}\ndata_dir = "{tmp_path / "data"}"\n'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,13 +19,7 @@ from dronewatch.sim import engine
 from dronewatch.sim.scenarios import built_in
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path) -> None:
+def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path, free_port: Callable[..., int]) -> None:
     http_port, udp_port = free_port(), free_port(socket.SOCK_DGRAM)
     config = Config(site=SiteConfig(id="station"),
                     service=ServiceConfig(port=http_port, data_dir=str(tmp_path)),
