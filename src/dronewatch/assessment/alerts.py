@@ -99,19 +99,20 @@ class AlertBook:
 
     def resolve(self, alert_id: str, t: float, by: str) -> Alert:
         """Close a live alert by hand; the line to write. The same condition later opens a new alert."""
-        for key, live in self._live.items():
-            if live.alert.id == alert_id:
-                del self._live[key]
-                return replace(live.alert, t=t, state="resolved", reasons=(*live.alert.reasons, f"resolved by {by}"))
-        raise ConfigError(f"alert {alert_id!r} is not open (resolved, or never existed)")
+        key, live = self._find(alert_id)
+        del self._live[key]
+        return replace(live.alert, t=t, state="resolved", reasons=(*live.alert.reasons, f"resolved by {by}"))
 
     def acknowledge(self, alert_id: str, t: float, by: str) -> Alert:
         """Mark a live alert acknowledged by ``by``; the line to write."""
-        for live in self._live.values():
+        _, live = self._find(alert_id)
+        if live.alert.state != "acknowledged":
+            live.alert = replace(live.alert, t=t, state="acknowledged",
+                                 reasons=(*live.alert.reasons, f"acknowledged by {by}"))
+        return live.alert
+
+    def _find(self, alert_id: str) -> tuple[AlertKey, _Live]:
+        for key, live in self._live.items():
             if live.alert.id == alert_id:
-                if live.alert.state == "acknowledged":
-                    return live.alert
-                live.alert = replace(live.alert, t=t, state="acknowledged",
-                                     reasons=(*live.alert.reasons, f"acknowledged by {by}"))
-                return live.alert
+                return key, live
         raise ConfigError(f"alert {alert_id!r} is not open (resolved, or never existed)")
