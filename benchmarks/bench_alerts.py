@@ -119,10 +119,9 @@ def run(name: str, seed: int) -> RunResult:
     for obj, cls in zip(index.ids, index.classes, strict=True):
         if cls != "drone":
             continue
-        times = np.array([r.t for r in truths if r.id == obj])
-        points = frame.from_geodetic([r.lat for r in truths if r.id == obj],
-                                             [r.lon for r in truths if r.id == obj],
-                                             [r.alt for r in truths if r.id == obj]).reshape(-1, 3)
+        own = [r for r in truths if r.id == obj]
+        times = np.array([r.t for r in own])
+        points = frame.positions_of(own)
         inside = assessor.zones.inside(points)[:, zone_index]
         if not inside.any():
             continue

@@ -125,12 +125,13 @@ class Classifier:
         self.last_features = np.zeros((0, len(FEATURES)))
         """The features of the last :meth:`update`, a row per report."""
 
-    def features(self, t: float, reports: Sequence[TrackReport]) -> FloatArray:
-        """``(N, len(FEATURES))`` for the tracks reported at ``t``; records them in the history."""
+    def features(self, t: float, reports: Sequence[TrackReport], position: FloatArray | None = None) -> FloatArray:
+        """``(N, len(FEATURES))`` for the tracks reported at ``t``; records them in the history.
+        ``position``: the reports' site ENU positions, when the caller has them already."""
         if not reports:
             return np.zeros((0, len(FEATURES)))
-        position = self.frame.from_geodetic([r.lat for r in reports], [r.lon for r in reports],
-                                            [r.alt for r in reports]).reshape(-1, 3)
+        if position is None:
+            position = self.frame.positions_of(reports)
         velocity = np.array([r.vel_enu for r in reports], dtype=float)
         live = {r.id for r in reports}
         for gone in [k for k in self._tracks if k not in live]:
@@ -152,8 +153,9 @@ class Classifier:
         out[:, FEATURES.index("range_km")] = np.hypot(position[:, 0], position[:, 1]) / 1000.0
         return out
 
-    def update(self, t: float, reports: Sequence[TrackReport]) -> dict[str, Classification]:
-        features = self.last_features = self.features(t, reports)
+    def update(self, t: float, reports: Sequence[TrackReport], position: FloatArray | None = None
+               ) -> dict[str, Classification]:
+        features = self.last_features = self.features(t, reports, position)
         log_p = self.model.log_proba(features) if len(reports) else np.zeros((0, len(MODEL_CLASSES)))
         out: dict[str, Classification] = {}
         for n, report in enumerate(reports):

@@ -139,23 +139,23 @@ class Assessor:
         if t - self.assessed_at < self.config.period_s - 1e-9:
             return []
         self.assessed_at = t
-        self.classes = self.classifier.update(t, reports)
-        conditions = self._conditions(t, list(reports), sigma_m or {})
+        position = self.frame.positions_of(reports)
+        self.classes = self.classifier.update(t, reports, position)
+        conditions = self._conditions(t, list(reports), position, sigma_m or {})
         return self.book.step(t, conditions, {r.id for r in reports})
 
     def acknowledge(self, alert_id: str, t: float, by: str) -> Alert:
         return self.book.acknowledge(alert_id, t, by)
 
     # ------------------------------------------------------------------ rules
-    def _conditions(self, t: float, reports: list[TrackReport], sigma_m: Mapping[str, float]) -> list[Condition]:
+    def _conditions(self, t: float, reports: list[TrackReport], position: FloatArray,
+                    sigma_m: Mapping[str, float]) -> list[Condition]:
         c = self.config
         live = {r.id for r in reports}
         for gone in [k for k in self._tracks if k not in live]:
             del self._tracks[gone]
         if not reports:
             return []
-        position = self.frame.from_geodetic([r.lat for r in reports], [r.lon for r in reports],
-                                            [r.alt for r in reports]).reshape(-1, 3)
         velocity = np.array([r.vel_enu for r in reports], dtype=float)
         sigma = np.array([sigma_m.get(r.id, c.position_sigma_m) for r in reports])
         for n, report in enumerate(reports):

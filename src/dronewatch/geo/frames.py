@@ -18,7 +18,9 @@ so moving between two ENU frames is one rotation and one translation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -30,6 +32,19 @@ WGS84_F = 1.0 / 298.257223563
 WGS84_B = WGS84_A * (1.0 - WGS84_F)
 WGS84_E2 = WGS84_F * (2.0 - WGS84_F)
 WGS84_EP2 = WGS84_E2 / (1.0 - WGS84_E2)
+
+
+class Located(Protocol):
+    """Anything with a geodetic position: track reports, truth, sensors."""
+
+    @property
+    def lat(self) -> float: ...
+
+    @property
+    def lon(self) -> float: ...
+
+    @property
+    def alt(self) -> float: ...
 
 
 def _f(x: ArrayLike) -> FloatArray:
@@ -162,6 +177,13 @@ class LocalFrame:
     def from_geodetic(self, lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike) -> FloatArray:
         """Geodetic to ``(..., 3)`` ENU metres in this frame."""
         return np.stack(geodetic2enu(lat_deg, lon_deg, alt_m, self.lat0_deg, self.lon0_deg, self.alt0_m), axis=-1)
+
+    def positions_of(self, records: Sequence[Located]) -> FloatArray:
+        """``(N, 3)`` ENU metres in this frame of records with ``lat``, ``lon``, ``alt`` (tracks, truth)."""
+        if not records:
+            return np.zeros((0, 3))
+        geodetic = np.array([(r.lat, r.lon, r.alt) for r in records], dtype=np.float64)
+        return self.from_geodetic(geodetic[:, 0], geodetic[:, 1], geodetic[:, 2])
 
     def to_geodetic(self, enu_m: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``(..., 3)`` ENU metres in this frame to latitude, longitude, altitude."""

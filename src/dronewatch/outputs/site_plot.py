@@ -29,9 +29,7 @@ def site_svg(frame: LocalFrame, zones: Sequence[Zone], tracks: Mapping[str, Sequ
     where its track was when it first reached its highest level)."""
     zone_points = [frame.from_geodetic(np.array(z.polygon)[:, 1], np.array(z.polygon)[:, 0],
                                        np.full(len(z.polygon), frame.alt0_m)).reshape(-1, 3)[:, :2] for z in zones]
-    track_points = {tid: frame.from_geodetic([r.lat for r in reps], [r.lon for r in reps],
-                                             [r.alt for r in reps]).reshape(-1, 3)[:, :2]
-                    for tid, reps in tracks.items() if reps}
+    track_points = {tid: frame.positions_of(reps)[:, :2] for tid, reps in tracks.items() if reps}
     everything = np.vstack([np.zeros((1, 2)), *zone_points, *track_points.values()])
     low, high = everything.min(axis=0), everything.max(axis=0)
     half = max(float(np.max(high - low)) / 2.0, 100.0) * 1.05

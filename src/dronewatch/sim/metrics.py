@@ -141,8 +141,8 @@ def score_tracks(truths: Iterable[Truth], tracks: Iterable[TrackReport], frame: 
     """Score ``tracks`` against ``truths`` in ``frame`` (see the module docstring)."""
     truth_list = sorted(truths, key=lambda r: r.t)
     track_list = sorted(tracks, key=lambda r: r.t)
-    truth_enu = _positions(frame, truth_list)
-    track_enu = _positions(frame, track_list)
+    truth_enu = frame.positions_of(truth_list)
+    track_enu = frame.positions_of(track_list)
     track_vel = np.array([r.vel_enu for r in track_list], dtype=np.float64).reshape(-1, 3)
     track_t = np.array([r.t for r in track_list], dtype=np.float64)
     truth_t = np.array([r.t for r in truth_list], dtype=np.float64)
@@ -212,13 +212,6 @@ def score_tracks(truths: Iterable[Truth], tracks: Iterable[TrackReport], frame: 
     )
 
 
-def _positions(frame: LocalFrame, records: Sequence[Truth] | Sequence[TrackReport]) -> FloatArray:
-    if not records:
-        return np.zeros((0, 3))
-    geodetic = np.array([(r.lat, r.lon, r.alt) for r in records], dtype=np.float64)
-    return frame.from_geodetic(geodetic[:, 0], geodetic[:, 1], geodetic[:, 2])
-
-
 def _object_score(cls: str, history: list[tuple[float, str | None]]) -> ObjectScore:
     switches = fragments = 0
     previous_id: str | None = None
@@ -278,7 +271,7 @@ class TruthIndex:
         self.ids = list(grouped)
         self.classes = [grouped[i][0].cls for i in self.ids]
         self._times = [np.array([r.t for r in grouped[i]]) for i in self.ids]
-        self._positions = [_positions(frame, grouped[i]) for i in self.ids]
+        self._positions = [frame.positions_of(grouped[i]) for i in self.ids]
         self.max_gap_s = max_gap_s
         self.hold_s = hold_s
         """How long an object stays where its truth lines end (a drone that landed out of coverage)."""
