@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import venv
@@ -23,7 +24,16 @@ STAMP = VENV / ".dronewatch-installed"
 
 def run(*args: str | Path) -> None:
     print("+", " ".join(str(a) for a in args), flush=True)
-    subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
+    with subprocess.Popen([str(a) for a in args], cwd=ROOT) as process:
+        # Ctrl-C reaches the child too and it stops itself cleanly (the demo service): wait for it
+        # here instead of letting subprocess kill it
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            code = process.wait()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    if code:
+        raise subprocess.CalledProcessError(code, [str(a) for a in args])
 
 
 def ensure_venv(extras: str) -> None:
