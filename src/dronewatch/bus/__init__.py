@@ -98,6 +98,9 @@ class InProcessBus:
                 except asyncio.QueueFull:
                     subscription.queue.get_nowait()
                     subscription.dropped += 1
+        # a publish is a scheduling point, as it is on a network bus: a busy stage or source lets the
+        # API and the other stages run between its messages instead of holding the event loop
+        await asyncio.sleep(0)
 
     def subscribe(self, pattern: str, *, overflow: Overflow = "block", maxsize: int = 10_000) -> Subscription:
         subscription = Subscription(pattern, overflow, asyncio.Queue(maxsize))

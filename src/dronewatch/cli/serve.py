@@ -50,7 +50,8 @@ def build_pipeline(config: Config, repository: Repository) -> Pipeline:
     pipeline = Pipeline(config.site.id, repository, live=live,
                         first_alert_number=repository.alert_count(config.site.id) + 1)
     if sources.simulate:
-        pipeline.add_source("simulator", Simulator(built_in(sources.simulate, sources.seed), speed=sources.speed))
+        pipeline.add_source("simulator", Simulator(built_in(sources.simulate, sources.seed), speed=sources.speed,
+                                                         repeat=True))
     if sources.replay:
         pipeline.add_source("replay", FileReplay(sources.replay, speed=sources.speed))
     for protocol in ("udp", "tcp"):

@@ -6,10 +6,11 @@ supervised) by the pipeline; bad input is counted in the source's own stage coun
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dronewatch.errors import FormatError
@@ -77,15 +78,30 @@ class FileReplay:
 
 @dataclass(slots=True)
 class Simulator:
-    """The simulator in process, at ``speed`` times real time."""
+    """The simulator in process, at ``speed`` times real time, starting at ``clock()``.
+
+    With ``repeat`` the scenario starts again when it ends, with the next seed and time going
+    on, so a simulated site (the demo) stays live until the service stops.
+    """
 
     scenario: SimScenario
     speed: float = 1.0
+    repeat: bool = False
+    clock: Callable[[], float] = time.time
 
     async def __call__(self, pipeline: Pipeline) -> None:
         counters = pipeline.stage("simulator")
-        records = (r for r in engine.generate(self.scenario) if not isinstance(r, Truth))
-        await _paced(pipeline, records, self.speed, counters)
+        first = replace(self.scenario, t0=self.clock())
+
+        def records() -> Iterator[Record]:
+            for run in itertools.count():
+                scenario = replace(first, seed=first.seed + run, t0=first.t0 + run * first.duration_s)
+                yield from (r for r in engine.generate(scenario) if not isinstance(r, Truth))
+                counters.counts["runs"] += 1
+                if not self.repeat:
+                    return
+
+        await _paced(pipeline, records(), self.speed, counters)
 
 
 @dataclass(slots=True)
