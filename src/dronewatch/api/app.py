@@ -358,8 +358,9 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
             # one WebSocket message per bus message: a JSON array of track or alert objects
             while (message := await sub.get()) is not None:
                 batch = []
-                for line in message.data.decode().splitlines():
-                    item = json.loads(line)
+                items = ([record_to_dict(r) for r in message.records] if message.records is not None
+                         else [json.loads(line) for line in message.data.decode().splitlines()])
+                for item in items:
                     if item.get("type") == "track" and (who.role != "partner" or who.levels):
                         batch.append(item)
                     elif item.get("type") == "alert" and who.may_see_level(item.get("level", "")):

@@ -6,6 +6,10 @@ with each track's class) and ``alerts`` (alert lines); payloads are scenario JSO
 one or more records per message. :class:`InProcessBus` is the embedded
 implementation; a NATS JetStream one will keep the same interface.
 
+In process a message keeps the records it was published with, so the stages after the
+tracker neither encode nor parse JSON; its bytes are made once, when something needs them
+(a network bus, a WebSocket, a file).
+
 Back-pressure is chosen per subscription: ``block`` (a file replay must lose nothing, so
 the publisher waits for room) or ``drop_oldest`` (a live feed must stay current: the oldest
 waiting message goes, and :attr:`Subscription.dropped` counts it).
@@ -15,9 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from dronewatch.formats.scenario import record_to_line
+from dronewatch.model import Record
 
 Overflow = Literal["block", "drop_oldest"]
 
@@ -26,10 +33,25 @@ def subject(site: str, stream: str) -> str:
     return f"dw.{site}.{stream}"
 
 
-@dataclass(frozen=True, slots=True)
 class Message:
-    subject: str
-    data: bytes
+    """A subject and its payload: JSON Lines bytes, or the records they encode (each made from the other once)."""
+
+    __slots__ = ("_data", "records", "subject")
+
+    def __init__(self, subject: str, data: bytes | None = None, records: Sequence[Record] | None = None) -> None:
+        if (data is None) == (records is None):
+            raise ValueError("a message has either data or records")
+        self.subject = subject
+        self._data = data
+        self.records = records
+        """The records as published in process; ``None`` for a message that came as bytes."""
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            assert self.records is not None
+            self._data = "".join(record_to_line(r) for r in self.records).encode()
+        return self._data
 
 
 @dataclass(eq=False)
@@ -65,7 +87,7 @@ class Subscription:
 
 
 class Bus(Protocol):
-    async def publish(self, subject: str, data: bytes) -> None: ...
+    async def publish(self, message: Message) -> None: ...
 
     def subscribe(self, pattern: str, *, overflow: Overflow = "block", maxsize: int = 10_000) -> Subscription: ...
 
@@ -81,11 +103,10 @@ class InProcessBus:
         self._subscriptions: list[Subscription] = []
         self.published = 0
 
-    async def publish(self, subject: str, data: bytes) -> None:
+    async def publish(self, message: Message) -> None:
         self.published += 1
-        message = Message(subject, data)
         for subscription in list(self._subscriptions):
-            if subscription._closed or not fnmatch.fnmatchcase(subject, subscription.pattern):
+            if subscription._closed or not fnmatch.fnmatchcase(message.subject, subscription.pattern):
                 continue
             subscription.received += 1
             if subscription.overflow == "block":

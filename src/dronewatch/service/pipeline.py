@@ -1,8 +1,9 @@
 """The live pipeline: sources -> tracker -> assessment -> storage, as supervised asyncio workers on a bus.
 
 Stages talk only through the bus (``dw.<site>.ingest``, ``.tracks`` from the tracker,
-``.picture`` (the tracks with their classes) and ``.alerts`` from the assessment; JSON Lines
-payloads), so each can later run as its own worker on NATS. Every stage keeps
+``.picture`` (the tracks with their classes), ``.alerts`` and ``.zones`` (the zones in force)
+from the assessment; JSON Lines payloads), so each can later run as its own worker on NATS.
+Outputs (TAK, SAPIENT upward) subscribe to those streams and are restarted when they fail. Every stage keeps
 counters (:attr:`Pipeline.counters`); a stage that fails is logged, counted and restarted
 with back-off; a bad line is counted by reason, logged at most once per 10 s per stage, and
 skipped. The ingest queue drops its oldest messages (counted) only when a live source feeds
@@ -17,14 +18,14 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dronewatch.assessment import AlertBook, Assessor
-from dronewatch.bus import Bus, InProcessBus, Overflow, Subscription, subject
+from dronewatch.bus import Bus, InProcessBus, Message, Overflow, Subscription, subject
 from dronewatch.errors import DronewatchError, FormatError
-from dronewatch.formats.scenario import parse_line, record_to_line
+from dronewatch.formats.scenario import parse_line
 from dronewatch.geo import LocalFrame
 from dronewatch.geo.zones import check_zone
 from dronewatch.model import Alert, Detection, Record, Scan, Sensor, TrackReport, Zone
@@ -59,8 +60,11 @@ class StageCounters:
         return {**self.counts, "bad_input": dict(self.bad_input)}
 
 
-def lines_of(records: Iterable[Record]) -> bytes:
-    return "".join(record_to_line(r) for r in records).encode()
+def records_of(message: Message, counters: StageCounters, stage: str) -> Sequence[Record]:
+    """A message's records: as published in process, or parsed from its bytes (bad lines counted)."""
+    if message.records is not None:
+        return message.records
+    return parse_payload(message.data, message.subject, counters, stage)
 
 
 def parse_payload(data: bytes, source: str, counters: StageCounters, stage: str) -> list[Record]:
@@ -94,6 +98,7 @@ class Pipeline:
         self.operators: dict[str, dict[str, Any]] = {}
         """The latest operator position per UAS ID (personal data: see the API's role rule)."""
         self._sources: list[tuple[str, Callable[[Pipeline], Awaitable[None]]]] = []
+        self._outputs: list[tuple[str, Callable[[Pipeline], Awaitable[None]]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         overflow: Overflow = "drop_oldest" if live else "block"
@@ -111,9 +116,18 @@ class Pipeline:
     def add_source(self, name: str, run: Callable[[Pipeline], Awaitable[None]]) -> None:
         self._sources.append((name, run))
 
+    def add_output(self, name: str, run: Callable[[Pipeline], Awaitable[None]]) -> None:
+        """A consumer of the site's streams (a TAK server, a SAPIENT parent): restarted with back-off if it fails."""
+        self._outputs.append((name, run))
+
+    @property
+    def zones(self) -> list[Zone]:
+        """The zones in force (checked ones only); each change is also published on ``dw.<site>.zones``."""
+        return list(self._zones)
+
     async def publish(self, stream: str, records: Sequence[Record]) -> None:
         if records:
-            await self.bus.publish(subject(self.site_id, stream), lines_of(records))
+            await self.bus.publish(Message(subject(self.site_id, stream), records=records))
 
     def stats(self) -> dict[str, Any]:
         out = {name: counters.as_dict() for name, counters in self.counters.items()}
@@ -123,13 +137,14 @@ class Pipeline:
         return out
 
     async def run(self) -> None:
-        workers = [("tracker", self._tracker), ("assessment", self._assessment)]
+        workers: list[tuple[str, Callable[[], Awaitable[None]]]] = [("tracker", self._tracker),
+                                                                    ("assessment", self._assessment)]
         if self.repository is not None:
             workers.append(("storage", self._storage))
+        workers += [(name, functools.partial(run, self)) for name, run in self._outputs]
         self._tasks = [asyncio.create_task(self._supervise(name, work), name=name) for name, work in workers]
-        sources = [asyncio.create_task(self._supervise(name, functools.partial(run, self), restart=False), name=name)
-                   for name, run in self._sources]
-        self._tasks += sources
+        self._tasks += [asyncio.create_task(self._supervise(name, functools.partial(run, self), restart=False),
+                                            name=name) for name, run in self._sources]
         await self._stopping.wait()
         for task in self._tasks:
             task.cancel()
@@ -172,7 +187,7 @@ class Pipeline:
         while (message := await subscription.get()) is not None:
             counters.counts["messages"] += 1
             passed: list[Record] = []
-            for record in parse_payload(message.data, "ingest", counters, "tracker"):
+            for record in records_of(message, counters, "tracker"):
                 if isinstance(record, Sensor | Zone):
                     passed.append(record)
                 try:
@@ -198,13 +213,13 @@ class Pipeline:
         position = {"type": "operator", "t": detection.t, "uas_id": detection.uas_id,
                     "lat": detection.operator_lat, "lon": detection.operator_lon}
         self.operators[str(detection.uas_id)] = position
-        await self.bus.publish(subject(self.site_id, "operators"), (json.dumps(position) + "\n").encode())
+        await self.bus.publish(Message(subject(self.site_id, "operators"), (json.dumps(position) + "\n").encode()))
 
     async def _assessment(self) -> None:
         counters = self.stage("assessment")
         subscription = self._subscriptions["assessment"]
         while (message := await subscription.get()) is not None:
-            records = parse_payload(message.data, "tracks", counters, "assessment")
+            records = records_of(message, counters, "assessment")
             reports = [r for r in records if isinstance(r, TrackReport)]
             for record in records:
                 if isinstance(record, Sensor):
@@ -215,8 +230,8 @@ class Pipeline:
                         self.assessor.book = AlertBook(self.assessor.config.clear_s,
                                                        first_number=self.first_alert_number)
                     self.assessor.set_sensors(self._sensors)
-                elif isinstance(record, Zone):
-                    self._set_zone(record, counters)
+                elif isinstance(record, Zone) and self._set_zone(record, counters):
+                    await self.publish("zones", [record])
             if not reports or self.assessor is None:
                 continue
             assessor = self.assessor
@@ -242,7 +257,7 @@ class Pipeline:
                     self.open_alerts[alert.id] = alert
             await self.publish("alerts", alerts)
 
-    def _set_zone(self, zone: Zone, counters: StageCounters) -> None:
+    def _set_zone(self, zone: Zone, counters: StageCounters) -> bool:
         """Add or replace a zone; a bad one is counted and the zones stay as they were."""
         zones = [z for z in self._zones if z.id != zone.id] + [zone]
         try:
@@ -251,8 +266,9 @@ class Pipeline:
                 self.assessor.set_zones(zones)
         except DronewatchError as error:
             counters.bad("assessment", f"zone {zone.id}", str(error))
-            return
+            return False
         self._zones = zones
+        return True
 
     async def _storage(self) -> None:
         assert self.repository is not None
@@ -267,7 +283,7 @@ class Pipeline:
                     break
                 batch.append(nxt)
             records = [(m.subject.rsplit(".", 1)[-1], r) for m in batch
-                       for r in parse_payload(m.data, m.subject, counters, "storage")]
+                       for r in records_of(m, counters, "storage")]
             await asyncio.to_thread(self._store, repository, records, counters)
 
     def _store(self, repository: Repository, records: list[tuple[str, Record]], counters: StageCounters) -> None:

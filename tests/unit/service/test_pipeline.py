@@ -89,12 +89,17 @@ def test_tcp_and_a_file_replay_lose_nothing(repo: Repository, tmp_path: Path) ->
     assert pipeline.stats()["replay"]["bad_input"] == {"not JSON": 1}
 
 
+async def simulated_once(pipeline: Pipeline) -> None:
+    while not pipeline.stage("simulator").counts["runs"]:
+        await asyncio.sleep(0.1)
+
+
 def test_the_simulator_source_raises_and_stores_alerts(repo: Repository) -> None:
     async def scenario() -> Pipeline:
         pipeline = Pipeline("station", repo, live=False)
         pipeline.add_source("simulator", Simulator(built_in("border-station", 1, 420.0), speed=0.0,
                                                          clock=lambda: NOW))
-        await run_until_drained(pipeline, asyncio.sleep(1.0))  # type: ignore[arg-type]
+        await run_until_drained(pipeline, asyncio.create_task(simulated_once(pipeline)))
         return pipeline
 
     pipeline = asyncio.run(scenario())
