@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dronewatch.errors import ConfigError
 
@@ -80,6 +81,42 @@ class SourcesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TakConfig:
+    """One TAK destination (a ``[[tak]]`` table): a TAK server, a device, or the mesh multicast group."""
+
+    name: str = ""
+    """Shown in counters and logs; defaults to the URL."""
+    url: str = ""
+    """``tcp://HOST:PORT`` or ``tls://HOST:PORT`` (a TAK server's streaming port), ``udp://HOST:PORT``
+    (a device, or a multicast group such as ``udp://239.2.3.1:6969``, the TAK mesh)."""
+    protocol: str = "xml"
+    """``xml``, or ``takproto``: TAK Protocol v1, mesh framing over UDP; over TCP/TLS once the server offers it."""
+    sites: tuple[str, ...] = ()
+    """Sites whose picture this destination may receive; empty: every site of this service."""
+    classes: tuple[str, ...] = ("drone", "unknown", "aircraft")
+    """Track classes this destination may receive (``drone``, ``bird``, ``aircraft``, ``unknown``)."""
+    min_alert_level: str = "warning"
+    """Alerts below this level are not sent (``info``, ``warning``, ``critical``)."""
+    emergency: bool = False
+    """Critical alerts also as a TAK "911 Alert" emergency beacon, cancelled when they resolve."""
+    zones: bool = True
+    """Send the protected zones as shapes with a geofence."""
+    max_events_per_s: float = 50.0
+    """Rate limit; track updates beyond it are merged (the latest position of each track wins)."""
+    cert_file: str = ""
+    """TLS client certificate (PEM) for ``tls://``."""
+    key_file: str = ""
+    key_password: str = ""
+    ca_file: str = ""
+    """The only CA whose server certificates are accepted (PEM); empty: the system's CAs."""
+    check_hostname: bool = True
+    """Check the server certificate's name against the URL's host (TAK servers often lack one)."""
+    multicast_ttl: int = 1
+    multicast_interface: str = ""
+    """Address of the interface multicast leaves by; empty: the system's choice."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
@@ -87,6 +124,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
+    tak: tuple[TakConfig, ...] = ()
 
     @property
     def database_url(self) -> str:
@@ -113,6 +151,12 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     for name, values in data.items():
         if name not in sections:
             raise ConfigError(f"{source}: unknown section [{name}]; known: {', '.join(sections)}")
+        if name in _LISTS:
+            if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
+                raise ConfigError(f"{source}: {name} must be an array of tables: [[{name}]]")
+            entries = tuple(_section(_LISTS[name](), v, f"{source}: {name}[{i}]") for i, v in enumerate(values))
+            config = replace(config, **{name: entries})  # type: ignore[arg-type]
+            continue
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: {name} must be a table")
         config = replace(config, **{name: _section(getattr(config, name), values, f"{source}: {name}")})
@@ -122,15 +166,37 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         section, _, key = variable[len(ENV_PREFIX):].lower().partition("__")
         if section not in sections:
             raise ConfigError(f"environment {variable}: unknown section {section!r}")
+        if section in _LISTS:
+            config = _override_entry(config, section, key, text, variable)
+            continue
         current = getattr(config, section)
-        hint = _hints(type(current)).get(key)
-        if hint is None:
-            raise ConfigError(f"environment {variable}: unknown key {section}.{key}")
-        value: Any = [v.strip() for v in text.split(",") if v.strip()] if _is_tuple(hint) else text
-        config = replace(config, **{section: _section(current, {key: value}, f"environment {variable}: {section}",
-                                                      from_text=True)})
+        config = replace(config, **{section: _override(current, key, text, variable, section)})
     _check(config, source)
     return config
+
+
+_LISTS: dict[str, type] = {"tak": TakConfig}
+"""Sections that are arrays of tables; the environment addresses an entry by its index:
+``DRONEWATCH_TAK__0__URL``."""
+
+
+def _override(current: Any, key: str, text: str, variable: str, label: str) -> Any:
+    """``current`` (the section called ``label``) with ``key`` set from the environment's ``text``."""
+    hint = _hints(type(current)).get(key)
+    if hint is None:
+        raise ConfigError(f"environment {variable}: unknown key {label}.{key}")
+    value: Any = [v.strip() for v in text.split(",") if v.strip()] if _is_tuple(hint) else text
+    return _section(current, {key: value}, f"environment {variable}: {label}", from_text=True)
+
+
+def _override_entry(config: Config, section: str, rest: str, text: str, variable: str) -> Config:
+    index, _, key = rest.partition("__")
+    entries = list(getattr(config, section))
+    if not index.isdigit() or int(index) >= len(entries):
+        raise ConfigError(f"environment {variable}: {section} has {len(entries)} entries in the file; "
+                          f"expected DRONEWATCH_{section.upper()}__<0..{len(entries) - 1}>__<KEY>")
+    entries[int(index)] = _override(entries[int(index)], key, text, variable, f"{section}[{index}]")
+    return replace(config, **{section: tuple(entries)})  # type: ignore[arg-type]
 
 
 def _section(current: Any, values: Mapping[str, Any], where: str, from_text: bool = False) -> Any:
@@ -196,6 +262,8 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: sources.remoteid_receiver: expected LAT,LON,ALT for the Remote ID receiver")
     if config.sources.speed < 0:
         raise ConfigError(f"{source}: sources.speed: must not be negative")
+    for index, tak in enumerate(config.tak):
+        _check_tak(tak, f"{source}: tak[{index}]")
     if not config.site.id or not config.site.id.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"{source}: site.id: {config.site.id!r} must be letters, digits, - or _")
 
@@ -203,4 +271,34 @@ def _check(config: Config, source: str) -> None:
 def keys() -> list[str]:
     """Every ``section.key`` there is (``docs/configuration.md`` lists each)."""
     return [f"{section.name}.{name}" for section in fields(Config)
-            for name in _hints(type(getattr(Config(), section.name)))]
+            for name in _hints(_LISTS.get(section.name) or type(getattr(Config(), section.name)))]
+
+
+def _check_tak(tak: TakConfig, where: str) -> None:
+    parts = urlsplit(tak.url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("tcp", "tls", "udp") or not parts.hostname or port is None:
+        raise ConfigError(f"{where}.url: expected tcp://HOST:PORT, tls://HOST:PORT or udp://HOST:PORT, "
+                          f"got {tak.url!r}")
+    if tak.protocol not in ("xml", "takproto"):
+        raise ConfigError(f"{where}.protocol: expected xml or takproto, got {tak.protocol!r}")
+    unknown = set(tak.classes) - {"drone", "bird", "aircraft", "unknown"}
+    if unknown:
+        raise ConfigError(f"{where}.classes: unknown class(es) {', '.join(sorted(unknown))}")
+    if tak.min_alert_level not in ("info", "warning", "critical"):
+        raise ConfigError(f"{where}.min_alert_level: expected info, warning or critical, got {tak.min_alert_level!r}")
+    if tak.max_events_per_s <= 0:
+        raise ConfigError(f"{where}.max_events_per_s: must be positive")
+    if not 0 < tak.multicast_ttl < 256:
+        raise ConfigError(f"{where}.multicast_ttl: must be 1-255")
+    if (tak.cert_file or tak.key_file or tak.ca_file) and parts.scheme != "tls":
+        raise ConfigError(f"{where}: cert_file, key_file and ca_file are for tls:// destinations")
+    if bool(tak.cert_file) != bool(tak.key_file):
+        raise ConfigError(f"{where}: a client certificate needs both cert_file and key_file")
+    for name in ("cert_file", "key_file", "ca_file"):
+        path = getattr(tak, name)
+        if path and not os.access(path, os.R_OK):
+            raise ConfigError(f"{where}.{name}: cannot read {path!r}")

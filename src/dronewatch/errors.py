@@ -40,3 +40,7 @@ class TrackingError(DronewatchError):
 
 class EncodeError(DronewatchError):
     """A value cannot be encoded (out of the field's range, wrong type); names the field."""
+
+
+class TransportError(DronewatchError):
+    """A connection to a peer (TAK server, SAPIENT node) failed or was refused; names the peer."""

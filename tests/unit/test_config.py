@@ -49,3 +49,35 @@ def test_every_key_is_documented() -> None:
     text = DOCS.read_text()
     missing = [key for key in keys() if f"`{key}`" not in text]
     assert missing == []
+
+
+def test_tak_destinations_are_an_array_of_tables_with_indexed_overrides(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text('[[tak]]\nurl = "tcp://127.0.0.1:8087"\n[[tak]]\nurl = "udp://239.2.3.1:6969"\n'
+                    'protocol = "takproto"\nclasses = ["drone"]\n')
+    config = load_config(site, {"DRONEWATCH_TAK__1__MIN_ALERT_LEVEL": "critical",
+                                "DRONEWATCH_TAK__0__CLASSES": "drone,bird"})
+    assert [t.url for t in config.tak] == ["tcp://127.0.0.1:8087", "udp://239.2.3.1:6969"]
+    assert config.tak[0].classes == ("drone", "bird") and config.tak[0].min_alert_level == "warning"
+    assert (config.tak[1].protocol, config.tak[1].classes, config.tak[1].min_alert_level) == (
+        "takproto", ("drone",), "critical")
+
+
+@pytest.mark.parametrize(("toml", "environ", "reason"), [
+    ('[tak]\nurl = "tcp://a:1"\n', {}, r"tak must be an array of tables: \[\[tak\]\]"),
+    ('[[tak]]\nurl = "http://a:1"\n', {}, r"tak\[0\].url: expected tcp://HOST:PORT"),
+    ('[[tak]]\nurl = "tcp://a"\n', {}, r"tak\[0\].url: expected"),
+    ('[[tak]]\nurl = "tcp://a:1"\n[[tak]]\nurl = "udp://b:2"\nclasses = ["ufo"]\n', {},
+     r"tak\[1\].classes: unknown class\(es\) ufo"),
+    ('[[tak]]\nurl = "tls://a:1"\nca_file = "/nonexistent/ca.pem"\n', {}, r"tak\[0\].ca_file: cannot read"),
+    ('[[tak]]\nurl = "tcp://a:1"\ncert_file = "x"\n', {}, "are for tls:// destinations"),
+    ('[[tak]]\nurl = "tcp://a:1"\nprotocl = "xml"\n', {}, r"tak\[0\].protocl: unknown key"),
+    ('[[tak]]\nurl = "tcp://a:1"\n', {"DRONEWATCH_TAK__1__URL": "tcp://b:2"}, "tak has 1 entries in the file"),
+    ('[[tak]]\nurl = "tcp://a:1"\n', {"DRONEWATCH_TAK__0__PORT": "2"}, r"unknown key tak\[0\].port"),
+])
+def test_bad_tak_destinations_name_entry_and_key(tmp_path: Path, toml: str, environ: dict[str, str],
+                                                 reason: str) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(toml)
+    with pytest.raises(ConfigError, match=reason):
+        load_config(site, environ)

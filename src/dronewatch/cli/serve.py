@@ -17,6 +17,7 @@ from dronewatch.api.app import create_app
 from dronewatch.api.security import hash_password, new_password
 from dronewatch.config import Config, load_config
 from dronewatch.model import Sensor
+from dronewatch.outputs.tak import TakOutput
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.service.sources import FileReplay, JsonLinesListener, RemoteIdReceivers, Simulator
 from dronewatch.sim.scenarios import built_in
@@ -59,6 +60,9 @@ def build_pipeline(config: Config, repository: Repository) -> Pipeline:
         if address:
             host, _, port = address.rpartition(":")
             pipeline.add_source(protocol, JsonLinesListener(protocol, host, int(port)))
+    for tak in (t for t in config.tak if not t.sites or config.site.id in t.sites):
+        output = TakOutput(tak, simulated=bool(sources.simulate))
+        pipeline.add_output(f"tak {output.name}", output)
     if sources.remoteid:
         lat, lon, alt = (float(v) for v in sources.remoteid_receiver.split(","))
         receiver = Sensor(id="rid-live", kind="remoteid", lat=lat, lon=lon, alt=alt)

@@ -94,6 +94,8 @@ class Pipeline:
         self.stream = StreamTracker(immediate=True)
         self.assessor: Assessor | None = None
         self.live_tracks: dict[str, TrackReport] = {}
+        self.track_sigma_m: dict[str, float] = {}
+        """Per live track, the RMS of its position standard deviations (m), from the latest snapshot."""
         self.open_alerts: dict[str, Alert] = {}
         self.operators: dict[str, dict[str, Any]] = {}
         """The latest operator position per UAS ID (personal data: see the API's role rule)."""
@@ -119,6 +121,10 @@ class Pipeline:
     def add_output(self, name: str, run: Callable[[Pipeline], Awaitable[None]]) -> None:
         """A consumer of the site's streams (a TAK server, a SAPIENT parent): restarted with back-off if it fails."""
         self._outputs.append((name, run))
+
+    @property
+    def sensors(self) -> list[Sensor]:
+        return list(self._sensors)
 
     @property
     def zones(self) -> list[Zone]:
@@ -203,6 +209,7 @@ class Pipeline:
                     frame = self.stream.tracker.site
                     assert frame is not None
                     reports = snapshot.reports(frame)
+                    self.track_sigma_m = snapshot.position_sigma_m()
                     counters.counts["snapshots"] += 1
                     await self.publish("tracks", [*passed, *reports])
                     passed = []
@@ -237,7 +244,7 @@ class Pipeline:
             assessor = self.assessor
             alerts: list[Alert] = []
             if reports[0].t - assessor.assessed_at >= assessor.config.period_s - 1e-9:
-                sigma = self.stream.tracker.snapshot().position_sigma_m()
+                sigma = self.track_sigma_m
                 # the classifier and rules take milliseconds per hundred tracks: off the event loop
                 alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports, sigma)
             # the picture: every track update with the track's latest class
