@@ -1,4 +1,5 @@
-"""The live pipeline end to end: UDP and TCP JSON Lines in, tracks and alerts stored; bad lines counted."""
+"""The live pipeline end to end: UDP and TCP JSON Lines in, tracks and alerts stored (on SQLite and on
+PostgreSQL); bad lines counted."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ NOW = 1_764_000_000.0
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Repository:
-    repository = Repository(open_database(f"sqlite:///{tmp_path / 'dw.db'}"))
+def repo(database_url: str) -> Repository:
+    """The same tests on SQLite and on a real PostgreSQL server (tests/conftest.py)."""
+    repository = Repository(open_database(database_url))
     repository.ensure_site("station", "Border station", NOW)
     return repository
 

@@ -1,4 +1,5 @@
-"""The service end to end, as a user meets it: a real HTTP server, UDP in, a real WebSocket client out."""
+"""The service end to end, as a user meets it: a real HTTP server, UDP in, a real WebSocket client out;
+storage on SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -12,17 +13,20 @@ import httpx
 import websockets
 
 from dronewatch.cli.serve import serve
-from dronewatch.config import Config, ServiceConfig, SiteConfig, SourcesConfig
+from dronewatch.config import Config, ServiceConfig, SiteConfig, SourcesConfig, StorageConfig
 from dronewatch.formats.scenario import record_to_line
 from dronewatch.model import Detection, Scan, Sensor, Zone
 from dronewatch.sim import engine
 from dronewatch.sim.scenarios import built_in
+from dronewatch.storage import Repository, open_database
 
 
-def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path, free_port: Callable[..., int]) -> None:
+def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path, free_port: Callable[..., int],
+                                                           database_url: str) -> None:
     http_port, udp_port = free_port(), free_port(socket.SOCK_DGRAM)
     config = Config(site=SiteConfig(id="station"),
                     service=ServiceConfig(port=http_port, data_dir=str(tmp_path)),
+                    storage=StorageConfig(url=database_url),
                     sources=SourcesConfig(udp=f"127.0.0.1:{udp_port}"))
     lines = [record_to_line(r) for r in engine.generate(built_in("border-station", 7, 60.0))
              if isinstance(r, Sensor | Zone | Detection | Scan)]
@@ -56,3 +60,6 @@ def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path, free_
     assert all(m["type"] in ("track", "alert", "operator") for m in received)  # an admin sees operators
     tracks = [m for m in received if m["type"] == "track"]
     assert tracks and all(m["class"] in ("drone", "bird", "aircraft", "unknown") for m in tracks)
+    stored = Repository(open_database(database_url))
+    assert stored.count("detections") > 0 and stored.count("track_points") > 0
+    assert stored.verify_audit().ok
