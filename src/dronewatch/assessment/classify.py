@@ -23,6 +23,7 @@ simulator output by ``benchmarks/train_classifier.py`` on seeds separate from th
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import deque
@@ -66,8 +67,10 @@ class SoftmaxModel:
     weights: FloatArray
     bias: FloatArray
 
-    def log_proba(self, features: FloatArray) -> FloatArray:
-        logits = self.terms(features) @ self.weights.T + self.bias
+    def log_proba(self, features: FloatArray, terms: FloatArray | None = None) -> FloatArray:
+        """Per row of ``features`` (or of their ``terms``, when the caller has them), the log-probability of
+        each class."""
+        logits = (self.terms(features) if terms is None else terms) @ self.weights.T + self.bias
         logits -= logits.max(axis=1, keepdims=True)
         log_p: FloatArray = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
         return log_p
@@ -78,8 +81,8 @@ class SoftmaxModel:
         z = (np.atleast_2d(features) - self.mean) / self.scale
         if self.weights.shape[1] == z.shape[1]:
             return z
-        upper = np.triu_indices(z.shape[1])
-        return np.hstack([z, z[:, upper[0]] * z[:, upper[1]]])
+        first, second = _pairs(z.shape[1])
+        return np.hstack([z, z[:, first] * z[:, second]])
 
     def to_json(self) -> dict[str, Any]:
         return {"classes": list(MODEL_CLASSES), "features": list(FEATURES), "mean": self.mean.tolist(),
@@ -136,7 +139,7 @@ class Classifier:
         live = {r.id for r in reports}
         for gone in [k for k in self._tracks if k not in live]:
             del self._tracks[gone]
-        out = np.zeros((len(reports), len(FEATURES)))
+        histories = []
         for n, report in enumerate(reports):
             history = self._tracks.setdefault(report.id, _History(first_t=t))
             kinds = {self.sensor_kinds.get(s) for s in report.sensors or ()}
@@ -148,7 +151,8 @@ class Classifier:
             while history.t[0] < t - self.window_s:
                 for column in (history.t, history.position, history.velocity, history.rf, history.acoustic):
                     column.popleft()
-            out[n] = self._window_features(history)
+            histories.append(history)
+        out = _window_features(histories)
         out[:, FEATURES.index("flock_neighbours")] = _flock_neighbours(position, velocity)
         out[:, FEATURES.index("range_km")] = np.hypot(position[:, 0], position[:, 1]) / 1000.0
         return out
@@ -156,17 +160,21 @@ class Classifier:
     def update(self, t: float, reports: Sequence[TrackReport], position: FloatArray | None = None
                ) -> dict[str, Classification]:
         features = self.last_features = self.features(t, reports, position)
-        log_p = self.model.log_proba(features) if len(reports) else np.zeros((0, len(MODEL_CLASSES)))
+        if not reports:
+            return {}
+        terms = self.model.terms(features)
+        log_p = self.model.log_proba(features, terms)
         out: dict[str, Classification] = {}
         for n, report in enumerate(reports):
             history = self._tracks[report.id]
             decay = 1.0 if history.last_t is None else math.exp(-(t - history.last_t) / self.memory_s)
             history.log_evidence = decay * history.log_evidence + log_p[n]
             history.last_t = t
-            out[report.id] = self._decide(report, history, features[n], t)
+            out[report.id] = self._decide(report, history, features[n], terms[n], log_p[n], t)
         return out
 
-    def _decide(self, report: TrackReport, history: _History, features: FloatArray, t: float) -> Classification:
+    def _decide(self, report: TrackReport, history: _History, features: FloatArray, terms: FloatArray,
+                log_p: FloatArray, t: float) -> Classification:
         if report.icao:
             return Classification("aircraft", 0.99, (f"ADS-B identity {report.icao}",))
         if report.uas_id:
@@ -181,42 +189,68 @@ class Classifier:
             return Classification("unknown", confidence,
                                   (f"between {MODEL_CLASSES[best]} and "
                                    f"{MODEL_CLASSES[int(np.argsort(posterior)[-2])]}",))
-        return Classification(MODEL_CLASSES[best], confidence, self._reasons(best, features))
+        return Classification(MODEL_CLASSES[best], confidence, self._reasons(best, features, terms, log_p))
 
-    def _reasons(self, cls: int, features: FloatArray) -> tuple[str, ...]:
-        """The two features that most favour ``cls`` over the runner-up class (each product term's
-        share split between its two features)."""
-        terms = self.model.terms(features)[0]
-        runner_up = int(np.argsort(self.model.log_proba(features)[0])[-2])
+    def _reasons(self, cls: int, features: FloatArray, terms: FloatArray, log_p: FloatArray) -> tuple[str, ...]:
+        """The two features that most favour ``cls`` over the runner-up class of this update (each
+        product term's share split between its two features)."""
+        runner_up = int(np.argsort(log_p)[-2])
         margin = (self.model.weights[cls] - self.model.weights[runner_up]) * terms
         count = len(FEATURES)
         contribution = margin[:count].copy()
         if margin.size > count:
-            upper = np.triu_indices(count)
-            np.add.at(contribution, upper[0], margin[count:] / 2)
-            np.add.at(contribution, upper[1], margin[count:] / 2)
+            first, second = _pairs(count)
+            half = margin[count:] / 2
+            contribution += np.bincount(first, half, count) + np.bincount(second, half, count)
         top = [int(k) for k in np.argsort(contribution)[::-1][:2] if contribution[k] > 0]
         return tuple(_describe(FEATURES[k], float(features[k])) for k in top)
 
-    @staticmethod
-    def _window_features(history: _History) -> FloatArray:
-        t = np.fromiter(history.t, dtype=float)
-        p = np.array(history.position)
-        v = np.array(history.velocity)
-        speed = np.hypot(v[:, 0], v[:, 1])
-        heading = np.unwrap(np.arctan2(v[:, 0], v[:, 1]))
-        moving = speed[1:] > _HOVER_MPS
-        dt = np.diff(t)
-        turn = np.degrees(np.abs(np.diff(heading)) / np.where(dt > 0, dt, 1.0))[moving] if t.size > 1 else np.zeros(0)
-        steps = np.linalg.norm(np.diff(p[:, :2], axis=0), axis=1)
-        path = float(steps.sum())
-        return np.array([
-            speed.mean(), speed.std(), np.abs(v[:, 2]).mean(), p[-1, 2],
-            turn.mean() if turn.size else 0.0, turn.std() if turn.size else 0.0,
-            float(np.linalg.norm(p[-1, :2] - p[0, :2])) / path if path > 1.0 else 1.0,
-            float(np.mean(speed < _HOVER_MPS)), float(np.mean(history.rf)), float(np.mean(history.acoustic)),
-            0.0, 0.0,
-        ])
+
+def _window_features(histories: Sequence[_History]) -> FloatArray:
+    """``(N, len(FEATURES))``: each track's window features, for all tracks at once.
+
+    The windows are of different lengths: each is padded at its start with copies of its oldest
+    sample, which add nothing to differences (turns, steps), and the padding is masked out of
+    the means. The last two features (flock neighbours, range) are the caller's.
+    """
+    n, width = len(histories), max(len(h.t) for h in histories)
+    t = np.empty((n, width))
+    p, v = np.empty((n, width, 3)), np.empty((n, width, 3))
+    rf, acoustic, valid = np.zeros((n, width), bool), np.zeros((n, width), bool), np.zeros((n, width), bool)
+    for k, history in enumerate(histories):
+        pad = width - len(history.t)
+        t[k, pad:], p[k, pad:], v[k, pad:] = history.t, history.position, history.velocity
+        t[k, :pad], p[k, :pad], v[k, :pad] = history.t[0], history.position[0], history.velocity[0]
+        rf[k, pad:], acoustic[k, pad:], valid[k, pad:] = history.rf, history.acoustic, True
+
+    def mean(values: FloatArray, mask: NDArray[np.bool_] = valid) -> FloatArray:
+        total = mask.sum(axis=1)
+        return np.where(total > 0, (values * mask).sum(axis=1) / np.maximum(total, 1), 0.0)
+
+    def spread(values: FloatArray, mask: NDArray[np.bool_] = valid) -> FloatArray:
+        return np.sqrt(mean((values - mean(values, mask)[:, None]) ** 2, mask))
+
+    speed = np.hypot(v[:, :, 0], v[:, :, 1])
+    heading = np.unwrap(np.arctan2(v[:, :, 0], v[:, :, 1]), axis=1)
+    dt = np.diff(t, axis=1)
+    turn = np.degrees(np.abs(np.diff(heading, axis=1)) / np.where(dt > 0, dt, 1.0))
+    turning = valid[:, :-1] & (speed[:, 1:] > _HOVER_MPS)
+    path = np.linalg.norm(np.diff(p[:, :, :2], axis=1), axis=2).sum(axis=1)
+    straight = np.linalg.norm(p[:, -1, :2] - p[:, 0, :2], axis=1) / np.where(path > 1.0, path, 1.0)
+    out = np.zeros((n, len(FEATURES)))
+    out[:, :10] = np.stack([
+        mean(speed), spread(speed), mean(np.abs(v[:, :, 2])), p[:, -1, 2],
+        mean(turn, turning), spread(turn, turning), np.where(path > 1.0, straight, 1.0),
+        mean((speed < _HOVER_MPS).astype(float)), mean(rf.astype(float)), mean(acoustic.astype(float)),
+    ], axis=1)
+    return out
+
+
+@functools.cache
+def _pairs(count: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Row and column of each pairwise product term (the upper triangle, diagonal included)."""
+    first, second = np.triu_indices(count)
+    return first, second
 
 
 def _flock_neighbours(position: FloatArray, velocity: FloatArray) -> FloatArray:

@@ -86,16 +86,20 @@ class _TrackState:
     spoof_pairs: dict[str, int] = field(default_factory=dict)
 
 
-def _turn_rate(velocities: deque[tuple[float, FloatArray]]) -> float:
-    """Mean heading rate (rad/s, counter-clockwise) while moving; 0 for too short a history."""
-    if len(velocities) < 3:
-        return 0.0
-    t = np.array([s for s, _ in velocities])
-    v = np.array([u for _, u in velocities])
-    if np.min(np.hypot(v[:, 0], v[:, 1])) < 2.0 or t[-1] <= t[0]:
-        return 0.0
-    heading = np.unwrap(np.arctan2(v[:, 1], v[:, 0]))
-    return float((heading[-1] - heading[0]) / (t[-1] - t[0]))
+def _turn_rates(windows: Sequence[deque[tuple[float, FloatArray]]]) -> FloatArray:
+    """Per track, the mean heading rate (rad/s, counter-clockwise) while moving; 0 for too short a history
+    or a track slower than 2 m/s. All tracks at once: each window is padded at its start with copies of
+    its oldest sample, which change neither its ends nor its slowest speed."""
+    n, width = len(windows), max((len(w) for w in windows), default=0)
+    t, v, count = np.empty((n, width)), np.empty((n, width, 2)), np.empty(n)
+    for k, window in enumerate(windows):
+        pad, count[k] = width - len(window), len(window)
+        t[k, pad:], v[k, pad:] = [s for s, _ in window], [u[:2] for _, u in window]
+        t[k, :pad], v[k, :pad] = window[0][0], window[0][1][:2]
+    heading = np.unwrap(np.arctan2(v[..., 1], v[..., 0]), axis=1)
+    span = t[:, -1] - t[:, 0]
+    moving = (count >= 3) & (np.hypot(v[..., 0], v[..., 1]).min(axis=1) >= 2.0) & (span > 0)
+    return np.where(moving, (heading[:, -1] - heading[:, 0]) / np.where(span > 0, span, 1.0), 0.0)
 
 
 def _lower(level: Level) -> Level:
@@ -168,7 +172,7 @@ class Assessor:
                 state.velocities.popleft()
             if report.uas_id:
                 state.uas_id = report.uas_id
-        turn_rate = np.array([_turn_rate(self._tracks[r.id].velocities) for r in reports])
+        turn_rate = _turn_rates([self._tracks[r.id].velocities for r in reports])
         inside = self.zones.inside(position)
         eta = self.zones.entry_times(position, velocity, sigma, c.warning_horizon_s,
                                      velocity_sigma_mps=c.velocity_sigma_mps, turn_rate_rps=turn_rate)

@@ -82,11 +82,15 @@ class ZoneSet:
                 continue
             flat = shapely.contains_xy(polygon, points[in_height, 0], points[in_height, 1])
             if margin.any():
-                near = ~flat & (margin[in_height] > 0)
+                # within the margin of the zone's bounding box first: the exact test is for the few left
+                west, south, east, north = polygon.bounds
+                xy, near_margin = points[in_height, :2], margin[in_height]
+                near = ~flat & (near_margin > 0) & (xy[:, 0] >= west - near_margin) & (
+                    xy[:, 0] <= east + near_margin) & (xy[:, 1] >= south - near_margin) & (
+                    xy[:, 1] <= north + near_margin)
                 if near.any():
                     idx = np.flatnonzero(near)
-                    distance = shapely.distance(polygon, shapely.points(points[in_height][idx, :2]))
-                    flat[idx] = distance <= margin[in_height][idx]
+                    flat[idx] = shapely.dwithin(polygon, shapely.points(xy[idx]), near_margin[idx])
             out[np.flatnonzero(in_height), k] = flat
         return out
 

@@ -242,17 +242,17 @@ class Pipeline:
             if not reports or self.assessor is None:
                 continue
             assessor = self.assessor
-            alerts: list[Alert] = []
-            if reports[0].t - assessor.assessed_at >= assessor.config.period_s - 1e-9:
-                sigma = self.track_sigma_m
-                # the classifier and rules take milliseconds per hundred tracks: off the event loop
-                alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports, sigma)
-            # the picture: every track update with the track's latest class
+            # the picture first, every track update with the track's latest class, so that a track update
+            # never waits for the assessment (its class may be one assessment period old)
             classes = assessor.classes
             picture = [replace(r, cls=classes[r.id].cls, confidence=round(classes[r.id].confidence, 3))
                        if r.id in classes else r for r in reports]
             self.live_tracks = {r.id: r for r in picture}
             await self.publish("picture", picture)
+            if reports[0].t - assessor.assessed_at < assessor.config.period_s - 1e-9:
+                continue
+            # the classifier and rules take some ms per hundred tracks: off the event loop
+            alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports, self.track_sigma_m)
             if not alerts:
                 continue
             counters.counts["updates"] += 1
