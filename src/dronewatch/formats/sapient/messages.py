@@ -133,6 +133,11 @@ def stable_uuid(name: str) -> str:
     return str(uuid.UUID(bytes=bytes(raw)))
 
 
+def site_node_id(site_id: str) -> str:
+    """dronewatch's own node id for a site when the configuration gives none: stable across restarts."""
+    return stable_uuid(f"dronewatch site {site_id}")
+
+
 def is_ulid(text: str) -> bool:
     return bool(_ULID.match(text))
 
