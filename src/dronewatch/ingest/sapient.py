@@ -70,6 +70,7 @@ CLOCK_SKEW_S = 1.0
 RECENT_OBJECT_S = 3.0
 """How recent a node's object must be to be named behind a fused track (as the tracker's ``sensors``)."""
 MAX_OBJECTS_PER_NODE = 2000
+KEEP_OBJECT_S = 60.0
 _READ_BYTES = 1 << 16
 _LOG_EVERY_S = 10.0
 # For naming contributors: the angular and range gates, in standard deviations and at least these.
@@ -141,9 +142,11 @@ class SapientNodes:
         return [node_id for node_id, node in self.nodes.items() if not node.left]
 
     def observe(self, node: Node, object_id: str, detection: Detection) -> None:
+        """Keep a node's object as last reported; the objects stay in the order they were last reported."""
         node.objects[object_id] = SeenObject(object_id, detection.t, detection)
         node.objects.move_to_end(object_id)
-        while len(node.objects) > MAX_OBJECTS_PER_NODE:
+        while node.objects and (len(node.objects) > MAX_OBJECTS_PER_NODE
+                                or next(iter(node.objects.values())).t < detection.t - KEEP_OBJECT_S):
             node.objects.popitem(last=False)
 
     def check_stale(self, now_s: float) -> list[Node]:
