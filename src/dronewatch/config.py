@@ -10,6 +10,7 @@ lists are given comma-separated. Unknown sections or keys, wrong types and bad v
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -81,6 +82,18 @@ class SourcesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SapientConfig:
+    listen: str = ""
+    """``HOST:PORT`` SAPIENT edge nodes connect to (dronewatch as their fusion node), or empty."""
+    parent: str = ""
+    """``HOST:PORT`` of a higher SAPIENT node to report fused tracks and alerts to, or empty."""
+    node_id: str = ""
+    """dronewatch's SAPIENT node id (UUID v4, lower case); empty: a stable one made from the site id."""
+    name: str = ""
+    """The name in dronewatch's Registration; empty: ``dronewatch <site id>``."""
+
+
+@dataclass(frozen=True, slots=True)
 class TakConfig:
     """One TAK destination (a ``[[tak]]`` table): a TAK server, a device, or the mesh multicast group."""
 
@@ -125,6 +138,7 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     tak: tuple[TakConfig, ...] = ()
+    sapient: SapientConfig = field(default_factory=SapientConfig)
 
     @property
     def database_url(self) -> str:
@@ -253,11 +267,17 @@ def _check(config: Config, source: str) -> None:
                           f"{', '.join(sorted(unknown))}; roles are {', '.join(ROLES)}")
     if config.security.session_hours <= 0 or config.security.login_attempts_per_minute <= 0:
         raise ConfigError(f"{source}: security: session_hours and login_attempts_per_minute must be positive")
-    for name in ("udp", "tcp"):
-        value = getattr(config.sources, name)
+    for section, name in (("sources", "udp"), ("sources", "tcp"), ("sapient", "listen"), ("sapient", "parent")):
+        value = getattr(getattr(config, section), name)
         host, _, port = value.rpartition(":")
         if value and not (host and port.isdigit() and 0 <= int(port) < 65536):
-            raise ConfigError(f"{source}: sources.{name}: expected HOST:PORT, got {value!r}")
+            raise ConfigError(f"{source}: {section}.{name}: expected HOST:PORT, got {value!r}")
+    if config.sapient.parent and config.sapient.parent.rpartition(":")[2] == "0":
+        raise ConfigError(f"{source}: sapient.parent: port 0 is not a port to connect to")
+    node_id = config.sapient.node_id
+    if node_id and not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", node_id):
+        raise ConfigError(f"{source}: sapient.node_id: {node_id!r} is not a UUID version 4 in lower case "
+                          "(SAPIENT peers such as Apex refuse anything else)")
     if config.sources.remoteid and len(config.sources.remoteid_receiver.split(",")) != 3:
         raise ConfigError(f"{source}: sources.remoteid_receiver: expected LAT,LON,ALT for the Remote ID receiver")
     if config.sources.speed < 0:

@@ -36,6 +36,10 @@ def test_defaults_file_and_environment(tmp_path: Path) -> None:
     ("[service\n", {}, "site.toml: not valid TOML"),
     ("", {"DRONEWATCH_SERVICE__PORT": "eighty"}, "DRONEWATCH_SERVICE__PORT: service.port: expected an integer"),
     ("", {"DRONEWATCH_STORAGE__URI": "x"}, "DRONEWATCH_STORAGE__URI: unknown key storage.uri"),
+    ('[sapient]\nlisten = "5020"\n', {}, "site.toml: sapient.listen: expected HOST:PORT, got '5020'"),
+    ('[sapient]\nparent = "c2:0"\n', {}, "sapient.parent: port 0 is not a port to connect to"),
+    ('[sapient]\nnode_id = "A8654CDF-4328-47DE-81FA-C495589E30C9"\n', {},
+     "sapient.node_id: 'A8654CDF-4328-47DE-81FA-C495589E30C9' is not a UUID version 4 in lower case"),
 ])
 def test_bad_configuration_names_file_and_key(tmp_path: Path, toml: str, environ: dict[str, str],
                                               reason: str) -> None:

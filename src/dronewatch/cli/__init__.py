@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from dronewatch import __version__
-from dronewatch.cli import assess, audit, demo, remoteid, score, serve, sim, track
+from dronewatch.cli import assess, audit, demo, remoteid, sapient_sensor, score, serve, sim, track
 from dronewatch.errors import DronewatchError
 
-COMMANDS = (demo, serve, sim, track, assess, score, remoteid, audit)
+COMMANDS = (demo, serve, sim, track, assess, score, remoteid, sapient_sensor, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,9 @@ import uvicorn
 from dronewatch.api.app import create_app
 from dronewatch.api.security import hash_password, new_password
 from dronewatch.config import Config, load_config
+from dronewatch.ingest.sapient import SapientListener, SapientNodes
 from dronewatch.model import Sensor
+from dronewatch.outputs.sapient import SapientParent
 from dronewatch.outputs.tak import TakOutput
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.service.sources import FileReplay, JsonLinesListener, RemoteIdReceivers, Simulator
@@ -47,7 +49,7 @@ def first_admin(repository: Repository) -> tuple[str, str] | None:
 
 def build_pipeline(config: Config, repository: Repository) -> Pipeline:
     sources = config.sources
-    live = bool(sources.udp or sources.tcp or sources.remoteid)
+    live = bool(sources.udp or sources.tcp or sources.remoteid or config.sapient.listen)
     pipeline = Pipeline(config.site.id, repository, live=live,
                         first_alert_number=repository.alert_count(config.site.id) + 1)
     if sources.simulate:
@@ -67,6 +69,16 @@ def build_pipeline(config: Config, repository: Repository) -> Pipeline:
         lat, lon, alt = (float(v) for v in sources.remoteid_receiver.split(","))
         receiver = Sensor(id="rid-live", kind="remoteid", lat=lat, lon=lon, alt=alt)
         pipeline.add_source("remoteid", RemoteIdReceivers(sources.remoteid, receiver))
+    sapient = config.sapient
+    nodes = SapientNodes()
+    if sapient.listen:
+        host, _, port = sapient.listen.rpartition(":")
+        pipeline.add_source("sapient", SapientListener(host, int(port), node_id=sapient.node_id, nodes=nodes))
+    if sapient.parent:
+        host, _, port = sapient.parent.rpartition(":")
+        pipeline.add_output("sapient-parent", SapientParent(host, int(port), node_id=sapient.node_id,
+                                                            name=sapient.name,
+                                                            nodes=nodes if sapient.listen else None))
     return pipeline
 
 

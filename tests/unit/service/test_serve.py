@@ -12,10 +12,12 @@ from pathlib import Path
 import httpx
 import websockets
 
-from dronewatch.cli.serve import serve
-from dronewatch.config import Config, ServiceConfig, SiteConfig, SourcesConfig, StorageConfig
+from dronewatch.cli.serve import build_pipeline, serve
+from dronewatch.config import Config, ServiceConfig, SiteConfig, SourcesConfig, StorageConfig, load_config
 from dronewatch.formats.scenario import record_to_line
+from dronewatch.ingest.sapient import SapientListener
 from dronewatch.model import Detection, Scan, Sensor, Zone
+from dronewatch.outputs.sapient import SapientParent
 from dronewatch.sim import engine
 from dronewatch.sim.scenarios import built_in
 from dronewatch.storage import Repository, open_database
@@ -63,3 +65,18 @@ def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path, free_
     stored = Repository(open_database(database_url))
     assert stored.count("detections") > 0 and stored.count("track_points") > 0
     assert stored.verify_audit().ok
+
+
+def test_sapient_section_and_its_wiring(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text('[site]\nid = "station-7"\n[sapient]\nlisten = "127.0.0.1:0"\nparent = "127.0.0.1:5001"\n'
+                    'name = "Border station 7"\n')
+    config = load_config(site, {})
+    assert (config.sapient.listen, config.sapient.parent, config.sapient.node_id) == (
+        "127.0.0.1:0", "127.0.0.1:5001", "")
+    pipeline = build_pipeline(config, Repository(open_database(f"sqlite:///{tmp_path / 'dw.db'}")))
+    ((_, listener),) = [(n, s) for n, s in pipeline._sources if n == "sapient"]
+    ((_, parent),) = [(n, o) for n, o in pipeline._outputs if n == "sapient-parent"]
+    assert isinstance(listener, SapientListener) and isinstance(parent, SapientParent)
+    assert parent.nodes is listener.nodes and (parent.host, parent.port, parent.name) == (
+        "127.0.0.1", 5001, "Border station 7")
