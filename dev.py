@@ -59,8 +59,10 @@ def ensure_fts_venv() -> None:
     """FreeTAKServer for the TAK integration tests (tests/integration/tak_peers.py), installed once."""
     bin_fts = VENV_FTS / ("Scripts" if os.name == "nt" else "bin")
     if not (bin_fts / "python").exists():
-        print(f"creating {VENV_FTS}", flush=True)
-        venv.create(VENV_FTS, with_pip=True)
+        # FTS 2.2.1 (eventlet 0.33) was checked on Python 3.11: take it when there is one
+        python = shutil.which("python3.11") or sys.executable
+        print(f"creating {VENV_FTS} with {python}", flush=True)
+        run(python, "-m", "venv", VENV_FTS)
     wanted = " ".join(FTS_REQUIREMENTS)
     if STAMP_FTS.exists() and STAMP_FTS.read_text() == wanted:
         return

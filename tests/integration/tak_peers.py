@@ -104,6 +104,11 @@ with warnings.catch_warnings():
     # pytak warns at import that aiohttp (for its Marti/WebSocket transports only) is missing
     warnings.filterwarnings("ignore", message=".*aiohttp.*", category=UserWarning)
     import pytak
+    from pytak.classes import _takmsg2xml
+
+#: pytak's own TakMessage -> CoT XML rebuild (private in pytak 7.6.1; what its WebSocket and MQTT
+#: receivers hand to applications), for checking what a protobuf receiver makes of our events.
+takmsg_to_xml: Callable[[Any], bytes | None] = _takmsg2xml
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -111,12 +116,15 @@ COT_SCHEMA = REPO / "tests" / "data" / "interop" / "cot" / "cot-event-with-track
 FTS_VENV = REPO / ".venv-fts"
 FTS_PYTHON = FTS_VENV / "bin" / "python"
 FTS_CERTS = ("Client.pem", "Client.key", "ca.pem")
-#: What FreeTAKServer 2.2.1 did to a relayed track here (tests assert around it, not on it).
+#: What FreeTAKServer 2.2.1 did to what it relayed here (tests assert around it, not on it).
 FTS_REWRITES = (
-    "no XML declaration; attributes and detail children reordered, <point> moved last",
-    "adds <marti><dest/></marti> and <usericon/> to <detail>",
+    "no XML declaration; attributes sorted, detail children reordered, <point> last, <x/> written <x></x>",
+    "adds <marti><dest/></marti> to <detail>, and <usericon/> to tracks",
     "drops <archive/>",
-    "an attribute-less <remarks>text</remarks> becomes <detail remarks='text'> (cot.md section 9)",
+    "an attribute-less <remarks>text</remarks> becomes <detail remarks='text'> (with source=... it survives)",
+    "b-a-o-tbl with uid '...-9-1-1': remarks text replaced by 'CALL 911 NOW' (source lost), emergency/@text added",
+    "b-a-o-can: emergency/@text added",
+    "the client's first event (its identity SA) is not relayed; a stale event is dropped",
 )
 
 MULTICAST_GROUP = "239.2.3.1"
@@ -1011,5 +1019,5 @@ __all__ = [
     "FTS_REWRITES", "MULTICAST_GROUP", "MULTICAST_PORT", "FtsServer", "HarnessError", "Namespace",
     "Pki", "PytakReceiver", "Received", "TakServer", "cot_schema", "cot_time", "freetakserver",
     "fts_welcome_for", "make_test_pki", "multicast_namespace", "multicast_sender", "network_namespace",
-    "refresh_times", "sa_event", "schema_errors", "taky_server",
+    "refresh_times", "sa_event", "schema_errors", "takmsg_to_xml", "taky_server",
 ]

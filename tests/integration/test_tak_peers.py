@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from pytak.classes import _takmsg2xml
 from tak_peers import (
     MULTICAST_GROUP,
     MULTICAST_PORT,
@@ -32,6 +31,7 @@ from tak_peers import (
     refresh_times,
     sa_event,
     schema_errors,
+    takmsg_to_xml,
     taky_server,
 )
 
@@ -163,6 +163,24 @@ def test_taky_relays_the_track_to_a_pytak_client_intact_within_1s(tmp_path: Path
     assert max(latencies_ms) < 1000
 
 
+@pytest.mark.parametrize("sample", ["alert_911_zone_entry.xml", "alert_cancel.xml"])
+def test_taky_relays_the_alert_and_its_cancel_intact(tmp_path: Path, sample: str) -> None:
+    with taky_server(tmp_path) as server, PytakReceiver(server.url) as rx:
+        sender = _RawSender(server)
+        try:
+            sender.send(sa_event(SENDER_UID, "DRONEWATCH", now=_now()))
+            rx.wait_for(lambda r: r.uid == SENDER_UID, timeout_s=2.0)
+            alert = refresh_times((SAMPLES / sample).read_bytes(), _now())
+            sent = _parse(alert)
+            sent_at = sender.send(alert)
+            got = rx.wait_for(lambda r: r.uid == sent.get("uid"), timeout_s=1.0, after_s=sent_at)
+        finally:
+            sender.close()
+    assert got.event is not None and got.cot_type == sent.get("type")
+    assert _canonical(got.event) == _canonical(sent)
+    assert schema_errors(got.event) == []
+
+
 def test_taky_tls_refuses_a_client_without_a_certificate(tmp_path: Path) -> None:
     with taky_server(tmp_path, tls=True) as server:
         assert server.ca_path is not None
@@ -197,7 +215,8 @@ def _assert_mesh_track(item: Received, *, sent: etree._Element) -> None:
                      'relation="p-p"', '<color argb="-65536"', "<archive"):
         assert fragment in cot.detail.xmlDetail
     # what pytak's own protobuf -> XML path (used by its WebSocket/MQTT receivers) makes of it
-    assert schema_errors(_parse(_takmsg2xml(message))) == []
+    rebuilt = takmsg_to_xml(message)
+    assert rebuilt is not None and schema_errors(_parse(rebuilt)) == []
 
 
 def test_multicast_xml_and_mesh_protobuf_decode_in_pytak(tmp_path: Path) -> None:
@@ -309,6 +328,22 @@ def test_freetakserver_tls_is_refused_when_the_ca_is_not_the_pinned_one(fts: Fts
     fts.tls.connect(timeout_s=10).close()
 
 
+@pytest.mark.integration
+@pytest.mark.xdist_group("freetakserver")
+def test_freetakserver_tls_refuses_a_client_without_a_certificate(fts: FtsServer) -> None:
+    assert fts.tls.ca_path is not None
+    context = ssl.create_default_context(cafile=str(fts.tls.ca_path))
+    context.check_hostname = False  # CN=server, no SAN
+    with socket.create_connection((fts.tls.host, fts.tls.port), timeout=10) as raw:
+        tls = context.wrap_socket(raw)
+        # TLS 1.3: the refusal ("certificate required") arrives on the first read after the handshake
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            tls.sendall(sa_event("dronewatch.test.nocert", "NOCERT", now=_now()))
+            tls.settimeout(10)
+            if not tls.recv(1):
+                raise ConnectionResetError("closed")
+
+
 def test_received_parses_what_pytak_hands_over() -> None:
     # pytak's stream reader hands over everything up to </event>, leading newline and declaration included
     item = Received.from_pytak(b"\n" + TRACK_XML.read_bytes(), 1.0)
@@ -317,3 +352,34 @@ def test_received_parses_what_pytak_hands_over() -> None:
     broken = Received.from_pytak(b"<event uid='x'>", 2.0)
     assert broken.event is None and broken.parse_error and broken.uid is None
     assert schema_errors(broken.event) == ["no <event> element"]
+
+
+def test_the_assertions_catch_a_mangled_track() -> None:
+    sent = _parse(refresh_times(TRACK_XML.read_bytes(), _now()))
+    _assert_track_survived(copy.deepcopy(sent), sent)
+    mangles: list[Callable[[etree._Element], None]] = [
+        lambda e: e.find("detail/track").set("course", "95.0"),
+        lambda e: e.find("point").set("lat", "51.5"),
+        lambda e: e.set("stale", e.get("time", "")),
+        lambda e: setattr(e.find("detail/remarks"), "text", "CALL 911 NOW"),
+        lambda e: e.find("detail").remove(e.find("detail/link")),
+        lambda e: e.find("detail/track").set("speed", "-1"),  # schema: speed >= 0
+    ]
+    for mangle in mangles:
+        got = copy.deepcopy(sent)
+        mangle(got)
+        with pytest.raises(AssertionError):
+            _assert_track_survived(got, sent)
+
+
+def test_wait_for_reports_what_did_arrive_when_nothing_matches() -> None:
+    with multicast_namespace() as netns, PytakReceiver(
+            f"udp+ro://{MULTICAST_GROUP}:{MULTICAST_PORT}", config=MULTICAST, netns=netns) as rx:
+        sender = netns.call(multicast_sender)
+        try:
+            sender.sendto(refresh_times(TRACK_XML.read_bytes(), _now()), (MULTICAST_GROUP, MULTICAST_PORT))
+            rx.wait_for(lambda r: r.uid == TRACK_UID, timeout_s=2.0)  # tak_proto=0: raw XML datagrams
+            with pytest.raises(AssertionError, match=rf"1 arrived:\n.*type=a-h-A-M-H-Q uid={TRACK_UID}"):
+                rx.wait_for(lambda r: r.uid == "dronewatch.site1.track.999", timeout_s=0.3)
+        finally:
+            sender.close()
