@@ -3,6 +3,8 @@
 
 Each command creates ``.venv`` beside this file if it is missing, installs the
 package into it (editable, with the test tools), then runs. Needs only Python 3.11+.
+``test`` also creates ``.venv-fts`` with FreeTAKServer, a TAK server the integration tests run
+(it pins protobuf 3.18, so it cannot share ``.venv``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".dronewatch-installed"
+# FreeTAKServer 2.2.1 pins ~60 packages (protobuf 3.18, cryptography 36, eventlet ...) and leaves
+# opentelemetry unpinned, whose 1.45 kills its CoT services: its own venv, with that pin
+# (shared/formats/cot.md section 9)
+VENV_FTS = ROOT / ".venv-fts"
+FTS_REQUIREMENTS = ("freetakserver==2.2.1", "opentelemetry-sdk==1.24.0", "opentelemetry-api==1.24.0")
+STAMP_FTS = VENV_FTS / ".fts-installed"
 
 
 def run(*args: str | Path) -> None:
@@ -47,9 +55,27 @@ def ensure_venv(extras: str) -> None:
     STAMP.write_text(wanted)
 
 
+def ensure_fts_venv() -> None:
+    """FreeTAKServer for the TAK integration tests (tests/integration/tak_peers.py), installed once."""
+    bin_fts = VENV_FTS / ("Scripts" if os.name == "nt" else "bin")
+    if not (bin_fts / "python").exists():
+        # FTS 2.2.1 (eventlet 0.33) was checked on Python 3.11: take it when there is one
+        python = shutil.which("python3.11") or sys.executable
+        print(f"creating {VENV_FTS} with {python}", flush=True)
+        run(python, "-m", "venv", VENV_FTS)
+    wanted = " ".join(FTS_REQUIREMENTS)
+    if STAMP_FTS.exists() and STAMP_FTS.read_text() == wanted:
+        return
+    run(bin_fts / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *FTS_REQUIREMENTS)
+    STAMP_FTS.write_text(wanted)
+
+
 def ensure_system_packages() -> None:
-    """Servers the tests start: PostgreSQL (storage tests) and Chromium (browser tests), Debian packages."""
+    """Servers the tests start: PostgreSQL (storage tests) and Chromium (browser tests), Debian packages;
+    iproute2's ``ip`` for the network namespaces of the TAK integration tests."""
     missing = []
+    if not shutil.which("ip"):
+        missing.append("iproute2")
     if not (shutil.which("initdb") or glob.glob("/usr/lib/postgresql/*/bin/initdb")):
         missing.append("postgresql")
     if not Path("/usr/bin/chromium").exists():
@@ -75,6 +101,7 @@ def main(argv: list[str]) -> int:
             run(BIN / "dronewatch", "demo", *rest)
         elif command == "test":
             ensure_venv("test")
+            ensure_fts_venv()
             ensure_system_packages()
             run(BIN / "ruff", "check", "src", "tests", "benchmarks")
             run(BIN / "mypy")
