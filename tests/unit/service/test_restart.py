@@ -7,17 +7,31 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from dronewatch.storage import Repository, open_database
 
 
-def start(config: Path) -> tuple[subprocess.Popen[str], list[str]]:
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[str]]]:
+    """The services a test starts, killed at its end whatever happened: a service left behind would run
+    its simulation for the rest of the CI job."""
+    processes: list[subprocess.Popen[str]] = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def start(config: Path, started: list[subprocess.Popen[str]]) -> tuple[subprocess.Popen[str], list[str]]:
     process = subprocess.Popen([sys.executable, "-m", "dronewatch.cli", "serve", "--config", str(config)],
                                stderr=subprocess.PIPE, text=True)
+    started.append(process)
     said: list[str] = []
     assert process.stderr is not None
     deadline = time.monotonic() + 60
@@ -28,12 +42,13 @@ def start(config: Path) -> tuple[subprocess.Popen[str], list[str]]:
     return process, said
 
 
-def test_kill_9_and_restart(tmp_path: Path, free_port: Callable[..., int]) -> None:
+def test_kill_9_and_restart(tmp_path: Path, free_port: Callable[..., int], started: list[subprocess.Popen[str]]
+                            ) -> None:
     port = free_port()
     config = tmp_path / "site.toml"
     config.write_text(f'[site]\nid = "station"\n[service]\nport = {port}\ndata_dir = "{tmp_path / "data"}"\n'
                       '[sources]\nsimulate = "border-station"\nspeed = 20.0\n')
-    process, _ = start(config)
+    process, _ = start(config, started)
     password_line = process.stderr.readline()  # type: ignore[union-attr]
     password = password_line.split("password '")[1].split("'")[0]
     base = f"http://127.0.0.1:{port}"
@@ -58,7 +73,7 @@ def test_kill_9_and_restart(tmp_path: Path, free_port: Callable[..., int]) -> No
     os.kill(process.pid, signal.SIGKILL)  # during ingest: the simulator is still running
     process.wait(10)
 
-    again, said_again = start(config)
+    again, said_again = start(config, started)
     try:
         assert not any("first start" in line for line in said_again)  # the admin is not created twice
         assert any("alert(s) left open by the last run" in line for line in said_again)
