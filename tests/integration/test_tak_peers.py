@@ -280,7 +280,10 @@ def fts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FtsServer]:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("freetakserver")  # with --dist loadgroup: one worker, one FTS start
+# Under xdist (-n) the module fixture starts one FTS per worker that runs these tests (isolated
+# namespaces, so two can run at once); with --dist loadgroup they share one worker and one start.
+# loadgroup is not the suite default: it folds schemathesis's 23 API cases into one report.
+@pytest.mark.xdist_group("freetakserver")
 @pytest.mark.parametrize("transport", ["tcp", "tls"])
 def test_freetakserver_relays_the_track_to_a_second_client(fts: FtsServer, transport: str) -> None:
     server: TakServer = getattr(fts, transport)
