@@ -40,3 +40,7 @@ class TrackingError(DronewatchError):
 
 class EncodeError(DronewatchError):
     """A value cannot be encoded (out of the field's range, wrong type); names the field."""
+
+
+class StorageError(DronewatchError):
+    """A database or archive cannot be opened or read; names the file and what is wrong."""

@@ -64,18 +64,32 @@ async function start() {
   if (sites.length) await openSite(sites[0].id);
 }
 
-function setupMap() {
+async function setupMap() {
   if (state.map) return;
+  const background = await api("/api/map");  // map.tile_url or map.tile_archive; empty: the grid alone
+  if (state.map) return;  // a second openSite got here first
   state.map = L.map("map", { zoomControl: true, attributionControl: false, preferCanvas: true });
-  const tiles = document.body.dataset.tiles;
-  if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(state.map);
+  if (background.tiles) {
+    const options = { maxZoom: 19 };
+    if (background.min_native_zoom != null) options.minNativeZoom = background.min_native_zoom;
+    if (background.max_native_zoom != null) options.maxNativeZoom = background.max_native_zoom;
+    if (background.bounds) options.bounds = background.bounds;  // no requests for tiles the archive lacks
+    L.tileLayer(background.tiles, options).addTo(state.map);
+  }
+  if (background.attribution) {  // text, not HTML: an archive's metadata is not trusted markup
+    L.control.attribution({ prefix: false }).addAttribution(escapeHtml(background.attribution)).addTo(state.map);
+  }
   state.layers = { grid: L.layerGroup().addTo(state.map), zones: L.layerGroup().addTo(state.map),
                    sensors: L.layerGroup().addTo(state.map), tracks: L.layerGroup().addTo(state.map) };
 }
 
+function escapeHtml(text) {
+  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
 async function openSite(site) {
   state.site = site;
-  setupMap();
+  await setupMap();
   for (const layer of Object.values(state.layers)) layer.clearLayers();
   state.tracks.clear(); state.alerts.clear();
   if (state.operators) state.operators.clear();
