@@ -1,11 +1,13 @@
 """The dashboard in a real browser (Debian's Chromium through Playwright) against a running service.
 
-The service runs ``border-station`` at 10x real time. Screenshots go to ``DRONEWATCH_ARTIFACTS``
+The service runs ``border-station`` at 10x real time, with a tile archive of the site as the map's
+background (coloured squares made by the test). Screenshots go to ``DRONEWATCH_ARTIFACTS``
 (default: the test's temporary directory).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -18,6 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from dronewatch.sim.scenarios import SITE
 from dronewatch.storage import Repository, open_database
 
 CHROMIUM = "/usr/bin/chromium"
@@ -25,13 +28,46 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update"]
 
 
+ZOOM = 14
+ATTRIBUTION = "Tiles made by the test <b>not bold</b>"
+
+
+def tile_of(lat: float, lon: float, z: int) -> tuple[int, int]:
+    """The XYZ (web Mercator) tile holding a point."""
+    n = 2**z
+    return int((lon + 180.0) / 360.0 * n), int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+
+
+def tile_corner(x: int, y: int, z: int) -> tuple[float, float]:
+    """(lat, lon) of a tile's north-west corner."""
+    n = 2**z
+    return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n)))), x / n * 360.0 - 180.0
+
+
+def tile_colour(x: int, y: int) -> tuple[int, int, int]:
+    """A dark tone of its own for each tile around the site: the page must show the tile it asked for."""
+    return 30 + 4 * (x % 13), 38 + 4 * (y % 11), 52
+
+
+def site_archive(path: Path, mbtiles: Callable[..., Path], png_tile: Callable[..., bytes]) -> Path:
+    """Zoom-14 tiles 13 x 11 around the site; ``bounds`` a hair inside them, so the map asks for no others."""
+    cx, cy = tile_of(SITE.lat0_deg, SITE.lon0_deg, ZOOM)
+    xs, ys = range(cx - 6, cx + 7), range(cy - 5, cy + 6)
+    north, west = tile_corner(xs[0], ys[0], ZOOM)
+    south, east = tile_corner(xs[-1] + 1, ys[-1] + 1, ZOOM)
+    return mbtiles(path, {(ZOOM, x, y): png_tile(tile_colour(x, y)) for x in xs for y in ys},
+                   {"format": "png", "minzoom": str(ZOOM), "maxzoom": str(ZOOM), "attribution": ATTRIBUTION,
+                    "bounds": f"{west + 1e-6},{south + 1e-6},{east - 1e-6},{north - 1e-6}"})
+
+
 class Service:
-    def __init__(self, root: Path, port: int) -> None:
+    def __init__(self, root: Path, port: int, tile_archive: Path) -> None:
         self.port = port
         self.root = root
         self.config = root / "site.toml"
         self.config.write_text(f'[site]\nid = "station"\n[service]\nport = {self.port}\n'
-                               f'data_dir = "{root / "data"}"\n[sources]\nsimulate = "border-station"\nspeed = 10.0\n')
+                               f'data_dir = "{root / "data"}"\n[sources]\nsimulate = "border-station"\nspeed = 10.0\n'
+                               f'[map]\ntile_archive = "{tile_archive}"\n')
         self.process: subprocess.Popen[str] | None = None
         self.password = ""
 
@@ -57,10 +93,12 @@ class Service:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, free_port: Callable[..., int]) -> Iterator[Service]:
+def service(tmp_path_factory: pytest.TempPathFactory, free_port: Callable[..., int], mbtiles: Callable[..., Path],
+            png_tile: Callable[..., bytes]) -> Iterator[Service]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    running = Service(tmp_path_factory.mktemp("dashboard"), free_port())
+    root = tmp_path_factory.mktemp("dashboard")
+    running = Service(root, free_port(), site_archive(root / "site.mbtiles", mbtiles, png_tile))
     running.start()
     with httpx.Client(base_url=running.url) as client:  # the simulated traffic is under way: tracks exist
         client.post("/api/login", json={"name": "admin", "password": running.password})
@@ -113,6 +151,28 @@ def test_wrong_password_is_refused_and_the_right_one_shows_tracks(page: Page, se
     sign_in(page, service)
     page.wait_for_selector("#connection:has-text('live')", timeout=5000)
     page.wait_for_selector(".track-label:has-text('T')", timeout=5000)  # tracks within 5 s
+
+
+def test_the_map_shows_the_tiles_of_the_archive(page: Page, service: Service) -> None:
+    sign_in(page, service)
+    page.wait_for_selector("img.leaflet-tile-loaded", timeout=10000)
+    page.wait_for_load_state("networkidle")
+    # each loaded tile: where it came from, and the colour of its middle pixel as the browser decoded it
+    shown = page.eval_on_selector_all("img.leaflet-tile", """tiles => tiles.map(img => {
+        const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+        const box = img.getBoundingClientRect();
+        return { src: new URL(img.src).pathname, loaded: img.classList.contains('leaflet-tile-loaded'),
+                 size: img.naturalWidth, rgb: Array.from(g.getImageData(128, 128, 1, 1).data.slice(0, 3)),
+                 visible: box.right > 0 && box.left < innerWidth && box.bottom > 0 && box.top < innerHeight }; })""")
+    assert len(shown) >= 9 and all(t["loaded"] and t["size"] == 256 for t in shown), shown
+    assert sum(t["visible"] for t in shown) >= 9
+    for t in shown:
+        z, x, y = (int(v) for v in t["src"].removeprefix("/api/tiles/").split("/"))
+        assert (z, tuple(t["rgb"])) == (ZOOM, tile_colour(x, y)), t
+    centre = tile_of(SITE.lat0_deg, SITE.lon0_deg, ZOOM)
+    assert f"/api/tiles/{ZOOM}/{centre[0]}/{centre[1]}" in [t["src"] for t in shown]
+    assert page.inner_text(".leaflet-control-attribution") == ATTRIBUTION  # as text, not markup
 
 
 def test_a_critical_alert_is_acknowledged_and_stored(page: Page, service: Service) -> None:
