@@ -138,8 +138,10 @@ def page(browser: Browser, tmp_path: Path, request: pytest.FixtureRequest) -> It
     assert [e for e in errors if not any(a in e for a in allowed)] == []
 
 
-def sign_in(page: Page, service: Service, name: str = "admin", password: str | None = None) -> None:
-    page.goto(service.url)
+def sign_in(page: Page, service: Service, name: str = "admin", password: str | None = None,
+            reload: bool = True) -> None:
+    if reload:
+        page.goto(service.url)
     page.fill("#login-name", name)
     page.fill("#login-password", password or service.password)
     page.click("button[type=submit]")
@@ -195,16 +197,71 @@ def test_a_critical_alert_is_acknowledged_and_stored(page: Page, service: Servic
     assert drawn > 100
 
 
-def test_a_partner_sees_only_its_site(page: Page, service: Service) -> None:
+def make_user(service: Service, name: str, role: str, sites: list[str], levels: list[str]) -> str:
+    password = f"{name} password 1"
     with httpx.Client(base_url=service.url) as client:
         csrf = client.post("/api/login", json={"name": "admin", "password": service.password}).json()["csrf_token"]
         made = client.post("/api/users", headers={"X-CSRF-Token": csrf},
-                           json={"name": "partner-agency", "role": "partner", "password": "partner password 1",
-                                 "sites": ["elsewhere"], "levels": ["critical"]})
+                           json={"name": name, "role": role, "password": password, "sites": sites, "levels": levels})
         assert made.status_code in (200, 409)
-    sign_in(page, service, "partner-agency", "partner password 1")
+    return password
+
+
+def open_alerts(service: Service) -> list[dict[str, object]]:
+    with httpx.Client(base_url=service.url) as client:
+        client.post("/api/login", json={"name": "admin", "password": service.password})
+        found: list[dict[str, object]] = client.get("/api/sites/station/alerts", params={"state": "open"}).json()
+    return found
+
+
+def test_a_partner_sees_only_its_site(page: Page, service: Service) -> None:
+    # the same screen an admin used a moment ago: nothing of it may be left for the partner
+    sign_in(page, service)
+    page.wait_for_selector("#alerts li", timeout=60000)
+    page.click("#alerts li a[data-track]")
+    page.wait_for_selector("#detail:not([hidden])")
+    page.click("#logout")
+    page.wait_for_selector("#login:not([hidden])")
+    password = make_user(service, "partner-agency", "partner", ["elsewhere"], ["critical"])
+    sign_in(page, service, "partner-agency", password, reload=False)
     page.wait_for_selector("#user:has-text('partner')")
     assert page.eval_on_selector_all("#site option", "options => options.map(o => o.value)") == []
+    time.sleep(2)  # the admin's socket, had it stayed open, would have drawn more by now
+    assert page.query_selector_all("#alerts li, .track-label, .operator, path.leaflet-interactive") == []
+    assert page.is_hidden("#detail") and page.is_hidden("#replay-controls")
+    assert page.inner_text("#connection") == "no site granted"
+
+
+GRANTED = ("warning", "critical")
+
+
+def test_a_partner_granted_the_site_sees_it_its_tracks_and_only_its_levels(page: Page, service: Service) -> None:
+    password = make_user(service, "partner-granted", "partner", ["station", "elsewhere"], list(GRANTED))
+    # every alert level the partner's list ever shows, from the start of the page
+    page.add_init_script("""window.levelsShown = new Set();
+        new MutationObserver(() => document.querySelectorAll('#alerts li').forEach(li =>
+            ['critical', 'warning', 'info'].forEach(l => li.classList.contains(l) && window.levelsShown.add(l))))
+          .observe(document, { subtree: true, childList: true, attributes: true });""")
+    sign_in(page, service, "partner-granted", password)
+    page.wait_for_selector("#connection:has-text('live')", timeout=10000)
+    # the switcher: the granted site that exists, chosen; the granted one that does not exist is not offered
+    assert page.eval_on_selector_all("#site option", "options => options.map(o => o.value)") == ["station"]
+    assert page.input_value("#site") == "station"
+    page.wait_for_selector(".track-label:has-text('T')", timeout=5000)
+    page.wait_for_selector("#alerts li.warning, #alerts li.critical", timeout=90000)
+    # an info alert open now is one the admin sees and the partner would, were the levels not filtered
+    deadline = time.monotonic() + 90
+    while not any(a["level"] == "info" for a in open_alerts(service)):
+        assert time.monotonic() < deadline, "no info alert came to check the filter with"
+        time.sleep(0.5)
+    time.sleep(1.5)
+    assert page.evaluate("[...window.levelsShown]") and set(page.evaluate("[...window.levelsShown]")) <= set(GRANTED)
+    assert "0 info" in page.inner_text("#counts")
+    assert page.query_selector_all("#alerts li button") == []  # a partner may not acknowledge or resolve
+    assert page.is_hidden("#replay-controls")  # nor read the stored history a replay needs
+    page.select_option("#site", "station")  # choosing the site again opens it afresh
+    page.wait_for_selector("#connection:has-text('live')", timeout=5000)
+    page.wait_for_selector(".track-label:has-text('T')", timeout=5000)
 
 
 @pytest.mark.allow_console("ERR_CONNECTION_REFUSED", "WebSocket connection to")

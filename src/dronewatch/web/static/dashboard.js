@@ -7,8 +7,11 @@ const LEVEL_ORDER = { critical: 0, warning: 1, info: 2 };
 const TRAIL_POINTS = 60;
 const LEADER_S = 30;
 
+const STAFF = ["admin", "operator", "analyst"];  // may read stored history (a replay)
+const OPERATORS = ["admin", "operator"];  // may acknowledge and resolve alerts
+
 const state = {
-  csrf: sessionStorage.getItem("dw-csrf") || "",
+  csrf: sessionStorage.getItem("dw-csrf") || "", role: null,
   site: null, map: null, layers: null, tracks: new Map(), alerts: new Map(),
   socket: null, retry: 0, detail: null, replay: null,
 };
@@ -26,7 +29,22 @@ function showLogin(message = "") {
   document.getElementById("app").hidden = true;
   document.getElementById("login").hidden = false;
   document.getElementById("login-error").textContent = message;
+  closeSite();  // the next person at this screen may be someone else: nothing of this one's view stays
+  document.getElementById("site").innerHTML = "";
+  document.getElementById("user").textContent = "";
+  state.role = null;
+}
+
+function closeSite() {
+  // the live stream, a replay, and everything drawn of the site: gone
   if (state.socket) { state.socket.onclose = null; state.socket.close(); state.socket = null; }
+  clearTimeout(state.reconnect);
+  if (state.replay) stopReplay(false);
+  if (state.layers) for (const layer of Object.values(state.layers)) layer.clearLayers();
+  state.tracks.clear(); state.alerts.clear();
+  if (state.operators) state.operators.clear();
+  state.site = null; state.detail = null;
+  renderDetail(); renderAlerts();
 }
 
 async function login(event) {
@@ -56,12 +74,20 @@ async function start() {
   document.getElementById("login").hidden = true;
   document.getElementById("app").hidden = false;
   document.getElementById("user").textContent = `${me.name} (${me.role})`;
+  state.role = me.role;
+  document.getElementById("replay-controls").hidden = !STAFF.includes(me.role);
   const sites = await api("/api/sites");
   const select = document.getElementById("site");
   select.innerHTML = "";
   for (const site of sites) select.add(new Option(site.id, site.id));
   select.onchange = () => openSite(select.value);
-  if (sites.length) await openSite(sites[0].id);
+  if (sites.length) {
+    await openSite(sites[0].id);
+  } else {
+    closeSite();
+    const status = document.getElementById("connection");
+    status.textContent = "no site granted"; status.className = "down";
+  }
 }
 
 async function setupMap() {
@@ -88,11 +114,11 @@ function escapeHtml(text) {
 }
 
 async function openSite(site) {
+  const detail = site === state.site ? state.detail : null;  // a track of another site is no detail here
+  closeSite();
   state.site = site;
+  state.detail = detail;
   await setupMap();
-  for (const layer of Object.values(state.layers)) layer.clearLayers();
-  state.tracks.clear(); state.alerts.clear();
-  if (state.operators) state.operators.clear();
   const [sensors, zones, tracks, alerts] = await Promise.all([
     api(`/api/sites/${site}/sensors`), api(`/api/sites/${site}/zones`),
     api(`/api/sites/${site}/tracks`), api(`/api/sites/${site}/alerts`)]);
@@ -224,7 +250,7 @@ function alertItem(alert) {
   reasons.className = "reasons";
   reasons.textContent = alert.reasons.join("; ");
   item.append(title, reasons);
-  for (const action of ["acknowledge", "resolve"]) {
+  for (const action of OPERATORS.includes(state.role) ? ["acknowledge", "resolve"] : []) {
     if (action === "acknowledge" && alert.state === "acknowledged") continue;
     const button = document.createElement("button");
     button.textContent = action === "acknowledge" ? "Acknowledge" : "Resolve";
@@ -242,9 +268,9 @@ async function changeAlert(id, action) {
     const line = await api(`/api/sites/${state.site}/alerts/${id}/${action}`,
                            { method: "POST", body: JSON.stringify({ comment }) });
     state.alerts.set(line.id, line);
-  } catch (error) {  // it resolved meanwhile: say so, drop it
+  } catch (error) {  // 404: it resolved meanwhile, drop it; anything else: say so, keep it
     const alert = state.alerts.get(id);
-    if (alert) state.alerts.set(id, Object.assign({}, alert, { state: "resolved" }));
+    if (alert && error.message.startsWith("404")) state.alerts.set(id, Object.assign({}, alert, { state: "resolved" }));
     document.getElementById("connection").title = `${id}: ${error.message}`;
   }
   renderAlerts();
@@ -286,8 +312,8 @@ function connect() {
   socket.onclose = () => {
     status.textContent = "reconnecting"; status.className = "down";
     state.retry = Math.min(state.retry + 1, 5);
-    setTimeout(async () => {
-      try { await api("/api/me"); await openSite(state.site); } catch (error) { connect(); }
+    state.reconnect = setTimeout(async () => {
+      try { await api("/api/me"); await openSite(state.site); } catch (error) { if (state.site) connect(); }
     }, 500 * state.retry);
   };
 }
