@@ -6,6 +6,9 @@ const LEVEL_COLOURS = { critical: "#e03131", warning: "#f08c00", info: "#1c7ed6"
 const LEVEL_ORDER = { critical: 0, warning: 1, info: 2 };
 const TRAIL_POINTS = 60;
 const LEADER_S = 30;
+// a track's label: a marker whose element only changes text and moves by transform. (A permanent
+// tooltip measures itself at every move: a forced layout per track and message, seconds at 300 tracks.)
+const LABEL_ICON = L.divIcon({ className: "track-label", html: "", iconSize: null, iconAnchor: [-9, 8] });
 
 const STAFF = ["admin", "operator", "analyst"];  // may read stored history (a replay)
 const OPERATORS = ["admin", "operator"];  // may acknowledge and resolve alerts
@@ -161,11 +164,14 @@ function updateTrack(track, fromReplay = false) {
   const colour = CLASS_COLOURS[track.class || "unknown"] || CLASS_COLOURS.unknown;
   const here = L.latLng(track.lat, track.lon);
   if (!shown) {
-    shown = { history: [], marker: L.circleMarker(here, { radius: 6, weight: 2, fillOpacity: 0.9 }),
-              trail: L.polyline([], { weight: 1.5, opacity: 0.7 }), leader: L.polyline([], { weight: 1 }) };
+    // trail and leader are not hit-tested: the canvas renderer then checks 1 path a track, not 3, on every mouse move
+    shown = { history: [], colour: null, text: "",
+              marker: L.circleMarker(here, { radius: 6, weight: 2, fillOpacity: 0.9 }),
+              trail: L.polyline([], { weight: 1.5, opacity: 0.7, interactive: false }),
+              leader: L.polyline([], { weight: 1, interactive: false }),
+              label: L.marker(here, { icon: LABEL_ICON, interactive: false, keyboard: false }) };
     shown.marker.on("click", () => showDetail(track.id));
-    shown.marker.bindTooltip("", { permanent: true, direction: "right", className: "track-label", offset: [8, 0] });
-    for (const part of [shown.trail, shown.leader, shown.marker]) part.addTo(state.layers.tracks);
+    for (const part of trackParts(shown)) part.addTo(state.layers.tracks);
     state.tracks.set(track.id, shown);
   }
   shown.last = track; shown.seen = Date.now();
@@ -175,14 +181,23 @@ function updateTrack(track, fromReplay = false) {
   const speed = Math.hypot(ve, vn);
   const ahead = L.latLng(track.lat + (vn * LEADER_S) / 111320,
                          track.lon + (ve * LEADER_S) / (111320 * Math.cos(track.lat * Math.PI / 180)));
-  shown.marker.setLatLng(here).setStyle({ color: colour, fillColor: colour });
-  shown.trail.setLatLngs(shown.history.slice(-TRAIL_POINTS).map((p) => [p.lat, p.lon])).setStyle({ color: colour });
-  shown.leader.setLatLngs([here, ahead]).setStyle({ color: colour });
+  if (colour !== shown.colour) {  // a style change redraws: only when the class changes
+    shown.colour = colour;
+    shown.marker.setStyle({ color: colour, fillColor: colour });
+    shown.trail.setStyle({ color: colour });
+    shown.leader.setStyle({ color: colour });
+  }
+  shown.marker.setLatLng(here);
+  shown.trail.setLatLngs(shown.history.slice(-TRAIL_POINTS).map((p) => [p.lat, p.lon]));
+  shown.leader.setLatLngs([here, ahead]);
+  shown.label.setLatLng(here);
   const identity = track.uas_id ? ` RID ${track.uas_id}` : track.icao ? ` ICAO ${track.icao}` : "";
-  shown.marker.setTooltipContent(
-    `${track.id} ${track.class || "unknown"} ${speed.toFixed(0)} m/s ${track.alt.toFixed(0)} m${identity}`);
+  const text = `${track.id} ${track.class || "unknown"} ${speed.toFixed(0)} m/s ${track.alt.toFixed(0)} m${identity}`;
+  if (text !== shown.text) { shown.text = text; shown.label.getElement().textContent = text; }
   if (state.detail === track.id) renderDetail();
 }
+
+function trackParts(shown) { return [shown.trail, shown.leader, shown.marker, shown.label]; }
 
 function updateOperator(position) {
   // where a Remote ID drone's pilot stands (sent only to roles allowed to see it), linked to the drone
@@ -206,7 +221,7 @@ function dropStaleTracks() {
   const now = Date.now();
   for (const [id, shown] of state.tracks) {
     if (now - shown.seen > 10000) {
-      for (const part of [shown.trail, shown.leader, shown.marker]) state.layers.tracks.removeLayer(part);
+      for (const part of trackParts(shown)) state.layers.tracks.removeLayer(part);
       state.tracks.delete(id);
     }
   }
@@ -296,18 +311,22 @@ function connect() {
   const status = document.getElementById("connection");
   socket.onopen = () => { state.retry = 0; status.textContent = "live"; status.className = "up"; };
   socket.onmessage = (event) => {
+    const cues = [];
+    let alerts = false;
     for (const item of JSON.parse(event.data)) {
       if (item.type === "track") updateTrack(item);
       else if (item.type === "operator") updateOperator(item);
       else if (item.type === "alert") {
         const previous = state.alerts.get(item.id);
         state.alerts.set(item.id, item);
-        renderAlerts();
+        alerts = true;
         if (item.level === "critical" && item.state === "open" && (!previous || previous.level !== "critical")) {
-          cue(item);
+          cues.push(item);
         }
       }
     }
+    if (alerts) renderAlerts();  // once a message: a batch of many alerts is one list update
+    for (const item of cues) cue(item);
   };
   socket.onclose = () => {
     status.textContent = "reconnecting"; status.className = "down";
@@ -413,7 +432,7 @@ function advanceTo(t) {
   replay.t = t;
   for (const [id, shown] of state.tracks) {  // tracks that ended in the replayed time go
     if (t - shown.last.t > 10) {
-      for (const part of [shown.trail, shown.leader, shown.marker]) state.layers.tracks.removeLayer(part);
+      for (const part of trackParts(shown)) state.layers.tracks.removeLayer(part);
       state.tracks.delete(id);
     }
   }
