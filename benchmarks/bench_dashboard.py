@@ -11,12 +11,13 @@ Method: Chromium (``/usr/bin/chromium``, the browser tests' flags, 1400 x 900) s
 the admin, waits until the map shows at least 90 % of the N tracks, lets 3 s pass, then
 records for ``--seconds`` (default 20) while the map stays live and untouched:
 
-- frame time: the intervals between ``requestAnimationFrame`` callbacks (median, p95, max;
-  a smooth map stays near 16.7 ms at 60 Hz);
+- frame time: the intervals between ``requestAnimationFrame`` callbacks (median, p95, how
+  many over 50 ms, the longest; a smooth map stays near 16.7 ms at 60 Hz);
 - long tasks: ``PerformanceObserver`` entries of type ``longtask`` (main-thread work of more
   than 50 ms: the page cannot answer the operator meanwhile), how many per second and the
   longest;
-- the time the page's WebSocket handler takes per message, and the tracks on the map.
+- the time the page's WebSocket message handler takes (what it does itself, not the drawing
+  it leaves to later tasks), track updates a second, and the tracks on the map at the end.
 
 Each level is recorded twice: first at the pace the service sends its picture, then (the
 live stream cut off from the page) with the service's last track message and its
@@ -27,9 +28,10 @@ where the service falls behind: its assessment of 1,000 tracks takes longer than
 on this machine.)
 
 The 0-track row is the empty map in the same run: the reference the other rows are judged
-against. Goal at 1,000 tracks: p95 frame time <= 50 ms and fewer than one long task a second.
-The service, the browser and this script share the machine (2 cores here), so the numbers
-are pessimistic for a site where the screen and the service are different computers.
+against. Goal at 1,000 tracks: p95 frame time <= 50 ms, and a long task less often than
+every 2 s (not one with every update). The service, the browser and this script share the
+machine (2 cores here), so the numbers are pessimistic for a site where the screen and the
+service are different computers.
 
 Run: ``python3 dev.py bench benchmarks/bench_dashboard.py``; writes
 ``benchmarks/results/bench_dashboard.md`` (``--output`` for another file).
@@ -53,6 +55,7 @@ from typing import Any
 
 import numpy as np
 from playwright.async_api import Browser, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from dronewatch.formats.scenario import record_to_line
 from dronewatch.geo import enu2aer
@@ -87,8 +90,8 @@ PROBE = """() => {
   };
 }"""
 
-REPLAY = """(messages) => {  // the live stream stops reaching the page; these come once a second instead
-  const probe = window.benchProbe;
+REPLAY = """() => {  // the live stream stops reaching the page; benchMessages come once a second instead
+  const probe = window.benchProbe, messages = window.benchMessages;
   state.socket.onmessage = () => {};
   probe.reset();
   let k = 0;
@@ -192,8 +195,11 @@ async def measure(browser: Browser, targets: int, seconds: float) -> list[dict[s
             # the traffic starts once the page is up: the operator's screen is open before the swarm comes
             feeder = asyncio.create_task(feed(service.udp_port, targets, stop)) if targets else None
             if targets:
-                await page.wait_for_function(f"state.tracks.size >= {int(targets * 0.9)}", timeout=120000,
-                                             polling=500)
+                try:
+                    await page.wait_for_function(f"state.tracks.size >= {int(targets * 0.9)}", timeout=120000,
+                                                 polling=500)
+                except PlaywrightTimeout:  # a page that cannot keep up is measured as it is
+                    errors.append(f"fewer than 90 % of {targets} tracks shown after 120 s")
             await page.evaluate(PROBE)
             await asyncio.sleep(3.0)
             await page.evaluate("window.benchProbe.reset()")
@@ -201,7 +207,11 @@ async def measure(browser: Browser, targets: int, seconds: float) -> list[dict[s
             rows = [summary(targets, "service pace", await page.evaluate(COLLECT), errors)]
             if targets:
                 captured = await page.evaluate("window.benchProbe.captured")
-                await page.evaluate(REPLAY, flown_on(captured[-1], int(seconds) + 5))
+                # handed over first: taking in megabytes of messages stalls the page for a moment
+                await page.evaluate("(messages) => { window.benchMessages = messages; }",
+                                    flown_on(captured[-1], int(seconds) + 5))
+                await asyncio.sleep(2.0)
+                await page.evaluate(REPLAY)
                 await asyncio.sleep(seconds)
                 rows.append(summary(targets, "1 Hz", await page.evaluate(COLLECT), errors))
         finally:
@@ -239,7 +249,7 @@ def summary(targets: int, pace: str, got: dict[str, Any], errors: list[str]) -> 
             "fps": len(frames) / elapsed_s,
             "frame_p50": statistics.median(frames) if frames else math.nan,
             "frame_p95": float(np.percentile(frames, 95)) if frames else math.nan,
-            "frame_max": max(frames, default=math.nan),
+            "frame_max": max(frames, default=math.nan), "slow_frames": sum(f > 50.0 for f in frames),
             "long_per_s": len(long) / elapsed_s, "long_max": max(long, default=0.0),
             "messages_per_s": len(handler) / elapsed_s, "track_lines_per_s": got["track_lines"] / elapsed_s,
             "handler_p50": statistics.median(handler) if handler else math.nan,
@@ -269,28 +279,30 @@ def main() -> int:
         return 1
     rows = asyncio.run(run([int(n) for n in args.levels.split(",")], args.seconds))
     load = os.getloadavg()[0]
+    columns = [("targets", "{targets}"), ("updates", "{pace}"), ("tracks shown", "{tracks}"),
+               ("alerts listed", "{alerts}"), ("track updates/s", "{track_lines_per_s:.0f}"), ("frames/s", "{fps:.1f}"),
+               ("frame p50", "{frame_p50:.1f} ms"), ("frame p95", "{frame_p95:.1f} ms"),
+               ("frames > 50 ms", "{slow_frames}"), ("longest frame", "{frame_max:.0f} ms"),
+               ("long tasks/s", "{long_per_s:.2f}"), ("longest task", "{long_max:.0f} ms"),
+               ("messages/s", "{messages_per_s:.1f}"), ("handler p50", "{handler_p50:.1f} ms"),
+               ("handler max", "{handler_max:.0f} ms")]
     lines = ["# Dashboard frame rate with live tracks (Chromium, software rendering)", "",
-             "`python3 dev.py bench benchmarks/bench_dashboard.py` "
-             f"({args.seconds:g} s recorded per level; load average {load:.1f} on {os.cpu_count()} cores at the end)",
-             "",
-             "| targets | updates | tracks shown | alerts listed | track updates/s | frames/s | frame p50 | "
-             "frame p95 | frame max | long tasks/s | longest task | messages/s | handler p50 | handler max |",
-             "|---:|:--|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['targets']} | {r['pace']} | {r['tracks']} | {r['alerts']} | {r['track_lines_per_s']:.0f} | "
-                     f"{r['fps']:.1f} | {r['frame_p50']:.1f} ms | "
-                     f"{r['frame_p95']:.1f} ms | {r['frame_max']:.0f} ms | {r['long_per_s']:.2f} | "
-                     f"{r['long_max']:.0f} ms | {r['messages_per_s']:.1f} | {r['handler_p50']:.1f} ms | "
-                     f"{r['handler_max']:.0f} ms |")
+             f"`python3 dev.py bench benchmarks/bench_dashboard.py`: {args.seconds:g} s recorded per row; "
+             f"load average {load:.1f} on {os.cpu_count()} cores at the end (the service, Chromium and other work "
+             "share them). The handler is the page's WebSocket message handler; the tracks it hands on are drawn "
+             "in slices of at most 20 ms after it.", "",
+             "| " + " | ".join(name for name, _ in columns) + " |",
+             "|" + "|".join(":--" if name == "updates" else "---:" for name, _ in columns) + "|"]
+    lines += ["| " + " | ".join(form.format(**r) for _, form in columns) + " |" for r in rows]
     most = max(r["targets"] for r in rows)
     lines.append("")
     for r in (r for r in rows if r["targets"] == most):
-        smooth = r["frame_p95"] <= 50.0 and r["long_per_s"] < 1.0
+        smooth = r["frame_p95"] <= 50.0 and r["long_per_s"] < 0.5
         lines.append(f"At {most} targets, {r['pace']}: p95 frame time {r['frame_p95']:.1f} ms, "
                      f"{r['long_per_s']:.2f} long tasks a second: {'smooth' if smooth else 'NOT smooth'} "
-                     "(goal: p95 <= 50 ms and < 1 long task a second).  ")
+                     "(goal: p95 <= 50 ms and a long task less often than every 2 s).  ")
     if any(r["errors"] for r in rows):
-        lines += ["", "Console errors: " + "; ".join(e for r in rows for e in r["errors"])[:2000]]
+        lines += ["", "Errors: " + "; ".join(sorted({e for r in rows for e in r["errors"]}))[:2000]]
     text = "\n".join(lines) + "\n"
     args.output.parent.mkdir(exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
