@@ -28,10 +28,11 @@ where the service falls behind: its assessment of 1,000 tracks takes longer than
 on this machine.)
 
 The 0-track row is the empty map in the same run: the reference the other rows are judged
-against. Goal at 1,000 tracks: p95 frame time <= 50 ms, and a long task less often than
-every 2 s (not one with every update). The service, the browser and this script share the
-machine (2 cores here), so the numbers are pessimistic for a site where the screen and the
-service are different computers.
+against. Goal at 1,000 tracks: at least 45 frames a second, p95 frame time <= 50 ms, and a
+long task less often than every 2 s (not one with every update). (A page frozen for seconds
+draws few frames, all of them quick, between its long tasks: hence the frame rate too.)
+The service, the browser and this script share the machine (2 cores here), so the numbers
+are pessimistic for a site where the screen and the service are different computers.
 
 Run: ``python3 dev.py bench benchmarks/bench_dashboard.py``; writes
 ``benchmarks/results/bench_dashboard.md`` (``--output`` for another file).
@@ -297,10 +298,11 @@ def main() -> int:
     most = max(r["targets"] for r in rows)
     lines.append("")
     for r in (r for r in rows if r["targets"] == most):
-        smooth = r["frame_p95"] <= 50.0 and r["long_per_s"] < 0.5
-        lines.append(f"At {most} targets, {r['pace']}: p95 frame time {r['frame_p95']:.1f} ms, "
-                     f"{r['long_per_s']:.2f} long tasks a second: {'smooth' if smooth else 'NOT smooth'} "
-                     "(goal: p95 <= 50 ms and a long task less often than every 2 s).  ")
+        smooth = r["fps"] >= 45.0 and r["frame_p95"] <= 50.0 and r["long_per_s"] < 0.5
+        lines.append(f"At {most} targets, {r['pace']}: {r['fps']:.1f} frames/s, p95 frame time "
+                     f"{r['frame_p95']:.1f} ms, {r['long_per_s']:.2f} long tasks a second: "
+                     f"{'smooth' if smooth else 'NOT smooth'} (goal: at least 45 frames/s, p95 <= 50 ms, a long "
+                     "task less often than every 2 s).  ")
     if any(r["errors"] for r in rows):
         lines += ["", "Errors: " + "; ".join(sorted({e for r in rows for e in r["errors"]}))[:2000]]
     text = "\n".join(lines) + "\n"
