@@ -78,6 +78,7 @@ PROBE = """() => {
   requestAnimationFrame(tick);
   new PerformanceObserver((list) => { for (const e of list.getEntries()) probe.long.push(e.duration); })
     .observe({ type: "longtask" });
+  probe.socket = state.socket;
   probe.handle = state.socket.onmessage;
   probe.deliver = (event) => {  // the page's own handler, timed; the track lines counted outside the timing
     const start = performance.now();
@@ -85,7 +86,7 @@ PROBE = """() => {
     probe.handler.push(performance.now() - start);
     probe.tracks += (event.data.match(/"type": "track"/g) || []).length;
   };
-  state.socket.onmessage = (event) => {
+  probe.socket.onmessage = (event) => {
     if (probe.captured.length < 120 && event.data.includes('"type": "track"')) probe.captured.push(event.data);
     probe.deliver(event);
   };
@@ -93,7 +94,8 @@ PROBE = """() => {
 
 REPLAY = """() => {  // the live stream stops reaching the page; benchMessages come once a second instead
   const probe = window.benchProbe, messages = window.benchMessages;
-  state.socket.onmessage = () => {};
+  probe.socket.onmessage = () => {};
+  if (state.socket) state.socket.onmessage = () => {};
   probe.reset();
   let k = 0;
   setInterval(() => probe.deliver({ data: messages[k++ % messages.length] }), 1000);
@@ -101,7 +103,7 @@ REPLAY = """() => {  // the live stream stops reaching the page; benchMessages c
 
 COLLECT = """() => { const p = window.benchProbe;
   return { frames: p.frames.slice(1), long: p.long, handler: p.handler, track_lines: p.tracks,
-           elapsed_ms: performance.now() - p.t0, tracks: state.tracks.size,
+           elapsed_ms: performance.now() - p.t0, tracks: state.tracks.size, same_socket: state.socket === p.socket,
            alerts: document.querySelectorAll('#alerts li').length,
            nodes: document.getElementsByTagName('*').length }; }"""
 
@@ -244,6 +246,8 @@ def flown_on(message: str, seconds: int, seed: int = 2) -> list[str]:
 
 
 def summary(targets: int, pace: str, got: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+    if not got["same_socket"]:
+        errors.append(f"{targets} targets: the page's WebSocket was closed or replaced during the run")
     frames, long, handler = got["frames"], got["long"], got["handler"]
     elapsed_s = got["elapsed_ms"] / 1000.0
     return {"targets": targets, "pace": pace, "tracks": got["tracks"], "alerts": got["alerts"], "nodes": got["nodes"],
