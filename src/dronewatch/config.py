@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dronewatch.errors import ConfigError
+from dronewatch.errors import ConfigError, DronewatchError
+from dronewatch.web.tiles import TileArchive
 
 ROLES = ("admin", "operator", "analyst", "partner")
 ENV_PREFIX = "DRONEWATCH_"
@@ -130,6 +131,16 @@ class TakConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MapConfig:
+    tile_url: str = ""
+    """A tile URL template with ``{z}``, ``{x}`` and ``{y}`` (a tile server the browsers reach), or empty."""
+    tile_archive: str = ""
+    """An MBTiles file of raster tiles that the service serves at ``/api/tiles/{z}/{x}/{y}``, or empty."""
+    attribution: str = ""
+    """Credit for the imagery, shown in the map's corner (an archive's own ``attribution`` when empty)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
@@ -139,6 +150,7 @@ class Config:
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     tak: tuple[TakConfig, ...] = ()
     sapient: SapientConfig = field(default_factory=SapientConfig)
+    map: MapConfig = field(default_factory=MapConfig)
 
     @property
     def database_url(self) -> str:
@@ -286,6 +298,25 @@ def _check(config: Config, source: str) -> None:
         _check_tak(tak, f"{source}: tak[{index}]")
     if not config.site.id or not config.site.id.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"{source}: site.id: {config.site.id!r} must be letters, digits, - or _")
+    _check_map(config.map, source)
+
+
+def _check_map(config: MapConfig, source: str) -> None:
+    if config.tile_url and config.tile_archive:
+        raise ConfigError(f"{source}: map.tile_url and map.tile_archive: set one of them, not both")
+    url = config.tile_url
+    if url:
+        if not url.startswith(("http://", "https://", "/")):
+            raise ConfigError(f"{source}: map.tile_url: expected an http:// or https:// URL (or a path on this "
+                              f"service), got {url!r}")
+        missing = [p for p in ("{z}", "{x}") if p not in url] + ([] if "{y}" in url or "{-y}" in url else ["{y}"])
+        if missing:
+            raise ConfigError(f"{source}: map.tile_url: {url!r} lacks {', '.join(missing)}")
+    if config.tile_archive:
+        try:
+            TileArchive(config.tile_archive).close()
+        except DronewatchError as error:
+            raise ConfigError(f"{source}: map.tile_archive: {error}") from None
 
 
 def keys() -> list[str]:

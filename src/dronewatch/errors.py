@@ -44,3 +44,7 @@ class EncodeError(DronewatchError):
 
 class TransportError(DronewatchError):
     """A connection to a peer (TAK server, SAPIENT node) failed or was refused; names the peer."""
+
+
+class StorageError(DronewatchError):
+    """A database or archive cannot be opened or read; names the file and what is wrong."""

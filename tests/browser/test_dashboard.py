@@ -1,11 +1,13 @@
 """The dashboard in a real browser (Debian's Chromium through Playwright) against a running service.
 
-The service runs ``border-station`` at 10x real time. Screenshots go to ``DRONEWATCH_ARTIFACTS``
+The service runs ``border-station`` at 10x real time, with a tile archive of the site as the map's
+background (coloured squares made by the test). Screenshots go to ``DRONEWATCH_ARTIFACTS``
 (default: the test's temporary directory).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -18,6 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from dronewatch.sim.scenarios import SITE
 from dronewatch.storage import Repository, open_database
 
 CHROMIUM = "/usr/bin/chromium"
@@ -25,13 +28,46 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update"]
 
 
+ZOOM = 14
+ATTRIBUTION = "Tiles made by the test <b>not bold</b>"
+
+
+def tile_of(lat: float, lon: float, z: int) -> tuple[int, int]:
+    """The XYZ (web Mercator) tile holding a point."""
+    n = 2**z
+    return int((lon + 180.0) / 360.0 * n), int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+
+
+def tile_corner(x: int, y: int, z: int) -> tuple[float, float]:
+    """(lat, lon) of a tile's north-west corner."""
+    n = 2**z
+    return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n)))), x / n * 360.0 - 180.0
+
+
+def tile_colour(x: int, y: int) -> tuple[int, int, int]:
+    """A dark tone of its own for each tile around the site: the page must show the tile it asked for."""
+    return 30 + 4 * (x % 13), 38 + 4 * (y % 11), 52
+
+
+def site_archive(path: Path, mbtiles: Callable[..., Path], png_tile: Callable[..., bytes]) -> Path:
+    """Zoom-14 tiles 13 x 11 around the site; ``bounds`` a hair inside them, so the map asks for no others."""
+    cx, cy = tile_of(SITE.lat0_deg, SITE.lon0_deg, ZOOM)
+    xs, ys = range(cx - 6, cx + 7), range(cy - 5, cy + 6)
+    north, west = tile_corner(xs[0], ys[0], ZOOM)
+    south, east = tile_corner(xs[-1] + 1, ys[-1] + 1, ZOOM)
+    return mbtiles(path, {(ZOOM, x, y): png_tile(tile_colour(x, y)) for x in xs for y in ys},
+                   {"format": "png", "minzoom": str(ZOOM), "maxzoom": str(ZOOM), "attribution": ATTRIBUTION,
+                    "bounds": f"{west + 1e-6},{south + 1e-6},{east - 1e-6},{north - 1e-6}"})
+
+
 class Service:
-    def __init__(self, root: Path, port: int) -> None:
+    def __init__(self, root: Path, port: int, tile_archive: Path) -> None:
         self.port = port
         self.root = root
         self.config = root / "site.toml"
         self.config.write_text(f'[site]\nid = "station"\n[service]\nport = {self.port}\n'
-                               f'data_dir = "{root / "data"}"\n[sources]\nsimulate = "border-station"\nspeed = 10.0\n')
+                               f'data_dir = "{root / "data"}"\n[sources]\nsimulate = "border-station"\nspeed = 10.0\n'
+                               f'[map]\ntile_archive = "{tile_archive}"\n')
         self.process: subprocess.Popen[str] | None = None
         self.password = ""
 
@@ -51,24 +87,32 @@ class Service:
             self.password = line.split("password '")[1].split("'")[0]
 
     def stop(self) -> None:
-        if self.process is not None:
+        if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
-            self.process.wait(20)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:  # never leave a simulating service behind
+                self.process.kill()
+                self.process.wait(10)
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, free_port: Callable[..., int]) -> Iterator[Service]:
+def service(tmp_path_factory: pytest.TempPathFactory, free_port: Callable[..., int], mbtiles: Callable[..., Path],
+            png_tile: Callable[..., bytes]) -> Iterator[Service]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    running = Service(tmp_path_factory.mktemp("dashboard"), free_port())
-    running.start()
-    with httpx.Client(base_url=running.url) as client:  # the simulated traffic is under way: tracks exist
-        client.post("/api/login", json={"name": "admin", "password": running.password})
-        deadline = time.monotonic() + 60
-        while not client.get("/api/sites/station/tracks").json() and time.monotonic() < deadline:
-            time.sleep(0.2)
-    yield running
-    running.stop()
+    root = tmp_path_factory.mktemp("dashboard")
+    running = Service(root, free_port(), site_archive(root / "site.mbtiles", mbtiles, png_tile))
+    try:
+        running.start()
+        with httpx.Client(base_url=running.url) as client:  # the simulated traffic is under way: tracks exist
+            client.post("/api/login", json={"name": "admin", "password": running.password})
+            deadline = time.monotonic() + 60
+            while not client.get("/api/sites/station/tracks").json() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -100,11 +144,21 @@ def page(browser: Browser, tmp_path: Path, request: pytest.FixtureRequest) -> It
     assert [e for e in errors if not any(a in e for a in allowed)] == []
 
 
-def sign_in(page: Page, service: Service, name: str = "admin", password: str | None = None) -> None:
-    page.goto(service.url)
+def sign_in(page: Page, service: Service, name: str = "admin", password: str | None = None,
+            reload: bool = True) -> None:
+    if reload:
+        page.goto(service.url)
     page.fill("#login-name", name)
     page.fill("#login-password", password or service.password)
     page.click("button[type=submit]")
+
+
+# a track's label as the map's canvas last drew it (tracks are drawn on the canvas, not as elements)
+DRAWN = "[...state.tracks.values()].some(t => /^T\\d+ \\w+ \\d+ m\\/s \\d+ m/.test(t.marker.drawnLabel || ''))"
+
+
+def wait_for_tracks(page: Page, timeout: float = 5000) -> None:
+    page.wait_for_function(DRAWN, timeout=timeout)
 
 
 def test_wrong_password_is_refused_and_the_right_one_shows_tracks(page: Page, service: Service) -> None:
@@ -112,7 +166,29 @@ def test_wrong_password_is_refused_and_the_right_one_shows_tracks(page: Page, se
     page.wait_for_selector("#login-error:has-text('Wrong name or password')")
     sign_in(page, service)
     page.wait_for_selector("#connection:has-text('live')", timeout=5000)
-    page.wait_for_selector(".track-label:has-text('T')", timeout=5000)  # tracks within 5 s
+    wait_for_tracks(page)  # tracks within 5 s
+
+
+def test_the_map_shows_the_tiles_of_the_archive(page: Page, service: Service) -> None:
+    sign_in(page, service)
+    page.wait_for_selector("img.leaflet-tile-loaded", timeout=10000)
+    page.wait_for_load_state("networkidle")
+    # each loaded tile: where it came from, and the colour of its middle pixel as the browser decoded it
+    shown = page.eval_on_selector_all("img.leaflet-tile", """tiles => tiles.map(img => {
+        const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+        const box = img.getBoundingClientRect();
+        return { src: new URL(img.src).pathname, loaded: img.classList.contains('leaflet-tile-loaded'),
+                 size: img.naturalWidth, rgb: Array.from(g.getImageData(128, 128, 1, 1).data.slice(0, 3)),
+                 visible: box.right > 0 && box.left < innerWidth && box.bottom > 0 && box.top < innerHeight }; })""")
+    assert len(shown) >= 9 and all(t["loaded"] and t["size"] == 256 for t in shown), shown
+    assert sum(t["visible"] for t in shown) >= 9
+    for t in shown:
+        z, x, y = (int(v) for v in t["src"].removeprefix("/api/tiles/").split("/"))
+        assert (z, tuple(t["rgb"])) == (ZOOM, tile_colour(x, y)), t
+    centre = tile_of(SITE.lat0_deg, SITE.lon0_deg, ZOOM)
+    assert f"/api/tiles/{ZOOM}/{centre[0]}/{centre[1]}" in [t["src"] for t in shown]
+    assert page.inner_text(".leaflet-control-attribution") == ATTRIBUTION  # as text, not markup
 
 
 def test_a_critical_alert_is_acknowledged_and_stored(page: Page, service: Service) -> None:
@@ -135,16 +211,73 @@ def test_a_critical_alert_is_acknowledged_and_stored(page: Page, service: Servic
     assert drawn > 100
 
 
-def test_a_partner_sees_only_its_site(page: Page, service: Service) -> None:
+def make_user(service: Service, name: str, role: str, sites: list[str], levels: list[str]) -> str:
+    password = f"{name} password 1"
     with httpx.Client(base_url=service.url) as client:
         csrf = client.post("/api/login", json={"name": "admin", "password": service.password}).json()["csrf_token"]
         made = client.post("/api/users", headers={"X-CSRF-Token": csrf},
-                           json={"name": "partner-agency", "role": "partner", "password": "partner password 1",
-                                 "sites": ["elsewhere"], "levels": ["critical"]})
+                           json={"name": name, "role": role, "password": password, "sites": sites, "levels": levels})
         assert made.status_code in (200, 409)
-    sign_in(page, service, "partner-agency", "partner password 1")
+    return password
+
+
+def open_alerts(service: Service) -> list[dict[str, object]]:
+    with httpx.Client(base_url=service.url) as client:
+        client.post("/api/login", json={"name": "admin", "password": service.password})
+        found: list[dict[str, object]] = client.get("/api/sites/station/alerts", params={"state": "open"}).json()
+    return found
+
+
+def test_a_partner_sees_only_its_site(page: Page, service: Service) -> None:
+    # the same screen an admin used a moment ago: nothing of it may be left for the partner
+    sign_in(page, service)
+    page.wait_for_selector("#alerts li", timeout=60000)
+    page.click("#alerts li a[data-track]")
+    page.wait_for_selector("#detail:not([hidden])")
+    page.click("#logout")
+    page.wait_for_selector("#login:not([hidden])")
+    password = make_user(service, "partner-agency", "partner", ["elsewhere"], ["critical"])
+    sign_in(page, service, "partner-agency", password, reload=False)
     page.wait_for_selector("#user:has-text('partner')")
     assert page.eval_on_selector_all("#site option", "options => options.map(o => o.value)") == []
+    time.sleep(2)  # the admin's socket, had it stayed open, would have drawn more by now
+    assert page.query_selector_all("#alerts li, .track-label, .operator") == []  # alerts, range labels, pilots
+    assert page.evaluate("[state.tracks.size, ...Object.values(state.layers).map(l => l.getLayers().length)]") == [
+        0, 0, 0, 0, 0]  # tracks; rings, zones, sensors and tracks on the map
+    assert page.is_hidden("#detail") and page.is_hidden("#replay-controls")
+    assert page.inner_text("#connection") == "no site granted"
+
+
+GRANTED = ("warning", "critical")
+
+
+def test_a_partner_granted_the_site_sees_it_its_tracks_and_only_its_levels(page: Page, service: Service) -> None:
+    password = make_user(service, "partner-granted", "partner", ["station", "elsewhere"], list(GRANTED))
+    # every alert level the partner's list ever shows, from the start of the page
+    page.add_init_script("""window.levelsShown = new Set();
+        new MutationObserver(() => document.querySelectorAll('#alerts li').forEach(li =>
+            ['critical', 'warning', 'info'].forEach(l => li.classList.contains(l) && window.levelsShown.add(l))))
+          .observe(document, { subtree: true, childList: true, attributes: true });""")
+    sign_in(page, service, "partner-granted", password)
+    page.wait_for_selector("#connection:has-text('live')", timeout=10000)
+    # the switcher: the granted site that exists, chosen; the granted one that does not exist is not offered
+    assert page.eval_on_selector_all("#site option", "options => options.map(o => o.value)") == ["station"]
+    assert page.input_value("#site") == "station"
+    wait_for_tracks(page)
+    page.wait_for_selector("#alerts li.warning, #alerts li.critical", timeout=90000)
+    # an info alert open now is one the admin sees and the partner would, were the levels not filtered
+    deadline = time.monotonic() + 90
+    while not any(a["level"] == "info" for a in open_alerts(service)):
+        assert time.monotonic() < deadline, "no info alert came to check the filter with"
+        time.sleep(0.5)
+    time.sleep(1.5)
+    assert page.evaluate("[...window.levelsShown]") and set(page.evaluate("[...window.levelsShown]")) <= set(GRANTED)
+    assert "0 info" in page.inner_text("#counts")
+    assert page.query_selector_all("#alerts li button") == []  # a partner may not acknowledge or resolve
+    assert page.is_hidden("#replay-controls")  # nor read the stored history a replay needs
+    page.select_option("#site", "station")  # choosing the site again opens it afresh
+    page.wait_for_selector("#connection:has-text('live')", timeout=5000)
+    wait_for_tracks(page)
 
 
 @pytest.mark.allow_console("ERR_CONNECTION_REFUSED", "WebSocket connection to")
@@ -160,7 +293,7 @@ def test_the_page_recovers_after_the_service_restarts(page: Page, service: Servi
 
 def test_replay_of_the_last_minutes_plays(page: Page, service: Service) -> None:
     sign_in(page, service)
-    page.wait_for_selector(".track-label:has-text('T')", timeout=10000)
+    wait_for_tracks(page, 10000)
     time.sleep(3)  # let some history be stored
     page.fill("#replay-minutes", "2")
     page.select_option("#replay-speed", "32")
@@ -168,7 +301,7 @@ def test_replay_of_the_last_minutes_plays(page: Page, service: Service) -> None:
     page.wait_for_selector("#replay-bar:not([hidden])")
     first = page.input_value("#replay-slider")
     page.wait_for_function(f"document.getElementById('replay-slider').value > {first}", timeout=10000)
-    page.wait_for_selector(".track-label:has-text('T')", timeout=5000)
+    wait_for_tracks(page)
     assert "UTC" in page.inner_text("#replay-time")
     page.click("#replay-exit")
     page.wait_for_selector("#replay-bar", state="hidden")
@@ -185,7 +318,7 @@ def test_operator_positions_only_for_roles_allowed_to_see_them(page: Page, brows
         assert made.status_code in (200, 409)
     other = browser.new_context().new_page()
     sign_in(other, service, "analyst-1", "analyst password 1")
-    other.wait_for_selector(".track-label:has-text('T')", timeout=10000)
+    wait_for_tracks(other, 10000)
     time.sleep(2)
     assert other.query_selector(".operator") is None
     other.context.close()

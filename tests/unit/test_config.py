@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,14 @@ def test_defaults_file_and_environment(tmp_path: Path) -> None:
     ('[sapient]\nparent = "c2:0"\n', {}, "sapient.parent: port 0 is not a port to connect to"),
     ('[sapient]\nnode_id = "A8654CDF-4328-47DE-81FA-C495589E30C9"\n', {},
      "sapient.node_id: 'A8654CDF-4328-47DE-81FA-C495589E30C9' is not a UUID version 4 in lower case"),
+    ('[map]\ntile_url = "https://t.example/{z}/{x}/{y}.png"\ntile_archive = "a.mbtiles"\n', {},
+     "site.toml: map.tile_url and map.tile_archive: set one of them, not both"),
+    ('[map]\ntile_url = "https://t.example/{z}/{y}.png"\n', {}, r"site.toml: map.tile_url: .* lacks \{x\}"),
+    ('[map]\ntile_url = "ftp://t.example/{z}/{x}/{y}"\n', {}, "site.toml: map.tile_url: expected an http"),
+    ('[map]\ntile_archive = "/nowhere/site.mbtiles"\n', {},
+     "site.toml: map.tile_archive: /nowhere/site.mbtiles: no such file"),
+    ("", {"DRONEWATCH_MAP__TILE_ARCHIVE": "/nowhere/x.mbtiles"},
+     "map.tile_archive: /nowhere/x.mbtiles: no such file"),
 ])
 def test_bad_configuration_names_file_and_key(tmp_path: Path, toml: str, environ: dict[str, str],
                                               reason: str) -> None:
@@ -47,6 +57,22 @@ def test_bad_configuration_names_file_and_key(tmp_path: Path, toml: str, environ
     site.write_text(toml)
     with pytest.raises(ConfigError, match=reason):
         load_config(site, environ)
+
+
+def test_a_tile_archive_must_be_a_readable_mbtiles_file(tmp_path: Path, mbtiles: Callable[..., Path]) -> None:
+    good = mbtiles(tmp_path / "good.mbtiles", {(0, 0, 0): b"\x89PNG\r\n\x1a\n"})
+    site = tmp_path / "site.toml"
+    site.write_text(f'[map]\ntile_archive = "{good}"\n')
+    assert load_config(site, {}).map.tile_archive == str(good)
+    (tmp_path / "bad.mbtiles").write_text("a text file, not SQLite\n" * 50)
+    site.write_text(f'[map]\ntile_archive = "{tmp_path / "bad.mbtiles"}"\n')
+    with pytest.raises(ConfigError, match=r"site.toml: map.tile_archive: .*bad.mbtiles: not an MBTiles archive"):
+        load_config(site, {})
+    good.chmod(0)
+    site.write_text(f'[map]\ntile_archive = "{good}"\n')
+    if os.geteuid() != 0:  # root reads it anyway
+        with pytest.raises(ConfigError, match=r"site.toml: map.tile_archive: .*good.mbtiles"):
+            load_config(site, {})
 
 
 def test_every_key_is_documented() -> None:

@@ -43,6 +43,7 @@ from dronewatch.geo.zones import check_zone
 from dronewatch.model import Alert, Zone
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.storage import Repository
+from dronewatch.web.tiles import MAX_ZOOM, TileArchive
 
 _UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -86,6 +87,7 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         """The dashboard page: public, as a login page must be; everything it shows comes from the API."""
         return FileResponse(WEB / "static" / "index.html")
 
+    archive = TileArchive(config.map.tile_archive) if config.map.tile_archive else None
     signer = SessionSigner(config.service.data_dir, config.security.session_hours * 3600.0)
     limiter = LoginLimiter(config.security.login_attempts_per_minute)
     secure_cookie = config.service.host not in ("127.0.0.1", "localhost", "::1")
@@ -257,6 +259,35 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
             raise HTTPException(404, f"no zone {zone_id!r}")
         audit(who, "zone.delete", f"site/{site_id}/zone/{zone_id}", request)
         return {"deleted": zone_id}
+
+    # ------------------------------------------------------------------- map
+    @app.get("/api/map", tags=["map"])
+    async def map_background(who: Anyone) -> dict[str, Any]:
+        """The map's background: a tile URL template for Leaflet (empty: the offline grid only)."""
+        if archive is not None:
+            info = archive.info
+            bounds = info.bounds and [[info.bounds[1], info.bounds[0]], [info.bounds[3], info.bounds[2]]]
+            return {"tiles": "/api/tiles/{z}/{x}/{y}", "min_native_zoom": info.min_zoom,
+                    "max_native_zoom": info.max_zoom, "bounds": bounds,
+                    "attribution": config.map.attribution or info.attribution}
+        return {"tiles": config.map.tile_url, "min_native_zoom": None, "max_native_zoom": None, "bounds": None,
+                "attribution": config.map.attribution}
+
+    @app.get("/api/tiles/{z}/{x}/{y}", tags=["map"], response_class=Response,
+             responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}},
+                        404: {"description": "no such tile, or no tile archive"}})
+    def tile(z: Annotated[int, PathParam(ge=0, le=MAX_ZOOM)], x: Annotated[int, PathParam(ge=0, lt=2**MAX_ZOOM)],
+             y: Annotated[int, PathParam(ge=0, lt=2**MAX_ZOOM)], who: Anyone) -> Response:
+        """A tile of the site's archive (``map.tile_archive``), XYZ numbering as web maps use.
+
+        Not audited: a screen loads dozens of them, and they show the ground, not the traffic."""
+        if archive is None:
+            raise HTTPException(404, "this service has no tile archive (map.tile_archive)")
+        data = archive.tile(z, x, y)
+        if data is None:
+            raise HTTPException(404, f"no tile {z}/{x}/{y} in the archive")
+        return Response(data, media_type=archive.content_type(data),
+                        headers={"Cache-Control": "private, max-age=3600"})
 
     # ---------------------------------------------------------------- tracks
     @app.get("/api/sites/{site_id}/tracks", tags=["tracks"])

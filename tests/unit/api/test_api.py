@@ -67,11 +67,12 @@ def test_every_route_refuses_an_anonymous_request(service: tuple[TestClient, Rep
         if path == "/api/login":
             continue
         url = path.replace("{site_id}", "station").replace("{zone_id}", "compound").replace("{alert_id}", "A1")
+        url = url.replace("{token_id}", "1").replace("{name}", "olga").replace("{z}/{x}/{y}", "14/3348/6621")
         for method in methods:
             response = client.request(method.upper(), url, params={"from": NOW, "to": NOW + 1}, json={})
             assert response.status_code == 401, (method, path, response.status_code)
             tried += 1
-    assert tried >= 15
+    assert tried >= 17 and {"/api/map", "/api/tiles/{z}/{x}/{y}"} <= set(spec["paths"])
     with pytest.raises(Exception), client.websocket_connect("/api/sites/station/stream") as ws:  # noqa: B017
         ws.receive_json()
 

@@ -6,9 +6,50 @@ const LEVEL_COLOURS = { critical: "#e03131", warning: "#f08c00", info: "#1c7ed6"
 const LEVEL_ORDER = { critical: 0, warning: 1, info: 2 };
 const TRAIL_POINTS = 60;
 const LEADER_S = 30;
+// Above this many tracks a trail is redrawn every third update only (its 60 points are projected
+// anew each time: most of the page's work at 1,000 tracks); the leader bridges the few seconds.
+const BUSY_TRACKS = 200;
+const LABEL_FONT = "11px system-ui, sans-serif";
+
+// A track's dot with its label, both drawn on the map's canvas in the same pass as the trails. (As
+// HTML elements, 1,000 labels that move and change text every second cost the page hundreds of
+// milliseconds of style, layout and paint a second; a permanent tooltip even measured itself at
+// every move.) The label is part of the dot's bounds, so a partial redraw repaints it whole.
+const TrackMarker = L.CircleMarker.extend({
+  moveTo(latlng, label) {  // one redraw for both
+    if (label !== this._label) { this._label = label; this._labelWidth = null; }
+    return this.setLatLng(latlng);
+  },
+  _updateBounds() {
+    L.CircleMarker.prototype._updateBounds.call(this);
+    if (this._label) {
+      const width = this._labelWidth || this._label.length * 7;  // measured at the first drawing
+      this._pxBounds.extend(this._point.add([12 + width, 9]));
+    }
+  },
+  _updatePath() {
+    L.CircleMarker.prototype._updatePath.call(this);
+    const renderer = this._renderer;
+    if (!renderer._drawing || this._empty() || !this._label) return;
+    const g = renderer._ctx;
+    g.font = LABEL_FONT;
+    if (this._labelWidth == null) this._labelWidth = g.measureText(this._label).width + 8;
+    const x = this._point.x + 10, y = this._point.y;
+    g.globalAlpha = 1;
+    g.fillStyle = "rgba(0, 0, 0, 0.6)";
+    g.fillRect(x, y - 8, this._labelWidth, 16);
+    g.fillStyle = "#eeeeee";
+    g.textBaseline = "middle";
+    g.fillText(this._label, x + 4, y + 0.5);
+    this.drawnLabel = this._label;  // what the map shows now (the browser tests read it)
+  },
+});
+
+const STAFF = ["admin", "operator", "analyst"];  // may read stored history (a replay)
+const OPERATORS = ["admin", "operator"];  // may acknowledge and resolve alerts
 
 const state = {
-  csrf: sessionStorage.getItem("dw-csrf") || "",
+  csrf: sessionStorage.getItem("dw-csrf") || "", role: null,
   site: null, map: null, layers: null, tracks: new Map(), alerts: new Map(),
   socket: null, retry: 0, detail: null, replay: null,
 };
@@ -26,7 +67,23 @@ function showLogin(message = "") {
   document.getElementById("app").hidden = true;
   document.getElementById("login").hidden = false;
   document.getElementById("login-error").textContent = message;
+  closeSite();  // the next person at this screen may be someone else: nothing of this one's view stays
+  document.getElementById("site").innerHTML = "";
+  document.getElementById("user").textContent = "";
+  state.role = null;
+}
+
+function closeSite() {
+  // the live stream, a replay, and everything drawn of the site: gone
   if (state.socket) { state.socket.onclose = null; state.socket.close(); state.socket = null; }
+  clearTimeout(state.reconnect);
+  if (state.replay) stopReplay(false);
+  if (state.layers) for (const layer of Object.values(state.layers)) layer.clearLayers();
+  pending.clear();
+  state.tracks.clear(); state.alerts.clear();
+  if (state.operators) state.operators.clear();
+  state.site = null; state.detail = null;
+  renderDetail(); renderAlerts();
 }
 
 async function login(event) {
@@ -56,29 +113,51 @@ async function start() {
   document.getElementById("login").hidden = true;
   document.getElementById("app").hidden = false;
   document.getElementById("user").textContent = `${me.name} (${me.role})`;
+  state.role = me.role;
+  document.getElementById("replay-controls").hidden = !STAFF.includes(me.role);
   const sites = await api("/api/sites");
   const select = document.getElementById("site");
   select.innerHTML = "";
   for (const site of sites) select.add(new Option(site.id, site.id));
   select.onchange = () => openSite(select.value);
-  if (sites.length) await openSite(sites[0].id);
+  if (sites.length) {
+    await openSite(sites[0].id);
+  } else {
+    closeSite();
+    const status = document.getElementById("connection");
+    status.textContent = "no site granted"; status.className = "down";
+  }
 }
 
-function setupMap() {
+async function setupMap() {
   if (state.map) return;
+  const background = await api("/api/map");  // map.tile_url or map.tile_archive; empty: the grid alone
+  if (state.map) return;  // a second openSite got here first
   state.map = L.map("map", { zoomControl: true, attributionControl: false, preferCanvas: true });
-  const tiles = document.body.dataset.tiles;
-  if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(state.map);
+  if (background.tiles) {
+    const options = { maxZoom: 19 };
+    if (background.min_native_zoom != null) options.minNativeZoom = background.min_native_zoom;
+    if (background.max_native_zoom != null) options.maxNativeZoom = background.max_native_zoom;
+    if (background.bounds) options.bounds = background.bounds;  // no requests for tiles the archive lacks
+    L.tileLayer(background.tiles, options).addTo(state.map);
+  }
+  if (background.attribution) {  // text, not HTML: an archive's metadata is not trusted markup
+    L.control.attribution({ prefix: false }).addAttribution(escapeHtml(background.attribution)).addTo(state.map);
+  }
   state.layers = { grid: L.layerGroup().addTo(state.map), zones: L.layerGroup().addTo(state.map),
                    sensors: L.layerGroup().addTo(state.map), tracks: L.layerGroup().addTo(state.map) };
 }
 
+function escapeHtml(text) {
+  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
 async function openSite(site) {
+  const detail = site === state.site ? state.detail : null;  // a track of another site is no detail here
+  closeSite();
   state.site = site;
-  setupMap();
-  for (const layer of Object.values(state.layers)) layer.clearLayers();
-  state.tracks.clear(); state.alerts.clear();
-  if (state.operators) state.operators.clear();
+  state.detail = detail;
+  await setupMap();
   const [sensors, zones, tracks, alerts] = await Promise.all([
     api(`/api/sites/${site}/sensors`), api(`/api/sites/${site}/zones`),
     api(`/api/sites/${site}/tracks`), api(`/api/sites/${site}/alerts`)]);
@@ -117,32 +196,85 @@ function drawSite(sensors, zones) {
 
 function updateTrack(track, fromReplay = false) {
   if (state.replay && !fromReplay) return;  // the live picture waits while a replay plays
+  drawTrack(recordTrack(track));
+}
+
+function recordTrack(track) {
+  // the track's state and history; nothing drawn yet
   let shown = state.tracks.get(track.id);
-  const colour = CLASS_COLOURS[track.class || "unknown"] || CLASS_COLOURS.unknown;
-  const here = L.latLng(track.lat, track.lon);
   if (!shown) {
-    shown = { history: [], marker: L.circleMarker(here, { radius: 6, weight: 2, fillOpacity: 0.9 }),
-              trail: L.polyline([], { weight: 1.5, opacity: 0.7 }), leader: L.polyline([], { weight: 1 }) };
+    // trail and leader are not hit-tested: the canvas renderer then checks 1 path a track, not 3, on every mouse move
+    shown = { history: [], trail: [], colour: null, updates: 0, trailEnd: null,
+              marker: new TrackMarker([track.lat, track.lon], { radius: 6, weight: 2, fillOpacity: 0.9 }),
+              trailLine: L.polyline([], { weight: 1.5, opacity: 0.7, interactive: false }),
+              leader: L.polyline([], { weight: 1, interactive: false }) };
     shown.marker.on("click", () => showDetail(track.id));
-    shown.marker.bindTooltip("", { permanent: true, direction: "right", className: "track-label", offset: [8, 0] });
-    for (const part of [shown.trail, shown.leader, shown.marker]) part.addTo(state.layers.tracks);
+    for (const part of trackParts(shown)) part.addTo(state.layers.tracks);
     state.tracks.set(track.id, shown);
   }
   shown.last = track; shown.seen = Date.now();
   shown.history.push(track);
   if (shown.history.length > 600) shown.history.shift();
+  shown.trail.push(L.latLng(track.lat, track.lon));  // kept as LatLngs: no new array of them each update
+  if (shown.trail.length > TRAIL_POINTS) shown.trail.shift();
+  return shown;
+}
+
+function drawTrack(shown) {
+  const track = shown.last;
+  const colour = CLASS_COLOURS[track.class || "unknown"] || CLASS_COLOURS.unknown;
+  const here = shown.trail[shown.trail.length - 1];
   const [ve, vn] = track.vel_enu;
   const speed = Math.hypot(ve, vn);
   const ahead = L.latLng(track.lat + (vn * LEADER_S) / 111320,
                          track.lon + (ve * LEADER_S) / (111320 * Math.cos(track.lat * Math.PI / 180)));
-  shown.marker.setLatLng(here).setStyle({ color: colour, fillColor: colour });
-  shown.trail.setLatLngs(shown.history.slice(-TRAIL_POINTS).map((p) => [p.lat, p.lon])).setStyle({ color: colour });
-  shown.leader.setLatLngs([here, ahead]).setStyle({ color: colour });
+  if (colour !== shown.colour) {  // a style change redraws: only when the class changes
+    shown.colour = colour;
+    shown.marker.setStyle({ color: colour, fillColor: colour });
+    shown.trailLine.setStyle({ color: colour });
+    shown.leader.setStyle({ color: colour });
+  }
   const identity = track.uas_id ? ` RID ${track.uas_id}` : track.icao ? ` ICAO ${track.icao}` : "";
-  shown.marker.setTooltipContent(
+  shown.marker.moveTo(here,
     `${track.id} ${track.class || "unknown"} ${speed.toFixed(0)} m/s ${track.alt.toFixed(0)} m${identity}`);
+  if (state.tracks.size <= BUSY_TRACKS || shown.updates++ % 3 === 0 || !shown.trailEnd) {
+    shown.trailLine.setLatLngs(shown.trail);
+    shown.trailEnd = here;
+  }
+  shown.leader.setLatLngs(shown.trailEnd === here ? [here, ahead] : [shown.trailEnd, here, ahead]);
   if (state.detail === track.id) renderDetail();
 }
+
+// Live track updates are drawn in slices of at most SLICE_MS, each its own task: a message of 1,000
+// tracks would otherwise hold the page for one long task every second (no input, no frame). The
+// slices follow each other at once, so the map's canvas mostly redraws once for all of them.
+// Updates of one track that wait together are recorded in order and drawn once.
+const SLICE_MS = 20;
+const pending = new Map();  // track id -> its updates not drawn yet, oldest first
+const slicer = new MessageChannel();  // a message to oneself: a new task at once (timers are clamped)
+let sliceQueued = false;
+
+function queueTrack(track) {
+  const waiting = pending.get(track.id);
+  if (waiting) waiting.push(track); else pending.set(track.id, [track]);
+  if (!sliceQueued) { sliceQueued = true; slicer.port2.postMessage(null); }
+}
+
+slicer.port1.onmessage = () => {
+  sliceQueued = false;
+  const start = performance.now();
+  for (const [id, updates] of pending) {
+    pending.delete(id);
+    if (state.replay) continue;
+    let shown;
+    for (const track of updates) shown = recordTrack(track);
+    drawTrack(shown);
+    if (performance.now() - start > SLICE_MS) break;
+  }
+  if (pending.size && !sliceQueued) { sliceQueued = true; slicer.port2.postMessage(null); }
+};
+
+function trackParts(shown) { return [shown.trailLine, shown.leader, shown.marker]; }
 
 function updateOperator(position) {
   // where a Remote ID drone's pilot stands (sent only to roles allowed to see it), linked to the drone
@@ -166,7 +298,7 @@ function dropStaleTracks() {
   const now = Date.now();
   for (const [id, shown] of state.tracks) {
     if (now - shown.seen > 10000) {
-      for (const part of [shown.trail, shown.leader, shown.marker]) state.layers.tracks.removeLayer(part);
+      for (const part of trackParts(shown)) state.layers.tracks.removeLayer(part);
       state.tracks.delete(id);
     }
   }
@@ -210,7 +342,7 @@ function alertItem(alert) {
   reasons.className = "reasons";
   reasons.textContent = alert.reasons.join("; ");
   item.append(title, reasons);
-  for (const action of ["acknowledge", "resolve"]) {
+  for (const action of OPERATORS.includes(state.role) ? ["acknowledge", "resolve"] : []) {
     if (action === "acknowledge" && alert.state === "acknowledged") continue;
     const button = document.createElement("button");
     button.textContent = action === "acknowledge" ? "Acknowledge" : "Resolve";
@@ -228,9 +360,9 @@ async function changeAlert(id, action) {
     const line = await api(`/api/sites/${state.site}/alerts/${id}/${action}`,
                            { method: "POST", body: JSON.stringify({ comment }) });
     state.alerts.set(line.id, line);
-  } catch (error) {  // it resolved meanwhile: say so, drop it
+  } catch (error) {  // 404: it resolved meanwhile, drop it; anything else: say so, keep it
     const alert = state.alerts.get(id);
-    if (alert) state.alerts.set(id, Object.assign({}, alert, { state: "resolved" }));
+    if (alert && error.message.startsWith("404")) state.alerts.set(id, Object.assign({}, alert, { state: "resolved" }));
     document.getElementById("connection").title = `${id}: ${error.message}`;
   }
   renderAlerts();
@@ -256,24 +388,28 @@ function connect() {
   const status = document.getElementById("connection");
   socket.onopen = () => { state.retry = 0; status.textContent = "live"; status.className = "up"; };
   socket.onmessage = (event) => {
+    const cues = [];
+    let alerts = false;
     for (const item of JSON.parse(event.data)) {
-      if (item.type === "track") updateTrack(item);
+      if (item.type === "track") queueTrack(item);
       else if (item.type === "operator") updateOperator(item);
       else if (item.type === "alert") {
         const previous = state.alerts.get(item.id);
         state.alerts.set(item.id, item);
-        renderAlerts();
+        alerts = true;
         if (item.level === "critical" && item.state === "open" && (!previous || previous.level !== "critical")) {
-          cue(item);
+          cues.push(item);
         }
       }
     }
+    if (alerts) renderAlerts();  // once a message: a batch of many alerts is one list update
+    for (const item of cues) cue(item);
   };
   socket.onclose = () => {
     status.textContent = "reconnecting"; status.className = "down";
     state.retry = Math.min(state.retry + 1, 5);
-    setTimeout(async () => {
-      try { await api("/api/me"); await openSite(state.site); } catch (error) { connect(); }
+    state.reconnect = setTimeout(async () => {
+      try { await api("/api/me"); await openSite(state.site); } catch (error) { if (state.site) connect(); }
     }, 500 * state.retry);
   };
 }
@@ -373,7 +509,7 @@ function advanceTo(t) {
   replay.t = t;
   for (const [id, shown] of state.tracks) {  // tracks that ended in the replayed time go
     if (t - shown.last.t > 10) {
-      for (const part of [shown.trail, shown.leader, shown.marker]) state.layers.tracks.removeLayer(part);
+      for (const part of trackParts(shown)) state.layers.tracks.removeLayer(part);
       state.tracks.delete(id);
     }
   }
