@@ -58,6 +58,7 @@ import numpy as np
 from playwright.async_api import Browser, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from bench_latency import datagrams  # the same UDP feed as the latency benchmark's
 from dronewatch.formats.scenario import record_to_line
 from dronewatch.geo import enu2aer
 from dronewatch.model import Detection, Scan
@@ -160,23 +161,11 @@ async def feed(port: int, targets: int, stop: asyncio.Event, seed: int = 1) -> N
                                           elevation_deg=float(e) + rng.normal(0, 0.3)))
                  for a, e, r in zip(azimuth, elevation, slant, strict=True)]
         lines.append(record_to_line(Scan(t=t, sensor=radar.id)))
-        for datagram in _datagrams(lines):
+        for datagram in datagrams(lines):
             sender.sendto(datagram, ("127.0.0.1", port))
         k += 1
         await asyncio.sleep(max(0.0, start + k - time.time()))
     sender.close()
-
-
-def _datagrams(lines: list[str], limit: int = 60_000) -> list[bytes]:
-    """Whole lines packed into datagrams of at most ``limit`` bytes, in order."""
-    out, current = [], b""
-    for line in lines:
-        encoded = line.encode()
-        if current and len(current) + len(encoded) > limit:
-            out.append(current)
-            current = b""
-        current += encoded
-    return [*out, current] if current else out
 
 
 async def measure(browser: Browser, targets: int, seconds: float) -> list[dict[str, Any]]:

@@ -100,7 +100,7 @@ async def measure(targets: int, scans: int, seed: int = 1) -> dict[str, float]:
                 lines.append(record_to_line(Scan(t=t, sensor=radar.id)))
                 await asyncio.sleep(max(0.0, start + k - time.time()))
                 sent[t] = time.perf_counter()
-                for datagram in _datagrams(lines):
+                for datagram in datagrams(lines):
                     sender.sendto(datagram, ("127.0.0.1", udp_port))
             await asyncio.sleep(2.0)
             receiver.cancel()
@@ -117,7 +117,7 @@ async def measure(targets: int, scans: int, seed: int = 1) -> dict[str, float]:
             "alert_p99_ms": float(np.percentile(alerts, 99) * 1000) if alerts else math.nan}
 
 
-def _datagrams(lines: list[str], limit: int = 60_000) -> list[bytes]:
+def datagrams(lines: list[str], limit: int = 60_000) -> list[bytes]:
     """Whole lines packed into datagrams of at most ``limit`` bytes, in order."""
     out, current = [], b""
     for line in lines:

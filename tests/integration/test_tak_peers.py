@@ -12,7 +12,7 @@ import socket
 import ssl
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,6 @@ from tak_peers import (
     PytakReceiver,
     Received,
     TakServer,
-    freetakserver,
     make_test_pki,
     multicast_namespace,
     multicast_sender,
@@ -272,15 +271,8 @@ def test_namespace_runs_a_sender_and_a_pytak_receiver_as_a_subprocess() -> None:
 # FreeTAKServer 2.2.1 (its own venv and namespace)
 
 
-@pytest.fixture(scope="module")
-def fts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FtsServer]:
-    with freetakserver(tmp_path_factory.mktemp("fts")) as server:
-        print(f"FreeTAKServer up in {server.startup_s:.1f} s")
-        yield server
-
-
 @pytest.mark.integration
-# Under xdist (-n) the module fixture starts one FTS per worker that runs these tests (isolated
+# Under xdist (-n) the session fixture starts one FTS per worker that runs these tests (isolated
 # namespaces, so two can run at once); with --dist loadgroup they share one worker and one start.
 # loadgroup is not the suite default: it folds schemathesis's 23 API cases into one report.
 @pytest.mark.xdist_group("freetakserver")
