@@ -281,10 +281,9 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: security: session_hours and login_attempts_per_minute must be positive")
     for section, name in (("sources", "udp"), ("sources", "tcp"), ("sapient", "listen"), ("sapient", "parent")):
         value = getattr(getattr(config, section), name)
-        host, _, port = value.rpartition(":")
-        if value and not (host and port.isdigit() and 0 <= int(port) < 65536):
-            raise ConfigError(f"{source}: {section}.{name}: expected HOST:PORT, got {value!r}")
-    if config.sapient.parent and config.sapient.parent.rpartition(":")[2] == "0":
+        if value:
+            host_port(value, f"{source}: {section}.{name}")
+    if config.sapient.parent and host_port(config.sapient.parent)[1] == 0:
         raise ConfigError(f"{source}: sapient.parent: port 0 is not a port to connect to")
     node_id = config.sapient.node_id
     if node_id and not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", node_id):
@@ -317,6 +316,14 @@ def _check_map(config: MapConfig, source: str) -> None:
             TileArchive(config.tile_archive).close()
         except DronewatchError as error:
             raise ConfigError(f"{source}: map.tile_archive: {error}") from None
+
+
+def host_port(value: str, where: str = "address") -> tuple[str, int]:
+    """``HOST:PORT`` as a host and a port number; :class:`ConfigError` naming ``where`` otherwise."""
+    host, _, port = value.rpartition(":")
+    if not (host and port.isdigit() and 0 <= int(port) < 65536):
+        raise ConfigError(f"{where}: expected HOST:PORT, got {value!r}")
+    return host, int(port)
 
 
 def keys() -> list[str]:

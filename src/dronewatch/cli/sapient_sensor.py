@@ -27,6 +27,7 @@ from typing import Any
 from sapient_msg.bsi_flex_335_v2_0.sapient_message_pb2 import SapientMessage
 
 from dronewatch.cli._io import read_scenario
+from dronewatch.config import host_port
 from dronewatch.errors import ConfigError, DecodeError
 from dronewatch.formats.sapient import build
 from dronewatch.formats.sapient.framing import FrameError, FrameReader, frame
@@ -241,12 +242,10 @@ class Replay:
 
 
 def run(args: argparse.Namespace) -> int:
-    host, _, port = args.connect.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"--connect: expected HOST:PORT, got {args.connect!r}")
+    host, port = host_port(args.connect, "--connect")
     if args.speed < 0 or args.status_interval <= 0:
         raise ConfigError("--speed must not be negative and --status-interval must be positive")
-    replay = Replay(host, int(port), speed=args.speed, status_interval_s=args.status_interval,
+    replay = Replay(host, port, speed=args.speed, status_interval_s=args.status_interval,
                     ack_timeout_s=args.ack_timeout)
     try:
         return asyncio.run(replay.run(args.scenario))

@@ -15,7 +15,7 @@ import uvicorn
 
 from dronewatch.api.app import create_app
 from dronewatch.api.security import hash_password, new_password
-from dronewatch.config import Config, load_config
+from dronewatch.config import Config, host_port, load_config
 from dronewatch.ingest.sapient import SapientListener, SapientNodes
 from dronewatch.model import Sensor
 from dronewatch.outputs.sapient import SapientParent
@@ -60,8 +60,7 @@ def build_pipeline(config: Config, repository: Repository) -> Pipeline:
     for protocol in ("udp", "tcp"):
         address = getattr(sources, protocol)
         if address:
-            host, _, port = address.rpartition(":")
-            pipeline.add_source(protocol, JsonLinesListener(protocol, host, int(port)))
+            pipeline.add_source(protocol, JsonLinesListener(protocol, *host_port(address)))
     for tak in (t for t in config.tak if not t.sites or config.site.id in t.sites):
         output = TakOutput(tak, simulated=bool(sources.simulate))
         pipeline.add_output(f"tak {output.name}", output)
@@ -72,11 +71,10 @@ def build_pipeline(config: Config, repository: Repository) -> Pipeline:
     sapient = config.sapient
     nodes = SapientNodes()
     if sapient.listen:
-        host, _, port = sapient.listen.rpartition(":")
-        pipeline.add_source("sapient", SapientListener(host, int(port), node_id=sapient.node_id, nodes=nodes))
+        pipeline.add_source("sapient", SapientListener(*host_port(sapient.listen), node_id=sapient.node_id,
+                                                       nodes=nodes))
     if sapient.parent:
-        host, _, port = sapient.parent.rpartition(":")
-        pipeline.add_output("sapient-parent", SapientParent(host, int(port), node_id=sapient.node_id,
+        pipeline.add_output("sapient-parent", SapientParent(*host_port(sapient.parent), node_id=sapient.node_id,
                                                             name=sapient.name,
                                                             nodes=nodes if sapient.listen else None))
     return pipeline
