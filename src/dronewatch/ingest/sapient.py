@@ -206,8 +206,25 @@ class _RateLimited:
             log.log(level, text, *args)
 
 
+class ErrorPolicy:
+    """How both SAPIENT connections (the edge nodes' listener and the link to a parent) refuse a message:
+    counted by reason in the stage's counters, logged (rate-limited there), and, unless the refused
+    message is itself an Error, answered with an Error that carries the packet and the reasons."""
+
+    node_id: str
+    stage: str
+    clock: Callable[[], float]
+
+    def _reject(self, counters: StageCounters, replies: list[SapientMessage], where: str, packet: bytes,
+                destination: str | None, reason: str, details: list[str], *, answer: bool = True) -> None:
+        counters.bad(self.stage, where, f"{reason}: {'; '.join(details)}")
+        if answer:
+            replies.append(build.error(self.node_id, self.clock(), destination, packet,
+                                       [f"{reason}: {d}" for d in details]))
+
+
 @dataclass
-class SapientListener:
+class SapientListener(ErrorPolicy):
     """Pipeline source: accept SAPIENT edge nodes on ``host:port`` (port 0: any; ``bound`` tells).
 
     ``node_id`` is ours (empty: :func:`~dronewatch.formats.sapient.site_node_id` of the site);
@@ -299,13 +316,6 @@ class SapientListener:
                 await writer.wait_closed()
 
     # ----------------------------------------------------------------- messages
-    def _reject(self, counters: StageCounters, replies: list[SapientMessage], where: str, packet: bytes,
-                destination: str | None, reason: str, details: list[str], *, answer: bool = True) -> None:
-        counters.bad(self.stage, where, f"{reason}: {'; '.join(details)}")
-        if answer:
-            replies.append(build.error(self.node_id, self.clock(), destination, packet,
-                                       [f"{reason}: {d}" for d in details]))
-
     def _handle(self, payload: bytes, peer: str, counters: StageCounters, records: list[Record],
                 replies: list[SapientMessage]) -> None:
         counters.counts["messages"] += 1

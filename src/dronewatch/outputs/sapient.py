@@ -45,7 +45,7 @@ from dronewatch.errors import DecodeError
 from dronewatch.formats.sapient import build
 from dronewatch.formats.sapient.framing import MAX_MESSAGE_BYTES, FrameError, FrameReader, frame
 from dronewatch.formats.sapient.messages import decode, encode, kind_of, site_node_id, stable_ulid, ulid, validate
-from dronewatch.ingest.sapient import SapientNodes
+from dronewatch.ingest.sapient import ErrorPolicy, SapientNodes
 from dronewatch.model import Alert, TrackReport
 from dronewatch.service.pipeline import Pipeline, StageCounters, records_of
 
@@ -56,7 +56,7 @@ HONOURED_REQUESTS = ("registration", "status")
 
 
 @dataclass
-class SapientParent:
+class SapientParent(ErrorPolicy):
     """Pipeline output: report fused tracks and alerts to the SAPIENT node at ``host:port``."""
 
     host: str
@@ -222,8 +222,7 @@ class SapientParent:
                 message = newer
                 counters.counts["pictures_coalesced"] += 1
             tracks = [r for r in records_of(message, counters, self.stage) if isinstance(r, TrackReport)]
-            sigma = pipeline.stream.tracker.snapshot().position_sigma_m()
-            reports = self.track_reports(tracks, sigma)
+            reports = self.track_reports(tracks, pipeline.track_sigma_m)
             last_sent = time.monotonic()
             counters.counts["pictures_sent"] += 1
             await self._send(writer, reports, counters, "detection_reports_sent")
@@ -254,32 +253,30 @@ class SapientParent:
                 payloads = frames.feed(data)
             except FrameError as error:
                 payloads = error.frames
-                self._reject(counters, replies, error.dropped, None, "bad frame", [f"{error.reason} at byte "
-                                                                                   f"{error.offset}"])
+                self._reject(counters, replies, self._where, error.dropped, None, "bad frame",
+                             [f"{error.reason} at byte {error.offset}"])
             for payload in payloads:
                 self._handle(payload, counters, pipeline, replies)
             if replies:
                 await self._send(writer, replies, counters, "replies_sent")
 
-    def _reject(self, counters: StageCounters, replies: list[SapientMessage], packet: bytes,
-                destination: str | None, reason: str, details: list[str], *, answer: bool = True) -> None:
-        counters.bad(self.stage, f"parent {self.host}:{self.port}", f"{reason}: {'; '.join(details)}")
-        if answer:
-            replies.append(build.error(self.node_id, self.clock(), destination, packet,
-                                       [f"{reason}: {d}" for d in details]))
+    @property
+    def _where(self) -> str:
+        return f"parent {self.host}:{self.port}"
 
     def _handle(self, payload: bytes, counters: StageCounters, pipeline: Pipeline,
                 replies: list[SapientMessage]) -> None:
         try:
             message = decode(payload)
         except DecodeError as error:
-            self._reject(counters, replies, payload, None, "bad protobuf", [error.reason])
+            self._reject(counters, replies, self._where, payload, None, "bad protobuf", [error.reason])
             return
         kind = kind_of(message) or "none"
         counters.counts[f"received_{kind}"] += 1
         problems = validate(message)
         if problems:
-            self._reject(counters, replies, payload, message.node_id or None, "invalid message", problems,
+            self._reject(counters, replies, self._where, payload, message.node_id or None, "invalid message",
+                         problems,
                          answer=kind != "error")
             return
         sender = message.node_id
