@@ -27,6 +27,7 @@ from typing import Any
 from sapient_msg.bsi_flex_335_v2_0.sapient_message_pb2 import SapientMessage
 
 from dronewatch.cli._io import read_scenario
+from dronewatch.clock import Pacer
 from dronewatch.config import host_port
 from dronewatch.errors import ConfigError, DecodeError
 from dronewatch.formats.sapient import build
@@ -181,10 +182,10 @@ class Replay:
         return self.summary()
 
     async def _replay(self, records: Any) -> None:
-        start_wall = time.monotonic()
+        pacer = Pacer(self.speed)
         start_t: float | None = None
         sent = 0
-        last_progress = start_wall
+        last_progress = time.monotonic()
         group: list[Detection] = []
 
         async def flush() -> None:
@@ -212,11 +213,9 @@ class Replay:
                 start_t = record.t
                 self.say(f"sapient-sensor: replaying from file time {start_t:.3f} at wall time {self.clock():.3f}, "
                          f"speed {self.speed:g}")
-            if self.speed > 0:
-                wait = (record.t - start_t) / self.speed - (time.monotonic() - start_wall)
-                if wait > 0:
-                    await flush()
-                    await asyncio.sleep(wait)
+            if (wait := pacer.delay_s(record.t)) > 0:
+                await flush()
+                await asyncio.sleep(wait)
             group.append(record)
             if time.monotonic() - last_progress >= _PROGRESS_EVERY_S:
                 last_progress = time.monotonic()

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dronewatch.clock import Pacer
 from dronewatch.errors import FormatError
 from dronewatch.formats.scenario import parse_line
 from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
@@ -27,18 +28,14 @@ _REPLAYED = ("Sensor", "Zone", "Detection", "Scan")
 
 async def _paced(pipeline: Pipeline, records: Iterable[Record], speed: float, counters: StageCounters) -> None:
     """Publish records to ingest at ``speed`` times their own pace (0: as fast as the pipeline takes them)."""
-    start_wall: float | None = None
-    start_t: float | None = None
+    pacer = Pacer(speed)
     batch: list[Record] = []
     for record in records:
         if type(record).__name__ not in _REPLAYED:
             continue  # truth and tracks are not sensor input
         t = getattr(record, "t", None)
-        if t is not None and speed > 0:
-            if start_t is None:
-                start_t, start_wall = t, time.monotonic()
-            assert start_wall is not None
-            wait = (t - start_t) / speed - (time.monotonic() - start_wall)
+        if t is not None:
+            wait = pacer.delay_s(t)
             if wait > 0:
                 await pipeline.publish("ingest", batch)
                 batch = []

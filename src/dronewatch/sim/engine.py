@@ -17,6 +17,7 @@ from typing import IO
 import numpy as np
 from numpy.typing import NDArray
 
+from dronewatch.clock import Pacer
 from dronewatch.formats.scenario import ScenarioWriter
 from dronewatch.geo import LocalFrame, ecef_vectors2enu
 from dronewatch.model import Record, Scan, ScenarioInfo, Sensor, Truth, TruthClass, Zone
@@ -166,13 +167,12 @@ def generate(scenario: SimScenario) -> Iterator[Record]:
 def paced(records: Iterable[Record], t0: float, *, clock: Callable[[], float] = time.monotonic,
           sleep: Callable[[float], None] = time.sleep) -> Iterator[Record]:
     """Yield records no earlier than their time after the start, on ``clock``: a live sensor feed."""
-    start = clock()
+    pacer = Pacer(origin_s=t0, clock=clock)
+    pacer.delay_s(t0)  # the start is now
     for record in records:
         t = getattr(record, "t", None)
-        if t is not None:
-            wait = (t - t0) - (clock() - start)
-            if wait > 0:
-                sleep(wait)
+        if t is not None and (wait := pacer.delay_s(t)) > 0:
+            sleep(wait)
         yield record
 
 
