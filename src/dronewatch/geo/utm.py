@@ -29,15 +29,14 @@ import re
 from dataclasses import dataclass
 
 from dronewatch.errors import FormatError
+from dronewatch.geo.frames import WGS84_A, WGS84_F
 
 K0 = 0.9996
 FALSE_EASTING_M = 500_000.0
 FALSE_NORTHING_SOUTH_M = 10_000_000.0
-_A = 6378137.0
-_F = 1.0 / 298.257223563
-_N = _F / (2.0 - _F)
-_E = math.sqrt(_F * (2.0 - _F))
-_RECT_A = _A / (1.0 + _N) * (1.0 + _N**2 / 4.0 + _N**4 / 64.0 + _N**6 / 256.0)
+_N = WGS84_F / (2.0 - WGS84_F)
+_E = math.sqrt(WGS84_F * (2.0 - WGS84_F))
+_RECT_A = WGS84_A / (1.0 + _N) * (1.0 + _N**2 / 4.0 + _N**4 / 64.0 + _N**6 / 256.0)
 _n = _N
 _ALPHA = (
     _n / 2 - 2 * _n**2 / 3 + 5 * _n**3 / 16 + 41 * _n**4 / 180 - 127 * _n**5 / 288 + 7891 * _n**6 / 37800,
