@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dronewatch.errors import ConfigError, DronewatchError
+from dronewatch.model import LEVELS
 from dronewatch.web.tiles import TileArchive
 
 ROLES = ("admin", "operator", "analyst", "partner")
@@ -346,8 +347,8 @@ def _check_tak(tak: TakConfig, where: str) -> None:
     unknown = set(tak.classes) - {"drone", "bird", "aircraft", "unknown"}
     if unknown:
         raise ConfigError(f"{where}.classes: unknown class(es) {', '.join(sorted(unknown))}")
-    if tak.min_alert_level not in ("info", "warning", "critical"):
-        raise ConfigError(f"{where}.min_alert_level: expected info, warning or critical, got {tak.min_alert_level!r}")
+    if tak.min_alert_level not in LEVELS:
+        raise ConfigError(f"{where}.min_alert_level: expected {', '.join(LEVELS)}, got {tak.min_alert_level!r}")
     if tak.max_events_per_s <= 0:
         raise ConfigError(f"{where}.max_events_per_s: must be positive")
     if not 0 < tak.multicast_ttl < 256:
