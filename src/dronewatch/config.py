@@ -49,6 +49,16 @@ class StorageConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BusConfig:
+    url: str = ""
+    """NATS server with JetStream, e.g. ``nats://127.0.0.1:4222``; empty: the in-process bus."""
+    stream: str = "DRONEWATCH"
+    """The JetStream stream that keeps the ``dw.>`` subjects."""
+    max_age_hours: float = 24.0
+    """How long the stream keeps a message; at most ``retention.operator_locations_days``, as it holds those too."""
+
+
+@dataclass(frozen=True, slots=True)
 class RetentionConfig:
     detections_days: float = 30.0
     tracks_days: float = 365.0
@@ -146,6 +156,7 @@ class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    bus: BusConfig = field(default_factory=BusConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
@@ -299,6 +310,19 @@ def _check(config: Config, source: str) -> None:
     if not config.site.id or not config.site.id.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"{source}: site.id: {config.site.id!r} must be letters, digits, - or _")
     _check_map(config.map, source)
+    _check_bus(config, source)
+
+
+def _check_bus(config: Config, source: str) -> None:
+    bus = config.bus
+    if bus.url and urlsplit(bus.url).scheme not in ("nats", "tls"):
+        raise ConfigError(f"{source}: bus.url: {bus.url!r} is not a nats:// or tls:// URL")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", bus.stream):
+        raise ConfigError(f"{source}: bus.stream: {bus.stream!r} must be letters, digits, - or _")
+    most = config.retention.operator_locations_days * 24
+    if not 0 < bus.max_age_hours <= most:
+        raise ConfigError(f"{source}: bus.max_age_hours: must be positive and at most "
+                          f"retention.operator_locations_days x 24 ({most:g}): the stream holds operator locations too")
 
 
 def _check_map(config: MapConfig, source: str) -> None:

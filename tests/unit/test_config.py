@@ -50,6 +50,10 @@ def test_defaults_file_and_environment(tmp_path: Path) -> None:
      "site.toml: map.tile_archive: /nowhere/site.mbtiles: no such file"),
     ("", {"DRONEWATCH_MAP__TILE_ARCHIVE": "/nowhere/x.mbtiles"},
      "map.tile_archive: /nowhere/x.mbtiles: no such file"),
+    ('[bus]\nurl = "127.0.0.1:4222"\n', {}, "site.toml: bus.url: '127.0.0.1:4222' is not a nats:// or tls:// URL"),
+    ('[bus]\nstream = "dw.all"\n', {}, "bus.stream: 'dw.all' must be letters, digits"),
+    ("[bus]\nmax_age_hours = 200\n", {}, r"bus.max_age_hours: must be positive and at most .* \(168\)"),
+    ("", {"DRONEWATCH_BUS__MAX_AGE_HOURS": "0"}, "bus.max_age_hours: must be positive"),
 ])
 def test_bad_configuration_names_file_and_key(tmp_path: Path, toml: str, environ: dict[str, str],
                                               reason: str) -> None:

@@ -3,8 +3,9 @@
 Subjects are ``dw.<site>.<stream>`` with streams ``ingest`` (sensor, zone, detection and
 scan lines from sources), ``tracks`` (track lines from the tracker), ``picture`` (the same
 with each track's class) and ``alerts`` (alert lines); payloads are scenario JSON Lines,
-one or more records per message. :class:`InProcessBus` is the embedded
-implementation; a NATS JetStream one will keep the same interface.
+one or more records per message. Patterns are NATS subject wildcards (``*`` one token, ``>``
+the rest). :class:`InProcessBus` is the embedded implementation;
+:class:`dronewatch.bus.nats.NatsBus` puts the same messages on NATS JetStream.
 
 In process a message keeps the records it was published with, so the stages after the
 tracker neither encode nor parse JSON; its bytes are made once, when something needs them
@@ -18,7 +19,6 @@ waiting message goes, and :attr:`Subscription.dropped` counts it).
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -31,6 +31,17 @@ Overflow = Literal["block", "drop_oldest"]
 
 def subject(site: str, stream: str) -> str:
     return f"dw.{site}.{stream}"
+
+
+def subject_matches(pattern: str, name: str) -> bool:
+    """Whether a subject matches a NATS pattern: ``*`` stands for one token, a final ``>`` for one or more."""
+    wanted, tokens = pattern.split("."), name.split(".")
+    for index, token in enumerate(wanted):
+        if token == ">" and index == len(wanted) - 1:
+            return len(tokens) > index
+        if index >= len(tokens) or token not in ("*", tokens[index]):
+            return False
+    return len(tokens) == len(wanted)
 
 
 class Message:
@@ -61,6 +72,9 @@ class Subscription:
     queue: asyncio.Queue[Message | None]
     dropped: int = 0
     received: int = 0
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the subscription gets every message published from then on (at once in process; on NATS
+    once the server has its consumer)."""
     _closed: bool = field(default=False, repr=False)
 
     def __aiter__(self) -> AsyncIterator[Message]:
@@ -69,6 +83,22 @@ class Subscription:
     async def _messages(self) -> AsyncIterator[Message]:
         while (message := await self.queue.get()) is not None:
             yield message
+
+    async def deliver(self, message: Message) -> None:
+        """Queue a message: wait for room (``block``) or make room by dropping the oldest (``drop_oldest``)."""
+        if self._closed:
+            return
+        self.received += 1
+        if self.overflow == "block":
+            await self.queue.put(message)
+            return
+        while True:
+            try:
+                self.queue.put_nowait(message)
+                return
+            except asyncio.QueueFull:
+                self.queue.get_nowait()
+                self.dropped += 1
 
     async def get(self) -> Message | None:
         """The next message; ``None`` once the subscription is closed and drained."""
@@ -97,7 +127,7 @@ class Bus(Protocol):
 
 
 class InProcessBus:
-    """Subjects matched with shell patterns (``dw.*.tracks``); every subscriber gets every message."""
+    """Every subscriber whose pattern matches gets every message, in publishing order."""
 
     def __init__(self) -> None:
         self._subscriptions: list[Subscription] = []
@@ -106,25 +136,15 @@ class InProcessBus:
     async def publish(self, message: Message) -> None:
         self.published += 1
         for subscription in list(self._subscriptions):
-            if subscription._closed or not fnmatch.fnmatchcase(message.subject, subscription.pattern):
-                continue
-            subscription.received += 1
-            if subscription.overflow == "block":
-                await subscription.queue.put(message)
-                continue
-            while True:
-                try:
-                    subscription.queue.put_nowait(message)
-                    break
-                except asyncio.QueueFull:
-                    subscription.queue.get_nowait()
-                    subscription.dropped += 1
+            if subject_matches(subscription.pattern, message.subject):
+                await subscription.deliver(message)
         # a publish is a scheduling point, as it is on a network bus: a busy stage or source lets the
         # API and the other stages run between its messages instead of holding the event loop
         await asyncio.sleep(0)
 
     def subscribe(self, pattern: str, *, overflow: Overflow = "block", maxsize: int = 10_000) -> Subscription:
         subscription = Subscription(pattern, overflow, asyncio.Queue(maxsize))
+        subscription.ready.set()
         self._subscriptions.append(subscription)
         return subscription
 

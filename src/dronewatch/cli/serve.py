@@ -15,6 +15,8 @@ import uvicorn
 
 from dronewatch.api.app import create_app
 from dronewatch.api.security import hash_password, new_password
+from dronewatch.bus import Bus
+from dronewatch.bus.nats import NatsBus
 from dronewatch.config import Config, host_port, load_config
 from dronewatch.ingest.sapient import SapientListener, SapientNodes
 from dronewatch.model import Sensor
@@ -47,10 +49,10 @@ def first_admin(repository: Repository) -> tuple[str, str] | None:
     return "admin", password
 
 
-def build_pipeline(config: Config, repository: Repository) -> Pipeline:
+def build_pipeline(config: Config, repository: Repository, bus: Bus | None = None) -> Pipeline:
     sources = config.sources
     live = bool(sources.udp or sources.tcp or sources.remoteid or config.sapient.listen)
-    pipeline = Pipeline(config.site.id, repository, live=live,
+    pipeline = Pipeline(config.site.id, repository, bus, live=live,
                         first_alert_number=repository.alert_count(config.site.id) + 1)
     if sources.simulate:
         pipeline.add_source("simulator", Simulator(built_in(sources.simulate, sources.seed), speed=sources.speed,
@@ -89,7 +91,11 @@ async def serve(config: Config, *, announce: Any = print) -> None:
     stale = repository.close_stale_alerts(config.site.id, time.time(), "service restarted: its track is gone")
     if stale:
         announce(f"resolved {len(stale)} alert(s) left open by the last run (their history is kept)")
-    pipeline = build_pipeline(config, repository)
+    bus = None
+    if config.bus.url:
+        bus = await NatsBus.connect(config.bus.url, stream=config.bus.stream,
+                                    max_age_s=config.bus.max_age_hours * 3600.0, name=f"dronewatch {config.site.id}")
+    pipeline = build_pipeline(config, repository, bus)
     app = create_app(config, repository, {config.site.id: pipeline})
     server = uvicorn.Server(uvicorn.Config(app, host=config.service.host, port=config.service.port,
                                            log_level="warning", lifespan="off"))
@@ -105,7 +111,8 @@ async def serve(config: Config, *, announce: Any = print) -> None:
     while not server.started and not tasks[1].done():
         await asyncio.sleep(0.05)
     announce(f"dronewatch {config.site.id}: http://{config.service.host}:{config.service.port}/ "
-             f"(API docs at /docs), database {repository.engine.url.render_as_string(hide_password=True)}")
+             f"(API docs at /docs), database {repository.engine.url.render_as_string(hide_password=True)}"
+             + (f", bus {config.bus.url} stream {config.bus.stream}" if config.bus.url else ""))
     if created:
         announce(f"first start: user {created[0]!r}, password {created[1]!r} (shown once; store it now)")
     try:
@@ -116,6 +123,7 @@ async def serve(config: Config, *, announce: Any = print) -> None:
         pipeline.stop()
         await asyncio.gather(tasks[0], tasks[1], return_exceptions=True)
         tasks[2].cancel()
+        await pipeline.bus.close()
         announce("dronewatch stopped")
 
 

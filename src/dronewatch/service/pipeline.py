@@ -24,7 +24,7 @@ from typing import Any
 
 from dronewatch.assessment import AlertBook, Assessor
 from dronewatch.bus import Bus, InProcessBus, Message, Overflow, Subscription, subject
-from dronewatch.errors import DronewatchError, FormatError
+from dronewatch.errors import DronewatchError, FormatError, TransportError
 from dronewatch.formats.scenario import parse_line
 from dronewatch.geo import LocalFrame
 from dronewatch.geo.zones import check_zone
@@ -143,6 +143,10 @@ class Pipeline:
         return out
 
     async def run(self) -> None:
+        try:  # on NATS a subscription takes a round trip to the server: no source starts before they all hold
+            await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in self._subscriptions.values())), 30.0)
+        except TimeoutError:
+            raise TransportError(f"{self.site_id}: the bus did not set up the stages' subscriptions in 30 s") from None
         workers: list[tuple[str, Callable[[], Awaitable[None]]]] = [("tracker", self._tracker),
                                                                     ("assessment", self._assessment)]
         if self.repository is not None:
