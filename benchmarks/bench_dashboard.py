@@ -58,10 +58,8 @@ import numpy as np
 from playwright.async_api import Browser, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from bench_latency import datagrams  # the same UDP feed as the latency benchmark's
+from bench_latency import datagrams, scan_lines  # the same UDP feed as the latency benchmark's
 from dronewatch.formats.scenario import record_to_line
-from dronewatch.geo import enu2aer
-from dronewatch.model import Detection, Scan
 from dronewatch.sim.scenarios import station_sensors, station_zones
 
 HERE = Path(__file__).resolve().parent
@@ -149,18 +147,13 @@ async def feed(port: int, targets: int, stop: asyncio.Event, seed: int = 1) -> N
     heading, speed = rng.uniform(0, 2 * math.pi, targets), rng.uniform(4.0, 10.0, targets)
     velocity = np.stack([speed * np.sin(heading), speed * np.cos(heading), np.zeros(targets)], 1)
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sender.sendto("".join(record_to_line(r) for r in [radar, *station_zones()]).encode(), ("127.0.0.1", port))
+    header = record_to_line(radar) + "".join(record_to_line(z) for z in station_zones())
+    sender.sendto(header.encode(), ("127.0.0.1", port))
     start = time.time()
     k = 0
     while not stop.is_set():
         t = round(start + k, 3)
-        current = position + velocity * k
-        azimuth, elevation, slant = enu2aer(current[:, 0], current[:, 1], current[:, 2] - 10.0)
-        lines = [record_to_line(Detection(t=t, sensor=radar.id, range_m=float(r) + rng.normal(0, 5),
-                                          azimuth_deg=float(a) + rng.normal(0, 0.3),
-                                          elevation_deg=float(e) + rng.normal(0, 0.3)))
-                 for a, e, r in zip(azimuth, elevation, slant, strict=True)]
-        lines.append(record_to_line(Scan(t=t, sensor=radar.id)))
+        lines = scan_lines(radar, position + velocity * k, t, rng, angle_sigma_deg=0.3)
         for datagram in datagrams(lines):
             sender.sendto(datagram, ("127.0.0.1", port))
         k += 1

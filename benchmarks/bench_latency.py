@@ -42,7 +42,7 @@ import websockets
 
 from dronewatch.formats.scenario import record_to_line
 from dronewatch.geo import enu2aer
-from dronewatch.model import Detection, Scan
+from dronewatch.model import Detection, Scan, Sensor
 from dronewatch.sim.scenarios import station_sensors, station_zones
 
 HERE = Path(__file__).resolve().parent
@@ -141,13 +141,7 @@ async def measure_service(targets: int, scans: int, seed: int, http_port: int, u
         start = time.time()
         for k in range(scans):
             t = round(start + k, 3)
-            current = position + velocity * k
-            azimuth, elevation, slant = enu2aer(current[:, 0], current[:, 1], current[:, 2] - 10.0)
-            lines = [record_to_line(Detection(t=t, sensor=radar.id, range_m=float(r) + rng.normal(0, 5),
-                                              azimuth_deg=float(a) + rng.normal(0, 0.5),
-                                              elevation_deg=float(e) + rng.normal(0, 0.5)))
-                     for a, e, r in zip(azimuth, elevation, slant, strict=True)]
-            lines.append(record_to_line(Scan(t=t, sensor=radar.id)))
+            lines = scan_lines(radar, position + velocity * k, t, rng, angle_sigma_deg=0.5)
             await asyncio.sleep(max(0.0, start + k - time.time()))
             sent[t] = time.perf_counter()
             for datagram in datagrams(lines):
@@ -163,6 +157,17 @@ async def measure_service(targets: int, scans: int, seed: int, http_port: int, u
             "alerts": len(alerts),
             "alert_p50_ms": float(np.percentile(alerts, 50) * 1000) if alerts else math.nan,
             "alert_p99_ms": float(np.percentile(alerts, 99) * 1000) if alerts else math.nan}
+
+
+def scan_lines(radar: Sensor, positions: np.ndarray, t: float, rng: np.random.Generator,
+               angle_sigma_deg: float) -> list[str]:
+    """One radar scan of targets at these ENU positions (m), with noise: detection lines, then the scan line."""
+    azimuth, elevation, slant = enu2aer(positions[:, 0], positions[:, 1], positions[:, 2] - 10.0)
+    lines = [record_to_line(Detection(t=t, sensor=radar.id, range_m=float(r) + rng.normal(0, 5),
+                                      azimuth_deg=float(a) + rng.normal(0, angle_sigma_deg),
+                                      elevation_deg=float(e) + rng.normal(0, angle_sigma_deg)))
+             for a, e, r in zip(azimuth, elevation, slant, strict=True)]
+    return [*lines, record_to_line(Scan(t=t, sensor=radar.id))]
 
 
 def datagrams(lines: list[str], limit: int = 60_000) -> list[bytes]:

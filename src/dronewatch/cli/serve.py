@@ -18,6 +18,7 @@ from dronewatch.api.security import hash_password, new_password
 from dronewatch.bus import Bus
 from dronewatch.bus.nats import NatsBus
 from dronewatch.config import Config, host_port, load_config
+from dronewatch.errors import DronewatchError
 from dronewatch.ingest.sapient import SapientListener, SapientNodes
 from dronewatch.model import Sensor
 from dronewatch.outputs.sapient import SapientParent
@@ -121,10 +122,13 @@ async def serve(config: Config, *, announce: Any = print) -> None:
     finally:
         server.should_exit = True
         pipeline.stop()
-        await asyncio.gather(tasks[0], tasks[1], return_exceptions=True)
+        ended = await asyncio.gather(tasks[0], tasks[1], return_exceptions=True)
         tasks[2].cancel()
         await pipeline.bus.close()
         announce("dronewatch stopped")
+    failure = next((e for e in ended if isinstance(e, DronewatchError)), None)
+    if failure is not None:  # the pipeline could not run (its bus): the service stops with the reason
+        raise failure
 
 
 def stop_on_sigterm() -> None:

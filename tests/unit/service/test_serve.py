@@ -11,10 +11,12 @@ from pathlib import Path
 
 import httpx
 import nats
+import pytest
 import websockets
 
 from dronewatch.cli.serve import build_pipeline, serve
 from dronewatch.config import BusConfig, Config, ServiceConfig, SiteConfig, SourcesConfig, StorageConfig, load_config
+from dronewatch.errors import TransportError
 from dronewatch.formats.scenario import record_to_line
 from dronewatch.ingest.sapient import SapientListener
 from dronewatch.model import Detection, Scan, Sensor, Zone
@@ -105,3 +107,12 @@ def test_sapient_section_and_its_wiring(tmp_path: Path) -> None:
     assert isinstance(listener, SapientListener) and isinstance(parent, SapientParent)
     assert parent.nodes is listener.nodes and (parent.host, parent.port, parent.name) == (
         "127.0.0.1", 5001, "Border station 7")
+
+
+def test_a_bus_url_with_no_server_behind_it_stops_the_service_with_the_reason(
+        tmp_path: Path, free_port: Callable[..., int]) -> None:
+    url = f"nats://127.0.0.1:{free_port()}"
+    config = Config(site=SiteConfig(id="station"), service=ServiceConfig(port=free_port(), data_dir=str(tmp_path)),
+                    bus=BusConfig(url=url))
+    with pytest.raises(TransportError, match=f"NATS server {url}: cannot connect"):
+        asyncio.run(serve(config, announce=lambda text: None))
