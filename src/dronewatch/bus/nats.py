@@ -11,7 +11,8 @@ site saw, in order, from any point. The two kinds of subscription keep their in-
   whose slowest reader drops its own oldest messages (counted) and holds back nobody else.
 
 A payload larger than the server's ``max_payload`` (less room for the headers) goes as several messages,
-split between lines.
+split between lines. A message comes back to the subscribers of the process that published it
+with the records it was published with, as in process, so the stages in one process parse it once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import nats
@@ -32,10 +33,12 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy,
 
 from dronewatch.bus import Message, Overflow, Subscription
 from dronewatch.errors import TransportError
+from dronewatch.model import Record
 
 log = logging.getLogger(__name__)
 _FETCH_MAX = 256
 _CONSUMER_IDLE_S = 60.0  # the server removes the consumer of a process that died
+_OWN_KEPT = 1_000  # the records of this many recent own messages: a reader further behind parses the bytes
 _HEADER_ROOM = 256  # max_payload counts the headers too (message id, expected stream)
 _PUBLISH_RETRY_S = (0.1, 0.25, 0.5, 1.0, 2.0, 2.0, 2.0, 2.0, 5.0, 5.0, 10.0)  # 30 s: a server restart
 
@@ -64,6 +67,7 @@ class NatsBus:
         self.published = 0
         self._instance = uuid.uuid4().hex
         self._pieces = 0
+        self._own: dict[str, Sequence[Record]] = {}
         self._pumps: dict[Subscription, asyncio.Task[None]] = {}
 
     @classmethod
@@ -97,10 +101,23 @@ class NatsBus:
 
     async def publish(self, message: Message) -> None:
         self.published += 1
-        for piece in split_payload(message.data, self.client.max_payload - _HEADER_ROOM):
+        pieces = list(split_payload(message.data, self.client.max_payload - _HEADER_ROOM))
+        for piece in pieces:
             self._pieces += 1
             # the id lets the server drop a second copy of a retried publish whose first one was stored
-            await self._publish(message.subject, piece, f"{self._instance}-{self._pieces}")
+            message_id = f"{self._instance}-{self._pieces}"
+            if message.records is not None and len(pieces) == 1:
+                self._own[message_id] = message.records
+                while len(self._own) > _OWN_KEPT:
+                    del self._own[next(iter(self._own))]
+            await self._publish(message.subject, piece, message_id)
+
+    def _received(self, received: Msg) -> Message:
+        """A message from the server; one this process published comes with its records, not to be parsed again."""
+        records = self._own.get((received.headers or {}).get("Nats-Msg-Id", ""))
+        if records is not None:
+            return Message(received.subject, records=records)
+        return Message(received.subject, data=received.data)
 
     async def _publish(self, subject: str, piece: bytes, message_id: str) -> None:
         """Publish and wait for the server's acknowledgement, retrying while the server restarts or recovers."""
@@ -164,7 +181,7 @@ class NatsBus:
                     except (TimeoutError, nats.errors.TimeoutError):
                         continue
                     for received in messages:
-                        await subscription.deliver(Message(received.subject, data=received.data))
+                        await subscription.deliver(self._received(received))
                         next_sequence = received.metadata.sequence.stream + 1
             except nats.errors.Error as error:
                 log.warning("NATS: reading %s failed (%s); resuming at stream sequence %d",
@@ -175,7 +192,7 @@ class NatsBus:
 
     async def _listen(self, subscription: Subscription) -> None:
         async def take(received: Msg) -> None:
-            await subscription.deliver(Message(received.subject, data=received.data))
+            await subscription.deliver(self._received(received))
 
         listener = await self.client.subscribe(subscription.pattern, cb=take)
         subscription.ready.set()

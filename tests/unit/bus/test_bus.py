@@ -101,18 +101,21 @@ def test_a_live_subscriber_drops_its_own_oldest_and_counts_them(open_bus: OpenBu
 def test_records_go_over_nats_as_json_lines(nats_url: str) -> None:
     detection = Detection(t=NOW, sensor="radar-1", range_m=800.0, azimuth_deg=12.5)
 
-    async def scenario() -> Message | None:
-        bus = await NatsBus.connect(nats_url)
-        subscription = bus.subscribe("dw.r.ingest")
-        await subscription.ready.wait()
+    async def scenario() -> tuple[Message | None, Message | None]:
+        bus, elsewhere = await NatsBus.connect(nats_url), await NatsBus.connect(nats_url)
+        here, there = bus.subscribe("dw.r.ingest"), elsewhere.subscribe("dw.r.ingest")
+        await asyncio.gather(here.ready.wait(), there.ready.wait())
         await bus.publish(Message("dw.r.ingest", records=[detection]))
-        received = await asyncio.wait_for(subscription.get(), 10)
+        received = await asyncio.wait_for(here.get(), 10), await asyncio.wait_for(there.get(), 10)
         await bus.close()
+        await elsewhere.close()
         return received
 
-    received = asyncio.run(scenario())
-    assert received is not None and received.records is None
-    assert received.data == Message("x", records=[detection]).data
+    own, other = asyncio.run(scenario())
+    # another process gets the JSON Lines; the publishing process its own records back, not parsed again
+    assert other is not None and other.records is None
+    assert other.data == Message("x", records=[detection]).data
+    assert own is not None and own.records == [detection]
 
 
 def test_a_payload_over_max_payload_goes_in_pieces_of_whole_lines(
