@@ -91,10 +91,13 @@ class Subscription:
         self.received += 1
         if self.overflow == "block":
             await self.queue.put(message)
-            return
+        else:
+            self._put_dropping_oldest(message)
+
+    def _put_dropping_oldest(self, item: Message | None) -> None:
         while True:
             try:
-                self.queue.put_nowait(message)
+                self.queue.put_nowait(item)
                 return
             except asyncio.QueueFull:
                 self.queue.get_nowait()
@@ -107,13 +110,7 @@ class Subscription:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            while True:  # make room for the end marker even in a full queue
-                try:
-                    self.queue.put_nowait(None)
-                    return
-                except asyncio.QueueFull:
-                    self.queue.get_nowait()
-                    self.dropped += 1
+            self._put_dropping_oldest(None)  # the end marker goes in even when the queue is full
 
 
 class Bus(Protocol):
