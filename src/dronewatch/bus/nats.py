@@ -127,12 +127,15 @@ class NatsBus:
                 await self.jetstream.publish(subject, piece, stream=self.stream, headers={"Nats-Msg-Id": message_id})
                 return
             except nats.errors.Error as error:
-                wait = None if self.client.is_closed else next(waits, None)
+                reason = error or type(error).__name__
+                if self.client.is_closed:  # closed for good, not reconnecting: no point in waiting
+                    raise TransportError(f"NATS: {subject} not stored: the connection is closed ({reason})"
+                                         ) from error
+                wait = next(waits, None)
                 if wait is None:
-                    raise TransportError(f"NATS: {subject} not stored after {sum(_PUBLISH_RETRY_S):g} s: "
-                                         f"{error or type(error).__name__}") from error
-                log.warning("NATS: publishing on %s failed (%s); again in %g s", subject,
-                            error or type(error).__name__, wait)
+                    raise TransportError(f"NATS: {subject} not stored after {sum(_PUBLISH_RETRY_S):g} s: {reason}"
+                                         ) from error
+                log.warning("NATS: publishing on %s failed (%s); again in %g s", subject, reason, wait)
                 await asyncio.sleep(wait)
 
     def subscribe(self, pattern: str, *, overflow: Overflow = "block", maxsize: int = 10_000) -> Subscription:
