@@ -12,6 +12,7 @@ test extra puts it beside the venv's Python), on 127.0.0.1, storing in a tempora
 """
 
 import contextlib
+import functools
 import glob
 import os
 import shutil
@@ -32,6 +33,11 @@ import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
 
+from dronewatch.formats.scenario import record_to_line
+from dronewatch.model import Detection, Scan, Sensor, Zone
+from dronewatch.sim import engine
+from dronewatch.sim.scenarios import built_in
+
 # CI runs on 2 shared cores with xdist: time-based health checks and deadlines would fail at random.
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci")
@@ -41,6 +47,19 @@ def _free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@functools.cache
+def _scenario_lines(seconds: float) -> tuple[str, ...]:
+    return tuple(record_to_line(r) for r in engine.generate(built_in("border-station", 7, seconds))
+                 if isinstance(r, Sensor | Zone | Detection | Scan))
+
+
+@pytest.fixture(scope="session")
+def scenario_lines() -> Callable[[float], list[str]]:
+    """``scenario_lines(seconds)``: ``border-station`` (seed 7) as a sensor feed sends it, JSON Lines of its
+    sensors, zones, detections and scans (no ground truth); made once per length."""
+    return lambda seconds: list(_scenario_lines(seconds))
 
 
 @pytest.fixture(scope="session")

@@ -13,12 +13,9 @@ import pytest
 from dronewatch.bus import Bus, InProcessBus, Message, subject_matches
 from dronewatch.bus.nats import NatsBus, split_payload
 from dronewatch.errors import TransportError
-from dronewatch.formats.scenario import record_to_line
-from dronewatch.model import Detection, Scan, Sensor, Zone
+from dronewatch.model import Detection
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.service.sources import FileReplay
-from dronewatch.sim import engine
-from dronewatch.sim.scenarios import built_in
 from dronewatch.storage import Repository, open_database
 
 OpenBus = Callable[[], Awaitable[Bus]]
@@ -168,11 +165,10 @@ def test_no_server_is_a_clear_error(free_port: Callable[..., int]) -> None:
         asyncio.run(NatsBus.connect(url, wait_s=1.0))
 
 
-def test_a_replay_through_the_pipeline_on_nats_stores_what_it_stores_in_process(tmp_path: Path,
-                                                                                 nats_url: str) -> None:
+def test_a_replay_through_the_pipeline_on_nats_stores_what_it_stores_in_process(
+        tmp_path: Path, nats_url: str, scenario_lines: Callable[[float], list[str]]) -> None:
     replay = tmp_path / "scenario.jsonl"
-    replay.write_text("".join(record_to_line(r) for r in engine.generate(built_in("border-station", 7, 120.0))
-                              if isinstance(r, Sensor | Zone | Detection | Scan)))
+    replay.write_text("".join(scenario_lines(120.0)))
 
     async def run(bus: Bus, name: str) -> dict[str, int]:
         repository = Repository(open_database(f"sqlite:///{tmp_path / name}.db"))

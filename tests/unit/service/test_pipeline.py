@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from dronewatch.formats.scenario import record_to_line
-from dronewatch.model import Detection, Scan, Sensor, Zone
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.service.sources import FileReplay, JsonLinesListener, Simulator
-from dronewatch.sim import engine
 from dronewatch.sim.scenarios import built_in
 from dronewatch.storage import Repository, open_database
 
@@ -28,11 +26,6 @@ def repo(database_url: str) -> Repository:
     return repository
 
 
-def scenario_lines(seconds: float = 90.0) -> list[str]:
-    return [record_to_line(r) for r in engine.generate(built_in("border-station", 7, seconds))
-            if isinstance(r, Sensor | Zone | Detection | Scan)]
-
-
 async def run_until_drained(pipeline: Pipeline, feed: asyncio.Future[None] | None = None) -> None:
     task = asyncio.create_task(pipeline.run())
     if feed is not None:
@@ -43,8 +36,9 @@ async def run_until_drained(pipeline: Pipeline, feed: asyncio.Future[None] | Non
     await task
 
 
-def test_udp_lines_with_garbage_between_them_are_all_stored(repo: Repository) -> None:
-    lines = scenario_lines()
+def test_udp_lines_with_garbage_between_them_are_all_stored(repo: Repository,
+                                                           scenario_lines: Callable[[float], list[str]]) -> None:
+    lines = scenario_lines(90.0)
     detections = sum('"type":"detection"' in line for line in lines)
     garbage = ["{not json\n", '{"type":"detection","t":"soon","sensor":"radar-1"}\n', "\n", "\x00\xff\n"]
 
@@ -74,7 +68,8 @@ def test_udp_lines_with_garbage_between_them_are_all_stored(repo: Repository) ->
     assert stats["tracker"]["queue_dropped"] == 0
 
 
-def test_tcp_and_a_file_replay_lose_nothing(repo: Repository, tmp_path: Path) -> None:
+def test_tcp_and_a_file_replay_lose_nothing(repo: Repository, tmp_path: Path,
+                                            scenario_lines: Callable[[float], list[str]]) -> None:
     lines = scenario_lines(60.0)
     replay = tmp_path / "scenario.jsonl"
     replay.write_text("".join(lines[: len(lines) // 2]) + "garbage line\n")

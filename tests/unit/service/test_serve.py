@@ -17,20 +17,14 @@ import websockets
 from dronewatch.cli.serve import build_pipeline, serve
 from dronewatch.config import BusConfig, Config, ServiceConfig, SiteConfig, SourcesConfig, StorageConfig, load_config
 from dronewatch.errors import TransportError
-from dronewatch.formats.scenario import record_to_line
 from dronewatch.ingest.sapient import SapientListener
-from dronewatch.model import Detection, Scan, Sensor, Zone
 from dronewatch.outputs.sapient import SapientParent
-from dronewatch.sim import engine
-from dronewatch.sim.scenarios import built_in
 from dronewatch.storage import Repository, open_database
 
-LINES = [record_to_line(r) for r in engine.generate(built_in("border-station", 7, 60.0))
-         if isinstance(r, Sensor | Zone | Detection | Scan)]
 
-
-async def udp_to_websocket(config: Config, udp_port: int, wanted: int = 20) -> list[dict[str, object]]:
-    """Run the service, send it the scenario over UDP and read its stream until ``wanted`` items came."""
+async def udp_to_websocket(config: Config, udp_port: int, lines: list[str], wanted: int = 20
+                           ) -> list[dict[str, object]]:
+    """Run the service, send it these lines over UDP and read its stream until ``wanted`` items came."""
     said: list[str] = []
     service = asyncio.create_task(serve(config, announce=said.append))
     while len(said) < 2:
@@ -46,8 +40,8 @@ async def udp_to_websocket(config: Config, udp_port: int, wanted: int = 20) -> l
     async with websockets.connect(f"ws://127.0.0.1:{config.service.port}/api/sites/station/stream",
                                   additional_headers={"Authorization": f"Bearer {token['token']}"}) as ws:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-            for k in range(0, len(LINES), 25):
-                sender.sendto("".join(LINES[k:k + 25]).encode(), ("127.0.0.1", udp_port))
+            for k in range(0, len(lines), 25):
+                sender.sendto("".join(lines[k:k + 25]).encode(), ("127.0.0.1", udp_port))
                 await asyncio.sleep(0.002)
         while len(received) < wanted:
             received += json.loads(await asyncio.wait_for(ws.recv(), 20))  # each message: a batch
@@ -57,13 +51,14 @@ async def udp_to_websocket(config: Config, udp_port: int, wanted: int = 20) -> l
 
 
 def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path, free_port: Callable[..., int],
-                                                           database_url: str) -> None:
+                                                           database_url: str,
+                                                           scenario_lines: Callable[[float], list[str]]) -> None:
     http_port, udp_port = free_port(), free_port(socket.SOCK_DGRAM)
     config = Config(site=SiteConfig(id="station"),
                     service=ServiceConfig(port=http_port, data_dir=str(tmp_path)),
                     storage=StorageConfig(url=database_url),
                     sources=SourcesConfig(udp=f"127.0.0.1:{udp_port}"))
-    received = asyncio.run(udp_to_websocket(config, udp_port))
+    received = asyncio.run(udp_to_websocket(config, udp_port, scenario_lines(60.0)))
     assert all(m["type"] in ("track", "alert", "operator") for m in received)  # an admin sees operators
     tracks = [m for m in received if m["type"] == "track"]
     assert tracks and all(m["class"] in ("drone", "bird", "aircraft", "unknown") for m in tracks)
@@ -73,14 +68,15 @@ def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path, free_
 
 
 def test_the_service_on_nats_jetstream_streams_stores_and_keeps_its_messages(
-        tmp_path: Path, free_port: Callable[..., int], nats_url: str) -> None:
+        tmp_path: Path, free_port: Callable[..., int], nats_url: str,
+        scenario_lines: Callable[[float], list[str]]) -> None:
     http_port, udp_port = free_port(), free_port(socket.SOCK_DGRAM)
     config = Config(site=SiteConfig(id="station"), service=ServiceConfig(port=http_port, data_dir=str(tmp_path)),
                     bus=BusConfig(url=nats_url),
                     sources=SourcesConfig(udp=f"127.0.0.1:{udp_port}"))
 
     async def scenario() -> tuple[list[dict[str, object]], dict[str, int]]:
-        received = await udp_to_websocket(config, udp_port)
+        received = await udp_to_websocket(config, udp_port, scenario_lines(60.0))
         # another process on the same server (a worker, a gateway) reads the site's streams from the start
         client = await nats.connect(nats_url)
         stream = await client.jetstream().stream_info("DRONEWATCH", subjects_filter="dw.station.>")
