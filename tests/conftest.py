@@ -26,6 +26,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -50,16 +51,24 @@ def _free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 
 @functools.cache
-def _scenario_lines(seconds: float) -> tuple[str, ...]:
-    return tuple(record_to_line(r) for r in engine.generate(built_in("border-station", 7, seconds))
+def _scenario_lines(seconds: float, t0: float | None) -> tuple[str, ...]:
+    scenario = built_in("border-station", 7, seconds)
+    if t0 is not None:
+        scenario = replace(scenario, t0=t0)
+    return tuple(record_to_line(r) for r in engine.generate(scenario)
                  if isinstance(r, Sensor | Zone | Detection | Scan))
 
 
 @pytest.fixture(scope="session")
-def scenario_lines() -> Callable[[float], list[str]]:
+def scenario_lines() -> Callable[..., list[str]]:
     """``scenario_lines(seconds)``: ``border-station`` (seed 7) as a sensor feed sends it, JSON Lines of its
-    sensors, zones, detections and scans (no ground truth); made once per length."""
-    return lambda seconds: list(_scenario_lines(seconds))
+    sensors, zones, detections and scans (no ground truth); made once per length.
+
+    ``scenario_lines(seconds, live=True)``: the same, ending now, as a live feed sending it as fast as it can
+    would (the service takes live times only near its clock)."""
+    def lines(seconds: float, live: bool = False) -> list[str]:
+        return list(_scenario_lines(seconds, round(time.time() - seconds, 3) if live else None))
+    return lines
 
 
 @pytest.fixture(scope="session")

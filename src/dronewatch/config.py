@@ -93,6 +93,24 @@ class SourcesConfig:
     """``LAT,LON,ALT`` of that receiver."""
 
 
+ZONE_SOURCES = ("simulate", "replay", "udp", "tcp")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    """What the edge of the site takes from its sources (docs/security.md)."""
+
+    max_future_s: float = 5.0
+    """A live record's time may be at most this far ahead of the service's clock (clock skew)."""
+    max_age_s: float = 300.0
+    """... and at most this far behind it (a feed that catches up after an outage)."""
+    max_sensors: int = 256
+    """The most sensors a site may declare."""
+    zone_sources: tuple[str, ...] = ("simulate", "replay")
+    """Sources whose ``zone`` lines are taken (``simulate``, ``replay``, ``udp``, ``tcp``); zones from any
+    other source are refused and counted. The API's zone routes are always taken (and audited)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SapientConfig:
     listen: str = ""
@@ -160,6 +178,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     tak: tuple[TakConfig, ...] = ()
     sapient: SapientConfig = field(default_factory=SapientConfig)
     map: MapConfig = field(default_factory=MapConfig)
@@ -305,12 +324,24 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: sources.remoteid_receiver: expected LAT,LON,ALT for the Remote ID receiver")
     if config.sources.speed < 0:
         raise ConfigError(f"{source}: sources.speed: must not be negative")
+    _check_ingest(config.ingest, source)
     for index, tak in enumerate(config.tak):
         _check_tak(tak, f"{source}: tak[{index}]")
     if not config.site.id or not config.site.id.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"{source}: site.id: {config.site.id!r} must be letters, digits, - or _")
     _check_map(config.map, source)
     _check_bus(config, source)
+
+
+def _check_ingest(ingest: IngestConfig, source: str) -> None:
+    if not (ingest.max_future_s >= 0 and ingest.max_age_s > 0):
+        raise ConfigError(f"{source}: ingest.max_future_s must not be negative and ingest.max_age_s must be positive")
+    if ingest.max_sensors < 1:
+        raise ConfigError(f"{source}: ingest.max_sensors: must be at least 1")
+    unknown = set(ingest.zone_sources) - set(ZONE_SOURCES)
+    if unknown:
+        raise ConfigError(f"{source}: ingest.zone_sources: unknown source(s) {', '.join(sorted(unknown))}; "
+                          f"expected some of {', '.join(ZONE_SOURCES)}")
 
 
 def _check_bus(config: Config, source: str) -> None:

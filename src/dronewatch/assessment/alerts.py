@@ -9,7 +9,10 @@ Rules report *conditions* at every assessment step; the book turns them into ale
 - the alert resolves when its condition has been absent for ``clear_s`` (hysteresis), or at
   once when its track has ended; a later condition opens a new alert with a new id;
 - an operator may acknowledge an open alert; it stays acknowledged until it escalates or
-  resolves.
+  resolves;
+- alerts a restarted service finds open (:meth:`AlertBook.restore`) are live again: they can be
+  acknowledged and resolved, and they clear ``clear_s`` after the first step unless a person
+  has done so (their tracks are gone: the tracker starts afresh, with new track ids).
 
 A line is written whenever an alert opens, escalates, is acknowledged or resolves.
 """
@@ -43,7 +46,8 @@ class Condition:
 @dataclass(slots=True)
 class _Live:
     alert: Alert
-    last_seen_t: float
+    last_seen_t: float | None
+    """None for a restored alert until the first step (the steps' clock is the tracks' time)."""
 
 
 class AlertBook:
@@ -54,6 +58,11 @@ class AlertBook:
         self._streak: dict[AlertKey, int] = {}
         self._next = first_number
         """Alert ids count on from here (a restarted service continues its stored numbering)."""
+
+    def restore(self, alerts: Iterable[Alert]) -> None:
+        """Alerts left open or acknowledged by the previous run of the service (see the module docstring)."""
+        for alert in alerts:
+            self._live[(f"restored:{alert.id}", alert.zone, alert.kind)] = _Live(alert, None)
 
     @property
     def open_alerts(self) -> list[Alert]:
@@ -90,9 +99,12 @@ class AlertBook:
         for key, live in list(self._live.items()):
             if key in present:
                 continue
-            subject_ended = not key[0].startswith("swarm:") and key[0] not in live_tracks
+            if live.last_seen_t is None:
+                live.last_seen_t = t
+            subject_ended = not key[0].startswith(("swarm:", "restored:")) and key[0] not in live_tracks
             if subject_ended or t - live.last_seen_t >= self.clear_s:
-                why = "track ended" if subject_ended else f"condition cleared for {self.clear_s:g} s"
+                why = ("track ended" if subject_ended else f"not seen again within {self.clear_s:g} s of a restart"
+                       if key[0].startswith("restored:") else f"condition cleared for {self.clear_s:g} s")
                 lines.append(replace(live.alert, t=t, state="resolved", reasons=(*live.alert.reasons, why)))
                 del self._live[key]
         return lines

@@ -54,7 +54,7 @@ def build_pipeline(config: Config, repository: Repository, bus: Bus | None = Non
     sources = config.sources
     live = bool(sources.udp or sources.tcp or sources.remoteid or config.sapient.listen)
     pipeline = Pipeline(config.site.id, repository, bus, live=live,
-                        first_alert_number=repository.alert_count(config.site.id) + 1)
+                        first_alert_number=repository.alert_count(config.site.id) + 1, ingest=config.ingest)
     if sources.simulate:
         pipeline.add_source("simulator", Simulator(built_in(sources.simulate, sources.seed), speed=sources.speed,
                                                          repeat=True))
@@ -88,10 +88,6 @@ async def serve(config: Config, *, announce: Any = print) -> None:
     repository = Repository(await asyncio.to_thread(open_database, config.database_url))
     repository.ensure_site(config.site.id, config.site.name, time.time())
     created = first_admin(repository)
-    # track ids start afresh with a new tracker: alerts left open by the last run have lost their tracks
-    stale = repository.close_stale_alerts(config.site.id, time.time(), "service restarted: its track is gone")
-    if stale:
-        announce(f"resolved {len(stale)} alert(s) left open by the last run (their history is kept)")
     bus = None
     if config.bus.url:
         bus = await NatsBus.connect(config.bus.url, stream=config.bus.stream,
@@ -111,6 +107,11 @@ async def serve(config: Config, *, announce: Any = print) -> None:
     tasks = [asyncio.create_task(pipeline.run()), asyncio.create_task(server.serve()), asyncio.create_task(purge())]
     while not server.started and not tasks[1].done():
         await asyncio.sleep(0.05)
+    await pipeline.restore(repository)  # the site as it was, guarded before the first new record
+    restored = pipeline.stage("assessment").counts
+    if restored["restored_sensors"] or restored["restored_zones"] or restored["restored_alerts"]:
+        announce(f"restored from storage: {restored['restored_sensors']} sensor(s), {restored['restored_zones']} "
+                 f"zone(s) in force, {restored['restored_alerts']} open alert(s)")
     announce(f"dronewatch {config.site.id}: http://{config.service.host}:{config.service.port}/ "
              f"(API docs at /docs), database {repository.engine.url.render_as_string(hide_password=True)}"
              + (f", bus {config.bus.url} stream {config.bus.stream}" if config.bus.url else ""))

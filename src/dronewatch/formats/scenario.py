@@ -22,8 +22,19 @@ alert      t, id, track, level, kind, state, reasons
 Unknown keys and unknown types are ignored (forward compatible). A line that is
 not JSON, misses a required key or holds a value of the wrong type or range is
 rejected with a :class:`~dronewatch.errors.FormatError` naming the source, the
-line number and what is wrong. :func:`parse_line` is pure; :class:`ScenarioReader`
-adds what needs earlier lines (a detection's sensor must have been declared).
+line number and what is wrong; its :attr:`~dronewatch.errors.FormatError.reason`
+starts with a short category (``not JSON``, ``detection 'range_m' out of range``, ...)
+before the first colon, which is what counters count. :func:`parse_line` is pure;
+:func:`check_detection` and :class:`ScenarioReader` add what needs earlier lines
+(a detection's sensor must have been declared, and fixes the keys it needs).
+
+Limits, checked before a value is used (a hostile line must cost little and never
+reach a stage): a line is at most :data:`MAX_LINE_CHARS` characters and nests at most
+:data:`MAX_DEPTH` arrays and objects; an integer has at most 20 digits; ``NaN`` and
+``Infinity`` are not JSON; every number lies within the physical range of its key
+(:data:`BOUNDS`: e.g. a range within 1,000 km, a time between 1970 and 2100, a
+sigma positive and no wider than its quantity can be); identifiers are at most 64
+characters (``icao`` 16).
 """
 
 from __future__ import annotations
@@ -78,21 +89,65 @@ _SENSOR_OPTIONAL_FLOATS = (
 )
 
 
+MAX_LINE_CHARS = 65_536
+"""The longest line read (a zone of 1,000 vertices takes about 40,000)."""
+MAX_DEPTH = 16
+"""The deepest nesting of arrays and objects (a zone's polygon is 3 deep)."""
+MAX_ID_CHARS = 64
+MAX_ZONE_VERTICES = 1_000
+_MAX_INT_DIGITS = 20
+
+_YEAR_2100_S = 4_102_444_800.0
+_HEIGHT_M = (-1_000.0, 100_000.0)
+_SPEED_MPS = 2_000.0
+BOUNDS: dict[str, tuple[float, float]] = {
+    "t": (0.0, _YEAR_2100_S),
+    "alt": _HEIGHT_M, "floor_m": _HEIGHT_M, "ceiling_m": _HEIGHT_M,
+    "range_m": (0.0, 1e6), "min_range_m": (0.0, 1e6), "max_range_m": (0.0, 1e6),
+    "azimuth_deg": (-360.0, 720.0), "track_deg": (-360.0, 720.0),
+    "azimuth_min_deg": (-360.0, 720.0), "azimuth_max_deg": (-360.0, 720.0),
+    "elevation_deg": (-90.0, 90.0), "min_elevation_deg": (-90.0, 90.0), "max_elevation_deg": (-90.0, 90.0),
+    "radial_speed_mps": (-_SPEED_MPS, _SPEED_MPS), "speed_mps": (0.0, _SPEED_MPS), "vel_enu": (-_SPEED_MPS, _SPEED_MPS),
+    "snr_db": (-200.0, 200.0),
+    "pd": (0.0, 1.0), "confidence": (0.0, 1.0),
+    "period_s": (0.0, 3_600.0), "clutter_per_scan": (0.0, 1e6), "eta_s": (-1e6, 1e6),
+}
+"""Physical range of each numeric key, inclusive (``pd`` and ``period_s`` must also be above 0)."""
+_SIGMA_MAX = {"deg": 180.0, "mps": _SPEED_MPS}
+"""The widest one standard deviation of a sensor may be, by the unit its key ends in (metres otherwise)."""
+_SIGMA_MAX_M = 100_000.0
+_TEXT_MAX = {"icao": 16}
+
+
 class _Bad(Exception):
-    """A value problem inside one line; becomes a FormatError with the line's place."""
+    """A value problem inside one line; becomes a FormatError with the line's place.
+
+    ``category`` (what is wrong, short and stable: it is what counters count) and ``detail``."""
+
+    def __init__(self, category: str, detail: str = "") -> None:
+        self.category = category
+        self.detail = detail
+        super().__init__(f"{category}: {detail}" if detail else category)
 
 
-def _number(obj: dict[str, Any], key: str, required: bool = True) -> float | None:
+def _missing(key: str) -> _Bad:
+    return _Bad(f"'{key}' missing", f"missing required key '{key}'")
+
+
+def _number(obj: dict[str, Any], key: str, required: bool = True, bound: str | None = None) -> float | None:
     value = obj.get(key)
     if value is None:
         if required:
-            raise _Bad(f"missing required key '{key}'")
+            raise _missing(key)
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Bad(f"'{key}' must be a number, got {type(value).__name__}")
-    value = float(value)
+        raise _Bad(f"'{key}' not a number", f"got {type(value).__name__}")
+    value = float(value)  # integers are at most 20 digits (the JSON hook): no overflow
     if not math.isfinite(value):
-        raise _Bad(f"'{key}' must be finite, got {value}")
+        raise _Bad(f"'{key}' not finite", f"got {value}")
+    low, high = BOUNDS.get(bound or key, (-math.inf, math.inf))
+    if not low <= value <= high:
+        raise _Bad(f"'{key}' out of range", f"got {value:g}, allowed [{low:g}, {high:g}]")
     return value
 
 
@@ -106,11 +161,15 @@ def _text(obj: dict[str, Any], key: str, required: bool = True) -> str | None:
     value = obj.get(key)
     if value is None:
         if required:
-            raise _Bad(f"missing required key '{key}'")
+            raise _missing(key)
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise _Bad(f"'{key}' must be a string, got {type(value).__name__}")
-    return str(value)
+        raise _Bad(f"'{key}' not a string", f"got {type(value).__name__}")
+    text = str(value)
+    longest = _TEXT_MAX.get(key, MAX_ID_CHARS)
+    if len(text) > longest:
+        raise _Bad(f"'{key}' too long", f"{len(text)} characters, at most {longest}")
+    return text
 
 
 def _req_text(obj: dict[str, Any], key: str) -> str:
@@ -122,48 +181,50 @@ def _req_text(obj: dict[str, Any], key: str) -> str:
 def _choice(obj: dict[str, Any], key: str, allowed: tuple[str, ...]) -> Any:
     value = _req_text(obj, key)
     if value not in allowed:
-        raise _Bad(f"'{key}' must be one of {', '.join(allowed)}, got '{value}'")
+        raise _Bad(f"'{key}' not allowed", f"must be one of {', '.join(allowed)}, got '{value[:40]}'")
     return value
 
 
 def _check_lat_lon(lat: float | None, lon: float | None, prefix: str = "") -> None:
     if lat is not None and not -90.0 <= lat <= 90.0:
-        raise _Bad(f"'{prefix}lat' must be within [-90, 90], got {lat}")
+        raise _Bad(f"'{prefix}lat' out of range", f"must be within [-90, 90], got {lat}")
     if lon is not None and not -180.0 <= lon <= 180.0:
-        raise _Bad(f"'{prefix}lon' must be within [-180, 180], got {lon}")
+        raise _Bad(f"'{prefix}lon' out of range", f"must be within [-180, 180], got {lon}")
 
 
 def _vector3(obj: dict[str, Any], key: str, required: bool) -> tuple[float, float, float] | None:
     value = obj.get(key)
     if value is None:
         if required:
-            raise _Bad(f"missing required key '{key}'")
+            raise _missing(key)
         return None
     if not isinstance(value, list) or len(value) != 3:
-        raise _Bad(f"'{key}' must be a list of 3 numbers")
-    items = tuple(_req_number({"v": v}, "v") for v in value)
+        raise _Bad(f"'{key}' not 3 numbers", "must be a list of 3 numbers")
+    items = tuple(_req_number({key: v}, key) for v in value)
     return (items[0], items[1], items[2])
 
 
 def _parse_sensor(obj: dict[str, Any]) -> Sensor:
     sigma_raw = obj.get("sigma", {})
     if not isinstance(sigma_raw, dict):
-        raise _Bad("'sigma' must be an object")
+        raise _Bad("'sigma' not an object")
+    if len(sigma_raw) > 16:
+        raise _Bad("'sigma' too many keys", f"{len(sigma_raw)}, at most 16")
     sigma: dict[str, float] = {}
     for key in sigma_raw:
-        value = _req_number(sigma_raw, key)
-        if value <= 0.0:
-            raise _Bad(f"'sigma.{key}' must be positive, got {value}")
+        if len(key) > MAX_ID_CHARS:
+            raise _Bad("'sigma' key too long", f"{len(key)} characters, at most {MAX_ID_CHARS}")
+        value = _req_number({"sigma": sigma_raw[key]}, "sigma")  # the key in no category: counters stay few
+        widest = _SIGMA_MAX.get(key.rsplit("_", 1)[-1], _SIGMA_MAX_M)
+        if not 0.0 < value <= widest:
+            raise _Bad("'sigma' out of range", f"'sigma.{key}' must be positive and at most {widest:g}, got {value:g}")
         sigma[key] = value
     lat, lon = _req_number(obj, "lat"), _req_number(obj, "lon")
     _check_lat_lon(lat, lon)
     optional = {key: _number(obj, key, required=False) for key in _SENSOR_OPTIONAL_FLOATS}
-    pd = optional["pd"]
-    if pd is not None and not 0.0 < pd <= 1.0:
-        raise _Bad(f"'pd' must be within (0, 1], got {pd}")
-    period = optional["period_s"]
-    if period is not None and period <= 0.0:
-        raise _Bad(f"'period_s' must be positive, got {period}")
+    for key in ("pd", "period_s"):
+        if optional[key] == 0.0:
+            raise _Bad(f"'{key}' out of range", "must be above 0")
     return Sensor(
         id=_req_text(obj, "id"),
         kind=_choice(obj, "kind", SENSOR_KINDS),
@@ -179,15 +240,10 @@ def _parse_detection(obj: dict[str, Any]) -> Detection:
     floats = {key: _number(obj, key, required=False) for key in _DETECTION_FLOATS}
     _check_lat_lon(floats["lat"], floats["lon"])
     _check_lat_lon(floats["operator_lat"], floats["operator_lon"], "operator_")
-    range_m = floats["range_m"]
-    if range_m is not None and range_m < 0.0:
-        raise _Bad(f"'range_m' must not be negative, got {range_m}")
-    azimuth = floats["azimuth_deg"]
-    if azimuth is not None:
-        floats["azimuth_deg"] = azimuth % 360.0
-    elevation = floats["elevation_deg"]
-    if elevation is not None and not -90.0 <= elevation <= 90.0:
-        raise _Bad(f"'elevation_deg' must be within [-90, 90], got {elevation}")
+    for key in ("azimuth_deg", "track_deg"):
+        angle = floats[key]
+        if angle is not None:
+            floats[key] = angle % 360.0
     return Detection(
         t=_req_number(obj, "t"),
         sensor=_req_text(obj, "sensor"),
@@ -215,22 +271,22 @@ def _parse_truth(obj: dict[str, Any]) -> Truth:
 def _parse_zone(obj: dict[str, Any]) -> Zone:
     ring = obj.get("polygon")
     if ring is None:
-        raise _Bad("missing required key 'polygon'")
-    if not isinstance(ring, list) or len(ring) < 3:
-        raise _Bad("'polygon' must be a list of at least 3 [lon, lat] pairs")
+        raise _missing("polygon")
+    if not isinstance(ring, list) or not 3 <= len(ring) <= MAX_ZONE_VERTICES:
+        raise _Bad("'polygon' not a ring", f"must be a list of 3 to {MAX_ZONE_VERTICES} [lon, lat] pairs")
     points: list[tuple[float, float]] = []
     for index, pair in enumerate(ring):
         if not isinstance(pair, list) or len(pair) != 2:
-            raise _Bad(f"'polygon[{index}]' must be a [lon, lat] pair")
-        lon, lat = (_req_number({"v": v}, "v") for v in pair)
+            raise _Bad("'polygon' not a ring", f"'polygon[{index}]' must be a [lon, lat] pair")
+        lon, lat = (_req_number({"polygon": v}, "polygon") for v in pair)
         try:
             _check_lat_lon(lat, lon)
         except _Bad as exc:
-            raise _Bad(f"'polygon[{index}]': {exc}") from None
+            raise _Bad("'polygon' out of range", f"'polygon[{index}]': {exc.detail}") from None
         points.append((lon, lat))
     floor, ceiling = _req_number(obj, "floor_m"), _req_number(obj, "ceiling_m")
     if floor >= ceiling:
-        raise _Bad(f"'floor_m' ({floor}) must be below 'ceiling_m' ({ceiling})")
+        raise _Bad("'floor_m' not below 'ceiling_m'", f"floor {floor} must be below ceiling {ceiling}")
     return Zone(
         id=_req_text(obj, "id"),
         level=_choice(obj, "level", LEVELS),
@@ -247,7 +303,7 @@ def _parse_track(obj: dict[str, Any]) -> TrackReport:
     if sensors is not None and (
         not isinstance(sensors, list) or not all(isinstance(s, str) for s in sensors)
     ):
-        raise _Bad("'sensors' must be a list of strings")
+        raise _Bad("'sensors' not a list of strings")
     vel = _vector3(obj, "vel_enu", required=True)
     assert vel is not None
     return TrackReport(
@@ -268,9 +324,9 @@ def _parse_track(obj: dict[str, Any]) -> TrackReport:
 def _parse_alert(obj: dict[str, Any]) -> Alert:
     reasons = obj.get("reasons")
     if reasons is None:
-        raise _Bad("missing required key 'reasons'")
+        raise _missing("reasons")
     if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
-        raise _Bad("'reasons' must be a list of strings")
+        raise _Bad("'reasons' not a list of strings")
     return Alert(
         t=_req_number(obj, "t"),
         id=_req_text(obj, "id"),
@@ -288,7 +344,7 @@ def _parse_alert(obj: dict[str, Any]) -> Alert:
 def _evidence(obj: dict[str, Any]) -> dict[str, Any] | None:
     evidence = obj.get("evidence")
     if evidence is not None and not isinstance(evidence, dict):
-        raise _Bad("'evidence' must be an object")
+        raise _Bad("'evidence' not an object")
     return evidence
 
 
@@ -304,26 +360,68 @@ _PARSERS: dict[str, Callable[[dict[str, Any]], Record]] = {
 }
 
 
+def _json_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise _Bad("integer too long", f"{len(text)} digits, at most {_MAX_INT_DIGITS}")
+    return int(text)
+
+
+def _json_constant(text: str) -> float:
+    raise _Bad("not JSON", f"{text} is not a JSON number")
+
+
+def _nesting(text: str) -> int:
+    """How deep arrays and objects nest in ``text`` (brackets inside strings counted too: an upper bound)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_line(text: str, *, source: str = "<input>", line: int | None = None) -> Record | None:
     """Parse one line; ``None`` for a blank line or a ``type`` this version does not know."""
     if not text.strip():
         return None
+    if len(text) > MAX_LINE_CHARS:
+        raise FormatError(f"line too long: {len(text)} characters, at most {MAX_LINE_CHARS}", source=source,
+                          line=line)
+    # the parser recurses per level: a line nested thousands deep must not reach it
+    if text.count("[") + text.count("{") > MAX_DEPTH and _nesting(text) > MAX_DEPTH:
+        raise FormatError(f"nested too deep: over {MAX_DEPTH} levels", source=source, line=line)
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, parse_int=_json_int, parse_constant=_json_constant)
     except json.JSONDecodeError as exc:
         raise FormatError(f"not JSON: {exc.msg} at column {exc.colno}", source=source, line=line) from None
+    except _Bad as exc:
+        raise FormatError(str(exc), source=source, line=line) from None
     if not isinstance(obj, dict):
         raise FormatError("not a JSON object", source=source, line=line)
     kind = obj.get("type")
     if kind is None:
-        raise FormatError("missing required key 'type'", source=source, line=line)
+        raise FormatError("'type' missing", source=source, line=line)
     parser = _PARSERS.get(kind) if isinstance(kind, str) else None
     if parser is None:
         return None
     try:
         return parser(obj)
     except _Bad as exc:
-        raise FormatError(f"{kind} line: {exc}", source=source, line=line) from None
+        raise FormatError(f"{kind} {exc}", source=source, line=line) from None
+
+
+def check_detection(detection: Detection, sensor: Sensor | None) -> None:
+    """A detection fits its sensor: declared before it, carrying the keys its kind needs.
+
+    :class:`FormatError` (without a place: the caller knows it) otherwise."""
+    if sensor is None:
+        raise FormatError(f"detection from an undeclared sensor: '{detection.sensor}' has no sensor line yet")
+    missing = [key for key in DETECTION_KEYS[sensor.kind] if getattr(detection, key) is None]
+    if missing:
+        raise FormatError(f"{sensor.kind} detection without {', '.join(repr(k) for k in missing)}: "
+                          f"sensor '{sensor.id}' is a {sensor.kind}")
 
 
 @dataclass(slots=True)
@@ -379,20 +477,10 @@ class ScenarioReader:
             yield record
 
     def _check_detection(self, detection: Detection, number: int) -> None:
-        sensor = self.sensors.get(detection.sensor)
-        if sensor is None:
-            raise FormatError(
-                f"detection line: sensor '{detection.sensor}' was not declared before it",
-                source=self.source,
-                line=number,
-            )
-        missing = [key for key in DETECTION_KEYS[sensor.kind] if getattr(detection, key) is None]
-        if missing:
-            raise FormatError(
-                f"detection line: a {sensor.kind} detection needs {', '.join(repr(k) for k in missing)}",
-                source=self.source,
-                line=number,
-            )
+        try:
+            check_detection(detection, self.sensors.get(detection.sensor))
+        except FormatError as error:
+            raise FormatError(error.reason, source=self.source, line=number) from None
 
 
 def open_scenario(path: str | Path, *, on_error: OnError = "skip") -> ScenarioReader:

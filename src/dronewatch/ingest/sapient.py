@@ -60,6 +60,7 @@ from dronewatch.formats.sapient.messages import (
     validate,
 )
 from dronewatch.geo.frames import enu2aer, geodetic2enu
+from dronewatch.ingest.gate import Origin
 from dronewatch.model import Detection, Record, Sensor, TrackReport
 from dronewatch.service.pipeline import Pipeline, StageCounters
 
@@ -72,6 +73,7 @@ RECENT_OBJECT_S = 3.0
 MAX_OBJECTS_PER_NODE = 2000
 KEEP_OBJECT_S = 60.0
 _READ_BYTES = 1 << 16
+_ORIGIN = Origin("sapient")
 _LOG_EVERY_S = 10.0
 # For naming contributors: the angular and range gates, in standard deviations and at least these.
 _GATE_SIGMAS = 5.0
@@ -306,7 +308,7 @@ class SapientListener(ErrorPolicy):
                 if replies:
                     await writer.drain()
                 counters.counts["records"] += len(records)
-                await pipeline.publish("ingest", records)
+                await pipeline.admit(records, _ORIGIN, counters, peer)
         except (ConnectionError, OSError) as error:
             log.info("sapient: connection %s closed: %s", peer, error)
         finally:

@@ -4,10 +4,24 @@ Stages talk only through the bus (``dw.<site>.ingest``, ``.tracks`` from the tra
 ``.picture`` (the tracks with their classes), ``.alerts`` and ``.zones`` (the zones in force)
 from the assessment; JSON Lines payloads), so each can later run as its own worker on NATS.
 Outputs (TAK, SAPIENT upward) subscribe to those streams and are restarted when they fail. Every stage keeps
-counters (:attr:`Pipeline.counters`); a stage that fails is logged, counted and restarted
-with back-off; a bad line is counted by reason, logged at most once per 10 s per stage, and
-skipped. The ingest queue drops its oldest messages (counted) only when a live source feeds
-it; file replays and the simulator wait for room instead, so they lose nothing.
+counters (:attr:`Pipeline.counters`).
+
+Never going quiet:
+
+- sources hand their records to :meth:`Pipeline.admit`, the site's edge
+  (:class:`~dronewatch.ingest.gate.EdgeGate`): a record it refuses is counted by reason in the
+  source's counters, logged at most once per 10 s per stage, and goes no further;
+- a record that still makes a stage fail is contained to that record (counted as an internal
+  error, logged with its traceback at a limited rate); the stage goes on with the next one;
+- a source, stage or output that fails all the same is logged, counted and restarted with back-off;
+- storage that cannot write (the database is away) keeps its batch and tries again, with
+  back-off, until it can: nothing is dropped; a row the database refuses is set aside alone,
+  counted, and the rest of its batch is written;
+- :meth:`Pipeline.run` first restores the site from storage (sensors, zones, open alerts,
+  track numbering), so a restarted service guards the site before its first new record.
+
+The ingest queue drops its oldest messages (counted) only when a live source feeds it; file
+replays and the simulator wait for room instead, so they lose nothing.
 """
 
 from __future__ import annotations
@@ -18,16 +32,20 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError, OperationalError
+
 from dronewatch.assessment import AlertBook, Assessor
 from dronewatch.bus import Bus, InProcessBus, Message, Overflow, Subscription, subject
+from dronewatch.config import IngestConfig
 from dronewatch.errors import DronewatchError, FormatError, TransportError
-from dronewatch.formats.scenario import parse_line
+from dronewatch.formats.scenario import parse_line, record_to_dict
 from dronewatch.geo import LocalFrame
 from dronewatch.geo.zones import check_zone
+from dronewatch.ingest.gate import EdgeGate, Origin
 from dronewatch.model import Alert, Detection, Record, Scan, Sensor, TrackReport, Zone
 from dronewatch.storage import Repository
 from dronewatch.tracking import StreamTracker
@@ -36,6 +54,7 @@ log = logging.getLogger(__name__)
 _RESTART_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 _LOG_EVERY_S = 10.0
 _STORE_BATCH = 500
+INTERNAL_ERROR = "internal error"
 
 
 @dataclass(slots=True)
@@ -46,15 +65,31 @@ class StageCounters:
     _unlogged: int = 0
 
     def bad(self, stage: str, where: str, reason: str) -> None:
-        """Count a bad input; log it, at most once per 10 s (with how many came since)."""
+        """Count a bad input by its category (the reason up to its first colon); log it, at most once
+        per 10 s (with how many came since)."""
         self.bad_input[reason.split(":", maxsplit=1)[0][:80]] += 1
+        if self._may_log():
+            log.warning("%s: bad input at %s: %s%s", stage, where, reason, self._since())
+
+    def failed(self, stage: str, where: str, error: BaseException) -> None:
+        """Count a record that made the stage fail (a bug, not bad input): contained to that record,
+        logged with its traceback at the same limited rate."""
+        self.bad_input[INTERNAL_ERROR] += 1
+        if self._may_log():
+            log.error("%s: %s at %s contained to that record%s", stage, type(error).__name__, where,
+                      self._since(), exc_info=error)
+
+    def _may_log(self) -> bool:
         now = time.monotonic()
         if now - self._last_log >= _LOG_EVERY_S:
-            more = f" (+{self._unlogged} more since the last report)" if self._unlogged else ""
-            log.warning("%s: bad input at %s: %s%s", stage, where, reason, more)
-            self._last_log, self._unlogged = now, 0
-        else:
-            self._unlogged += 1
+            self._last_log = now
+            return True
+        self._unlogged += 1
+        return False
+
+    def _since(self) -> str:
+        more, self._unlogged = self._unlogged, 0
+        return f" (+{more} more since the last report)" if more else ""
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.counts, "bad_input": dict(self.bad_input)}
@@ -85,11 +120,14 @@ class Pipeline:
     """The stages of one site. ``await run()`` until :meth:`stop`; sources are added with :meth:`add_source`."""
 
     def __init__(self, site_id: str, repository: Repository | None = None, bus: Bus | None = None, *,
-                 live: bool = True, ingest_queue: int = 50_000, first_alert_number: int = 1) -> None:
+                 live: bool = True, ingest_queue: int = 50_000, first_alert_number: int = 1,
+                 ingest: IngestConfig | None = None, clock: Callable[[], float] = time.time) -> None:
         self.site_id = site_id
         self.first_alert_number = first_alert_number
         self.bus = bus if bus is not None else InProcessBus()
         self.repository = repository
+        self.clock = clock
+        self.gate = EdgeGate(ingest, clock)
         self.counters: dict[str, StageCounters] = {}
         self.stream = StreamTracker(immediate=True)
         self.assessor: Assessor | None = None
@@ -110,6 +148,8 @@ class Pipeline:
             "storage": self.bus.subscribe(f"dw.{site_id}.*", maxsize=ingest_queue),
         }
         self._zones: list[Zone] = []
+        self._zones_removed: set[str] = set()
+        self._restored = False
         self._sensors: list[Sensor] = []
 
     def stage(self, name: str) -> StageCounters:
@@ -135,6 +175,34 @@ class Pipeline:
         if records:
             await self.bus.publish(Message(subject(self.site_id, stream), records=records))
 
+    async def admit(self, records: Iterable[Record], origin: Origin, counters: StageCounters, where: str) -> int:
+        """A source's records through the site's edge (:class:`EdgeGate`) onto ``ingest``: refused ones
+        counted by reason in ``counters``; zones from a trusted source audited. How many went on."""
+        admitted: list[Record] = []
+        for record in records:
+            try:
+                if self.gate.check(record, origin):
+                    admitted.append(record)
+                else:
+                    counters.counts["not_input"] += 1
+            except FormatError as error:
+                counters.bad(origin.name, where, error.reason)
+            except Exception as error:  # a bug in a check must not stop the source
+                counters.failed(origin.name, where, error)
+        zones = [r for r in admitted if isinstance(r, Zone)]
+        if zones and self.repository is not None:
+            repository = self.repository
+            for zone in zones:
+                await asyncio.to_thread(repository.audit, f"source {origin.name}", "zone.put",
+                                        f"site/{self.site_id}/zone/{zone.id}", at=self.clock(), source=where,
+                                        detail=record_to_dict(zone))
+        await self.publish("ingest", admitted)
+        return len(admitted)
+
+    def remove_zone(self, zone_id: str) -> None:
+        """Take a zone out of force (the API has deleted it); applied by the assessment stage."""
+        self._zones_removed.add(zone_id)
+
     def stats(self) -> dict[str, Any]:
         out = {name: counters.as_dict() for name, counters in self.counters.items()}
         for name, subscription in self._subscriptions.items():
@@ -143,6 +211,8 @@ class Pipeline:
         return out
 
     async def run(self) -> None:
+        if self.repository is not None and not self._restored:  # the site as it was, before the first new record
+            await self.restore(self.repository)
         try:  # on NATS a subscription takes a round trip to the server: no source starts before they all hold
             await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in self._subscriptions.values())), 30.0)
         except TimeoutError:
@@ -153,8 +223,8 @@ class Pipeline:
             workers.append(("storage", self._storage))
         workers += [(name, functools.partial(run, self)) for name, run in self._outputs]
         self._tasks = [asyncio.create_task(self._supervise(name, work), name=name) for name, work in workers]
-        self._tasks += [asyncio.create_task(self._supervise(name, functools.partial(run, self), restart=False),
-                                            name=name) for name, run in self._sources]
+        self._tasks += [asyncio.create_task(self._supervise(name, functools.partial(run, self)), name=name)
+                        for name, run in self._sources]
         await self._stopping.wait()
         for task in self._tasks:
             task.cancel()
@@ -174,7 +244,32 @@ class Pipeline:
             await asyncio.sleep(0.02)
         raise TimeoutError("the pipeline did not drain")
 
-    async def _supervise(self, name: str, work: Callable[[], Awaitable[None]], restart: bool = True) -> None:
+    async def restore(self, repository: Repository) -> None:
+        """The site as storage holds it: sensors (for the edge, the tracker and the assessment), zones in
+        force, open alerts (they can still be acknowledged, and clear as usual), track numbers going on."""
+        sensors, zones, alerts, next_track = await asyncio.to_thread(
+            lambda: (repository.sensors(self.site_id), repository.zones(self.site_id),
+                     [a for a in repository.alerts(self.site_id) if a.state != "resolved"],
+                     repository.next_track_number(self.site_id)))
+        self.gate.restore(sensors)
+        for sensor in sensors:
+            self.stream.feed(sensor)
+        self.stream.tracker.first_track_number(next_track)
+        counters = self.stage("assessment")
+        for sensor in sensors:
+            self._set_sensor(sensor)
+        for zone in zones:
+            self._set_zone(zone, counters)
+        if self.assessor is not None and alerts:
+            self.assessor.book.restore(alerts)
+            self.open_alerts.update({a.id: a for a in alerts})
+        counters.counts["restored_sensors"] = len(sensors)
+        counters.counts["restored_zones"] = len(self._zones)
+        counters.counts["restored_alerts"] = len(alerts) if self.assessor is not None else 0
+        self._restored = True
+
+    async def _supervise(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` until it returns; when it fails, log, count and start it again with back-off."""
         attempt = 0
         while True:
             try:
@@ -185,8 +280,6 @@ class Pipeline:
             except Exception:
                 self.stage(name).counts["restarts"] += 1
                 log.exception("%s failed; restarting", name)
-                if not restart:
-                    return
                 await asyncio.sleep(_RESTART_S[min(attempt, len(_RESTART_S) - 1)])
                 attempt += 1
 
@@ -204,6 +297,9 @@ class Pipeline:
                     snapshots = self.stream.feed(record)
                 except DronewatchError as error:
                     counters.bad("tracker", message.subject, str(error))
+                    continue
+                except Exception as error:
+                    counters.failed("tracker", f"{message.subject} {type(record).__name__}", error)
                     continue
                 if isinstance(record, Detection):
                     counters.counts["detections"] += 1
@@ -230,43 +326,55 @@ class Pipeline:
         counters = self.stage("assessment")
         subscription = self._subscriptions["assessment"]
         while (message := await subscription.get()) is not None:
-            records = records_of(message, counters, "assessment")
-            reports = [r for r in records if isinstance(r, TrackReport)]
-            for record in records:
-                if isinstance(record, Sensor):
-                    self._sensors = [s for s in self._sensors if s.id != record.id] + [record]
-                    if self.assessor is None:  # the first sensor places the site, as in the tracker
-                        frame = LocalFrame(record.lat, record.lon, record.alt)
-                        self.assessor = Assessor(frame, self._sensors, self._zones)
-                        self.assessor.book = AlertBook(self.assessor.config.clear_s,
-                                                       first_number=self.first_alert_number)
-                    self.assessor.set_sensors(self._sensors)
-                elif isinstance(record, Zone) and self._set_zone(record, counters):
-                    await self.publish("zones", [record])
-            if not reports or self.assessor is None:
-                continue
-            assessor = self.assessor
-            # the picture first, every track update with the track's latest class, so that a track update
-            # never waits for the assessment (its class may be one assessment period old)
-            classes = assessor.classes
-            picture = [replace(r, cls=classes[r.id].cls, confidence=round(classes[r.id].confidence, 3))
-                       if r.id in classes else r for r in reports]
-            self.live_tracks = {r.id: r for r in picture}
-            await self.publish("picture", picture)
-            if reports[0].t - assessor.assessed_at < assessor.config.period_s - 1e-9:
-                continue
-            # the classifier and rules take some ms per hundred tracks: off the event loop
-            alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports, self.track_sigma_m)
-            if not alerts:
-                continue
-            counters.counts["updates"] += 1
-            counters.counts["alert_lines"] += len(alerts)
-            for alert in alerts:
-                if alert.state == "resolved":
-                    self.open_alerts.pop(alert.id, None)
-                else:
-                    self.open_alerts[alert.id] = alert
-            await self.publish("alerts", alerts)
+            try:
+                await self._assess(records_of(message, counters, "assessment"), counters)
+            except Exception as error:
+                counters.failed("assessment", message.subject, error)
+
+    async def _assess(self, records: Sequence[Record], counters: StageCounters) -> None:
+        if self._zones_removed:
+            gone, self._zones_removed = self._zones_removed, set()
+            self._zones = [z for z in self._zones if z.id not in gone]
+            if self.assessor is not None:
+                self.assessor.set_zones(self._zones)
+        reports = [r for r in records if isinstance(r, TrackReport)]
+        for record in records:
+            if isinstance(record, Sensor):
+                self._set_sensor(record)
+            elif isinstance(record, Zone) and self._set_zone(record, counters):
+                await self.publish("zones", [record])
+        if not reports or self.assessor is None:
+            return
+        assessor = self.assessor
+        # the picture first, every track update with the track's latest class, so that a track update
+        # never waits for the assessment (its class may be one assessment period old)
+        classes = assessor.classes
+        picture = [replace(r, cls=classes[r.id].cls, confidence=round(classes[r.id].confidence, 3))
+                   if r.id in classes else r for r in reports]
+        self.live_tracks = {r.id: r for r in picture}
+        await self.publish("picture", picture)
+        if reports[0].t - assessor.assessed_at < assessor.config.period_s - 1e-9:
+            return
+        # the classifier and rules take some ms per hundred tracks: off the event loop
+        alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports, self.track_sigma_m)
+        if not alerts:
+            return
+        counters.counts["updates"] += 1
+        counters.counts["alert_lines"] += len(alerts)
+        for alert in alerts:
+            if alert.state == "resolved":
+                self.open_alerts.pop(alert.id, None)
+            else:
+                self.open_alerts[alert.id] = alert
+        await self.publish("alerts", alerts)
+
+    def _set_sensor(self, sensor: Sensor) -> None:
+        self._sensors = [s for s in self._sensors if s.id != sensor.id] + [sensor]
+        if self.assessor is None:  # the first sensor places the site, as in the tracker
+            frame = LocalFrame(sensor.lat, sensor.lon, sensor.alt)
+            self.assessor = Assessor(frame, self._sensors, self._zones)
+            self.assessor.book = AlertBook(self.assessor.config.clear_s, first_number=self.first_alert_number)
+        self.assessor.set_sensors(self._sensors)
 
     def _set_zone(self, zone: Zone, counters: StageCounters) -> bool:
         """Add or replace a zone; a bad one is counted and the zones stay as they were."""
@@ -295,21 +403,45 @@ class Pipeline:
                 batch.append(nxt)
             records = [(m.subject.rsplit(".", 1)[-1], r) for m in batch
                        for r in records_of(m, counters, "storage")]
-            await asyncio.to_thread(self._store, repository, records, counters)
+            await self._store_until_written(repository, records, counters)
 
-    def _store(self, repository: Repository, records: list[tuple[str, Record]], counters: StageCounters) -> None:
-        detections = [r for stream, r in records if stream == "ingest" and isinstance(r, Detection)]
-        reports = [r for stream, r in records if stream == "picture" and isinstance(r, TrackReport)]
-        repository.add_detections(self.site_id, detections)
-        repository.add_track_points(self.site_id, reports)
-        for stream, record in records:
-            if stream == "ingest" and isinstance(record, Sensor):
-                repository.put_sensor(self.site_id, record)
-            elif stream == "ingest" and isinstance(record, Zone):
-                repository.put_zone(self.site_id, record)
-            elif stream == "alerts" and isinstance(record, Alert):
-                repository.save_alert(self.site_id, record)
-                counters.counts["alert_lines"] += 1
-        counters.counts["detections"] += len(detections)
-        counters.counts["track_points"] += len(reports)
+    async def _store_until_written(self, repository: Repository, records: list[tuple[str, Record]],
+                                   counters: StageCounters) -> None:
+        """Write a batch (one transaction); while the database is unreachable, keep it and try again with
+        back-off. A batch the database refuses is written record by record: one bad row costs only itself."""
+        attempt = 0
+        while True:
+            try:
+                await asyncio.to_thread(self._store, repository, records)
+                break
+            except OperationalError as error:  # the connection, not the data: wait, keeping everything
+                counters.counts["store_retries"] += 1
+                if attempt == 0:
+                    log.warning("storage: cannot write (%s); keeping %d records and trying again",
+                                error.orig, len(records))
+            except (DBAPIError, DronewatchError, ValueError, TypeError) as error:
+                if len(records) == 1:
+                    counters.failed("storage", f"{records[0][0]} {type(records[0][1]).__name__}", error)
+                    return
+                for one in records:
+                    await self._store_until_written(repository, [one], counters)
+                return
+            await asyncio.sleep(_RESTART_S[min(attempt, len(_RESTART_S) - 1)])
+            attempt += 1
+        kinds = Counter(type(r).__name__ for stream, r in records if stream in _STORED.get(type(r).__name__, ()))
+        counters.counts["detections"] += kinds["Detection"]
+        counters.counts["track_points"] += kinds["TrackReport"]
+        counters.counts["alert_lines"] += kinds["Alert"]
         counters.counts["scans"] += sum(isinstance(r, Scan) for _, r in records)
+
+    def _store(self, repository: Repository, records: list[tuple[str, Record]]) -> None:
+        def stored(kind: type[Any]) -> list[Any]:
+            return [r for stream, r in records if isinstance(r, kind) and stream in _STORED[kind.__name__]]
+
+        repository.store(self.site_id, detections=stored(Detection), track_points=stored(TrackReport),
+                         sensors=stored(Sensor), zones=stored(Zone), alerts=stored(Alert))
+
+
+_STORED = {"Detection": ("ingest",), "TrackReport": ("picture",), "Sensor": ("ingest",), "Zone": ("ingest",),
+           "Alert": ("alerts",)}
+"""Which stream each kind of record is stored from (a track report goes by ``tracks`` and ``picture``)."""

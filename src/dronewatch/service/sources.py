@@ -1,6 +1,7 @@
 """Where the pipeline's records come from: file replay, the simulator, UDP and TCP JSON Lines
 listeners, and live Remote ID receivers. Each is a callable ``source(pipeline)`` run (and
-supervised) by the pipeline; bad input is counted in the source's own stage counters.
+supervised: restarted with back-off if it fails) by the pipeline. Every record goes through
+:meth:`Pipeline.admit`, the site's edge; bad input is counted in the source's own stage counters.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from dronewatch.clock import Pacer
 from dronewatch.errors import FormatError
-from dronewatch.formats.scenario import parse_line
+from dronewatch.formats.scenario import MAX_LINE_CHARS, parse_line
+from dronewatch.ingest.gate import INPUT_TYPES, Origin
 from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
 from dronewatch.ingest.remoteid_live import ReceiverStream, live_detections
 from dronewatch.model import Record, Sensor, Truth
@@ -23,29 +25,37 @@ from dronewatch.service.pipeline import Pipeline, StageCounters, parse_payload
 from dronewatch.sim import engine
 from dronewatch.sim.engine import SimScenario
 
-_REPLAYED = ("Sensor", "Zone", "Detection", "Scan")
 
-
-async def _paced(pipeline: Pipeline, records: Iterable[Record], speed: float, counters: StageCounters) -> None:
-    """Publish records to ingest at ``speed`` times their own pace (0: as fast as the pipeline takes them)."""
+async def _paced(pipeline: Pipeline, records: Iterable[Record], speed: float, counters: StageCounters,
+                 origin: Origin) -> None:
+    """Admit records at ``speed`` times their own pace (0: as fast as the pipeline takes them)."""
     pacer = Pacer(speed)
     batch: list[Record] = []
     for record in records:
-        if type(record).__name__ not in _REPLAYED:
+        if not isinstance(record, INPUT_TYPES):
             continue  # truth and tracks are not sensor input
         t = getattr(record, "t", None)
         if t is not None:
             wait = pacer.delay_s(t)
             if wait > 0:
-                await pipeline.publish("ingest", batch)
+                await pipeline.admit(batch, origin, counters, origin.name)
                 batch = []
                 await asyncio.sleep(wait)
         batch.append(record)
         counters.counts["records"] += 1
         if len(batch) >= 200:
-            await pipeline.publish("ingest", batch)
+            await pipeline.admit(batch, origin, counters, origin.name)
             batch = []
-    await pipeline.publish("ingest", batch)
+    await pipeline.admit(batch, origin, counters, origin.name)
+
+
+def _socket_rejects(stream: ReceiverStream, counters: StageCounters) -> None:
+    """What the socket layer refused (lines too long, undecodable receiver lines), by category, as counted."""
+    totals: Counter[str] = Counter()
+    for reason, count in stream.stats.rejected.items():
+        totals[reason.split(":", maxsplit=1)[0][:80]] += count
+    for reason, count in totals.items():
+        counters.bad_input[reason] = max(counters.bad_input[reason], count)
 
 
 @dataclass(slots=True)
@@ -54,14 +64,19 @@ class FileReplay:
 
     path: str
     speed: float = 1.0
+    lines_read: int = 0
+    """How far the replay has gone: restarted after a failure, it goes on from there."""
 
     async def __call__(self, pipeline: Pipeline) -> None:
         counters = pipeline.stage("replay")
         source = Path(self.path).name
 
         def records() -> Iterable[Record]:
-            with open(self.path, encoding="utf-8") as handle:
+            with open(self.path, encoding="utf-8", errors="replace") as handle:
                 for number, line in enumerate(handle, start=1):
+                    if number <= self.lines_read:
+                        continue  # admitted before the restart
+                    self.lines_read = number
                     try:
                         record = parse_line(line, source=source, line=number)
                     except FormatError as error:
@@ -70,7 +85,7 @@ class FileReplay:
                     if record is not None:
                         yield record
 
-        await _paced(pipeline, records(), self.speed, counters)
+        await _paced(pipeline, records(), self.speed, counters, Origin("replay", live=False))
 
 
 @dataclass(slots=True)
@@ -98,7 +113,7 @@ class Simulator:
                 if not self.repeat:
                     return
 
-        await _paced(pipeline, records(), self.speed, counters)
+        await _paced(pipeline, records(), self.speed, counters, Origin("simulate", live=False))
 
 
 @dataclass(slots=True)
@@ -115,17 +130,17 @@ class JsonLinesListener:
         counters = pipeline.stage(f"{self.protocol}-{self.port}")
         self.bound = self.bound or asyncio.get_running_loop().create_future()
         scheme = "udp" if self.protocol == "udp" else "tcp-listen"
-        async with ReceiverStream(f"{scheme}://{self.host}:{self.port}", max_line_bytes=1 << 20) as stream:
+        origin = Origin(self.protocol)
+        async with ReceiverStream(f"{scheme}://{self.host}:{self.port}", max_line_bytes=MAX_LINE_CHARS) as stream:
             assert stream.address is not None
             if not self.bound.done():
                 self.bound.set_result((str(stream.address[0]), int(stream.address[1])))
             async for _, peer, lines in stream.chunks():
                 counters.counts["bytes"] += sum(len(line) + 1 for line in lines)
-                records = parse_payload(b"\n".join(lines), peer, counters, f"{self.protocol} listener")
-                for reason, count in stream.stats.rejected.items():  # lines the socket layer dropped
-                    counters.bad_input[reason] = count
+                records = parse_payload(b"\n".join(lines), peer, counters, self.protocol)
+                _socket_rejects(stream, counters)
                 counters.counts["records"] += len(records)
-                await pipeline.publish("ingest", records)
+                await pipeline.admit(records, origin, counters, peer)
 
 
 @dataclass(slots=True)
@@ -137,10 +152,11 @@ class RemoteIdReceivers:
 
     async def __call__(self, pipeline: Pipeline) -> None:
         counters = pipeline.stage(f"remoteid {self.url}")
-        await pipeline.publish("ingest", [self.receiver])
+        origin = Origin("remoteid")
+        await pipeline.admit([self.receiver], origin, counters, "configuration")
         assembler = RemoteIdAssembler(sensor_id=self.receiver.id, ground_alt_m=self.receiver.alt)
         async with ReceiverStream(self.url) as stream:
             async for detection in live_detections(stream, assembler):
                 counters.counts["detections"] += 1
-                await pipeline.publish("ingest", [detection])
-                counters.bad_input = Counter(stream.stats.rejected)
+                await pipeline.admit([detection], origin, counters, self.url)
+                _socket_rejects(stream, counters)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dronewatch.config import RetentionConfig
@@ -60,14 +60,30 @@ class Repository:
                 db.execute(insert(schema.sites).values(id=site_id, name=name, created_at=now))
 
     def put_sensor(self, site_id: str, sensor: Sensor) -> None:
-        spec = {k: v for k, v in record_to_dict(sensor).items() if k not in ("type", "id", "kind", "lat", "lon", "alt")}
-        values = {"kind": sensor.kind, "lat": sensor.lat, "lon": sensor.lon, "alt": sensor.alt, "spec": spec}
-        self._upsert(schema.sensors, {"site_id": site_id, "id": sensor.id}, values)
+        self.store(site_id, sensors=[sensor])
 
     def put_zone(self, site_id: str, zone: Zone) -> None:
-        values = {"level": zone.level, "floor_m": zone.floor_m, "ceiling_m": zone.ceiling_m,
-                  "polygon": [list(p) for p in zone.polygon]}
-        self._upsert(schema.zones, {"site_id": site_id, "id": zone.id}, values)
+        self.store(site_id, zones=[zone])
+
+    def store(self, site_id: str, *, detections: Sequence[Detection] = (), track_points: Sequence[TrackReport] = (),
+              sensors: Sequence[Sensor] = (), zones: Sequence[Zone] = (), alerts: Sequence[Alert] = ()) -> None:
+        """The pipeline's records in one transaction: all of them are written, or none (a batch can be tried
+        again without writing anything twice)."""
+        with self.engine.begin() as db:
+            self._add_detections(db, site_id, detections)
+            self._add_track_points(db, site_id, track_points)
+            for sensor in sensors:
+                spec = {k: v for k, v in record_to_dict(sensor).items()
+                        if k not in ("type", "id", "kind", "lat", "lon", "alt")}
+                self._upsert(db, schema.sensors, {"site_id": site_id, "id": sensor.id},
+                             {"kind": sensor.kind, "lat": sensor.lat, "lon": sensor.lon, "alt": sensor.alt,
+                              "spec": spec})
+            for zone in zones:
+                self._upsert(db, schema.zones, {"site_id": site_id, "id": zone.id},
+                             {"level": zone.level, "floor_m": zone.floor_m, "ceiling_m": zone.ceiling_m,
+                              "polygon": [list(p) for p in zone.polygon]})
+            for alert in alerts:
+                self._save_alert(db, site_id, alert, "assessment", None)
 
     def delete_zone(self, site_id: str, zone_id: str) -> bool:
         with self.engine.begin() as db:
@@ -92,6 +108,13 @@ class Repository:
     # ---------------------------------------------------------- the pipeline
     def add_detections(self, site_id: str, found: Sequence[Detection]) -> None:
         """Detections; a Remote ID operator position goes to its own table (own retention and access)."""
+        self.store(site_id, detections=found)
+
+    def add_track_points(self, site_id: str, reports: Sequence[TrackReport]) -> None:
+        self.store(site_id, track_points=reports)
+
+    @staticmethod
+    def _add_detections(db: Connection, site_id: str, found: Sequence[Detection]) -> None:
         if not found:
             return
         rows, operators = [], []
@@ -103,20 +126,31 @@ class Repository:
                 record.pop("operator_lat", None)
                 record.pop("operator_lon", None)
             rows.append({"site_id": site_id, "t": detection.t, "sensor_id": detection.sensor, "record": record})
-        with self.engine.begin() as db:
-            db.execute(insert(schema.detections), rows)
-            if operators:
-                db.execute(insert(schema.operator_positions), operators)
+        db.execute(insert(schema.detections), rows)
+        if operators:
+            db.execute(insert(schema.operator_positions), operators)
 
-    def add_track_points(self, site_id: str, reports: Sequence[TrackReport]) -> None:
+    def next_track_number(self, site_id: str) -> int:
+        """The number after every stored track's (ids ``T<number>``), for a restarted tracker."""
+        with self.engine.connect() as db:
+            found = db.execute(select(schema.sites.c.next_track_number).where(schema.sites.c.id == site_id)).first()
+        return int(found[0]) if found is not None else 1
+
+    @staticmethod
+    def _add_track_points(db: Connection, site_id: str, reports: Sequence[TrackReport]) -> None:
         if not reports:
             return
+        numbers = [int(r.id[1:]) for r in reports if r.id[:1] == "T" and r.id[1:].isdigit() and len(r.id) < 19]
+        if numbers:
+            after = max(numbers) + 1
+            c = schema.sites.c
+            db.execute(update(schema.sites).where(and_(c.id == site_id, c.next_track_number < after))
+                       .values(next_track_number=after))
         rows = [{"site_id": site_id, "track_id": r.id, "t": r.t, "lat": r.lat, "lon": r.lon, "alt": r.alt,
                  "vel_e": r.vel_enu[0], "vel_n": r.vel_enu[1], "vel_u": r.vel_enu[2], "cls": r.cls,
                  "confidence": r.confidence, "uas_id": r.uas_id, "icao": r.icao,
                  "sensors": list(r.sensors) if r.sensors is not None else None} for r in reports]
-        with self.engine.begin() as db:
-            db.execute(insert(schema.track_points), rows)
+        db.execute(insert(schema.track_points), rows)
 
     def track_history(self, site_id: str, t_from: float, t_to: float, track_id: str | None = None
                       ) -> list[TrackReport]:
@@ -147,19 +181,23 @@ class Repository:
 
     def save_alert(self, site_id: str, alert: Alert, actor: str = "assessment", comment: str | None = None) -> None:
         """One alert line: the alert's current row, and an event in its history."""
-        c = schema.alerts.c
         with self.engine.begin() as db:
-            existing = db.execute(select(c.opened_at).where(and_(c.site_id == site_id, c.id == alert.id))).first()
-            values = {"track_id": alert.track, "zone_id": alert.zone, "kind": alert.kind, "level": alert.level,
-                      "state": alert.state, "updated_at": alert.t, "eta_s": alert.eta_s,
-                      "reasons": list(alert.reasons), "evidence": alert.evidence}
-            if existing is None:
-                db.execute(insert(schema.alerts).values(site_id=site_id, id=alert.id, opened_at=alert.t, **values))
-            else:
-                db.execute(update(schema.alerts).where(and_(c.site_id == site_id, c.id == alert.id)).values(**values))
-            db.execute(insert(schema.alert_events).values(site_id=site_id, alert_id=alert.id, t=alert.t,
-                                                          state=alert.state, level=alert.level, actor=actor,
-                                                          comment=comment))
+            self._save_alert(db, site_id, alert, actor, comment)
+
+    @staticmethod
+    def _save_alert(db: Connection, site_id: str, alert: Alert, actor: str, comment: str | None) -> None:
+        c = schema.alerts.c
+        existing = db.execute(select(c.opened_at).where(and_(c.site_id == site_id, c.id == alert.id))).first()
+        values = {"track_id": alert.track, "zone_id": alert.zone, "kind": alert.kind, "level": alert.level,
+                  "state": alert.state, "updated_at": alert.t, "eta_s": alert.eta_s,
+                  "reasons": list(alert.reasons), "evidence": alert.evidence}
+        if existing is None:
+            db.execute(insert(schema.alerts).values(site_id=site_id, id=alert.id, opened_at=alert.t, **values))
+        else:
+            db.execute(update(schema.alerts).where(and_(c.site_id == site_id, c.id == alert.id)).values(**values))
+        db.execute(insert(schema.alert_events).values(site_id=site_id, alert_id=alert.id, t=alert.t,
+                                                      state=alert.state, level=alert.level, actor=actor,
+                                                      comment=comment))
 
     def alerts(self, site_id: str, state: str | None = None) -> list[Alert]:
         c = schema.alerts.c
@@ -171,18 +209,6 @@ class Repository:
                           state=r["state"], reasons=tuple(r["reasons"]), zone=r["zone_id"], eta_s=r["eta_s"],
                           evidence=r["evidence"])
                     for r in db.execute(query.order_by(c.opened_at, c.id)).mappings()]
-
-    def close_stale_alerts(self, site_id: str, now: float, reason: str) -> list[Alert]:
-        """Resolve every alert still open or acknowledged (at start-up their tracks are gone)."""
-        closed = []
-        for alert in self.alerts(site_id):
-            if alert.state != "resolved":
-                line = Alert(t=now, id=alert.id, track=alert.track, level=alert.level, kind=alert.kind,
-                             state="resolved", reasons=(*alert.reasons, reason), zone=alert.zone,
-                             eta_s=alert.eta_s, evidence=alert.evidence)
-                self.save_alert(site_id, line, actor="dronewatch")
-                closed.append(line)
-        return closed
 
     def alert_count(self, site_id: str) -> int:
         with self.engine.connect() as db:
@@ -312,10 +338,10 @@ class Repository:
         return AuditCheck(count)
 
     # ---------------------------------------------------------------- helpers
-    def _upsert(self, table: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
+    @staticmethod
+    def _upsert(db: Connection, table: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
         condition = and_(*(table.c[name] == value for name, value in key.items()))
-        with self.engine.begin() as db:
-            if db.execute(select(*(table.c[name] for name in key)).where(condition)).first() is None:
-                db.execute(insert(table).values(**key, **values))
-            else:
-                db.execute(update(table).where(condition).values(**values))
+        if db.execute(select(*(table.c[name] for name in key)).where(condition)).first() is None:
+            db.execute(insert(table).values(**key, **values))
+        else:
+            db.execute(update(table).where(condition).values(**values))

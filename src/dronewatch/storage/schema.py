@@ -31,6 +31,8 @@ sites = Table(
     Column("id", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("next_track_number", Integer, nullable=False, server_default="1"),
+    # a restarted tracker numbers on from here: stored track ids are never given again
 )
 
 sensors = Table(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dronewatch.config import IngestConfig
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.service.sources import FileReplay, JsonLinesListener, Simulator
 from dronewatch.sim.scenarios import built_in
@@ -37,13 +38,13 @@ async def run_until_drained(pipeline: Pipeline, feed: asyncio.Future[None] | Non
 
 
 def test_udp_lines_with_garbage_between_them_are_all_stored(repo: Repository,
-                                                           scenario_lines: Callable[[float], list[str]]) -> None:
-    lines = scenario_lines(90.0)
+                                                           scenario_lines: Callable[..., list[str]]) -> None:
+    lines = scenario_lines(90.0, live=True)
     detections = sum('"type":"detection"' in line for line in lines)
     garbage = ["{not json\n", '{"type":"detection","t":"soon","sensor":"radar-1"}\n', "\n", "\x00\xff\n"]
 
     async def scenario() -> Pipeline:
-        pipeline = Pipeline("station", repo, live=True)
+        pipeline = Pipeline("station", repo, live=True, ingest=IngestConfig(zone_sources=("udp",)))
         listener = JsonLinesListener("udp", "127.0.0.1", 0)
         listener.bound = asyncio.get_running_loop().create_future()
         pipeline.add_source("udp", listener)
@@ -69,7 +70,7 @@ def test_udp_lines_with_garbage_between_them_are_all_stored(repo: Repository,
 
 
 def test_tcp_and_a_file_replay_lose_nothing(repo: Repository, tmp_path: Path,
-                                            scenario_lines: Callable[[float], list[str]]) -> None:
+                                            scenario_lines: Callable[..., list[str]]) -> None:
     lines = scenario_lines(60.0)
     replay = tmp_path / "scenario.jsonl"
     replay.write_text("".join(lines[: len(lines) // 2]) + "garbage line\n")

@@ -52,13 +52,13 @@ async def udp_to_websocket(config: Config, udp_port: int, lines: list[str], want
 
 def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path, free_port: Callable[..., int],
                                                            database_url: str,
-                                                           scenario_lines: Callable[[float], list[str]]) -> None:
+                                                           scenario_lines: Callable[..., list[str]]) -> None:
     http_port, udp_port = free_port(), free_port(socket.SOCK_DGRAM)
     config = Config(site=SiteConfig(id="station"),
                     service=ServiceConfig(port=http_port, data_dir=str(tmp_path)),
                     storage=StorageConfig(url=database_url),
                     sources=SourcesConfig(udp=f"127.0.0.1:{udp_port}"))
-    received = asyncio.run(udp_to_websocket(config, udp_port, scenario_lines(60.0)))
+    received = asyncio.run(udp_to_websocket(config, udp_port, scenario_lines(60.0, live=True)))
     assert all(m["type"] in ("track", "alert", "operator") for m in received)  # an admin sees operators
     tracks = [m for m in received if m["type"] == "track"]
     assert tracks and all(m["class"] in ("drone", "bird", "aircraft", "unknown") for m in tracks)
@@ -69,14 +69,14 @@ def test_udp_detections_reach_a_websocket_client_as_tracks(tmp_path: Path, free_
 
 def test_the_service_on_nats_jetstream_streams_stores_and_keeps_its_messages(
         tmp_path: Path, free_port: Callable[..., int], nats_url: str,
-        scenario_lines: Callable[[float], list[str]]) -> None:
+        scenario_lines: Callable[..., list[str]]) -> None:
     http_port, udp_port = free_port(), free_port(socket.SOCK_DGRAM)
     config = Config(site=SiteConfig(id="station"), service=ServiceConfig(port=http_port, data_dir=str(tmp_path)),
                     bus=BusConfig(url=nats_url),
                     sources=SourcesConfig(udp=f"127.0.0.1:{udp_port}"))
 
     async def scenario() -> tuple[list[dict[str, object]], dict[str, int]]:
-        received = await udp_to_websocket(config, udp_port, scenario_lines(60.0))
+        received = await udp_to_websocket(config, udp_port, scenario_lines(60.0, live=True))
         # another process on the same server (a worker, a gateway) reads the site's streams from the start
         client = await nats.connect(nats_url)
         stream = await client.jetstream().stream_info("DRONEWATCH", subjects_filter="dw.station.>")
