@@ -36,6 +36,8 @@ from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
 from dronewatch.model import Detection
 
 MAX_LINE_BYTES = 8192
+MAX_CONNECTIONS = 64
+_READ_BYTES = 1 << 16
 _RECONNECT_S = (0.5, 1.0, 2.0, 5.0)
 _UDP_BUFFER_BYTES = 4 << 20
 
@@ -66,10 +68,13 @@ class ReceiverStream:
     """Lines from the receivers at ``url``: ``async with ReceiverStream(url) as s: async for ...``;
     :meth:`chunks` gives them as they came in (a datagram's lines together)."""
 
-    def __init__(self, url: str, stats: LiveStats | None = None, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+    def __init__(self, url: str, stats: LiveStats | None = None, max_line_bytes: int = MAX_LINE_BYTES,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.url = url
         self.stats = stats if stats is not None else LiveStats()
         self.max_line_bytes = max_line_bytes
+        self.max_connections = max_connections
+        """At most this many receivers connected at once to a ``tcp-listen`` stream (more are refused, counted)."""
         self.address: tuple[str, int] | None = None
         """The bound (listening) or remote address, once open."""
         self._queue: asyncio.Queue[_Chunk | None] = asyncio.Queue()
@@ -141,25 +146,53 @@ class ReceiverStream:
         self._closers.append(transport.close)
 
     async def _read_lines(self, reader: asyncio.StreamReader, peer: str) -> None:
-        while True:
-            try:
-                raw = await reader.readline()
-            except ValueError:  # longer than the limit: the reader has dropped it
-                self._too_long(peer)
-                continue
-            if not raw:
-                return
-            self._queue.put_nowait((time.time(), peer, [raw.rstrip(b"\r\n")]))
+        """A connection's lines, as many as each read brings; a line over the limit is refused whole (counted
+        once), up to its newline, however many reads it spans: its tail is never taken for a line."""
+        pending = b""
+        dropping = False  # inside a line already refused
+        while data := await reader.read(_READ_BYTES):
+            *complete, pending = (pending + data).split(b"\n")
+            lines = []
+            for raw in complete:
+                if dropping:
+                    dropping = False
+                elif len(raw) > self.max_line_bytes:
+                    self._too_long(peer)
+                else:
+                    lines.append(raw.rstrip(b"\r"))
+            if len(pending) > self.max_line_bytes:
+                if not dropping:
+                    self._too_long(peer)
+                dropping, pending = True, b""
+            if lines:
+                self._queue.put_nowait((time.time(), peer, lines))
+        if pending and not dropping:
+            self._queue.put_nowait((time.time(), peer, [pending.rstrip(b"\r")]))
 
     async def _tcp_listen(self, host: str, port: int) -> None:
+        connections: set[asyncio.StreamWriter] = set()
+
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             peer = writer.get_extra_info("peername")
-            self._closers.append(writer.close)
+            where = f"{peer[0]}:{peer[1]}" if peer else "?"
+            if len(connections) >= self.max_connections:
+                self.stats.reject(where, f"too many connections: over {self.max_connections}")
+                writer.close()
+                return
+            connections.add(writer)
             try:
-                await self._read_lines(reader, f"{peer[0]}:{peer[1]}")
+                await self._read_lines(reader, where)
+            except OSError:
+                pass  # the peer went away: its lines so far are in
             finally:
+                connections.discard(writer)
                 writer.close()
 
+        def close_all() -> None:
+            for writer in list(connections):
+                writer.close()
+
+        self._closers.append(close_all)
         server = await asyncio.start_server(serve, host, port, limit=self.max_line_bytes)
         self.address = server.sockets[0].getsockname()[:2]
         self._closers.append(server.close)
@@ -178,6 +211,8 @@ class ReceiverStream:
                     attempt = 0
                     try:
                         await self._read_lines(reader, f"{host}:{port}")
+                    except OSError as error:  # reset by the receiver: connect again
+                        self.stats.reject(f"{host}:{port}", f"connection lost: {error}")
                     finally:
                         writer.close()
                 await asyncio.sleep(_RECONNECT_S[min(attempt, len(_RECONNECT_S) - 1)])
