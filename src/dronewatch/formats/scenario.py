@@ -370,6 +370,9 @@ def _json_constant(text: str) -> float:
     raise _Bad("not JSON", f"{text} is not a JSON number")
 
 
+_DECODER = json.JSONDecoder(parse_int=_json_int, parse_constant=_json_constant)
+
+
 def _nesting(text: str) -> int:
     """How deep arrays and objects nest in ``text`` (brackets inside strings counted too: an upper bound)."""
     depth = deepest = 0
@@ -393,7 +396,7 @@ def parse_line(text: str, *, source: str = "<input>", line: int | None = None) -
     if text.count("[") + text.count("{") > MAX_DEPTH and _nesting(text) > MAX_DEPTH:
         raise FormatError(f"nested too deep: over {MAX_DEPTH} levels", source=source, line=line)
     try:
-        obj = json.loads(text, parse_int=_json_int, parse_constant=_json_constant)
+        obj = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise FormatError(f"not JSON: {exc.msg} at column {exc.colno}", source=source, line=line) from None
     except _Bad as exc:
