@@ -2,9 +2,9 @@
 
 Set-up: ``dronewatch serve --config`` in its own process (SQLite in a temporary directory, a UDP
 JSON Lines source, the API on 127.0.0.1), as a site runs it. 30 targets fly straight and level at
-12 m/s, 600-2500 m out, many of them inbound; one radar scans them once a second (noise 5 m,
-0.5 degrees), each scan one datagram; six of them fly straight at the compound from 400-1450 m. The radar's sensor line comes over UDP, the compound
-(critical zone) through the API.
+12 m/s, 400-2500 m out, many of them inbound, six straight at the compound from 400-1450 m; one
+radar scans them once a second (noise 5 m, 0.5 degrees), each scan one datagram. The radar's
+sensor line comes over UDP, the compound (critical zone) through the API.
 
 Runs, each on a fresh service:
 
