@@ -41,7 +41,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench_latency import free_port, scan_lines
+from bench_latency import datagrams, free_port, scan_lines
 from dronewatch.formats.scenario import record_to_line
 from dronewatch.model import TrackReport
 from dronewatch.sim.hostile import designed_bad_lines, generated_bad_lines, interleave
@@ -162,21 +162,10 @@ def feed(udp_port: int, scans: range, start: float, seed: int, hostile: bool, ru
         for k in scans:
             time.sleep(max(0.0, start + k - time.time()))
             lines = scan_of[k]
-            for chunk in _datagrams([*bad.get(k, []), *lines]):
+            for chunk in datagrams([*bad.get(k, []), *lines]):
                 sender.sendto(chunk, ("127.0.0.1", udp_port))
             run.sent_detections += len(lines) - 1
             truth[round(start + k, 3)] = position + velocity * k
-
-
-def _datagrams(lines: list[str], limit: int = 60_000) -> list[bytes]:
-    out, current = [], b""
-    for line in lines:
-        encoded = line.encode("utf-8", errors="surrogateescape")
-        if current and len(current) + len(encoded) > limit:
-            out.append(current)
-            current = b""
-        current += encoded
-    return [*out, current] if current else out
 
 
 def score(run: Run, repo: Repository, truth: dict[float, np.ndarray], counted_from: float) -> None:
