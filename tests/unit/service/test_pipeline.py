@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import DataError, OperationalError
 
 from dronewatch.config import IngestConfig
+from dronewatch.ingest.gate import INPUT_TYPES, Origin
+from dronewatch.model import Detection, Record
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.service.sources import FileReplay, JsonLinesListener, Simulator
+from dronewatch.sim import engine
 from dronewatch.sim.scenarios import built_in
 from dronewatch.storage import Repository, open_database
+from dronewatch.tracking import StreamTracker, Tracker
 
 NOW = 1_764_000_000.0
 
@@ -107,3 +114,86 @@ def test_the_simulator_source_raises_and_stores_alerts(repo: Repository) -> None
     assert pipeline.stats()["tracker"]["detections"] > 1000
     stored = repo.track_history("station", NOW, NOW + 420.0)
     assert {r.cls for r in stored} >= {"drone", "bird"}  # stored with the assessment's classes
+
+
+class FlakySource:
+    """A source that fails on its first run after some records, as a bug or a dead socket would."""
+
+    def __init__(self, records: list[Record]) -> None:
+        self.records = records
+        self.runs = 0
+
+    async def __call__(self, pipeline: Pipeline) -> None:
+        self.runs += 1
+        half = len(self.records) // 2
+        if self.runs == 1:
+            await pipeline.admit(self.records[:half], Origin("replay", live=False), pipeline.stage("flaky"), "t")
+            raise ConnectionResetError("the source's socket went away")
+        await pipeline.admit(self.records[half:], Origin("replay", live=False), pipeline.stage("flaky"), "t")
+
+
+class TrackerWithABug(Tracker):
+    """The real tracker, failing on one scan (as a bug on an input nobody foresaw would)."""
+
+    def process(self, sensor_id: str, t: float, detections: Sequence[Detection]) -> None:
+        if any(d.snr_db == 13.0 for d in detections):
+            raise IndexError("a bug")
+        super().process(sensor_id, t, detections)
+
+
+class DatabaseAway(Repository):
+    """The real repository, whose database is unreachable for the first writes and refuses one row."""
+
+    def __init__(self, repo: Repository, away_for: int) -> None:
+        super().__init__(repo.engine)
+        self.away_for = away_for
+
+    def store(self, site_id: str, **records: Any) -> None:
+        if self.away_for > 0:
+            self.away_for -= 1
+            raise OperationalError("INSERT", {}, Exception("connection refused"))
+        if any(d.sensor == "radar-1" and d.snr_db == 13.0 for d in records.get("detections", ())):
+            raise DataError("INSERT", {}, Exception("value too long"))
+        super().store(site_id, **records)
+
+
+def test_a_source_that_fails_is_restarted_and_goes_on(repo: Repository) -> None:
+    records = [r for r in engine.generate(built_in("border-station", 3, 60.0)) if isinstance(r, INPUT_TYPES)]
+    source = FlakySource(records)
+
+    async def scenario() -> Pipeline:
+        pipeline = Pipeline("station", repo, live=False)
+        pipeline.add_source("flaky", source)
+        await run_until_drained(pipeline, asyncio.sleep(1.5))  # type: ignore[arg-type]
+        return pipeline
+
+    pipeline = asyncio.run(scenario())
+    assert source.runs == 2 and pipeline.stats()["flaky"]["restarts"] == 1
+    assert repo.count("detections") == sum(isinstance(r, Detection) for r in records)
+
+
+def test_a_fault_in_a_stage_costs_its_record_only_and_storage_waits_for_its_database(repo: Repository) -> None:
+    records = [r for r in engine.generate(built_in("border-station", 3, 60.0)) if isinstance(r, INPUT_TYPES)]
+    radar_scans = [r.t for r in records if isinstance(r, Detection) and r.sensor == "radar-1"]
+    poisoned_t = radar_scans[len(radar_scans) // 2]
+    records = [replace(r, snr_db=13.0) if isinstance(r, Detection) and r.t == poisoned_t and r.sensor == "radar-1"
+               else r for r in records]
+    poisoned = sum(isinstance(r, Detection) and r.snr_db == 13.0 for r in records)
+    flaky = DatabaseAway(repo, away_for=2)
+
+    async def scenario() -> Pipeline:
+        pipeline = Pipeline("station", flaky, live=False)
+        pipeline.stream = StreamTracker(TrackerWithABug(), immediate=True)
+        pipeline.add_source("replay", FlakySource(records))
+        await run_until_drained(pipeline, asyncio.sleep(1.5))  # type: ignore[arg-type]
+        return pipeline
+
+    pipeline = asyncio.run(scenario())
+    stats = pipeline.stats()
+    assert stats["tracker"]["bad_input"] == {"internal error": 1}  # the one scan, contained
+    assert "restarts" not in stats["tracker"] and "restarts" not in stats["storage"]
+    assert stats["tracker"]["snapshots"] > 50  # the tracker went on after it
+    assert stats["storage"]["store_retries"] == 2  # the batch kept while the database was away
+    assert stats["storage"]["bad_input"] == {"internal error": poisoned}  # the refused rows alone
+    assert repo.count("detections") == sum(isinstance(r, Detection) for r in records) - poisoned
+    assert repo.count("track_points") > 0
