@@ -51,7 +51,8 @@ class LiveStats:
     first_errors: list[str] = field(default_factory=list)
 
     def reject(self, where: str, reason: str) -> None:
-        self.rejected[reason] += 1
+        # reasons may quote what came: past 100 different ones, the rest are counted together
+        self.rejected[reason if reason in self.rejected or len(self.rejected) < 100 else "other"] += 1
         if len(self.first_errors) < 20:
             self.first_errors.append(f"{where}: {reason}")
 

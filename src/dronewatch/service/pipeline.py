@@ -57,6 +57,16 @@ _STORE_BATCH = 500
 INTERNAL_ERROR = "internal error"
 
 
+MAX_CATEGORIES = 100
+
+
+def bounded_category(counted: Counter[str], reason: str) -> str:
+    """The category a reason is counted under: its text up to the first colon; past ``MAX_CATEGORIES``
+    different ones, ``other``, so that a stream of made-up reasons cannot grow the counters without end."""
+    category = reason.split(":", maxsplit=1)[0][:80]
+    return category if category in counted or len(counted) < MAX_CATEGORIES else "other"
+
+
 @dataclass(slots=True)
 class StageCounters:
     counts: Counter[str] = field(default_factory=Counter)
@@ -67,7 +77,7 @@ class StageCounters:
     def bad(self, stage: str, where: str, reason: str) -> None:
         """Count a bad input by its category (the reason up to its first colon); log it, at most once
         per 10 s (with how many came since)."""
-        self.bad_input[reason.split(":", maxsplit=1)[0][:80]] += 1
+        self.bad_input[bounded_category(self.bad_input, reason)] += 1
         if self._may_log():
             log.warning("%s: bad input at %s: %s%s", stage, where, reason, self._since())
 
@@ -105,7 +115,8 @@ def records_of(message: Message, counters: StageCounters, stage: str) -> Sequenc
 def parse_payload(data: bytes, source: str, counters: StageCounters, stage: str) -> list[Record]:
     """The records of a JSON Lines payload; bad lines counted and skipped."""
     out: list[Record] = []
-    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+    # split at newlines only: str.splitlines() also splits at U+2028 and others, which JSON strings may hold
+    for number, line in enumerate(data.decode("utf-8", errors="replace").split("\n"), start=1):
         try:
             record = parse_line(line, source=source, line=number)
         except FormatError as error:
@@ -296,7 +307,7 @@ class Pipeline:
                 try:
                     snapshots = self.stream.feed(record)
                 except DronewatchError as error:
-                    counters.bad("tracker", message.subject, str(error))
+                    counters.bad("tracker", message.subject, f"refused by the tracker: {error}")
                     continue
                 except Exception as error:
                     counters.failed("tracker", f"{message.subject} {type(record).__name__}", error)

@@ -21,7 +21,7 @@ from dronewatch.ingest.gate import INPUT_TYPES, Origin
 from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
 from dronewatch.ingest.remoteid_live import ReceiverStream, live_detections
 from dronewatch.model import Record, Sensor, Truth
-from dronewatch.service.pipeline import Pipeline, StageCounters, parse_payload
+from dronewatch.service.pipeline import Pipeline, StageCounters, bounded_category, parse_payload
 from dronewatch.sim import engine
 from dronewatch.sim.engine import SimScenario
 
@@ -53,9 +53,9 @@ def _socket_rejects(stream: ReceiverStream, counters: StageCounters) -> None:
     """What the socket layer refused (lines too long, undecodable receiver lines), by category, as counted."""
     totals: Counter[str] = Counter()
     for reason, count in stream.stats.rejected.items():
-        totals[reason.split(":", maxsplit=1)[0][:80]] += count
-    for reason, count in totals.items():
-        counters.bad_input[reason] = max(counters.bad_input[reason], count)
+        totals[bounded_category(counters.bad_input, reason)] += count
+    for category, count in totals.items():
+        counters.bad_input[category] = max(counters.bad_input[category], count)
 
 
 @dataclass(slots=True)
