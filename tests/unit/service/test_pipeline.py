@@ -92,6 +92,11 @@ def test_tcp_and_a_file_replay_lose_nothing(repo: Repository, tmp_path: Path,
     sent = sum('"type":"detection"' in line for line in lines[: len(lines) // 2])
     assert repo.count("detections") == sent
     assert pipeline.stats()["replay"]["bad_input"] == {"not JSON": 1}
+    # the replay is trusted for zones (ingest.zone_sources by default): each zone it set is in the audit log
+    audited = [r for r in repo.audit_records() if r["action"] == "zone.put"]
+    assert {(r["actor"], r["target"]) for r in audited} == {("source replay", f"site/station/zone/{z.id}")
+                                                            for z in repo.zones("station")}
+    assert len(audited) == 2 and repo.verify_audit().ok
 
 
 async def simulated_once(pipeline: Pipeline) -> None:
