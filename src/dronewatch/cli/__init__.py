@@ -1,31 +1,55 @@
-"""The ``dronewatch`` command: ``main(argv) -> exit status``; one sub-command a module."""
+"""The ``dronewatch`` command: ``main(argv) -> exit status``; one sub-command a module.
+
+Only the chosen sub-command's module is imported (the service's pulls in FastAPI, SQLAlchemy and
+Alembic; a batch command or ``--help`` must not wait for them): the others are listed from
+:data:`COMMANDS` alone.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
 
 from dronewatch import __version__
-from dronewatch.cli import assess, audit, demo, remoteid, sapient_sensor, score, serve, sim, track
 from dronewatch.errors import DronewatchError
 
-COMMANDS = (demo, serve, sim, track, assess, score, remoteid, sapient_sensor, audit)
+COMMANDS: dict[str, tuple[str, str]] = {  # name: (module in dronewatch.cli, summary)
+    "demo": ("demo", "the live service with a simulated border station: open the printed URL"),
+    "serve": ("serve", "run the live service: sources, tracking, assessment, storage and the API"),
+    "sim": ("sim", "simulate a scenario: traffic, sensors, ground truth"),
+    "track": ("track", "run the multi-sensor tracker over a scenario file"),
+    "assess": ("assess", "classify tracks and raise alerts (zones and sensors from the scenario file)"),
+    "run": ("assess", "track, assess and score a scenario in one go, with a readable report"),
+    "score": ("score", "GOSPA and track-quality metrics of tracks against a scenario's truth"),
+    "remoteid": ("remoteid", "decode broadcast Remote ID (ASTM F3411) from captures or hex"),
+    "sapient-sensor": ("sapient_sensor", "replay a scenario's detections as SAPIENT edge nodes"),
+    "audit": ("audit", "the audit log"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; in full for the ``chosen`` command (and the others its module defines), names and
+    summaries only for the rest."""
     parser = argparse.ArgumentParser(prog="dronewatch", description="Counter-drone early warning.")
     parser.add_argument("--version", action="version", version=f"dronewatch {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMANDS:
-        module.add_parser(commands)
+    module = COMMANDS[chosen][0] if chosen in COMMANDS else None
+    if module is not None:
+        importlib.import_module(f"dronewatch.cli.{module}").add_parser(commands)
+    for name, (home, summary) in COMMANDS.items():
+        if home != module:
+            commands.add_parser(name, help=summary)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((word for word in argv if not word.startswith("-")), None)
+    args = build_parser(chosen).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dronewatch.assessment import Assessor
+from dronewatch.cli import COMMANDS
 from dronewatch.cli._io import format_bad_lines, open_output, read_scenario
 from dronewatch.errors import ConfigError
 from dronewatch.formats.scenario import ScenarioWriter
@@ -22,14 +23,14 @@ from dronewatch.tracking import Tracker, track_records
 
 def add_parser(commands: Any) -> None:
     assess = commands.add_parser(
-        "assess", help="classify tracks and raise alerts (zones and sensors from the scenario file)",
+        "assess", help=COMMANDS["assess"][1],
         description="Read the sensor and zone lines of SCENARIO and the track lines of TRACKS; write alert lines.")
     assess.add_argument("scenario", help="scenario JSON Lines with sensor and zone lines")
     assess.add_argument("tracks", help="track JSON Lines (dronewatch track's output)")
     assess.add_argument("-o", "--output", default="-", help="alert JSON Lines (default: standard output)")
     assess.set_defaults(run=run_assess)
     run = commands.add_parser(
-        "run", help="track, assess and score a scenario in one go, with a readable report",
+        "run", help=COMMANDS["run"][1],
         description="Writes DIR/tracks.jsonl, DIR/alerts.jsonl, DIR/site.svg (zones, tracks by class, alerts) "
                     "and DIR/report.md.")
     run.add_argument("scenario", help="scenario JSON Lines (e.g. from dronewatch sim)")

@@ -6,12 +6,14 @@ import argparse
 import sys
 from typing import Any
 
+from dronewatch.cli import COMMANDS
 from dronewatch.config import load_config
 from dronewatch.storage import Repository, open_database
 
 
 def add_parser(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser("audit", help="the audit log")
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "audit", help=COMMANDS["audit"][1])
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = actions.add_parser("verify", help="check the hash chain; name the first broken record",
                                 description="Exit 0 when every record fits the chain, 1 when one does not.")

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from dronewatch.api.security import hash_password, new_password
+from dronewatch.cli import COMMANDS
 from dronewatch.cli.serve import serve, stop_on_sigterm
 from dronewatch.config import Config, ServiceConfig, SiteConfig, SourcesConfig
 from dronewatch.sim.scenarios import BUILT_IN
@@ -25,7 +26,7 @@ from dronewatch.storage import Repository, open_database
 
 def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "demo", help="the live service with a simulated border station: open the printed URL",
+        "demo", help=COMMANDS["demo"][1],
         description="Starts the service on 127.0.0.1 with a simulated site, SQLite in a temporary directory, "
                     "and prints the URL and demo credentials. Ctrl-C stops it.")
     parser.add_argument("--scenario", default="border-station", choices=tuple(BUILT_IN))

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from dronewatch.cli import COMMANDS
 from dronewatch.cli._io import open_output
 from dronewatch.errors import ConfigError, DecodeError
 from dronewatch.formats.remoteid import MessagePack, decode, encode
@@ -25,7 +26,7 @@ _STATUS_EVERY_S = 10.0
 
 def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "remoteid", help="decode broadcast Remote ID (ASTM F3411) from captures or hex")
+        "remoteid", help=COMMANDS["remoteid"][1])
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     decoder = actions.add_parser("decode", help="decode a pcap/pcapng capture, or --hex one message or pack",
                                  description="One JSON object per line per decoded Remote ID frame; "

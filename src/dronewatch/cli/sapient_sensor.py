@@ -26,6 +26,7 @@ from typing import Any
 
 from sapient_msg.bsi_flex_335_v2_0.sapient_message_pb2 import SapientMessage
 
+from dronewatch.cli import COMMANDS
 from dronewatch.cli._io import read_scenario
 from dronewatch.clock import Pacer
 from dronewatch.config import host_port
@@ -41,7 +42,7 @@ _PROGRESS_EVERY_S = 5.0
 
 def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "sapient-sensor", help="replay a scenario's detections as SAPIENT edge nodes",
+        "sapient-sensor", help=COMMANDS["sapient-sensor"][1],
         description="Each radar, camera, acoustic and RF sensor of the file connects as a SAPIENT (BSI Flex 335 "
                     "v2.0) edge node, registers and streams its detections, stamped at send time.")
     parser.add_argument("--scenario", required=True, metavar="FILE.jsonl", help="scenario JSON Lines (dronewatch sim)")

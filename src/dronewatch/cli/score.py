@@ -6,12 +6,13 @@ import argparse
 import json
 from typing import Any
 
+from dronewatch.cli import COMMANDS
 from dronewatch.sim.metrics import score_files
 
 
 def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "score", help="GOSPA and track-quality metrics of tracks against a scenario's truth",
+        "score", help=COMMANDS["score"][1],
         description="Score track lines against the truth lines of a scenario, in the site ENU frame "
                     "(the first sensor's site), at every truth time.")
     parser.add_argument("scenario", help="scenario JSON Lines with truth lines")

@@ -17,6 +17,7 @@ from dronewatch.api.app import create_app
 from dronewatch.api.security import hash_password, new_password
 from dronewatch.bus import Bus
 from dronewatch.bus.nats import NatsBus
+from dronewatch.cli import COMMANDS
 from dronewatch.config import Config, host_port, load_config
 from dronewatch.errors import DronewatchError
 from dronewatch.ingest.sapient import SapientListener, SapientNodes
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "serve", help="run the live service: sources, tracking, assessment, storage and the API",
+        "serve", help=COMMANDS["serve"][1],
         description="Runs until Ctrl-C. On the first start it creates an admin user and prints its password once.")
     parser.add_argument("--config", help="TOML configuration (docs/configuration.md); defaults otherwise")
     parser.set_defaults(run=run)

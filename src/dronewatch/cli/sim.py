@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from dronewatch.cli import COMMANDS
 from dronewatch.cli._io import open_output
 from dronewatch.errors import ConfigError, FormatError
 from dronewatch.sim import engine, motion
@@ -20,7 +21,7 @@ from dronewatch.sim.scenarios import BUILT_IN, built_in
 
 def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "sim", help="simulate a scenario: traffic, sensors, ground truth",
+        "sim", help=COMMANDS["sim"][1],
         description="Write a simulated scenario as scenario JSON Lines. Same seed, same bytes.")
     parser.add_argument("--scenario", default="border-station",
                         help=f"built-in name ({', '.join(BUILT_IN)}) or a scenario .toml file")

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
+from dronewatch.cli import COMMANDS
 from dronewatch.cli._io import format_bad_lines, open_output, read_scenario
 from dronewatch.formats.scenario import OnError, ReadStats, ScenarioWriter
 from dronewatch.tracking import Tracker, TrackerConfig, TrackerStats, track_records
@@ -49,7 +50,7 @@ def track_file(input_path: str, output: IO[str], *, on_error: OnError = "skip", 
 
 def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "track", help="run the multi-sensor tracker over a scenario file",
+        "track", help=COMMANDS["track"][1],
         description="Read scenario JSON Lines, write one track line per confirmed track per update time.")
     parser.add_argument("input", help="scenario JSON Lines file, or - for standard input")
     parser.add_argument("-o", "--output", default="-", help="track JSON Lines file (default: standard output)")
