@@ -225,7 +225,7 @@ def test_history_pages_hold_every_row_once_in_order(repo: Repository, limit: int
                       (repo.operator_positions_page, lambda r: r["uas_id"])):
         seen, after, pages = [], None, 0
         while True:
-            page = read("station", NOW, NOW + 5, after=after, limit=limit)  # type: ignore[operator]
+            page = read("station", NOW, NOW + 5, after=after, limit=limit)
             assert len(page.rows) <= limit
             seen += [key(r) for r in page.rows]
             pages += 1
