@@ -24,6 +24,8 @@ from dronewatch.model import LEVELS
 from dronewatch.web.tiles import TileArchive
 
 ROLES = ("admin", "operator", "analyst", "partner")
+MAX_TOKEN_DAYS = 3650
+"""No configuration may let an API token live longer than ten years."""
 ENV_PREFIX = "DRONEWATCH_"
 
 
@@ -72,6 +74,10 @@ class SecurityConfig:
     """Roles allowed to see where drone operators stand."""
     session_hours: float = 12.0
     login_attempts_per_minute: int = 5
+    token_days_default: int = 90
+    """Lifetime of an API token whose request names none."""
+    token_days_max: int = 365
+    """The longest lifetime a token may be given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +316,10 @@ def _check(config: Config, source: str) -> None:
                           f"{', '.join(sorted(unknown))}; roles are {', '.join(ROLES)}")
     if config.security.session_hours <= 0 or config.security.login_attempts_per_minute <= 0:
         raise ConfigError(f"{source}: security: session_hours and login_attempts_per_minute must be positive")
+    if not 1 <= config.security.token_days_default <= config.security.token_days_max <= MAX_TOKEN_DAYS:
+        raise ConfigError(f"{source}: security: expected 1 <= token_days_default <= token_days_max <= "
+                          f"{MAX_TOKEN_DAYS}, got {config.security.token_days_default} and "
+                          f"{config.security.token_days_max}")
     for section, name in (("sources", "udp"), ("sources", "tcp"), ("sapient", "listen"), ("sapient", "parent")):
         value = getattr(getattr(config, section), name)
         if value:

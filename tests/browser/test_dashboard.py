@@ -236,7 +236,7 @@ def test_a_partner_sees_only_its_site(page: Page, service: Service) -> None:
     page.wait_for_selector("#detail:not([hidden])")
     page.click("#logout")
     page.wait_for_selector("#login:not([hidden])")
-    password = make_user(service, "partner-agency", "partner", ["elsewhere"], ["critical"])
+    password = make_user(service, "partner-agency", "partner", [], ["critical"])  # granted no site
     sign_in(page, service, "partner-agency", password, reload=False)
     page.wait_for_selector("#user:has-text('partner')")
     assert page.eval_on_selector_all("#site option", "options => options.map(o => o.value)") == []
@@ -252,7 +252,7 @@ GRANTED = ("warning", "critical")
 
 
 def test_a_partner_granted_the_site_sees_it_its_tracks_and_only_its_levels(page: Page, service: Service) -> None:
-    password = make_user(service, "partner-granted", "partner", ["station", "elsewhere"], list(GRANTED))
+    password = make_user(service, "partner-granted", "partner", ["station"], list(GRANTED))
     # every alert level the partner's list ever shows, from the start of the page
     page.add_init_script("""window.levelsShown = new Set();
         new MutationObserver(() => document.querySelectorAll('#alerts li').forEach(li =>
@@ -260,7 +260,7 @@ def test_a_partner_granted_the_site_sees_it_its_tracks_and_only_its_levels(page:
           .observe(document, { subtree: true, childList: true, attributes: true });""")
     sign_in(page, service, "partner-granted", password)
     page.wait_for_selector("#connection:has-text('live')", timeout=10000)
-    # the switcher: the granted site that exists, chosen; the granted one that does not exist is not offered
+    # the switcher: the granted site, chosen (a grant of a site the service does not know is refused: 422)
     assert page.eval_on_selector_all("#site option", "options => options.map(o => o.value)") == ["station"]
     assert page.input_value("#site") == "station"
     wait_for_tracks(page)

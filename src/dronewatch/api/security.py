@@ -1,33 +1,45 @@
-"""Who is asking: API tokens (hashed at rest), browser sessions (signed cookie + CSRF), roles.
+"""Who is asking: API tokens (hashed at rest), browser sessions (database row + signed cookie + CSRF), roles.
 
-- Passwords: argon2id. API tokens: 32 random bytes shown once; only their SHA-256 is stored.
-- Sessions: an HMAC-signed cookie (``HttpOnly``, ``SameSite=Strict``, ``Secure`` unless the
-  service runs on loopback for a demo) holding the user id, expiry and a CSRF token; a
-  state-changing request with a session cookie must repeat that token in ``X-CSRF-Token``.
+- Passwords: argon2id. A login for an unknown or disabled user is checked against a dummy hash
+  of the same cost, so that the answer takes as long as for a wrong password (user names are not
+  discoverable by timing).
+- API tokens: 32 random bytes shown once; only their SHA-256 is stored; each has an expiry.
+- Sessions: a random id whose SHA-256 is a row of the ``sessions`` table (with its expiry, and
+  when and why it ended: logout, password change, disabled user). The cookie (``HttpOnly``,
+  ``SameSite=Strict``, ``Secure`` unless the service runs on loopback for a demo) carries the id
+  and a CSRF token, HMAC-signed; a state-changing request with a session cookie must repeat that
+  token in ``X-CSRF-Token``. The signature only spares the database forged cookies: what makes a
+  session valid is its row.
 - The signing key is generated on first start into the data directory: no default secrets.
-- Logins are rate-limited per user name and address.
+- Logins are rate-limited per user name and address. docs/security.md has the whole picture.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
 import secrets
 import time
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dronewatch.config import ROLES
 
 SESSION_COOKIE = "dw_session"
 CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _hasher = PasswordHasher()
 
 
@@ -42,6 +54,8 @@ class Principal:
     """Alert levels a partner may see."""
     csrf: str | None = None
     """Set when authenticated by session cookie: state changes must echo it."""
+    session: str | None = None
+    """The session's id hash when authenticated by session cookie."""
 
     def may_see_site(self, site_id: str) -> bool:
         return self.role != "partner" or site_id in self.sites
@@ -50,8 +64,9 @@ class Principal:
         return self.role != "partner" or level in self.levels
 
     @classmethod
-    def of(cls, user: dict[str, Any], csrf: str | None = None) -> Principal:
-        return cls(user["id"], user["name"], user["role"], tuple(user["sites"]), tuple(user["levels"]), csrf)
+    def of(cls, user: dict[str, Any], csrf: str | None = None, session: str | None = None) -> Principal:
+        return cls(user["id"], user["name"], user["role"], tuple(user["sites"]), tuple(user["levels"]), csrf,
+                   session)
 
 
 def hash_password(password: str) -> str:
@@ -63,6 +78,23 @@ def check_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash of a password nobody knows, made by this process's hasher (so of the same cost as the
+    users' hashes): what an unknown or disabled user's login is checked against."""
+    return _hasher.hash(secrets.token_urlsafe(24))
+
+
+def check_login(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` fits ``password_hash``; with None (no such user, or a disabled one) the
+    same work is done against :func:`dummy_hash` and the answer is False. Seconds of CPU: run it off
+    the event loop."""
+    if password_hash is None:
+        check_password(dummy_hash(), password)
+        return False
+    return check_password(password_hash, password)
 
 
 def new_token() -> tuple[str, str]:
@@ -79,32 +111,39 @@ def new_password() -> str:
     return secrets.token_urlsafe(18)
 
 
+def new_session_id() -> tuple[str, str]:
+    """(session id for the cookie, its hash to store)."""
+    session_id = secrets.token_urlsafe(32)
+    return session_id, token_hash(session_id)
+
+
 def check_role(role: str) -> None:
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
 
 
 class SessionSigner:
-    """Signs and checks session cookies with a key kept in the data directory."""
+    """Signs and checks session cookies with a key kept in the data directory.
 
-    def __init__(self, data_dir: str | Path, lifetime_s: float) -> None:
+    The cookie holds the session id and the CSRF token; whether the session is still valid
+    (not ended, not expired) is the database's answer, not the cookie's."""
+
+    def __init__(self, data_dir: str | Path) -> None:
         path = Path(data_dir) / "session.key"
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             path.write_bytes(secrets.token_bytes(32))
             path.chmod(0o600)
         self._key = path.read_bytes()
-        self.lifetime_s = lifetime_s
 
-    def issue(self, user_id: int) -> tuple[str, str]:
+    def issue(self, session_id: str) -> tuple[str, str]:
         """(cookie value, CSRF token)."""
         csrf = secrets.token_urlsafe(24)
-        body = base64.urlsafe_b64encode(json.dumps(
-            {"u": user_id, "exp": time.time() + self.lifetime_s, "csrf": csrf}).encode()).decode()
+        body = base64.urlsafe_b64encode(json.dumps({"s": session_id, "csrf": csrf}).encode()).decode()
         return f"{body}.{self._sign(body)}", csrf
 
-    def check(self, cookie: str) -> tuple[int, str] | None:
-        """(user id, CSRF token) of a valid, unexpired cookie."""
+    def check(self, cookie: str) -> tuple[str, str] | None:
+        """(session id, CSRF token) of a cookie this service signed."""
         body, _, signature = cookie.rpartition(".")
         if not body or not hmac.compare_digest(signature, self._sign(body)):
             return None
@@ -112,9 +151,9 @@ class SessionSigner:
             data = json.loads(base64.urlsafe_b64decode(body.encode()))
         except ValueError:
             return None
-        if not isinstance(data, dict) or data.get("exp", 0) < time.time():
-            return None
-        return int(data["u"]), str(data["csrf"])
+        if not isinstance(data, dict) or not isinstance(data.get("s"), str) or not isinstance(data.get("csrf"), str):
+            return None  # e.g. a cookie of the signed-cookie sessions before sessions were kept in the database
+        return data["s"], data["csrf"]
 
     def _sign(self, body: str) -> str:
         return hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
@@ -123,15 +162,58 @@ class SessionSigner:
 class LoginLimiter:
     """At most ``per_minute`` failed logins per (name, address) in any minute."""
 
+    _MAX_KEYS = 10_000
+    """Past this many (name, address) pairs, the stale ones are dropped: a stream of made-up names
+    must not grow the table without bound."""
+
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
         self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
 
     def allowed(self, name: str, address: str) -> bool:
-        window = self._failures[(name, address)]
+        window = self._failures.get((name, address))
+        if window is None:
+            return True
         while window and window[0] < time.monotonic() - 60.0:
             window.popleft()
         return len(window) < self.per_minute
 
     def failed(self, name: str, address: str) -> None:
+        if len(self._failures) >= self._MAX_KEYS:
+            cutoff = time.monotonic() - 60.0
+            for key in [k for k, w in self._failures.items() if not w or w[-1] < cutoff]:
+                del self._failures[key]
         self._failures[(name, address)].append(time.monotonic())
+
+
+class RequireCredentials:
+    """ASGI middleware: a request to ``/api/`` (but the login) is answered 401 unless ``resolve``
+    finds who is asking, and 403 if it is a session's state change without the CSRF token.
+
+    It runs before routing, so before FastAPI reads and validates a body: an anonymous caller
+    learns nothing from validation errors (422) about what a route expects, nor (404, 405) which
+    routes exist. The principal is left in ``request.state.principal`` for the routes."""
+
+    def __init__(self, app: ASGIApp, resolve: Callable[[Request], Awaitable[Principal | None]],
+                 open_routes: frozenset[tuple[str, str]] = frozenset({("POST", "/api/login")})) -> None:
+        self.app = app
+        self.resolve = resolve
+        self.open_routes = open_routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/") or \
+                (scope["method"], scope["path"]) in self.open_routes:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)  # without ``receive``: the body stays unread
+        found = await self.resolve(request)
+        if found is None:
+            refusal = JSONResponse({"detail": "credentials required"}, 401, headers={"WWW-Authenticate": "Bearer"})
+            await refusal(scope, receive, send)
+            return
+        if scope["method"] in UNSAFE_METHODS and found.csrf is not None and \
+                not hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(), found.csrf.encode()):
+            await JSONResponse({"detail": f"missing or wrong {CSRF_HEADER} header"}, 403)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = found
+        await self.app(scope, receive, send)

@@ -14,9 +14,9 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, RowMapping, Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dronewatch.config import RetentionConfig
@@ -25,6 +25,7 @@ from dronewatch.model import Alert, Detection, Sensor, TrackReport, Zone
 from dronewatch.storage import schema
 
 GENESIS_HASH = "0" * 64
+T = TypeVar("T")
 _DAY_S = 86400.0
 
 
@@ -34,6 +35,21 @@ def audit_hash(seq: int, at: float, actor: str, action: str, target: str, detail
                        "detail": detail, "source": source, "prev_hash": prev_hash},
                       sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page of history ended: the (t, seq) of its last row, the order the rows are read in."""
+
+    t: float
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    rows: list[T]
+    next: Cursor | None
+    """Where the next page starts; None on the last page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,30 +170,43 @@ class Repository:
 
     def track_history(self, site_id: str, t_from: float, t_to: float, track_id: str | None = None
                       ) -> list[TrackReport]:
+        return self.track_history_page(site_id, t_from, t_to, track_id).rows
+
+    def track_history_page(self, site_id: str, t_from: float, t_to: float, track_id: str | None = None, *,
+                           after: Cursor | None = None, limit: int | None = None) -> Page[TrackReport]:
+        """Track points in the window in (t, seq) order; at most ``limit`` of them, after ``after``."""
         c = schema.track_points.c
         query = select(schema.track_points).where(and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to))
         if track_id is not None:
             query = query.where(c.track_id == track_id)
-        with self.engine.connect() as db:
-            return [TrackReport(t=r["t"], id=r["track_id"], lat=r["lat"], lon=r["lon"], alt=r["alt"],
-                                vel_enu=(r["vel_e"], r["vel_n"], r["vel_u"]), cls=r["cls"],
-                                confidence=r["confidence"], uas_id=r["uas_id"], icao=r["icao"],
-                                sensors=tuple(r["sensors"]) if r["sensors"] is not None else None)
-                    for r in db.execute(query.order_by(c.t, c.seq)).mappings()]
+        rows, cursor = self._page(query, c.t, c.seq, after, limit)
+        return Page([TrackReport(t=r["t"], id=r["track_id"], lat=r["lat"], lon=r["lon"], alt=r["alt"],
+                                 vel_enu=(r["vel_e"], r["vel_n"], r["vel_u"]), cls=r["cls"],
+                                 confidence=r["confidence"], uas_id=r["uas_id"], icao=r["icao"],
+                                 sensors=tuple(r["sensors"]) if r["sensors"] is not None else None)
+                     for r in rows], cursor)
 
     def detections(self, site_id: str, t_from: float, t_to: float) -> list[dict[str, Any]]:
         """Detection lines (as JSON-ready dicts) in the window, in time order."""
+        return self.detections_page(site_id, t_from, t_to).rows
+
+    def detections_page(self, site_id: str, t_from: float, t_to: float, *, after: Cursor | None = None,
+                        limit: int | None = None) -> Page[dict[str, Any]]:
         c = schema.detections.c
-        with self.engine.connect() as db:
-            return [r[0] for r in db.execute(select(c.record).where(
-                and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to)).order_by(c.t, c.seq))]
+        query = select(c.record).where(and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to))
+        rows, cursor = self._page(query, c.t, c.seq, after, limit)
+        return Page([r["record"] for r in rows], cursor)
 
     def operator_positions(self, site_id: str, t_from: float, t_to: float) -> list[dict[str, Any]]:
+        return self.operator_positions_page(site_id, t_from, t_to).rows
+
+    def operator_positions_page(self, site_id: str, t_from: float, t_to: float, *, after: Cursor | None = None,
+                                limit: int | None = None) -> Page[dict[str, Any]]:
         c = schema.operator_positions.c
-        with self.engine.connect() as db:
-            rows = db.execute(select(c.t, c.uas_id, c.lat, c.lon).where(
-                and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to)).order_by(c.t, c.seq)).mappings()
-            return [dict(r) for r in rows]
+        query = select(c.t, c.uas_id, c.lat, c.lon).where(
+            and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to))
+        rows, cursor = self._page(query, c.t, c.seq, after, limit)
+        return Page([{"t": r["t"], "uas_id": r["uas_id"], "lat": r["lat"], "lon": r["lon"]} for r in rows], cursor)
 
     def save_alert(self, site_id: str, alert: Alert, actor: str = "assessment", comment: str | None = None) -> None:
         """One alert line: the alert's current row, and an event in its history."""
@@ -239,6 +268,10 @@ class Repository:
             return int(db.execute(select(func.count()).select_from(table)).scalar_one())
 
     # ------------------------------------------------------- users, tokens
+    def site_ids(self) -> list[str]:
+        with self.engine.connect() as db:
+            return [r[0] for r in db.execute(select(schema.sites.c.id).order_by(schema.sites.c.id))]
+
     def add_user(self, name: str, password_hash: str, role: str, *, now: float, sites: Sequence[str] = (),
                  levels: Sequence[str] = ()) -> int:
         with self.engine.begin() as db:
@@ -260,16 +293,62 @@ class Repository:
             return [dict(r) for r in db.execute(select(c.id, c.name, c.role, c.sites, c.levels, c.disabled,
                                                        c.created_at).order_by(c.id)).mappings()]
 
-    def set_user_disabled(self, name: str, disabled: bool) -> bool:
+    def set_user_disabled(self, name: str, disabled: bool, *, now: float) -> bool:
+        """Disable (ending every session of the user) or enable a user; False if there is none."""
+        c = schema.users.c
         with self.engine.begin() as db:
-            return bool(db.execute(update(schema.users).where(schema.users.c.name == name)
-                                   .values(disabled=disabled)).rowcount)
+            user_id = db.execute(select(c.id).where(c.name == name)).scalar()
+            if user_id is None:
+                return False
+            db.execute(update(schema.users).where(c.id == user_id).values(disabled=disabled))
+            if disabled:
+                self._end_sessions(db, user_id, now=now, reason="disabled")
+            return True
+
+    def update_user(self, name: str, *, role: str | None = None, sites: Sequence[str] | None = None,
+                    levels: Sequence[str] | None = None) -> dict[str, Any] | None:
+        """Change a user's role or grants (what is None stays); the user as it was before, None if none."""
+        c = schema.users.c
+        values: dict[str, Any] = {}
+        if role is not None:
+            values["role"] = role
+        if sites is not None:
+            values["sites"] = list(sites)
+        if levels is not None:
+            values["levels"] = list(levels)
+        with self.engine.begin() as db:
+            before = db.execute(select(c.id, c.name, c.role, c.sites, c.levels).where(c.name == name)
+                                ).mappings().first()
+            if before is None:
+                return None
+            if values:
+                db.execute(update(schema.users).where(c.id == before["id"]).values(**values))
+            return dict(before)
+
+    def set_password(self, user_id: int, password_hash: str, *, now: float, keep_session: str | None = None,
+                     reason: str = "password") -> int:
+        """A new password hash; every session of the user but ``keep_session`` (an id hash) ends.
+        The number of sessions ended."""
+        with self.engine.begin() as db:
+            db.execute(update(schema.users).where(schema.users.c.id == user_id).values(password_hash=password_hash))
+            return self._end_sessions(db, user_id, now=now, reason=reason, keep=keep_session)
+
+    def count_users(self) -> int:
+        return self.count("users")
+
+    def add_token(self, user_id: int, name: str, token_hash: str, *, now: float, expires_at: float) -> int:
+        with self.engine.begin() as db:
+            result = db.execute(insert(schema.api_tokens).values(
+                user_id=user_id, name=name, token_hash=token_hash, created_at=now, expires_at=expires_at,
+                revoked=False))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def tokens(self, user_id: int) -> list[dict[str, Any]]:
         c = schema.api_tokens.c
         with self.engine.connect() as db:
-            return [dict(r) for r in db.execute(select(c.id, c.name, c.created_at, c.last_used_at, c.revoked)
-                                                 .where(c.user_id == user_id).order_by(c.id)).mappings()]
+            return [dict(r) for r in db.execute(select(c.id, c.name, c.created_at, c.expires_at, c.last_used_at,
+                                                       c.revoked).where(c.user_id == user_id).order_by(c.id))
+                    .mappings()]
 
     def revoke_token(self, user_id: int, token_id: int) -> bool:
         c = schema.api_tokens.c
@@ -277,23 +356,51 @@ class Repository:
             return bool(db.execute(update(schema.api_tokens).where(and_(c.id == token_id, c.user_id == user_id))
                                    .values(revoked=True)).rowcount)
 
-    def count_users(self) -> int:
-        return self.count("users")
-
-    def add_token(self, user_id: int, name: str, token_hash: str, *, now: float) -> None:
-        with self.engine.begin() as db:
-            db.execute(insert(schema.api_tokens).values(user_id=user_id, name=name, token_hash=token_hash,
-                                                        created_at=now, revoked=False))
-
     def user_by_token(self, token_hash: str, *, now: float) -> dict[str, Any] | None:
+        """The user of an unrevoked, unexpired token (disabled or not: the caller decides)."""
         t, u = schema.api_tokens.c, schema.users.c
         with self.engine.begin() as db:
             row = db.execute(select(schema.users).join(schema.api_tokens, t.user_id == u.id).where(
-                and_(t.token_hash == token_hash, t.revoked.is_(False)))).mappings().first()
+                and_(t.token_hash == token_hash, t.revoked.is_(False), t.expires_at > now))).mappings().first()
             if row is None:
                 return None
             db.execute(update(schema.api_tokens).where(t.token_hash == token_hash).values(last_used_at=now))
             return dict(row)
+
+    # --------------------------------------------------------------- sessions
+    def start_session(self, user_id: int, id_hash: str, *, now: float, expires_at: float) -> None:
+        with self.engine.begin() as db:
+            db.execute(insert(schema.sessions).values(id_hash=id_hash, user_id=user_id, created_at=now,
+                                                      expires_at=expires_at))
+
+    def user_by_session(self, id_hash: str, *, now: float) -> dict[str, Any] | None:
+        """The user of a session that has neither ended nor expired (disabled or not: the caller decides)."""
+        s, u = schema.sessions.c, schema.users.c
+        with self.engine.connect() as db:
+            row = db.execute(select(schema.users).join(schema.sessions, s.user_id == u.id).where(
+                and_(s.id_hash == id_hash, s.ended_at.is_(None), s.expires_at > now))).mappings().first()
+            return dict(row) if row is not None else None
+
+    def end_session(self, id_hash: str, *, now: float, reason: str = "logout") -> bool:
+        s = schema.sessions.c
+        with self.engine.begin() as db:
+            return bool(db.execute(update(schema.sessions).where(and_(s.id_hash == id_hash, s.ended_at.is_(None)))
+                                   .values(ended_at=now, end_reason=reason)).rowcount)
+
+    def sessions(self, user_id: int) -> list[dict[str, Any]]:
+        s = schema.sessions.c
+        with self.engine.connect() as db:
+            return [dict(r) for r in db.execute(select(s.created_at, s.expires_at, s.ended_at, s.end_reason)
+                                                 .where(s.user_id == user_id).order_by(s.created_at)).mappings()]
+
+    @staticmethod
+    def _end_sessions(db: Connection, user_id: int, *, now: float, reason: str, keep: str | None = None) -> int:
+        s = schema.sessions.c
+        condition = and_(s.user_id == user_id, s.ended_at.is_(None), s.expires_at > now)
+        if keep is not None:
+            condition = and_(condition, s.id_hash != keep)
+        return int(db.execute(update(schema.sessions).where(condition).values(ended_at=now, end_reason=reason))
+                   .rowcount)
 
     # ------------------------------------------------------------------ audit
     def audit(self, actor: str, action: str, target: str, *, at: float, source: str = "local",
@@ -338,6 +445,23 @@ class Repository:
         return AuditCheck(count)
 
     # ---------------------------------------------------------------- helpers
+    def _page(self, query: Select[Any], t: Any, seq: Any, after: Cursor | None, limit: int | None
+              ) -> tuple[list[RowMapping], Cursor | None]:
+        """Keyset paging on (t, seq): rows strictly after ``after``, one more than ``limit`` read to
+        know whether another page follows. Unlike OFFSET, a page costs the same however deep it is,
+        and rows added meanwhile (later in time) neither shift nor repeat what was already read."""
+        if after is not None:
+            query = query.where(or_(t > after.t, and_(t == after.t, seq > after.seq)))
+        query = query.add_columns(seq.label("_page_seq"), t.label("_page_t")).order_by(t, seq)
+        if limit is not None:
+            query = query.limit(limit + 1)
+        with self.engine.connect() as db:
+            rows = list(db.execute(query).mappings())
+        if limit is None or len(rows) <= limit:
+            return rows, None
+        last = rows[limit - 1]
+        return rows[:limit], Cursor(float(last["_page_t"]), int(last["_page_seq"]))
+
     @staticmethod
     def _upsert(db: Connection, table: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
         condition = and_(*(table.c[name] == value for name, value in key.items()))

@@ -150,6 +150,21 @@ api_tokens = Table(
     Column("created_at", Float, nullable=False),
     Column("last_used_at", Float),
     Column("revoked", Boolean, nullable=False, default=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+# A browser session lives here, not only in its cookie, so that logout, a password change or
+# disabling the user ends it at once. Only the SHA-256 of the random session id is stored: a
+# copy of the database does not hand out live cookies.
+sessions = Table(
+    "sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("end_reason", String(32)),  # logout, password, disabled, password_reset
+    Index("ix_sessions_user", "user_id"),
 )
 
 audit_log = Table(

@@ -1,28 +1,52 @@
-"""The API: nothing without credentials, roles, partner isolation, CSRF, the alert flow, audit."""
+"""The API: nothing without credentials, roles, partner isolation, CSRF, the alert flow, audit;
+sessions and tokens that end, password changes, grants, paging, WebSocket close codes."""
 
 from __future__ import annotations
 
+import asyncio
+import statistics
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from dronewatch.api.app import create_app
 from dronewatch.api.security import hash_password
 from dronewatch.assessment import Assessor, Condition
 from dronewatch.config import Config, ServiceConfig
-from dronewatch.model import Alert, TrackReport
+from dronewatch.model import Alert, Detection, TrackReport
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.sim.scenarios import SITE, station_sensors, station_zones
 from dronewatch.storage import Repository, open_database
 
 NOW = 1_764_000_000.0
 PASSWORD = "correct horse battery"
+DAY = 86400.0
+
+
+class Clock:
+    """The service's clock, moved by the test (sessions and tokens expire by it)."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[TestClient, Repository, dict[str, Pipeline]]]:
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def service(tmp_path: Path, clock: Clock) -> Iterator[tuple[TestClient, Repository, dict[str, Pipeline]]]:
     repo = Repository(open_database(f"sqlite:///{tmp_path / 'dw.db'}"))
     pipelines = {}
     for site_id in ("station", "other"):
@@ -42,7 +66,7 @@ def service(tmp_path: Path) -> Iterator[tuple[TestClient, Repository, dict[str, 
                                       ("ann", "analyst", [], []), ("pat", "partner", ["station"], ["critical"])):
         repo.add_user(name, hash_password(PASSWORD), role, now=NOW, sites=sites, levels=levels)
     config = Config(service=ServiceConfig(data_dir=str(tmp_path)))
-    with TestClient(create_app(config, repo, pipelines)) as client:
+    with TestClient(create_app(config, repo, pipelines, clock, stream_recheck_s=0.05)) as client:
         yield client, repo, pipelines
 
 
@@ -73,7 +97,7 @@ def test_every_route_refuses_an_anonymous_request(service: tuple[TestClient, Rep
             assert response.status_code == 401, (method, path, response.status_code)
             tried += 1
     assert tried >= 17 and {"/api/map", "/api/tiles/{z}/{x}/{y}"} <= set(spec["paths"])
-    with pytest.raises(Exception), client.websocket_connect("/api/sites/station/stream") as ws:  # noqa: B017
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/api/sites/station/stream") as ws:
         ws.receive_json()
 
 
@@ -171,3 +195,274 @@ def test_tokens_can_be_revoked_and_users_disabled(service: tuple[TestClient, Rep
     assert client.post("/api/users/ann/disable", headers=admin).status_code == 200
     assert client.get("/api/me", headers=ann).status_code == 401
     assert client.post("/api/users/ada/disable", headers=admin).status_code == 409
+
+
+
+# ------------------------------------------------------------ sessions and tokens
+def test_logout_ends_the_session_on_the_server(service: tuple[TestClient, Repository, dict]) -> None:
+    client, repo, _ = service
+    csrf = login(client, "olga")
+    cookie = client.cookies["dw_session"]
+    assert client.post("/api/logout", headers=csrf).status_code == 200
+    client.cookies.set("dw_session", cookie)  # a copy of the cookie kept (another tab, a thief)
+    assert client.get("/api/me").status_code == 401
+    assert "logout" in [r["action"] for r in repo.audit_records()]
+
+
+def test_a_session_expires_with_the_service_clock(service: tuple[TestClient, Repository, dict],
+                                                  clock: Clock) -> None:
+    client, _, _ = service
+    login(client, "olga")
+    clock.t += 12 * 3600.0 - 1.0
+    assert client.get("/api/me").status_code == 200
+    clock.t += 1.0
+    assert client.get("/api/me").status_code == 401
+
+
+def test_a_password_change_ends_the_other_sessions(service: tuple[TestClient, Repository, dict]) -> None:
+    client, repo, _ = service
+    with TestClient(client.app) as laptop:
+        login(laptop, "olga")
+        csrf = login(client, "olga")
+        new = {"current_password": PASSWORD, "new_password": "a much longer one"}
+        assert client.post("/api/me/password", json={**new, "current_password": "wrong guess"},
+                           headers=csrf).status_code == 403
+        assert client.post("/api/me/password", json={**new, "new_password": "short"}, headers=csrf).status_code == 422
+        assert client.post("/api/me/password", json=new, headers=csrf).json() == {"changed": "olga",
+                                                                                 "sessions_ended": 1}
+        assert laptop.get("/api/me").status_code == 401  # the other session ended
+        assert client.get("/api/me").status_code == 200  # this one goes on
+    assert client.post("/api/login", json={"name": "olga", "password": PASSWORD}).status_code == 401
+    assert client.post("/api/login", json={"name": "olga", "password": "a much longer one"}).status_code == 200
+    actions = [r["action"] for r in repo.audit_records()]
+    assert "user.password" in actions and "user.password.failed" in actions
+
+
+def test_an_admin_resets_a_password_disables_and_enables(service: tuple[TestClient, Repository, dict]) -> None:
+    client, repo, _ = service
+    admin = token(client, "ada")
+    login(client, "ann")
+    reset = client.post("/api/users/ann/password", json={"new_password": "given by the admin"}, headers=admin)
+    assert reset.json() == {"reset": "ann", "sessions_ended": 1}
+    assert client.get("/api/me").status_code == 401
+    assert client.post("/api/users/ada/password", json={"new_password": "given by the admin"},
+                       headers=admin).status_code == 409  # one's own: with the current password
+    assert client.post("/api/users/nobody/password", json={"new_password": "given by the admin"},
+                       headers=admin).status_code == 404
+    login(client, "olga")
+    assert client.post("/api/users/olga/disable", headers=admin).status_code == 200
+    assert client.get("/api/me").status_code == 401
+    assert client.post("/api/login", json={"name": "olga", "password": PASSWORD}).status_code == 401
+    assert client.post("/api/users/olga/enable", headers=admin).json() == {"enabled": "olga"}
+    assert client.get("/api/me").status_code == 401  # enabling does not bring the ended session back
+    assert client.post("/api/login", json={"name": "olga", "password": PASSWORD}).status_code == 200
+    assert client.post("/api/users/nobody/enable", headers=admin).status_code == 404
+    actions = [r["action"] for r in repo.audit_records()]
+    assert {"user.password_reset", "user.disable", "user.enable"} <= set(actions) and repo.verify_audit().ok
+
+
+def test_tokens_expire(service: tuple[TestClient, Repository, dict], clock: Clock) -> None:
+    client, _, _ = service
+    csrf = login(client, "olga")
+    made = client.post("/api/tokens", json={"name": "ci", "expires_in_days": 2}, headers=csrf).json()
+    assert made["expires_at"] == NOW + 2 * DAY
+    default = client.post("/api/tokens", json={"name": "tak"}, headers=csrf).json()
+    assert default["expires_at"] == NOW + 90 * DAY  # security.token_days_default
+    for days in (0, 366, 100_000):  # beyond security.token_days_max (365), or not a lifetime
+        assert client.post("/api/tokens", json={"name": "x", "expires_in_days": days},
+                           headers=csrf).status_code == 422
+    assert [(t["name"], t["expires_at"]) for t in client.get("/api/tokens").json()] == [
+        ("ci", NOW + 2 * DAY), ("tak", NOW + 90 * DAY)]
+    client.cookies.clear()
+    bearer = {"Authorization": f"Bearer {made['token']}"}
+    clock.t += 2 * DAY - 1.0
+    assert client.get("/api/me", headers=bearer).status_code == 200
+    clock.t += 1.0
+    refused = client.get("/api/me", headers=bearer)
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+
+
+# ------------------------------------------------------------------ grants
+def test_grants_name_known_sites_and_levels_and_can_be_edited(service: tuple[TestClient, Repository, dict]) -> None:
+    client, repo, _ = service
+    admin = token(client, "ada")
+    new = {"name": "pia", "role": "partner", "password": PASSWORD, "sites": ["station"], "levels": ["critical"]}
+    for bad, named in ((("sites", ["nowhere"]), "'nowhere'"), (("levels", ["Critical"]), "'Critical'"),
+                       (("role", "pilot"), "'pilot'")):
+        refused = client.post("/api/users", json={**new, bad[0]: bad[1]}, headers=admin)
+        assert refused.status_code == 422 and named in refused.json()["detail"], refused.text
+        refused = client.patch("/api/users/pat", json={bad[0]: bad[1]}, headers=admin)
+        assert refused.status_code == 422 and named in refused.json()["detail"], refused.text
+    assert client.post("/api/users", json=new, headers=admin).status_code == 200
+    pat = token(client, "pat")
+    assert [a["id"] for a in client.get("/api/sites/station/alerts", headers=pat).json()] == ["A1"]
+    changed = client.patch("/api/users/pat", json={"levels": ["info", "critical"]}, headers=admin)
+    assert changed.json() == {"name": "pat", "role": "partner", "sites": ["station"], "levels": ["info", "critical"]}
+    assert [a["id"] for a in client.get("/api/sites/station/alerts", headers=pat).json()] == ["A1", "A2"]
+    assert client.patch("/api/users/pat", json={"sites": ["other"]}, headers=admin).status_code == 200
+    assert client.get("/api/sites/station/alerts", headers=pat).status_code == 404
+    assert client.get("/api/sites/other/alerts", headers=pat).status_code == 200
+    assert client.patch("/api/users/ada", json={"role": "analyst"}, headers=admin).status_code == 409
+    assert client.patch("/api/users/nobody", json={"role": "analyst"}, headers=admin).status_code == 404
+    assert client.patch("/api/users/pat", json={"role": "admin"}, headers=pat).status_code == 403
+    (edit, *_) = [r for r in repo.audit_records() if r["action"] == "user.update"]
+    assert edit["detail"] == {"before": {"role": "partner", "sites": ["station"], "levels": ["critical"]},
+                              "after": {"role": "partner", "sites": ["station"], "levels": ["info", "critical"]}}
+
+
+# ------------------------------------------------------------------ logins
+def test_an_unknown_user_takes_as_long_to_refuse_as_a_wrong_password(
+        service: tuple[TestClient, Repository, dict]) -> None:
+    client, repo, _ = service
+    repo.set_user_disabled("pat", True, now=NOW)
+
+    def seconds(name: str) -> float:
+        start = time.perf_counter()
+        assert client.post("/api/login", json={"name": name, "password": "not it"}).status_code == 401
+        return time.perf_counter() - start
+
+    # interleaved, and medians: a busy machine slows all alike (the limiter allows 5 a name)
+    wrong, unknown, disabled = [], [], []
+    for k in range(4):
+        wrong.append(seconds("ann"))
+        unknown.append(seconds(f"nobody-{k}"))
+        disabled.append(seconds("pat"))
+    assert statistics.median(unknown) > 0.5 * statistics.median(wrong), (wrong, unknown)
+    assert statistics.median(disabled) > 0.5 * statistics.median(wrong), (wrong, disabled)
+    assert min(unknown) > 0.02  # an argon2 verification, not a dictionary look-up (was 5 ms)
+
+
+def test_a_login_does_not_stop_the_event_loop(service: tuple[TestClient, Repository, dict]) -> None:
+    client, _, _ = service
+
+    async def ticks_during_a_login() -> int:
+        ticks = 0
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            signing_in = asyncio.create_task(http.post("/api/login", json={"name": "olga", "password": PASSWORD}))
+            while not signing_in.done():
+                await asyncio.sleep(0.005)  # the live service's other work: the tracker, the streams
+                ticks += 1
+            assert (await signing_in).status_code == 200
+        return ticks
+
+    assert asyncio.run(ticks_during_a_login()) >= 5  # argon2 runs in a thread (blocking: 1 tick)
+
+
+def test_credentials_come_before_the_body_is_read(service: tuple[TestClient, Repository, dict]) -> None:
+    client, _, _ = service
+    for method, url in (("POST", "/api/users"), ("PUT", "/api/sites/station/zones/gate"),
+                        ("PATCH", "/api/users/olga"), ("POST", "/api/me/password")):
+        for body in (b"{not json", b'{"role": 5, "polygon": "x"}'):
+            refused = client.request(method, url, content=body, headers={"Content-Type": "application/json"})
+            assert refused.status_code == 401, (method, url, refused.text)
+            assert refused.headers["www-authenticate"] == "Bearer"
+    login(client, "ada")  # a session without the CSRF header: 403 before the body, too
+    assert client.post("/api/users", content=b"{not json", headers={"Content-Type": "application/json"}
+                       ).status_code == 403
+    assert client.get("/api/no/such/route").status_code == 404  # signed in: routing as usual
+    client.cookies.clear()
+    assert client.get("/api/no/such/route").status_code == 401  # anonymous: no map of the routes
+
+
+def test_openapi_declares_how_to_authenticate_and_the_errors(service: tuple[TestClient, Repository, dict]) -> None:
+    client, _, _ = service
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["token"] == {"type": "http", "scheme": "bearer", "description": schemes["token"]["description"]}
+    assert (schemes["session"]["type"], schemes["session"]["in"], schemes["session"]["name"]) == (
+        "apiKey", "cookie", "dw_session")
+    create = spec["paths"]["/api/users"]["post"]
+    assert {"token": []} in create["security"] and {"session": []} in create["security"]
+    assert {"401", "403", "409", "422"} <= set(create["responses"])
+    history = spec["paths"]["/api/sites/{site_id}/tracks/history"]["get"]
+    assert {"401", "403", "404", "422"} <= set(history["responses"])
+    assert "X-Next-Cursor" in history["responses"]["200"]["headers"]
+    assert {"401", "429"} <= set(spec["paths"]["/api/login"]["post"]["responses"])
+    assert "security" not in spec["paths"]["/api/login"]["post"]
+
+
+# ------------------------------------------------------------------ paging
+def test_history_comes_in_pages_holding_every_row_once(service: tuple[TestClient, Repository, dict]) -> None:
+    client, repo, _ = service
+    points = [TrackReport(t=NOW + 10 + k // 4, id=f"P{k}", lat=31.78, lon=-106.53, alt=1200.0,
+                          vel_enu=(0.0, 0.0, 0.0)) for k in range(23)]  # 4 a second: ties the cursor must split
+    repo.add_track_points("station", points)
+    headers = token(client, "ann")
+    url, seen, pages = "/api/sites/station/tracks/history", [], 0
+    params: dict[str, Any] = {"from": NOW + 1, "to": NOW + 100, "limit": 5}
+    while True:
+        page = client.get(url, params=params, headers=headers)
+        assert page.status_code == 200 and isinstance(page.json(), list) and len(page.json()) <= 5
+        seen += [p["id"] for p in page.json()]
+        pages += 1
+        if "x-next-cursor" not in page.headers:
+            assert "link" not in page.headers
+            break
+        cursor = page.headers["x-next-cursor"]
+        link = page.headers["link"]
+        assert link.startswith(f"<{url}?") and link.endswith('>; rel="next"') and f"cursor={cursor}" in link
+        following = client.get(link[1:link.index(">")], headers=headers)  # the Link is the same next page
+        params = {**params, "cursor": cursor}
+        assert following.json() == client.get(url, params=params, headers=headers).json()
+    assert seen == [p.id for p in points] and pages == 5
+    everything = client.get(url, params={"from": NOW + 1, "to": NOW + 100}, headers=headers)
+    assert len(everything.json()) == 23 and "x-next-cursor" not in everything.headers  # default limit: 5000
+    for bad in ({"limit": 0}, {"limit": 50_001}, {"cursor": "not-a-cursor"}, {"cursor": "bmFuOjE"}):
+        assert client.get(url, params={**params, **bad}, headers=headers).status_code == 422, bad
+    audited = [r["detail"] for r in repo.audit_records() if r["action"] == "read.track_history"]
+    assert (audited[0]["rows"], audited[0]["cursor"], audited[0]["next"] is not None) == (5, None, True)
+    assert {"rows": 3, "next": None} in [{"rows": d["rows"], "next": d["next"]} for d in audited]  # the last page
+
+
+def test_detections_and_operator_positions_come_in_pages(service: tuple[TestClient, Repository, dict]) -> None:
+    client, repo, _ = service
+    repo.add_detections("station", [Detection(t=NOW + k // 2, sensor="rid-1", lat=31.78, lon=-106.52, alt=1200.0,
+                                              uas_id=f"U{k}", operator_lat=31.77, operator_lon=-106.53)
+                                    for k in range(7)])
+    headers = token(client, "ada")
+    for path in ("detections", "operators"):
+        seen, pages, params = [], 0, {"from": NOW, "to": NOW + 10, "limit": 3}
+        while True:
+            page = client.get(f"/api/sites/station/{path}", params=params, headers=headers)
+            seen += [d["uas_id"] for d in page.json()]
+            pages += 1
+            if "x-next-cursor" not in page.headers:
+                break
+            params = {**params, "cursor": page.headers["x-next-cursor"]}
+        assert (seen, pages) == ([f"U{k}" for k in range(7)], 3), path
+
+
+# ------------------------------------------------------------------ stream
+def closed_with(client: TestClient, url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    with client.websocket_connect(url, headers=headers or {}) as ws:
+        message: dict[str, Any] = ws.receive()
+        assert message["type"] == "websocket.close", message
+        return message["code"], message.get("reason", "")
+
+
+def test_the_stream_says_why_it_refuses(service: tuple[TestClient, Repository, dict]) -> None:
+    client, _, _ = service
+    code, reason = closed_with(client, "/api/sites/station/stream")
+    assert code == 4401 and "credentials" in reason
+    assert closed_with(client, "/api/sites/station/stream", {"Authorization": "Bearer dw_forged"})[0] == 4401
+    pat = token(client, "pat")
+    code, reason = closed_with(client, "/api/sites/other/stream", pat)  # a site not granted: as if none
+    assert code == 4404 and "'other'" in reason
+    assert closed_with(client, "/api/sites/nowhere/stream", token(client, "ada"))[0] == 4404
+    login(client, "olga")  # a session cookie from another site's page: cross-site WebSocket hijacking
+    code, reason = closed_with(client, "/api/sites/station/stream", {"Origin": "https://evil.example"})
+    assert code == 4403 and "Origin" in reason
+    with client.websocket_connect("/api/sites/station/stream", headers={"Origin": "http://testserver"}) as ws:
+        ws.send_text("hello")  # the service's own page: accepted, the stream stays open
+
+
+def test_an_open_stream_closes_when_its_session_ends(service: tuple[TestClient, Repository, dict]) -> None:
+    client, _, _ = service
+    csrf = login(client, "olga")
+    with ThreadPoolExecutor(1) as waiting, client.websocket_connect("/api/sites/station/stream") as ws:
+        assert client.post("/api/logout", headers=csrf).status_code == 200
+        # in a thread, so that a stream that stays open fails the test instead of hanging it (leaving
+        # the block closes the socket first, which ends the waiting thread)
+        message = waiting.submit(ws.receive).result(timeout=10)
+    assert (message["type"], message["code"]) == ("websocket.close", 4401)

@@ -15,11 +15,11 @@ from sqlalchemy.exc import DataError, OperationalError
 
 from dronewatch.config import IngestConfig
 from dronewatch.ingest.gate import INPUT_TYPES, Origin
-from dronewatch.model import Detection, Record
+from dronewatch.model import Detection, Record, TrackReport
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.service.sources import FileReplay, JsonLinesListener, Simulator
 from dronewatch.sim import engine
-from dronewatch.sim.scenarios import built_in
+from dronewatch.sim.scenarios import built_in, station_sensors, station_zones
 from dronewatch.storage import Repository, open_database
 from dronewatch.tracking import StreamTracker, Tracker
 
@@ -202,3 +202,29 @@ def test_a_fault_in_a_stage_costs_its_record_only_and_storage_waits_for_its_data
     assert stats["storage"]["bad_input"] == {"internal error": poisoned}  # the refused rows alone
     assert repo.count("detections") == sum(isinstance(r, Detection) for r in records) - poisoned
     assert repo.count("track_points") > 0
+
+
+def test_stored_zones_are_in_force_at_start_and_a_deleted_one_leaves_force(repo: Repository) -> None:
+    for sensor in station_sensors():
+        repo.put_sensor("station", sensor)
+    for zone in station_zones():
+        repo.put_zone("station", zone)
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        pipeline = Pipeline("station", repo, live=False)
+        task = asyncio.create_task(pipeline.run())
+        await asyncio.sleep(0.2)
+        before = [z.id for z in pipeline.zones]
+        repo.delete_zone("station", "compound")
+        pipeline.remove_zone("compound")  # what DELETE /api/sites/station/zones/compound does; the assessment
+        # applies it with its next message
+        await pipeline.publish("tracks", [TrackReport(t=NOW, id="T1", lat=31.78, lon=-106.53, alt=1200.0,
+                                                      vel_enu=(1.0, 0.0, 0.0))])
+        await pipeline.drain()
+        after = [z.id for z in pipeline.zones]
+        pipeline.stop()
+        await task
+        return before, after
+
+    before, after = asyncio.run(scenario())
+    assert sorted(before) == ["approach", "compound"] and after == ["approach"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -12,7 +14,7 @@ from dronewatch.cli import main
 from dronewatch.config import RetentionConfig
 from dronewatch.errors import ConfigError
 from dronewatch.model import Alert, Detection, Sensor, TrackReport, Zone
-from dronewatch.storage import Repository, create_database_engine, open_database
+from dronewatch.storage import Repository, create_database_engine, migrate, open_database
 from dronewatch.storage.schema import metadata
 
 DAY = 86400.0
@@ -153,3 +155,98 @@ def test_bad_database_urls_are_named() -> None:
         create_database_engine("not a url")
     with pytest.raises(ConfigError, match="'mysql' is not supported"):
         create_database_engine("mysql://localhost/x")
+
+
+def _user(repo: Repository, name: str = "olga") -> int:
+    return repo.add_user(name, "argon2-hash", "operator", now=NOW)
+
+
+def test_a_session_ends_at_logout_and_at_expiry(repo: Repository) -> None:
+    olga = _user(repo)
+    repo.start_session(olga, "a" * 64, now=NOW, expires_at=NOW + 3600.0)
+    assert repo.user_by_session("a" * 64, now=NOW + 10.0)["name"] == "olga"
+    assert repo.user_by_session("a" * 64, now=NOW + 3600.0) is None  # expired
+    assert repo.user_by_session("b" * 64, now=NOW) is None  # never started
+    assert repo.end_session("a" * 64, now=NOW + 20.0) and not repo.end_session("a" * 64, now=NOW + 21.0)
+    assert repo.user_by_session("a" * 64, now=NOW + 30.0) is None
+    assert repo.sessions(olga) == [{"created_at": NOW, "expires_at": NOW + 3600.0, "ended_at": NOW + 20.0,
+                                    "end_reason": "logout"}]
+
+
+def test_a_new_password_ends_the_other_sessions_and_disabling_ends_all(repo: Repository) -> None:
+    olga, ann = _user(repo), _user(repo, "ann")
+    for id_hash in ("1" * 64, "2" * 64, "3" * 64):
+        repo.start_session(olga, id_hash, now=NOW, expires_at=NOW + 3600.0)
+    repo.start_session(ann, "4" * 64, now=NOW, expires_at=NOW + 3600.0)
+    assert repo.set_password(olga, "new-hash", now=NOW + 1.0, keep_session="2" * 64) == 2
+    assert repo.user(user_id=olga)["password_hash"] == "new-hash"
+    assert [repo.user_by_session(h * 64, now=NOW + 2.0) is not None for h in "1234"] == [False, True, False, True]
+    assert repo.set_user_disabled("olga", True, now=NOW + 3.0)
+    assert repo.user_by_session("2" * 64, now=NOW + 4.0) is None
+    assert [s["end_reason"] for s in repo.sessions(olga)] == ["password", "disabled", "password"]
+    repo.set_user_disabled("olga", False, now=NOW + 5.0)  # enabling does not bring an ended session back
+    assert repo.user_by_session("2" * 64, now=NOW + 6.0) is None and repo.user_by_session("4" * 64, now=NOW + 6.0)
+    assert not repo.set_user_disabled("nobody", True, now=NOW)
+
+
+def test_a_token_is_refused_once_expired_or_revoked(repo: Repository) -> None:
+    olga = _user(repo)
+    first = repo.add_token(olga, "ci", "c" * 64, now=NOW, expires_at=NOW + 86400.0)
+    second = repo.add_token(olga, "tak", "d" * 64, now=NOW, expires_at=NOW + 2 * 86400.0)
+    assert repo.user_by_token("c" * 64, now=NOW + 86399.0) is not None
+    assert repo.user_by_token("c" * 64, now=NOW + 86400.0) is None
+    assert repo.revoke_token(olga, second) and repo.user_by_token("d" * 64, now=NOW) is None
+    assert [(t["id"], t["expires_at"], t["last_used_at"], t["revoked"]) for t in repo.tokens(olga)] == [
+        (first, NOW + 86400.0, NOW + 86399.0, False), (second, NOW + 2 * 86400.0, None, True)]
+
+
+def test_grants_change_and_the_old_ones_are_returned(repo: Repository) -> None:
+    repo.add_user("pat", "hash", "partner", now=NOW, sites=["station"], levels=["critical"])
+    before = repo.update_user("pat", levels=["warning", "critical"])
+    assert before is not None and (before["role"], before["sites"], before["levels"]) == (
+        "partner", ["station"], ["critical"])
+    after = repo.user(name="pat")
+    assert after is not None and (after["role"], after["sites"], after["levels"]) == (
+        "partner", ["station"], ["warning", "critical"])
+    assert repo.update_user("nobody", role="admin") is None
+    assert repo.site_ids() == ["station"]
+
+
+@pytest.mark.parametrize("limit", [1, 3, 7, 100])
+def test_history_pages_hold_every_row_once_in_order(repo: Repository, limit: int) -> None:
+    # several rows share a time: the cursor must tell them apart by seq, not skip or repeat them
+    times = [NOW + k // 3 for k in range(20)]
+    repo.add_track_points("station", [TrackReport(t=t, id=f"T{k}", lat=31.7, lon=-106.5, alt=1200.0,
+                                                  vel_enu=(0.0, 0.0, 0.0)) for k, t in enumerate(times)])
+    repo.add_detections("station", [Detection(t=t, sensor="rid-1", lat=31.78, lon=-106.52, alt=1200.0,
+                                              uas_id=f"U{k}", operator_lat=31.77, operator_lon=-106.53)
+                                    for k, t in enumerate(times)])
+    for read, key in ((repo.track_history_page, lambda r: r.id), (repo.detections_page, lambda r: r["uas_id"]),
+                      (repo.operator_positions_page, lambda r: r["uas_id"])):
+        seen, after, pages = [], None, 0
+        while True:
+            page = read("station", NOW, NOW + 5, after=after, limit=limit)
+            assert len(page.rows) <= limit
+            seen += [key(r) for r in page.rows]
+            pages += 1
+            if page.next is None:
+                break
+            after = page.next
+        prefix = "T" if read == repo.track_history_page else "U"
+        assert seen == [f"{prefix}{k}" for k in range(18)]  # t <= NOW + 5: the first 18, in (t, seq) order
+        assert pages == max(1, -(-18 // limit))
+
+
+def test_the_0002_migration_gives_older_tokens_an_expiry(database_url: str) -> None:
+    engine = create_database_engine(database_url)
+    migrate(engine, "0001")
+    with engine.begin() as db:
+        db.execute(text("INSERT INTO users (name, password_hash, role, sites, levels, disabled, created_at) "
+                        "VALUES ('olga', 'x', 'operator', '[]', '[]', false, 1)"))
+        db.execute(text("INSERT INTO api_tokens (user_id, name, token_hash, created_at, revoked) "
+                        "VALUES (1, 'old', 'e', 1, false)"))
+    migrate(engine)
+    (token,) = Repository(engine).tokens(1)
+    assert time.time() + 89 * DAY < token["expires_at"] < time.time() + 91 * DAY
+    with engine.connect() as db:
+        assert compare_metadata(MigrationContext.configure(db), metadata) == []

@@ -54,13 +54,29 @@ const state = {
   socket: null, retry: 0, detail: null, replay: null,
 };
 
-async function api(path, options = {}) {
+async function apiResponse(path, options = {}) {
   const headers = Object.assign({ "Content-Type": "application/json" }, options.headers || {});
   if (options.method && options.method !== "GET") headers["X-CSRF-Token"] = state.csrf;
   const response = await fetch(path, Object.assign({}, options, { headers, credentials: "same-origin" }));
   if (response.status === 401) { showLogin(); throw new Error("signed out"); }
   if (!response.ok) throw new Error(`${response.status} ${await response.text()}`);
-  return response.json();
+  return response;
+}
+
+async function api(path, options = {}) {
+  return (await apiResponse(path, options)).json();
+}
+
+async function apiAllPages(path) {
+  // history reads come a page at a time: the next page's cursor is in X-Next-Cursor, absent on the last
+  const rows = [];
+  let cursor = null;
+  do {
+    const response = await apiResponse(cursor ? `${path}&cursor=${encodeURIComponent(cursor)}` : path);
+    rows.push(...await response.json());
+    cursor = response.headers.get("X-Next-Cursor");
+  } while (cursor);
+  return rows;
 }
 
 function showLogin(message = "") {
@@ -405,7 +421,14 @@ function connect() {
     if (alerts) renderAlerts();  // once a message: a batch of many alerts is one list update
     for (const item of cues) cue(item);
   };
-  socket.onclose = () => {
+  socket.onclose = (event) => {
+    // the service says why it closed: 4401 signed out (logout elsewhere, expired, disabled),
+    // 4403 not allowed, 4404 no such site or not granted; retrying would not change these
+    if (event.code === 4401) { showLogin("Signed out: sign in again."); return; }
+    if (event.code === 4403 || event.code === 4404) {
+      status.textContent = `refused: ${event.reason || event.code}`; status.className = "down";
+      return;
+    }
     status.textContent = "reconnecting"; status.className = "down";
     state.retry = Math.min(state.retry + 1, 5);
     state.reconnect = setTimeout(async () => {
@@ -464,7 +487,7 @@ async function startReplay() {
   const minutes = Number(document.getElementById("replay-minutes").value) || 5;
   const to = Date.now() / 1000, from = to - minutes * 60;
   const [points, alerts] = await Promise.all([
-    api(`/api/sites/${state.site}/tracks/history?from=${from}&to=${to}`),
+    apiAllPages(`/api/sites/${state.site}/tracks/history?from=${from}&to=${to}`),
     api(`/api/sites/${state.site}/alerts`)]);
   stopReplay(false);
   if (!points.length) { document.getElementById("replay-time").textContent = "nothing stored in that window"; }
