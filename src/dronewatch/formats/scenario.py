@@ -33,14 +33,15 @@ reach a stage): a line is at most :data:`MAX_LINE_CHARS` characters and nests at
 :data:`MAX_DEPTH` arrays and objects; an integer has at most 20 digits; ``NaN`` and
 ``Infinity`` are not JSON; every number lies within the physical range of its key
 (:data:`BOUNDS`: e.g. a range within 1,000 km, a time between 1970 and 2100, a
-sigma positive and no wider than its quantity can be); identifiers are at most 64
-characters (``icao`` 16).
+sigma at least 0.001 and no wider than its quantity can be); identifiers are at most 64
+characters (``icao`` 16), without control characters or lone surrogates.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -116,7 +117,14 @@ BOUNDS: dict[str, tuple[float, float]] = {
 _SIGMA_MAX = {"deg": 180.0, "mps": _SPEED_MPS}
 """The widest one standard deviation of a sensor may be, by the unit its key ends in (metres otherwise)."""
 _SIGMA_MAX_M = 100_000.0
+_SIGMA_MIN = 1e-3
+"""The narrowest one standard deviation, in any unit (a millimetre, a millidegree): squared, a sigma of
+1e-300 is 0, and a measurement of no variance makes the tracker's innovation covariance singular."""
 _TEXT_MAX = {"icao": 16}
+_BAD_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters and lone surrogates, refused in identifiers: a surrogate cannot be written as UTF-8
+(SQLite, the audit hash, the bus refuse it), PostgreSQL text refuses NUL, XML (CoT) refuses C0 controls,
+and an escape sequence in an id would reach operators' terminals through the logs."""
 
 
 class _Bad(Exception):
@@ -169,6 +177,10 @@ def _text(obj: dict[str, Any], key: str, required: bool = True) -> str | None:
     longest = _TEXT_MAX.get(key, MAX_ID_CHARS)
     if len(text) > longest:
         raise _Bad(f"'{key}' too long", f"{len(text)} characters, at most {longest}")
+    bad = _BAD_CHARACTER.search(text)
+    if bad is not None:
+        raise _Bad(f"'{key}' bad character", f"U+{ord(bad.group()):04X} at position {bad.start()}: no control "
+                                             "characters or lone surrogates")
     return text
 
 
@@ -216,8 +228,9 @@ def _parse_sensor(obj: dict[str, Any]) -> Sensor:
             raise _Bad("'sigma' key too long", f"{len(key)} characters, at most {MAX_ID_CHARS}")
         value = _req_number({"sigma": sigma_raw[key]}, "sigma")  # the key in no category: counters stay few
         widest = _SIGMA_MAX.get(key.rsplit("_", 1)[-1], _SIGMA_MAX_M)
-        if not 0.0 < value <= widest:
-            raise _Bad("'sigma' out of range", f"'sigma.{key}' must be positive and at most {widest:g}, got {value:g}")
+        if not _SIGMA_MIN <= value <= widest:
+            raise _Bad("'sigma' out of range", f"'sigma.{key}' must be within [{_SIGMA_MIN:g}, {widest:g}], "
+                                               f"got {value:g}")
         sigma[key] = value
     lat, lon = _req_number(obj, "lat"), _req_number(obj, "lon")
     _check_lat_lon(lat, lon)
@@ -416,12 +429,13 @@ def parse_line(text: str, *, source: str = "<input>", line: int | None = None) -
 
 
 def check_detection(detection: Detection, sensor: Sensor | None) -> None:
-    """A detection fits its sensor: declared before it, carrying the keys its kind needs.
+    """A detection fits its sensor: declared before it, carrying the keys its kind needs (an identity not empty).
 
     :class:`FormatError` (without a place: the caller knows it) otherwise."""
     if sensor is None:
         raise FormatError(f"detection from an undeclared sensor: '{detection.sensor}' has no sensor line yet")
-    missing = [key for key in DETECTION_KEYS[sensor.kind] if getattr(detection, key) is None]
+    # an empty identity is none: the tracker would file every such report under one made-up identity
+    missing = [key for key in DETECTION_KEYS[sensor.kind] if getattr(detection, key) in (None, "")]
     if missing:
         raise FormatError(f"{sensor.kind} detection without {', '.join(repr(k) for k in missing)}: "
                           f"sensor '{sensor.id}' is a {sensor.kind}")

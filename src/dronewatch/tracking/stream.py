@@ -5,9 +5,10 @@ detections since the previous one form one batch, whatever their times), or, for
 a sensor that writes no ``scan`` lines, when a line with a later time arrives
 (detections with equal ``t`` form one batch). A sensor with ``period_s`` that
 writes no ``scan`` lines gets empty scans when a period passes without
-detections, so its misses still count. Until a sensor's first ``scan`` line, or
-until 1.5 periods (1.5 s without ``period_s``) pass without one, its detections
-wait, so that the first scan of a sensor with scan lines is whole too.
+detections, so its misses still count (at most :data:`MAX_EMPTY_SCANS` in one
+gap). Until a sensor's first ``scan`` line, or until 1.5 periods (1.5 s without
+``period_s``) pass without one, its detections wait, so that the first scan of a
+sensor with scan lines is whole too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ Batch = tuple[str, float, list[Detection]]
 # A scan counts as empty when no detection came for this many periods.
 _EMPTY_SCAN_PERIODS = 1.5
 _DEFAULT_PERIOD_S = 1.0
+# The most empty scans filled into one gap between a sensor's scans. By then the tracks it saw have
+# been missed enough to go, or have coasted past max_coast_s; without a cap a period of 1e-300 s, or
+# a sensor silent for a day, is billions of tracker cycles from one line (the site stops).
+MAX_EMPTY_SCANS = 20
 
 
 @dataclass(slots=True)
@@ -64,6 +69,22 @@ class ScanScheduler:
         else:
             return []
         return self._release()
+
+    def flush(self, sensor_id: str) -> list[Batch]:
+        """Every batch of ``sensor_id`` now, closed or still open, oldest first (the sensor is declared
+        again as another kind: what it sent so far was measured as the kind it was)."""
+        queue = self._queues.get(sensor_id)
+        if queue is None:
+            return []
+        out = [batch for batch in self._ready if batch[0] == sensor_id]
+        self._ready = [batch for batch in self._ready if batch[0] != sensor_id]
+        if queue.uses_scan_lines:
+            if queue.pending:
+                out.append((sensor_id, max(d.t for d in queue.pending), queue.pending))
+            queue.pending = []
+        else:
+            out.extend(self._group(sensor_id, queue, float("inf"), fill_empty=False))
+        return sorted(out, key=lambda batch: batch[1])
 
     def finish(self) -> list[Batch]:
         """The batches still open at the end of the stream."""
@@ -112,14 +133,20 @@ class ScanScheduler:
         out: list[Batch] = []
         pending = queue.pending
         period = queue.period_s if fill_empty else None
+        empty = 0
         while True:
             next_t = pending[0].t if pending else None
             if period and queue.last_scan_t is not None:
                 empty_t = queue.last_scan_t + period
                 limit = min(before_t, next_t) if next_t is not None else before_t
                 if empty_t + (_EMPTY_SCAN_PERIODS - 1.0) * period < limit:
+                    if empty >= MAX_EMPTY_SCANS:  # the rest of the gap goes unfilled
+                        queue.last_scan_t = max(queue.last_scan_t, limit - _EMPTY_SCAN_PERIODS * period)
+                        period = None
+                        continue
                     out.append((sensor_id, empty_t, []))
                     queue.last_scan_t = empty_t
+                    empty += 1
                     continue
             if next_t is None or next_t >= before_t:
                 break
@@ -154,6 +181,13 @@ class StreamTracker:
         """Take one record. A detection or scan of a sensor not declared yet is a
         :class:`~dronewatch.errors.TrackingError` (declare the sensor first)."""
         if isinstance(record, Sensor):
+            known = self.tracker.sites.get(record.id)
+            if known is not None and known.sensor.kind != record.kind:
+                # its waiting detections were checked against the old kind: the new one would read an
+                # acoustic bearing as a Remote ID position without lat/lon (a track at NaN)
+                flushed = self._run(self._scheduler.flush(record.id))
+                self.tracker.add_sensor(record)
+                return flushed + self._run(self._scheduler.feed(record))
             self.tracker.add_sensor(record)
         elif isinstance(record, Detection | Scan) and not self.knows(record.sensor):
             raise TrackingError(f"sensor {record.sensor!r} has no sensor line yet")
