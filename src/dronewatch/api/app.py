@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import anyio
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
@@ -652,7 +653,13 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
                     elif item.get("type") == "operator" and sees_operators:
                         batch.append(item)
                 if batch:
-                    await websocket.send_text(json.dumps(batch))
+                    try:
+                        await websocket.send_text(json.dumps(batch))
+                    except WebSocketDisconnect:  # the client went while a message was on its way
+                        group.cancel_scope.cancel()
+                        return
+
+        refusal: tuple[int, str] | None = None
 
         async def until_disconnected() -> None:
             try:
@@ -660,28 +667,32 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
                     await websocket.receive_text()  # the client's messages are ignored; this notices the close
             except WebSocketDisconnect:
                 pass
+            group.cancel_scope.cancel()
 
-        async def until_refused() -> tuple[int, str]:
+        async def until_refused() -> None:
             # a logout, a password change, a disabled user, a revoked token or a changed grant ends the
             # stream too, not only the next request
+            nonlocal refusal
             while True:
-                await asyncio.sleep(stream_recheck_s)
-                again = await stream_refusal(websocket, site_id)
-                if not isinstance(again, Principal):
-                    return again
+                await anyio.sleep(stream_recheck_s)
+                if isinstance(again := await stream_refusal(websocket, site_id), tuple):
+                    break
+            refusal = again
+            group.cancel_scope.cancel()
 
-        tasks = [asyncio.create_task(forward(sub)) for sub in subscriptions]
-        disconnected, refused = asyncio.create_task(until_disconnected()), asyncio.create_task(until_refused())
+        # anyio's task group, not asyncio tasks cancelled by hand: the server cancels this handler
+        # through anyio too, and a native cancel landing beside it is not recognised as its own
         try:
-            await asyncio.wait((disconnected, refused), return_when=asyncio.FIRST_COMPLETED)
+            async with anyio.create_task_group() as group:
+                for sub in subscriptions:
+                    group.start_soon(forward, sub)
+                group.start_soon(until_disconnected)
+                group.start_soon(until_refused)
         finally:
-            for task in (*tasks, disconnected, refused):
-                task.cancel()
-            await asyncio.gather(*tasks, disconnected, refused, return_exceptions=True)
             for sub in subscriptions:
                 pipeline.bus.unsubscribe(sub)
-        if refused.done() and not refused.cancelled():
-            await websocket.close(*refused.result())
+        if refusal is not None:
+            await websocket.close(*refusal)
 
     return app
 
