@@ -105,10 +105,10 @@ async def serve(config: Config, *, announce: Any = print) -> None:
             repository.audit("dronewatch", "retention.purge", f"site/{config.site.id}", at=time.time(),
                              detail=removed)
 
+    await pipeline.restore(repository)  # the site as it was, guarded before the first new record
     tasks = [asyncio.create_task(pipeline.run()), asyncio.create_task(server.serve()), asyncio.create_task(purge())]
     while not server.started and not tasks[1].done():
         await asyncio.sleep(0.05)
-    await pipeline.restore(repository)  # the site as it was, guarded before the first new record
     restored = pipeline.stage("assessment").counts
     if restored["restored_sensors"] or restored["restored_zones"] or restored["restored_alerts"]:
         announce(f"restored from storage: {restored['restored_sensors']} sensor(s), {restored['restored_zones']} "
