@@ -587,6 +587,8 @@ def _leads(runs: list[RunResult]) -> str:
     entering = [r for r in runs if r.entry_s is not None]
     if not entering:
         return "no entry"
+    if runs[0].cls != "drone":  # not a threat: its alerts are counted in the next column
+        return f"not judged ({len(entering)} entries)"
     return ", ".join("miss" if r.lead_s is None else f"{r.lead_s:.0f} s" for r in entering)
 
 
