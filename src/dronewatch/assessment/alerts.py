@@ -8,8 +8,8 @@ Rules report *conditions* at every assessment step; the book turns them into ale
   acknowledged alert: the new level needs a new look); it never steps down, so it cannot flap;
 - the alert resolves when its condition has been absent for ``clear_s`` (hysteresis), or at
   once when its track has ended; a later condition opens a new alert with a new id;
-- an operator may acknowledge an open alert; it stays acknowledged until it escalates or
-  resolves;
+- an operator may acknowledge an open alert; it stays acknowledged until it escalates, its
+  track is lost while the alert is held (the assessment decides which are), or it resolves;
 - alerts a restarted service finds open (:meth:`AlertBook.restore`) are live again: they can be
   acknowledged and resolved, and they clear ``clear_s`` after the first step unless a person
   has done so (their tracks are gone: the tracker starts afresh, with new track ids).
@@ -41,6 +41,8 @@ class Condition:
     eta_s: float | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     open_after: int = 1
+    lost: bool = False
+    """Held for a track that is lost: the first such step writes a line (and re-opens an acknowledged alert)."""
 
 
 @dataclass(slots=True)
@@ -48,6 +50,7 @@ class _Live:
     alert: Alert
     last_seen_t: float | None
     """None for a restored alert until the first step (the steps' clock is the tracks' time)."""
+    lost: bool = False
 
 
 class AlertBook:
@@ -89,8 +92,10 @@ class AlertBook:
                     lines.append(alert)
                 continue
             live.last_seen_t = t
-            if LEVELS.index(condition.level) > LEVELS.index(live.alert.level):
-                live.alert = replace(live.alert, t=t, level=condition.level, state="open", track=condition.track,
+            newly_lost, live.lost = condition.lost and not live.lost, condition.lost
+            if LEVELS.index(condition.level) > LEVELS.index(live.alert.level) or newly_lost:
+                level = max(condition.level, live.alert.level, key=LEVELS.index)
+                live.alert = replace(live.alert, t=t, level=level, state="open", track=condition.track,
                                      reasons=condition.reasons, eta_s=condition.eta_s, evidence=condition.evidence)
                 lines.append(live.alert)
             else:  # keep the latest figures for whoever reads the open alerts, without a line

@@ -19,6 +19,11 @@ Levels: a drone takes the zone's level when inside it or predicted in within
 is capped at ``warning``, birds and aircraft raise no zone alerts (aircraft: ``info`` for an
 entry). Swarms take the zone's level. Loitering and spoofing are warnings; a missing Remote
 ID is information. Every alert carries its reasons and the evidence it was raised on.
+
+Safe under doubt (``docs/assessment.md``): near a critical zone, anything but a settled bird or
+aircraft warns; a prediction takes the zone's level only when the path itself enters, not its
+uncertainty band alone; a critical zone's alert whose track is lost close to the zone is held
+open (``lost_hold_s``), never resolved by the loss.
 """
 
 from __future__ import annotations
@@ -70,6 +75,24 @@ class AssessmentConfig:
     spoof_pair_steps: int = 5
     spoof_max_offset_m: float = 500.0
     clear_s: float = 15.0
+    lost_near_m: float = 500.0
+    lost_hold_s: float = 600.0
+    """A critical zone's alert whose track is lost within ``lost_near_m`` of the zone stays open for
+    ``lost_hold_s``, unless a person resolves it sooner: losing a
+    track close in (it dived under the radar's beam, it landed) is no sign the threat has gone."""
+
+
+@dataclass(slots=True)
+class _Lost:
+    """A track gone from the reports while it had zone alerts open."""
+
+    t: float
+    position: FloatArray
+    cls: str
+    alerts: list[Alert]
+    """Its zone alerts as they stood when it was last seen."""
+    eta: dict[str, float]
+    """Predicted breach time per zone id when it was last seen (``inf``: none)."""
 
 
 @dataclass(slots=True)
@@ -84,6 +107,7 @@ class _TrackState:
     """The last Remote ID the track carried (identity may drop out of a report for a while)."""
     unconfirmed_since: float | None = None
     spoof_pairs: dict[str, int] = field(default_factory=dict)
+    eta: dict[str, float] = field(default_factory=dict)
 
 
 def _turn_rates(windows: Sequence[deque[tuple[float, FloatArray]]]) -> FloatArray:
@@ -122,6 +146,7 @@ class Assessor:
         self.book = AlertBook(clear_s=self.config.clear_s)
         self.classes: dict[str, Classification] = {}
         self._tracks: dict[str, _TrackState] = {}
+        self._lost: dict[str, _Lost] = {}
         self.assessed_at = -math.inf
         self.set_sensors(sensors)
 
@@ -157,9 +182,10 @@ class Assessor:
         c = self.config
         live = {r.id for r in reports}
         for gone in [k for k in self._tracks if k not in live]:
-            del self._tracks[gone]
+            self._remember_lost(gone, self._tracks.pop(gone))
+        held = self._held(t)
         if not reports:
-            return []
+            return held
         velocity = np.array([r.vel_enu for r in reports], dtype=float)
         sigma = np.array([sigma_m.get(r.id, c.position_sigma_m) for r in reports])
         for n, report in enumerate(reports):
@@ -176,7 +202,11 @@ class Assessor:
         inside = self.zones.inside(position)
         eta = self.zones.entry_times(position, velocity, sigma, c.warning_horizon_s,
                                      velocity_sigma_mps=c.velocity_sigma_mps, turn_rate_rps=turn_rate)
-        out: list[Condition] = []
+        # the path itself entering, not only its uncertainty: a breach at least as likely as not
+        central_eta = self.zones.entry_times(position, velocity, np.zeros(len(reports)), c.critical_horizon_s,
+                                             velocity_sigma_mps=0.0, turn_rate_rps=turn_rate)
+        doubt_steps = round(c.settle_s / c.period_s) + 1  # longer than a class takes to settle
+        out: list[Condition] = held
         heading_for: dict[int, list[tuple[float, int]]] = {z: [] for z in range(len(self.zones))}
         for n, report in enumerate(reports):
             state = self._tracks[report.id]
@@ -201,20 +231,33 @@ class Assessor:
                 cap = "info"  # a new or doubtful class, or no radar return where one is due: tell, do not warn
             if unconfirmed:
                 who = (*who, f"no radar return for {c.radar_confirm_s:g} s where the radar should see it")
+            # close to a critical zone, doubt that lasts warns: only a settled bird or aircraft is let pass
+            # (a young bird or clutter track has settled or gone by then)
+            doubt_warns = (not unconfirmed and not (settled and cls.cls in ("bird", "aircraft"))
+                           and (cap is None or LEVELS.index(cap) < LEVELS.index("warning")))
+            state.eta = {zone.id: float(eta[n, z]) for z, zone in enumerate(self.zones.zones)}
             for z, zone in enumerate(self.zones.zones):
-                if cap is None:
+                zone_cap, open_after = cap, 1
+                close = inside[n, z] or central_eta[n, z] <= c.critical_horizon_s
+                if doubt_warns and zone.level == "critical" and close:
+                    zone_cap, open_after = "warning", doubt_steps
+                if zone_cap is None:
                     continue
                 if inside[n, z]:
-                    out.append(Condition((report.id, zone.id, "zone_entry"), report.id, _cap(zone.level, cap),
-                                         (*who, f"inside zone {zone.id}"), None, evidence))
-                    if cap == "critical":
+                    out.append(Condition((report.id, zone.id, "zone_entry"), report.id, _cap(zone.level, zone_cap),
+                                         (*who, f"inside zone {zone.id}"), None, evidence, open_after))
+                    if zone_cap == "critical":
                         heading_for[z].append((0.0, n))
-                elif math.isfinite(eta[n, z]) and cls.cls != "aircraft":
-                    level = zone.level if eta[n, z] <= c.critical_horizon_s else _lower(zone.level)
-                    out.append(Condition((report.id, zone.id, "zone_breach_predicted"), report.id, _cap(level, cap),
+                elif math.isfinite(eta[n, z]) and (cls.cls != "aircraft" or zone_cap != cap):
+                    # the zone's level only when the path itself enters soon; its uncertainty merely
+                    # grazing the zone (a drone orbiting outside) is one level less
+                    likely = central_eta[n, z] <= c.critical_horizon_s
+                    level = zone.level if eta[n, z] <= c.critical_horizon_s and likely else _lower(zone.level)
+                    out.append(Condition((report.id, zone.id, "zone_breach_predicted"), report.id,
+                                         _cap(level, zone_cap),
                                          (*who, f"heading for zone {zone.id}, breach in {eta[n, z]:.0f} s"),
-                                         float(eta[n, z]), evidence, open_after=2))
-                    if cap == "critical":
+                                         float(eta[n, z]), evidence, max(open_after, 2)))
+                    if zone_cap == "critical":
                         heading_for[z].append((float(eta[n, z]), n))
             if cls.cls != "drone":
                 continue
@@ -230,6 +273,45 @@ class Assessor:
                                      ("drone without Remote ID", *cls.reasons), None, evidence))
         out += self._swarms(reports, heading_for, position)
         out += self._spoofing(t, reports, position, velocity, sigma)
+        return out
+
+    def _remember_lost(self, track_id: str, state: _TrackState) -> None:
+        """Keep what is needed to hold a lost track's zone alerts, if it was lost near their zones."""
+        position = state.positions[-1][1]
+        distance = {zone.id: d for zone, d in zip(self.zones.zones, self.zones.distances_m(position), strict=True)
+                    if zone.level == "critical"}
+        alerts = [a for a in self.book.open_alerts if a.track == track_id and a.zone in distance
+                  and a.kind in ("zone_entry", "zone_breach_predicted") and a.level != "info"
+                  and distance[a.zone] <= self.config.lost_near_m]
+        if alerts:
+            self._lost[track_id] = _Lost(state.positions[-1][0], position, state.cls, alerts, dict(state.eta))
+
+    def _held(self, t: float) -> list[Condition]:
+        """The zone alerts of tracks lost near their zones, held open (see ``lost_hold_s``)."""
+        open_ids = {a.id for a in self.book.open_alerts}
+        zones = {z.id: z for z in self.zones.zones}
+        out = []
+        for track_id, lost in list(self._lost.items()):
+            age = t - lost.t
+            alerts = [a for a in lost.alerts if a.id in open_ids and a.zone in zones]
+            if age > self.config.lost_hold_s or not alerts:
+                del self._lost[track_id]
+                continue
+            for alert in alerts:
+                assert alert.zone is not None
+                zone = zones[alert.zone]
+                eta = lost.eta.get(zone.id, math.inf)
+                if alert.kind == "zone_entry":
+                    why, eta_now = f"track lost inside zone {zone.id}", None
+                elif math.isfinite(eta):
+                    why, eta_now = f"track lost {eta:.0f} s before its predicted breach of zone {zone.id}", max(
+                        eta - age, 0.0)
+                else:
+                    why, eta_now = f"track lost near zone {zone.id}", None
+                out.append(Condition(
+                    (track_id, zone.id, alert.kind), track_id, alert.level,
+                    (*alert.reasons, f"{why}, {age:.0f} s ago; held open for {self.config.lost_hold_s:g} s "
+                                     "unless resolved by hand"), eta_now, alert.evidence or {}, lost=True))
         return out
 
     def _swarms(self, reports: list[TrackReport], heading_for: dict[int, list[tuple[float, int]]],

@@ -94,6 +94,11 @@ class ZoneSet:
             out[np.flatnonzero(in_height), k] = flat
         return out
 
+    def distances_m(self, point: FloatArray) -> FloatArray:
+        """``(Z,)``: horizontal distance from ``point`` (site ENU) to each zone, 0 inside."""
+        flat = shapely.Point(float(point[0]), float(point[1]))
+        return np.array([shapely.distance(polygon, flat) for polygon in self.polygons], dtype=float)
+
     def entry_times(self, position: FloatArray, velocity: FloatArray, sigma_m: FloatArray, horizon_s: float,
                     step_s: float = 1.0, velocity_sigma_mps: FloatArray | float = 1.0,
                     turn_rate_rps: FloatArray | None = None) -> FloatArray:

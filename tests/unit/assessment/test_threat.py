@@ -74,19 +74,65 @@ def test_a_drone_heading_for_the_compound_warns_then_goes_critical_with_eta() ->
 
 def test_zone_entry_takes_the_zone_level_and_resolves_when_the_track_ends() -> None:
     book = assessor()
-    lines = fly(book, 20.0, {"T2": straight((0.0, 0.0, 50.0), (0.5, 0.0, 0.0))}, T2={"uas_id": "1581F00TEST"})
-    entry = first(lines, "zone_entry", "compound")
-    assert entry.level == "critical" and entry.t == T0 + 3.0  # no track is judged before 3 s; Remote ID settles at once
+    lines = fly(book, 20.0, {"T2": straight((600.0, 0.0, 50.0), (0.5, 0.0, 0.0))}, T2={"uas_id": "1581F00TEST"})
+    entry = first(lines, "zone_entry", "approach")
+    assert entry.level == "warning" and entry.t == T0 + 3.0  # no track is judged before 3 s; Remote ID settles at once
     assert "drone broadcasting Remote ID 1581F00TEST" in entry.reasons
-    (resolved,) = [a for a in book.update(T0 + 21.0, []) if a.id == entry.id]
+    (resolved,) = [a for a in book.update(T0 + 21.0, []) if a.id == entry.id]  # 600 m from the compound
     assert resolved.state == "resolved" and resolved.reasons[-1] == "track ended"
 
 
-def test_birds_raise_no_zone_alerts_and_unknown_tracks_no_more_than_warnings() -> None:
-    path = {"T3": straight((0.0, 600.0, 40.0), (0.0, -12.0, 0.0))}
-    assert fly(assessor("bird"), 60.0, path) == []
+def test_birds_raise_no_zone_alerts_and_lasting_doubt_near_a_critical_zone_warns() -> None:
+    inbound = {"T3": straight((0.0, 600.0, 40.0), (0.0, -12.0, 0.0))}  # the compound in 37 s
+    assert fly(assessor("bird"), 60.0, inbound) == []  # settled (10 s at 0.9) before its doubt could warn
     unknown = assessor("drone", settled_confidence=1.1)  # never settled: a doubtful class
-    assert {a.level for a in fly(unknown, 60.0, path)} == {"info"}
+    lines = fly(unknown, 60.0, inbound)
+    warning = first(lines, "zone_breach_predicted", "compound", "warning")
+    assert warning.t - T0 == 3.0 + 10.0  # judged from 3 s, in doubt for longer than a class takes to settle
+    assert "critical" not in {a.level for a in lines}
+    ring = {"T4": straight((1000.0, 0.0, 40.0), (0.0, 12.0, 0.0))}  # in the approach ring, not for the compound
+    assert {a.level for a in fly(unknown, 60.0, ring)} <= {"info"}
+
+
+def test_a_drone_orbiting_outside_the_compound_is_not_critical_when_only_its_uncertainty_grazes_it() -> None:
+    def orbit(t: float) -> tuple[float, float, float, tuple[float, float, float]]:
+        w = 8.0 / 100.0  # 8 m/s on a 100 m radius, 230-430 m from the site: 80 m off the compound at closest
+        return (330.0 + 100.0 * math.cos(w * t), 100.0 * math.sin(w * t), 60.0,
+                (-8.0 * math.sin(w * t), 8.0 * math.cos(w * t), 0.0))
+
+    lines = fly(assessor(), 120.0, {"T8": orbit})
+    predicted = [a for a in lines if a.kind == "zone_breach_predicted" and a.zone == "compound"]
+    levels = {a.level for a in predicted}
+    assert "warning" in levels and "critical" not in levels
+    straight_in = fly(assessor(), 30.0, {"T9": straight((0.0, 600.0, 40.0), (0.0, -12.0, 0.0))})
+    assert first(straight_in, "zone_breach_predicted", "compound", "critical")
+
+
+def test_a_drone_lost_close_to_the_compound_keeps_its_critical_alert_open() -> None:
+    book = assessor(lost_hold_s=120.0)
+    lines = fly(book, 30.0, {"T10": straight((0.0, 700.0, 40.0), (0.0, -12.0, 0.0))})  # lost 340 m out
+    critical = first(lines, "zone_breach_predicted", "compound", "critical")
+    book.acknowledge(critical.id, T0 + 30.5, "officer 12")
+    held = [a for t in range(31, 160) for a in book.update(T0 + t, []) if a.id == critical.id]
+    reopened, resolved = held
+    assert reopened.state == "open" and reopened.level == "critical" and reopened.t == T0 + 31.0
+    assert reopened.reasons[-1].startswith("track lost 14 s before its predicted breach of zone compound, 1 s ago")
+    assert resolved.state == "resolved" and resolved.t - T0 == pytest.approx(30.0 + 121.0)
+    # a person may resolve it sooner
+    book = assessor()
+    opened = first(fly(book, 30.0, {"T11": straight((0.0, 700.0, 40.0), (0.0, -12.0, 0.0))}), "zone_breach_predicted",
+                   "compound", "critical")
+    book.update(T0 + 31.0, [])
+    book.book.resolve(opened.id, T0 + 32.0, "officer 12")
+    assert all(a.id != opened.id for t in range(33, 60) for a in book.update(T0 + t, []))
+
+
+def test_a_warning_for_a_track_lost_far_from_its_zone_ends_with_it() -> None:
+    book = assessor()
+    lines = fly(book, 30.0, {"T12": straight((0.0, 1800.0, 40.0), (0.0, -12.0, 0.0))})  # lost 1.3 km out
+    warning = first(lines, "zone_breach_predicted", "compound", "warning")
+    (resolved,) = [a for a in book.update(T0 + 31.0, []) if a.id == warning.id]
+    assert resolved.reasons[-1] == "track ended"
 
 
 def test_loiter() -> None:
