@@ -9,9 +9,13 @@ still teach it. Training seeds: 101-112 (border-station) and 101-106 (swarm). Ju
 seeds 1-5 of each with the full classifier (smoothing, ``unknown`` below 0.6), counting
 track-time after each track's first 10 s.
 
+Every row is used twice: as the site saw it, and with the RF and acoustic shares missing, as a
+site without those sensors sees it (a missing feature drops out of the model).
+
 Fit: multinomial logistic regression on the standardised features and their pairwise
 products (so that e.g. "low and straight" can differ from "low" and "straight"), L2
-penalty 1e-2, classes weighted inversely to their frequency, by L-BFGS (scipy).
+penalty 1e-2, by L-BFGS (scipy). Rows are weighted so that every class counts the same, and
+within a class every kind of flight (flock, soaring, seabird; attack, observer, photo ...).
 
 Run: ``python3 dev.py bench benchmarks/train_classifier.py``; writes
 ``src/dronewatch/assessment/classifier_model.json`` and ``benchmarks/results/train_classifier.md``.
@@ -45,20 +49,20 @@ _CLASS_OF_TRUTH = {"drone": 0, "bird": 1, "aircraft": 2}
 FloatRow = list[float]
 
 
-def run_scenario(name: str, seed: int, model: SoftmaxModel | None) -> list[tuple[FloatRow, int, float, str]]:
-    """Per track update, once a second: (features, true class index, track age, predicted class)."""
+def run_scenario(name: str, seed: int, model: SoftmaxModel | None) -> list[tuple[FloatRow, int, float, str, str]]:
+    """Per track update, once a second: (features, true class index, track age, predicted class, the kind of
+    flight: the true object's name without its number, e.g. ``seabird``, ``flock``, ``photo``)."""
     scenario = built_in(name, seed)
     records = list(engine.generate(scenario))
     sensors = [r for r in records if isinstance(r, Sensor)]
     frame = site_frame(sensors)  # the tracker's frame, and the assessor's: the first sensor's site
     truths = TruthIndex([r for r in records if isinstance(r, Truth)], frame)
-    kinds = {r.id: r.kind for r in sensors}
     dummy = model or SoftmaxModel(np.zeros(len(FEATURES)), np.ones(len(FEATURES)),
                                   np.zeros((len(MODEL_CLASSES), len(FEATURES))), np.zeros(len(MODEL_CLASSES)))
-    classifier = Classifier(frame, kinds, dummy)
+    classifier = Classifier(frame, sensors, dummy)
     tracker = Tracker()
     born: dict[str, float] = {}
-    out: list[tuple[FloatRow, int, float, str]] = []
+    out: list[tuple[FloatRow, int, float, str, str]] = []
     last = -np.inf
     for snapshot in track_records(records, tracker):
         if snapshot.t - last < 1.0 - 1e-9:
@@ -76,20 +80,46 @@ def run_scenario(name: str, seed: int, model: SoftmaxModel | None) -> list[tuple
             if truth_class not in _CLASS_OF_TRUTH:
                 continue
             predicted = classes[report.id].cls
-            out.append((features[n].tolist(), _CLASS_OF_TRUTH[truth_class], snapshot.t - born[report.id], predicted))
+            out.append((features[n].tolist(), _CLASS_OF_TRUTH[truth_class], snapshot.t - born[report.id], predicted,
+                        truths.ids[labels[n]].rsplit("-", 1)[0]))
     return out
 
 
-def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> SoftmaxModel:
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+def without_support(x: np.ndarray) -> np.ndarray:
+    """The rows as a site with no RF direction finder or acoustic array would give them (those shares missing)."""
+    out = x.copy()
+    out[:, [FEATURES.index("rf_share"), FEATURES.index("acoustic_share")]] = np.nan
+    return out
+
+
+MISSED_DRONE_COST = 2.0
+"""How much more a drone called something else costs than a bird or aircraft called a drone: a missed
+drone is the worse error (a site left unwarned), a false one the lesser (an operator's look)."""
+
+
+def balanced_weights(y: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """Per row: every class weighs the same in all (drones ``MISSED_DRONE_COST`` times more), and within a
+    class every kind of flight the same (a rare kind, such as one seabird among flocks, is not given up for
+    the common ones)."""
+    weight = np.zeros(len(y))
+    classes = np.unique(y)
+    for c in classes:
+        in_class = y == c
+        class_kinds = np.unique(kinds[in_class])
+        for kind in class_kinds:
+            rows = in_class & (kinds == kind)
+            weight[rows] = len(y) / (len(classes) * len(class_kinds) * rows.sum())
+    return weight * np.where(y == _CLASS_OF_TRUTH["drone"], MISSED_DRONE_COST, 1.0)
+
+
+def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1e-2) -> SoftmaxModel:
+    mean, scale = np.nanmean(x, axis=0), np.nanstd(x, axis=0) + 1e-6
     count = x.shape[1]
     k = len(MODEL_CLASSES)
     # a stand-in with the quadratic shape, only to compute the terms
     shape = SoftmaxModel(mean, scale, np.zeros((k, count + count * (count + 1) // 2)), np.zeros(k))
     z = shape.terms(x)
     f = z.shape[1]
-    counts = np.bincount(y, minlength=k).astype(float)
-    weight = (counts.sum() / (k * np.maximum(counts, 1.0)))[y]
     onehot = np.eye(k)[y]
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -113,8 +143,10 @@ def main() -> int:
                 for row in part]
         x = np.array([r[0] for r in rows])
         y = np.array([r[1] for r in rows])
+        weight = balanced_weights(y, np.array([r[4] for r in rows]))
         print(f"{len(y)} samples: {dict(Counter(MODEL_CLASSES[c] for c in y))}", file=sys.stderr)
-        model = fit(x, y)
+        # every row twice: as seen with the site's RF and acoustic sensors, and as a radar-only site sees it
+        model = fit(np.vstack([x, without_support(x)]), np.concatenate([y, y]), np.concatenate([weight, weight]))
         MODEL_PATH.write_text(json.dumps(model.to_json(), indent=1) + "\n", encoding="utf-8")
         print(f"judging on {len(JUDGE)} other runs ...", file=sys.stderr)
         judged = [row for part in pool.map(run_scenario, *zip(*[(n, s, model) for n, s in JUDGE], strict=True))

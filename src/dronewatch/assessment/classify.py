@@ -14,9 +14,13 @@ Method, in order:
 Features (:data:`FEATURES`): mean horizontal speed and its spread; mean absolute climb
 rate; height above the site; mean absolute turn rate and its spread; path straightness
 (displacement over path length); share of time hovering (< 2 m/s); share of updates an RF
-direction finder (a drone's control link) supported the track; the same for acoustic
-arrays (motors); tracks flying alongside (within 80 m, velocity within 4 m/s: a flock);
-distance from the site (small targets are seen only close in). The model is trained on
+direction finder (a drone's control link) supported the track, of those at which one covered
+it; the same for acoustic arrays (motors); tracks flying alongside (within 80 m, velocity within 4 m/s: a flock);
+distance from the site (small targets are seen only close in).
+
+A sensor kind that is not on site, or whose sensors do not cover the track, gives no evidence
+either way: its share is missing (NaN), and a missing feature drops out of the model (its
+standardised value and every product with it count 0). The model is trained with such rows too. The model is trained on
 simulator output by ``benchmarks/train_classifier.py`` on seeds separate from the ones
 ``benchmarks/bench_alerts.py`` judges, and shipped as ``classifier_model.json``.
 """
@@ -37,8 +41,9 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from dronewatch.errors import ConfigError
-from dronewatch.geo import LocalFrame
-from dronewatch.model import TrackReport
+from dronewatch.geo import LocalFrame, enu2aer
+from dronewatch.geo.coverage import in_coverage
+from dronewatch.model import Sensor, TrackReport
 
 FloatArray = NDArray[np.float64]
 TrackClass = Literal["drone", "bird", "aircraft", "unknown"]
@@ -48,6 +53,8 @@ FEATURES = ("speed_mps", "speed_spread_mps", "climb_mps", "height_m", "turn_rate
 _HOVER_MPS = 2.0
 _FLOCK_RADIUS_M = 80.0
 _FLOCK_VELOCITY_MPS = 4.0
+_SUPPORT_KINDS = ("rf", "acoustic")
+"""Sensor kinds whose support is a feature: a control link, motor noise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +85,7 @@ class SoftmaxModel:
     def terms(self, features: FloatArray) -> FloatArray:
         """The model's inputs: standardised features, then their pairwise products (interactions,
         e.g. low *and* straight), when the weights cover them."""
-        z = (np.atleast_2d(features) - self.mean) / self.scale
+        z = np.nan_to_num((np.atleast_2d(features) - self.mean) / self.scale, nan=0.0)  # missing: no evidence
         if self.weights.shape[1] == z.shape[1]:
             return z
         first, second = _pairs(z.shape[1])
@@ -106,8 +113,9 @@ class _History:
     t: deque[float] = field(default_factory=deque)
     position: deque[FloatArray] = field(default_factory=deque)
     velocity: deque[FloatArray] = field(default_factory=deque)
-    rf: deque[bool] = field(default_factory=deque)
-    acoustic: deque[bool] = field(default_factory=deque)
+    rf: deque[float] = field(default_factory=deque)
+    """1 supported by an RF direction finder, 0 covered by one but not supported, NaN covered by none."""
+    acoustic: deque[float] = field(default_factory=deque)
     first_t: float = 0.0
     log_evidence: FloatArray = field(default_factory=lambda: np.zeros(len(MODEL_CLASSES)))
     last_t: float | None = None
@@ -116,17 +124,30 @@ class _History:
 class Classifier:
     """Feed every track update with :meth:`update`; it returns each track's class."""
 
-    def __init__(self, frame: LocalFrame, sensor_kinds: Mapping[str, str], model: SoftmaxModel | None = None, *,
+    def __init__(self, frame: LocalFrame, sensors: Sequence[Sensor], model: SoftmaxModel | None = None, *,
                  window_s: float = 20.0, memory_s: float = 20.0, min_age_s: float = 3.0,
                  min_confidence: float = 0.6) -> None:
         self.frame = frame
-        self.sensor_kinds = dict(sensor_kinds)
+        self.set_sensors(sensors)
         self.model = model if model is not None else SoftmaxModel.shipped()
         self.window_s, self.memory_s = window_s, memory_s
         self.min_age_s, self.min_confidence = min_age_s, min_confidence
         self._tracks: dict[str, _History] = {}
         self.last_features = np.zeros((0, len(FEATURES)))
         """The features of the last :meth:`update`, a row per report."""
+
+    def set_sensors(self, sensors: Sequence[Sensor]) -> None:
+        self.sensor_kinds = {s.id: s.kind for s in sensors}
+        self._support = {kind: [(s, self.frame.from_geodetic(s.lat, s.lon, s.alt).reshape(3)) for s in sensors
+                                if s.kind == kind] for kind in _SUPPORT_KINDS}
+
+    def covered(self, kind: str, position: FloatArray) -> NDArray[np.bool_]:
+        """``(N,)``: some sensor of ``kind`` covers each position (site ENU), as its sensor line states."""
+        out = np.zeros(position.shape[0], dtype=bool)
+        for sensor, place in self._support[kind]:
+            azimuth, elevation, slant = enu2aer(*(position - place).T)
+            out |= in_coverage(sensor, azimuth, elevation, slant)
+        return out
 
     def features(self, t: float, reports: Sequence[TrackReport], position: FloatArray | None = None) -> FloatArray:
         """``(N, len(FEATURES))`` for the tracks reported at ``t``; records them in the history.
@@ -140,14 +161,16 @@ class Classifier:
         for gone in [k for k in self._tracks if k not in live]:
             del self._tracks[gone]
         histories = []
+        rf_covered, acoustic_covered = self.covered("rf", position), self.covered("acoustic", position)
         for n, report in enumerate(reports):
             history = self._tracks.setdefault(report.id, _History(first_t=t))
             kinds = {self.sensor_kinds.get(s) for s in report.sensors or ()}
             history.t.append(t)
             history.position.append(position[n])
             history.velocity.append(velocity[n])
-            history.rf.append("rf" in kinds)
-            history.acoustic.append("acoustic" in kinds)
+            # a sensor that supports a track covers it, whatever its line says
+            history.rf.append(1.0 if "rf" in kinds else 0.0 if rf_covered[n] else math.nan)
+            history.acoustic.append(1.0 if "acoustic" in kinds else 0.0 if acoustic_covered[n] else math.nan)
             while history.t[0] < t - self.window_s:
                 for column in (history.t, history.position, history.velocity, history.rf, history.acoustic):
                     column.popleft()
@@ -216,7 +239,8 @@ def _window_features(histories: Sequence[_History]) -> FloatArray:
     n, width = len(histories), max(len(h.t) for h in histories)
     t = np.empty((n, width))
     p, v = np.empty((n, width, 3)), np.empty((n, width, 3))
-    rf, acoustic, valid = np.zeros((n, width), bool), np.zeros((n, width), bool), np.zeros((n, width), bool)
+    rf, acoustic = np.full((n, width), np.nan), np.full((n, width), np.nan)
+    valid = np.zeros((n, width), bool)
     for k, history in enumerate(histories):
         pad = width - len(history.t)
         t[k, pad:], p[k, pad:], v[k, pad:] = history.t, history.position, history.velocity
@@ -226,6 +250,10 @@ def _window_features(histories: Sequence[_History]) -> FloatArray:
     def mean(values: FloatArray, mask: NDArray[np.bool_] = valid) -> FloatArray:
         total = mask.sum(axis=1)
         return np.where(total > 0, (values * mask).sum(axis=1) / np.maximum(total, 1), 0.0)
+
+    def share(values: FloatArray) -> FloatArray:  # NaN where no update had a value
+        known = valid & ~np.isnan(values)
+        return np.where(known.any(axis=1), mean(np.nan_to_num(values), known), np.nan)
 
     def spread(values: FloatArray, mask: NDArray[np.bool_] = valid) -> FloatArray:
         return np.sqrt(mean((values - mean(values, mask)[:, None]) ** 2, mask))
@@ -241,7 +269,7 @@ def _window_features(histories: Sequence[_History]) -> FloatArray:
     out[:, :10] = np.stack([
         mean(speed), spread(speed), mean(np.abs(v[:, :, 2])), p[:, -1, 2],
         mean(turn, turning), spread(turn, turning), np.where(path > 1.0, straight, 1.0),
-        mean((speed < _HOVER_MPS).astype(float)), mean(rf.astype(float)), mean(acoustic.astype(float)),
+        mean((speed < _HOVER_MPS).astype(float)), share(rf), share(acoustic),
     ], axis=1)
     return out
 

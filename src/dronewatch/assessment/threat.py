@@ -142,7 +142,7 @@ class Assessor:
         self.frame = frame
         self.config = config or AssessmentConfig()
         self.zones = ZoneSet.build(zones, frame)
-        self.classifier = Classifier(frame, {}, model)
+        self.classifier = Classifier(frame, [], model)
         self.book = AlertBook(clear_s=self.config.clear_s)
         self.classes: dict[str, Classification] = {}
         self._tracks: dict[str, _TrackState] = {}
@@ -154,7 +154,7 @@ class Assessor:
         """The site's sensors (a live site may declare them as it goes)."""
         self.sensors = list(sensors)
         self._kinds = {s.id: s.kind for s in sensors}
-        self.classifier.sensor_kinds = dict(self._kinds)
+        self.classifier.set_sensors(self.sensors)
         self._cooperative = {s.id for s in sensors if s.kind in ("remoteid", "adsb")}
         self._radars = [s for s in sensors if s.kind == "radar"]
 

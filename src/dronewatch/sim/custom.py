@@ -135,6 +135,8 @@ OBJECT_TYPES: dict[str, Builder] = {
     "bird_flock": lambda r, name, start, end: scenarios.bird_flock(r.rng, start, end, size=int(r.number("size", 6)),
                                                                      name=name),
     "soaring_bird": lambda r, name, start, end: [scenarios.soaring_bird(r.rng, start, end, name)],
+    "photo_drone": lambda r, name, start, end: [scenarios.photo_drone(r.rng, start, end, name)],
+    "seabird": lambda r, name, start, end: [scenarios.seabird(r.rng, start, end, name)],
     "helicopter": lambda r, name, start, end: [_renamed(scenarios.helicopter(r.rng, start, end), name)],
     "waypoints": lambda r, name, start, end: [_waypoints(r, name, start, end)],
 }

@@ -228,6 +228,38 @@ def wander(t0_s: float, start: Sequence[float], heading_deg: float, speed_range_
     return _trajectory(t0_s, samples)
 
 
+def seabird(t0_s: float, start: Sequence[float], heading_deg: float, end_s: float, rng: np.random.Generator,
+            exit_radius_m: float = 8000.0) -> Trajectory:
+    """A seabird (the recorded gannet): commuting low over the water at 9-20 m/s on a wandering heading,
+    flap-and-glide speed changes, rising and sinking a few metres, now and then settling on the
+    water for half a minute to a few minutes and taking off again."""
+    steps = max(1, round((end_s - t0_s) / STEP_S))
+    heading = math.radians(heading_deg)
+    cruise = float(rng.uniform(9.0, 20.0))
+    speed, rest_left = cruise, 0.0
+    e, n, u = (float(v) for v in start)
+    samples = []
+    for _ in range(steps + 1):
+        if rest_left > 0.0:
+            rest_left -= STEP_S
+            goal_speed, goal_up = float(rng.uniform(0.0, 0.5)), 0.5  # drifting on the water
+        else:
+            goal_speed = cruise * (1.0 + 0.25 * math.sin(len(samples) * STEP_S / float(rng.uniform(2.0, 4.0))))
+            goal_up = float(start[2]) + 4.0 * math.sin(len(samples) * STEP_S / 7.0)
+            if rng.random() < STEP_S / 300.0:  # about once in five minutes of flight
+                rest_left = float(rng.uniform(30.0, 200.0))
+        speed = _approach(speed, goal_speed, 2.0 * STEP_S)
+        climb = max(-3.0, min(3.0, goal_up - u))
+        samples.append((e, n, u, speed * math.sin(heading), speed * math.cos(heading), climb))
+        heading += float(rng.normal(0.0, math.radians(2.0)))
+        e += speed * math.sin(heading) * STEP_S
+        n += speed * math.cos(heading) * STEP_S
+        u = max(0.0, u + climb * STEP_S)
+        if math.hypot(e, n) > exit_radius_m:
+            break
+    return _trajectory(t0_s, samples)
+
+
 def flock(leader: Trajectory, size: int, spacing_m: float, rng: np.random.Generator) -> list[Trajectory]:
     """Followers around a leader at offsets that drift slowly (an Ornstein-Uhlenbeck process each)."""
     steps = leader.position.shape[0]

@@ -26,6 +26,8 @@ SITE = LocalFrame(31.7775, -106.5290, 1130.0)
 T0 = 1_764_000_000.0
 DRONE = Limits(accel_mps2=4.0, turn_rate_dps=45.0, climb_mps=5.0)
 RACER = Limits(accel_mps2=6.0, turn_rate_dps=60.0, climb_mps=10.0)
+MULTIROTOR = Limits(accel_mps2=3.0, turn_rate_dps=90.0, climb_mps=4.0)
+"""A camera multirotor flown by hand: turns on the spot, gentle on the sticks."""
 
 
 def _sensor(sensor_id: str, kind: str, east: float, north: float, mast_m: float, **fields: object) -> Sensor:
@@ -134,6 +136,36 @@ def observer_drone(rng: np.random.Generator, start_s: float, end_s: float) -> Si
     return SimObject("observer-1", "drone", trajectory, rf_link=True)
 
 
+def photo_drone(rng: np.random.Generator, start_s: float, end_s: float, name: str = "photo-1") -> SimObject:
+    """A camera multirotor as real ones fly (the recorded DJI flights): a vertical take-off 700-1300 m
+    out, then long hovers, creeping, climbs and descents on the spot, short dashes and small loops
+    within 250 m of its take-off point, and a landing. Some fly autonomous missions, with no control link."""
+    home = np.array(_polar(rng.uniform(0.0, 360.0), rng.uniform(700.0, 1300.0), 0.0))
+    height = rng.uniform(30.0, 120.0)
+    waypoints = [Waypoint(float(home[0]), float(home[1]), height, 2.0, hover_s=height / 4.0 + rng.uniform(5.0, 30.0))]
+    here = home.copy()
+    for _ in range(int(rng.integers(4, 9))):
+        move = rng.choice(["hover", "creep", "vertical", "dash", "loop"])
+        if move == "vertical":
+            height = float(np.clip(height + rng.uniform(-60.0, 60.0), 15.0, 120.0))
+            waypoints.append(Waypoint(float(here[0]), float(here[1]), height, 2.0, hover_s=rng.uniform(15.0, 40.0)))
+            continue
+        if move == "loop":
+            center = (float(here[0]), float(here[1]), height)
+            waypoints += motion.orbit_waypoints(center, rng.uniform(15.0, 40.0), height, rng.uniform(3.0, 6.0),
+                                                rng.uniform(1.0, 2.0), clockwise=bool(rng.random() < 0.5))
+            continue
+        reach, speed, hover = {"hover": (5.0, 1.0, (30.0, 120.0)), "creep": (60.0, rng.uniform(0.5, 3.0), (5.0, 30.0)),
+                               "dash": (250.0, rng.uniform(8.0, 14.0), (5.0, 40.0))}[str(move)]
+        offset = np.array(_polar(rng.uniform(0.0, 360.0), rng.uniform(0.3, 1.0) * reach, 0.0))
+        here = home + np.clip(here - home + offset, -250.0, 250.0)
+        waypoints.append(Waypoint(float(here[0]), float(here[1]), height, speed, hover_s=rng.uniform(*hover)))
+    waypoints.append(Waypoint(float(home[0]), float(home[1]), height, rng.uniform(6.0, 10.0), hover_s=5.0))
+    trajectory = motion.follow_waypoints(start_s, home, rng.uniform(0.0, 360.0), 0.0, waypoints, MULTIROTOR, end_s,
+                                         after="land")
+    return SimObject(name, "drone", trajectory, rf_link=bool(rng.random() < 0.7))
+
+
 def bird_flock(rng: np.random.Generator, start_s: float, end_s: float, size: int = 6, name: str = "flock"
                ) -> list[SimObject]:
     """Birds crossing together, 8-18 m/s, low, with erratic heading changes."""
@@ -158,6 +190,16 @@ def soaring_bird(rng: np.random.Generator, start_s: float, end_s: float, name: s
     path = motion.soaring(start_s, center, rng.uniform(30.0, 80.0), rng.uniform(8.0, 12.0), rng.uniform(50.0, 200.0),
                           rng.uniform(0.2, 1.0), wind, end_s, rng)
     return SimObject(name, "bird", path)
+
+
+def seabird(rng: np.random.Generator, start_s: float, end_s: float, name: str = "seabird-1") -> SimObject:
+    """A single bird crossing low (5-30 m) and fast, straight-ish, resting on the ground or water at times:
+    by its height and speed much like a drone on its way in."""
+    bearing = rng.uniform(0.0, 360.0)
+    start = np.array(_polar(bearing, 2500.0, rng.uniform(5.0, 30.0))) + np.array(
+        _polar(bearing + 90.0, rng.uniform(-1200.0, 1200.0), 0.0))
+    heading = bearing + 180.0 + rng.uniform(-30.0, 30.0)
+    return SimObject(name, "bird", motion.seabird(start_s, start, heading, end_s, rng, exit_radius_m=3500.0))
 
 
 def helicopter(rng: np.random.Generator, start_s: float, end_s: float) -> SimObject:
@@ -186,6 +228,9 @@ def border_station(seed: int, duration_s: float = 600.0) -> SimScenario:
         soaring_bird(rng, rng.uniform(0.0, 100.0), end, "soaring-1", near=(float(loiter[0]), float(loiter[1]))),
         *(soaring_bird(rng, rng.uniform(0.0, 200.0), end, f"soaring-{k + 2}") for k in range(int(rng.integers(1, 3)))),
         helicopter(rng, rng.uniform(100.0, 400.0), end),
+        # from a stream of its own, so that the other objects stay as they were before it came
+        photo_drone(np.random.default_rng([seed, 16]), rng.uniform(0.0, 200.0), end),
+        seabird(np.random.default_rng([seed, 17]), rng.uniform(0.0, 300.0), end),
     ]
     return SimScenario("border-station", seed, duration_s, SITE, station_sensors(), station_zones(), objects, t0=T0)
 
@@ -199,6 +244,7 @@ def swarm(seed: int, duration_s: float = 600.0) -> SimScenario:
                for k in range(8)]
     objects += bird_flock(rng, rng.uniform(0.0, 200.0), duration_s, size=int(rng.integers(4, 9)))
     objects += [soaring_bird(rng, rng.uniform(0.0, 100.0), duration_s, f"soaring-{k + 1}") for k in range(3)]
+    objects.append(seabird(np.random.default_rng([seed, 17]), rng.uniform(0.0, 300.0), duration_s))
     return SimScenario("swarm", seed, duration_s, SITE, station_sensors(), station_zones(), objects, t0=T0)
 
 

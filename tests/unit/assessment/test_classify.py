@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from dronewatch.errors import ConfigError
 from dronewatch.model import TrackReport
 from dronewatch.sim.scenarios import SITE, station_sensors
 
-KINDS = {s.id: s.kind for s in station_sensors()}
+SENSORS = station_sensors()
 
 
 def track(t: float, east: float, velocity: tuple[float, float, float], **fields: object) -> TrackReport:
@@ -32,7 +33,7 @@ def test_the_shipped_model_loads_and_round_trips() -> None:
 
 
 def test_identities_decide_and_young_tracks_are_unknown() -> None:
-    classifier = Classifier(SITE, KINDS)
+    classifier = Classifier(SITE, SENSORS)
     assert classifier.update(0.0, [track(0.0, 0.0, (10.0, 0.0, 0.0))])["T1"].cls == "unknown"
     icao = classifier.update(1.0, [track(1.0, 10.0, (10.0, 0.0, 0.0), icao="A1B2C3")])["T1"]
     assert (icao.cls, icao.reasons) == ("aircraft", ("ADS-B identity A1B2C3",))
@@ -41,7 +42,7 @@ def test_identities_decide_and_young_tracks_are_unknown() -> None:
 
 
 def test_a_hovering_track_with_an_rf_link_is_a_drone() -> None:
-    classifier = Classifier(SITE, KINDS)
+    classifier = Classifier(SITE, SENSORS)
     for t in range(30):
         result = classifier.update(float(t), [track(float(t), 0.0, (0.2, -0.1, 0.0),
                                                     sensors=("radar-1", "rf-west", "rf-east"))])
@@ -49,3 +50,25 @@ def test_a_hovering_track_with_an_rf_link_is_a_drone() -> None:
     assert result["T1"].reasons  # says why
     features = dict(zip(FEATURES, classifier.last_features[0], strict=True))
     assert features["hover_share"] == 1.0 and features["rf_share"] == 1.0
+
+
+def test_a_sensor_kind_not_on_site_or_out_of_reach_is_missing_not_evidence() -> None:
+    radar_only = Classifier(SITE, [s for s in SENSORS if s.kind == "radar"])
+    for t in range(5):
+        radar_only.update(float(t), [track(float(t), 10.0 * t, (10.0, 0.0, 0.0), sensors=("radar-1",))])
+    features = dict(zip(FEATURES, radar_only.last_features[0], strict=True))
+    assert np.isnan(features["rf_share"]) and np.isnan(features["acoustic_share"])
+    # a missing feature drops out: the same as a feature at the training mean (standardised 0)
+    model = SoftmaxModel.shipped()
+    at_mean = radar_only.last_features.copy()
+    columns = [FEATURES.index("rf_share"), FEATURES.index("acoustic_share")]
+    at_mean[0, columns] = model.mean[columns]
+    assert np.allclose(model.log_proba(radar_only.last_features), model.log_proba(at_mean))
+    # a direction finder that cannot reach the track says nothing either; one that can, and hears nothing, does
+    short = [replace(s, max_range_m=300.0) if s.kind == "rf" else s for s in SENSORS]
+    far = Classifier(SITE, short)
+    far.update(0.0, [track(0.0, 0.0, (10.0, 0.0, 0.0), sensors=("radar-1",))])
+    assert np.isnan(far.last_features[0, FEATURES.index("rf_share")])
+    near = Classifier(SITE, SENSORS)
+    near.update(0.0, [track(0.0, 0.0, (10.0, 0.0, 0.0), sensors=("radar-1",))])
+    assert near.last_features[0, FEATURES.index("rf_share")] == 0.0

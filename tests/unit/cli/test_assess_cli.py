@@ -30,8 +30,9 @@ def test_run_writes_tracks_alerts_plot_and_report(scenario: Path, tmp_path: Path
     # the observer drone (RF link, no Remote ID) comes in: flagged and heading for the zones
     assert any(a.kind == "no_remote_id" for a in alerts)
     assert any(a.kind == "zone_breach_predicted" and a.level == "warning" for a in alerts)
-    for alert in alerts:
-        assert alert.evidence is not None and alert.evidence["class"] in ("drone", "bird", "aircraft", "unknown")
+    for alert in alerts:  # a swarm's evidence names its tracks instead
+        assert alert.evidence is not None and ((alert.kind == "swarm" and alert.evidence["tracks"])
+                                               or alert.evidence["class"] in ("drone", "bird", "aircraft", "unknown"))
     report = (out / "report.md").read_text()
     assert report.startswith("# border-station (seed 5)") and "| A1 |" in report and "GOSPA" in report
     svg = ET.parse(out / "site.svg").getroot()
