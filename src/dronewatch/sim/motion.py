@@ -238,7 +238,7 @@ def seabird(t0_s: float, start: Sequence[float], heading_deg: float, end_s: floa
     cruise = float(rng.uniform(9.0, 20.0))
     speed, rest_left = cruise, 0.0
     e, n, u = (float(v) for v in start)
-    samples = []
+    samples: list[tuple[float, float, float, float, float, float]] = []
     for _ in range(steps + 1):
         if rest_left > 0.0:
             rest_left -= STEP_S

@@ -161,8 +161,8 @@ def photo_drone(rng: np.random.Generator, start_s: float, end_s: float, name: st
         here = home + np.clip(here - home + offset, -250.0, 250.0)
         waypoints.append(Waypoint(float(here[0]), float(here[1]), height, speed, hover_s=rng.uniform(*hover)))
     waypoints.append(Waypoint(float(home[0]), float(home[1]), height, rng.uniform(6.0, 10.0), hover_s=5.0))
-    trajectory = motion.follow_waypoints(start_s, home, rng.uniform(0.0, 360.0), 0.0, waypoints, MULTIROTOR, end_s,
-                                         after="land")
+    trajectory = motion.follow_waypoints(start_s, home.tolist(), rng.uniform(0.0, 360.0), 0.0, waypoints, MULTIROTOR,
+                                         end_s, after="land")
     return SimObject(name, "drone", trajectory, rf_link=bool(rng.random() < 0.7))
 
 
