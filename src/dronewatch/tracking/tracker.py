@@ -56,8 +56,10 @@ DEFAULT_SIGMA: dict[str, dict[str, float]] = {
     "remoteid": {"lat": 5.0, "lon": 5.0, "alt": 10.0, "speed_mps": 1.0},
     "adsb": {"lat": 20.0, "lon": 20.0, "alt": 30.0, "speed_mps": 2.0},
 }
-# False alarms per scan when a sensor line gives no clutter_per_scan.
+# False alarms per scan when a sensor line gives no clutter_per_scan: where a radar's estimate starts.
 DEFAULT_CLUTTER_PER_SCAN = 1.0
+# Weight of each scan in a radar's running count of plots no track took (about the last 10 scans).
+CLUTTER_AVERAGING = 0.1
 # Extents of measurement space where a sensor line gives no coverage limits.
 _DEFAULT_MAX_RANGE_M = 10_000.0
 _RADIAL_SPEED_SPAN_MPS = 100.0
@@ -122,6 +124,9 @@ class SensorSite:
     position: FloatArray
     sigma: dict[str, float]
     pd: float
+    clutter_per_scan: float = DEFAULT_CLUTTER_PER_SCAN
+    """False alarms per scan: the sensor line's figure at first (or the default); for a radar, then a
+    running average of the plots no track took. Real radars do not report it, and it varies."""
 
     @property
     def limited(self) -> bool:
@@ -136,7 +141,7 @@ class SensorSite:
         are over its resolution cells: ``clutter_per_scan / (azimuth x elevation x range extents)``.
         """
         s = self.sensor
-        clutter = s.clutter_per_scan if s.clutter_per_scan is not None else DEFAULT_CLUTTER_PER_SCAN
+        clutter = self.clutter_per_scan
         volume = 2.0 * math.pi
         if s.azimuth_min_deg is not None and s.azimuth_max_deg is not None:
             volume = math.radians((s.azimuth_max_deg - s.azimuth_min_deg) % 360.0 or 360.0)
@@ -287,7 +292,8 @@ class Tracker:
             self._seen_at = np.hstack([self._seen_at, np.full_like(self._seen_at, -np.inf)])
         sigma = {**DEFAULT_SIGMA[sensor.kind], **sensor.sigma}
         site = SensorSite(sensor, index, (rot, offset), frame.transform_to(self.site)[1], sigma,
-                          sensor.pd if sensor.pd is not None else DEFAULT_PD[sensor.kind])
+                          sensor.pd if sensor.pd is not None else DEFAULT_PD[sensor.kind],
+                          sensor.clutter_per_scan if sensor.clutter_per_scan is not None else DEFAULT_CLUTTER_PER_SCAN)
         self.sites[sensor.id] = site
         return site
 
@@ -497,6 +503,8 @@ class Tracker:
             updated[chosen.tracks] = True
         self._mark_updated(np.flatnonzero(updated), site, t)
         if site.sensor.kind == "radar":
+            # plots of new targets count too, but they are few beside the false ones
+            site.clutter_per_scan += CLUTTER_AVERAGING * (float(np.count_nonzero(~used)) - site.clutter_per_scan)
             self._count_misses(site, updated)
             self._initiate_from_plots(site, batch, np.flatnonzero(~used), t)
         else:

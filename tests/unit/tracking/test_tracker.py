@@ -172,3 +172,19 @@ def test_any_valid_remote_id_reports_and_bearings_keep_the_tracker_running(
     for snapshot in track_records(records, Tracker(site=SITE)):
         assert np.all(np.isfinite(snapshot.states))
         assert len(set(snapshot.identities) - {None}) == len([i for i in snapshot.identities if i])
+
+
+def test_a_radar_that_declares_no_clutter_has_it_estimated_from_the_plots_no_track_takes() -> None:
+    rng = np.random.default_rng(3)
+    quiet, declared = sensor("radar-1", "radar", max_range_m=3000.0), sensor("radar-2", "radar", clutter_per_scan=40.0)
+    tracker = Tracker(site=SITE)
+    tracker.add_sensor(quiet)
+    assert tracker.sites["radar-1"].clutter_per_scan == 1.0  # the default, until scans say otherwise
+    assert tracker.add_sensor(declared).clutter_per_scan == 40.0  # a declared figure is where it starts
+    for k in range(40):  # 12 false plots a scan, anywhere in the coverage, and no target
+        plots = [Detection(t=T0 + k, sensor="radar-1", azimuth_deg=float(rng.uniform(0, 360)),
+                           elevation_deg=float(rng.uniform(0, 30)), range_m=float(rng.uniform(100, 3000)))
+                 for _ in range(12)]
+        tracker.process("radar-1", T0 + k, plots)
+    # a running mean over about ten scans: near 12, not 1
+    assert 9.0 < tracker.sites["radar-1"].clutter_per_scan < 14.0
