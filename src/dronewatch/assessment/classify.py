@@ -15,14 +15,16 @@ Features (:data:`FEATURES`): mean horizontal speed and its spread; mean absolute
 rate; height above the site; mean absolute turn rate and its spread; path straightness
 (displacement over path length); share of time hovering (< 2 m/s); share of updates an RF
 direction finder (a drone's control link) supported the track, of those at which one covered
-it; the same for acoustic arrays (motors); tracks flying alongside (within 80 m, velocity within 4 m/s: a flock);
-distance from the site (small targets are seen only close in).
+it; the same for acoustic arrays (motors); tracks flying alongside (within 80 m, velocity
+within 4 m/s: a flock); distance from the site (small targets are seen only close in).
 
 A sensor kind that is not on site, or whose sensors do not cover the track, gives no evidence
 either way: its share is missing (NaN), and a missing feature drops out of the model (its
-standardised value and every product with it count 0). The model is trained with such rows too. The model is trained on
-simulator output by ``benchmarks/train_classifier.py`` on seeds separate from the ones
-``benchmarks/bench_alerts.py`` judges, and shipped as ``classifier_model.json``.
+standardised value and every product with it count 0).
+
+The model is trained on simulator output, with and without those shares, by
+``benchmarks/train_classifier.py`` on seeds separate from the ones ``benchmarks/bench_alerts.py``
+judges, and shipped as ``classifier_model.json``.
 """
 
 from __future__ import annotations

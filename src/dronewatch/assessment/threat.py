@@ -78,8 +78,8 @@ class AssessmentConfig:
     lost_near_m: float = 500.0
     lost_hold_s: float = 600.0
     """A critical zone's alert whose track is lost within ``lost_near_m`` of the zone stays open for
-    ``lost_hold_s``, unless a person resolves it sooner: losing a
-    track close in (it dived under the radar's beam, it landed) is no sign the threat has gone."""
+    ``lost_hold_s``, unless a person resolves it sooner: losing a track close in (it dived under the
+    radar's beam, it landed) is no sign the threat has gone."""
 
 
 @dataclass(slots=True)
@@ -87,8 +87,6 @@ class _Lost:
     """A track gone from the reports while it had zone alerts open."""
 
     t: float
-    position: FloatArray
-    cls: str
     alerts: list[Alert]
     """Its zone alerts as they stood when it was last seen."""
     eta: dict[str, float]
@@ -284,7 +282,7 @@ class Assessor:
                   and a.kind in ("zone_entry", "zone_breach_predicted") and a.level != "info"
                   and distance[a.zone] <= self.config.lost_near_m]
         if alerts:
-            self._lost[track_id] = _Lost(state.positions[-1][0], position, state.cls, alerts, dict(state.eta))
+            self._lost[track_id] = _Lost(state.positions[-1][0], alerts, dict(state.eta))
 
     def _held(self, t: float) -> list[Condition]:
         """The zone alerts of tracks lost near their zones, held open (see ``lost_hold_s``)."""
