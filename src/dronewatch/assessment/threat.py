@@ -275,12 +275,14 @@ class Assessor:
 
     def _remember_lost(self, track_id: str, state: _TrackState) -> None:
         """Keep what is needed to hold a lost track's zone alerts, if it was lost near their zones."""
+        alerts = [a for a in self.book.open_alerts if a.track == track_id
+                  and a.kind in ("zone_entry", "zone_breach_predicted") and a.level != "info"]
+        if not alerts:  # most tracks end with none: no distances to compute
+            return
         position = state.positions[-1][1]
         distance = {zone.id: d for zone, d in zip(self.zones.zones, self.zones.distances_m(position), strict=True)
                     if zone.level == "critical"}
-        alerts = [a for a in self.book.open_alerts if a.track == track_id and a.zone in distance
-                  and a.kind in ("zone_entry", "zone_breach_predicted") and a.level != "info"
-                  and distance[a.zone] <= self.config.lost_near_m]
+        alerts = [a for a in alerts if a.zone in distance and distance[a.zone] <= self.config.lost_near_m]
         if alerts:
             self._lost[track_id] = _Lost(state.positions[-1][0], alerts, dict(state.eta))
 
