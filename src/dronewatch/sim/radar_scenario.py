@@ -11,6 +11,11 @@ exponential lifetime, or leaving), so that about ``n_targets`` are alive.
 Per scan: each target inside coverage is detected with probability ``pd`` and
 measured with Gaussian noise of the sensor's sigmas; Poisson(``clutter_per_scan``)
 false alarms fall uniformly in range, azimuth and elevation over the coverage;
+optionally, non-uniform ones as well: Poisson(``ground_clutter_per_scan``) in the
+ground clutter close in (range up to ``ground_clutter_range_m``, the lowest 2 deg of
+elevation) and Poisson(``hot_spot_clutter_per_scan``) around each of ``hot_spots``
+fixed points on the ground 800-2500 m out (a road, a wind farm), within
+``hot_spot_radius_m``;
 the detections come shuffled, all stamped with the scan time, followed by a
 ``scan`` line and the ``truth`` lines of the targets inside coverage.
 Same configuration, same bytes.
@@ -61,6 +66,11 @@ class RadarScenarioConfig:
     max_speed_mps: float = 25.0
     mean_lifetime_s: float = 300.0
     radial_speed: bool = False
+    ground_clutter_per_scan: float = 0.0
+    ground_clutter_range_m: float = 800.0
+    hot_spots: int = 0
+    hot_spot_clutter_per_scan: float = 0.0
+    hot_spot_radius_m: float = 100.0
     t0: float = 1_764_000_000.0
     name: str = "radar-benchmark"
 
@@ -185,11 +195,18 @@ def generate_radar_scenario(config: RadarScenarioConfig) -> Iterator[Record]:
         "name", "seed", "duration_s", "n_targets", "clutter_per_scan", "pd")}
     yield ScenarioInfo(fields)
     yield Sensor(id="radar-1", kind="radar", lat=c.site_lat, lon=c.site_lon, alt=c.site_alt, sigma=sigma, pd=c.pd,
-                 period_s=c.period_s, clutter_per_scan=c.clutter_per_scan, min_range_m=c.min_range_m,
+                 period_s=c.period_s, clutter_per_scan=c.clutter_per_scan + c.ground_clutter_per_scan
+                 + c.hot_spots * c.hot_spot_clutter_per_scan, min_range_m=c.min_range_m,
                  max_range_m=c.max_range_m, min_elevation_deg=c.min_elevation_deg,
                  max_elevation_deg=c.max_elevation_deg)
     sim = DroneCrowd(c)
     rng = sim.rng
+    hot_spots = np.zeros((0, 3))
+    if c.hot_spots:  # fixed points on the ground: east, north, up of each
+        ground = rng.uniform(800.0, min(2500.0, c.max_range_m), c.hot_spots)
+        bearing = rng.uniform(0.0, 2 * math.pi, c.hot_spots)
+        hot_spots = np.stack([ground * np.sin(bearing), ground * np.cos(bearing),
+                              ground * np.tan(np.radians(c.min_elevation_deg + 0.5))], axis=-1)
     substeps = max(1, round(c.period_s / _SUBSTEP_S))
     detection_number = 0
     for k in range(int(c.duration_s / c.period_s) + 1):
@@ -209,6 +226,11 @@ def generate_radar_scenario(config: RadarScenarioConfig) -> Iterator[Record]:
                                     rng.uniform(c.min_elevation_deg, c.max_elevation_deg, n_clutter)])
         slant = np.concatenate([aer[2][seen] + rng.normal(0.0, c.sigma_range_m, seen.size),
                                 rng.uniform(c.min_range_m, c.max_range_m, n_clutter)])
+        if c.ground_clutter_per_scan or c.hot_spots:  # drawn last: the uniform cases keep their bytes
+            lumpy = _lumpy_clutter(c, hot_spots, rng)
+            n_clutter += lumpy[0].size
+            azimuth, elevation, slant = (np.concatenate([a, b]) for a, b in zip((azimuth, elevation, slant), lumpy,
+                                                                                 strict=True))
         radial = None
         if c.radial_speed:
             velocity = tg.velocity[seen]
@@ -231,6 +253,26 @@ def generate_radar_scenario(config: RadarScenarioConfig) -> Iterator[Record]:
                 yield Truth(t=t, id=f"drone-{tg.ids[row]}", cls="drone", lat=float(lat[i]), lon=float(lon[i]),
                             alt=float(alt[i]), vel_enu=(float(velocity[i, 0]), float(velocity[i, 1]),
                                                         float(velocity[i, 2])))
+
+
+def _lumpy_clutter(c: RadarScenarioConfig, hot_spots: FloatArray, rng: np.random.Generator
+                   ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """One scan's ground-clutter and hot-spot false alarms: azimuth, elevation (deg), slant range (m)."""
+    n_ground = int(rng.poisson(c.ground_clutter_per_scan))
+    azimuth = [rng.uniform(0.0, 360.0, n_ground)]
+    elevation = [rng.uniform(c.min_elevation_deg, c.min_elevation_deg + 2.0, n_ground)]
+    slant = [rng.uniform(c.min_range_m, c.ground_clutter_range_m, n_ground)]
+    for centre in hot_spots:
+        n = int(rng.poisson(c.hot_spot_clutter_per_scan))
+        radius = c.hot_spot_radius_m * np.sqrt(rng.random(n))
+        angle = rng.uniform(0.0, 2 * math.pi, n)
+        points = centre + np.stack([radius * np.sin(angle), radius * np.cos(angle), rng.uniform(-5.0, 15.0, n)],
+                                   axis=-1)
+        a, e, r = enu2aer(points[:, 0], points[:, 1], points[:, 2])
+        azimuth.append(np.asarray(a))
+        elevation.append(np.asarray(e))
+        slant.append(np.asarray(r))
+    return np.concatenate(azimuth), np.concatenate(elevation), np.concatenate(slant)
 
 
 def write_radar_scenario(config: RadarScenarioConfig, path: str | Path) -> dict[str, int]:

@@ -3,7 +3,8 @@
 Each track holds one state per motion mode, ``x_j`` ``(N, M, 6)``, ``P_j``
 ``(N, M, 6, 6)``, and mode probabilities ``mu`` ``(N, M)``. Here the modes are
 nearly-constant-velocity models with different process noise: a quiet one that
-smooths straight legs, a manoeuvring one that follows turns and speed changes.
+smooths straight legs, a manoeuvring one that follows turns and speed changes, and
+an agile one for accelerations above 1 g that is off until a detection calls for it.
 
 Over a step ``dt`` a track stays in mode ``i`` with probability ``stay_i^dt`` and
 otherwise moves to another mode, uniformly: ``Pi_ij``. One cycle:
@@ -27,13 +28,18 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 
 
-def transition_matrix(stay_per_s: FloatArray, dt_s: float) -> FloatArray:
-    """``Pi`` ``(M, M)`` for a step of ``dt_s``: row ``i`` is where mode ``i`` goes."""
+def transition_matrix(stay_per_s: FloatArray, dt_s: float, on_demand: NDArray[np.bool_] | None = None) -> FloatArray:
+    """``Pi`` ``(M, M)`` for a step of ``dt_s``: row ``i`` is where mode ``i`` goes.
+
+    No mode moves into an ``on_demand`` one: the tracker switches such a mode on itself, when only
+    that mode's gate takes a track's plot (see ``Tracker._process_plots``)."""
     m = stay_per_s.size
+    on_demand = np.zeros(m, dtype=bool) if on_demand is None else on_demand
     stay = stay_per_s**dt_s
-    if m == 1:
-        return np.ones((1, 1))
-    pi = np.repeat(((1.0 - stay) / (m - 1))[:, None], m, axis=1)
+    targets = np.broadcast_to(~on_demand, (m, m)) & ~np.eye(m, dtype=bool)
+    count = targets.sum(axis=1)
+    stay = np.where(count > 0, stay, 1.0)
+    pi = np.where(targets, ((1.0 - stay) / np.maximum(count, 1))[:, None], 0.0)
     np.fill_diagonal(pi, stay)
     return pi
 
@@ -64,4 +70,25 @@ def posterior(mu: FloatArray, log_likelihood: FloatArray) -> FloatArray:
     weighted = np.log(np.maximum(mu, 1e-300)) + log_likelihood
     weighted -= weighted.max(axis=1, keepdims=True)
     out = np.exp(weighted)
+    return np.asarray(out / out.sum(axis=1, keepdims=True), dtype=np.float64)
+
+
+def switch_on(mu: FloatArray, on_demand: NDArray[np.bool_], entry: float) -> FloatArray:
+    """Prior mode probabilities ``(K, M)`` with the ``on_demand`` modes, where they are off, switched
+    on: together they get ``entry``, the others what is left in their proportions."""
+    switch = mu[:, on_demand].sum(axis=1) == 0.0
+    if not switch.any():
+        return mu
+    out = mu.copy()
+    out[switch] *= 1.0 - entry
+    out[np.ix_(switch, on_demand)] = entry / on_demand.sum()
+    return out
+
+
+def switch_off(mu: FloatArray, on_demand: NDArray[np.bool_], floor: float) -> FloatArray:
+    """Mode probabilities ``(K, M)`` with the ``on_demand`` modes under ``floor`` switched off (0)."""
+    low = on_demand & (mu < floor)
+    if not low.any():
+        return mu
+    out = np.where(low, 0.0, mu)
     return np.asarray(out / out.sum(axis=1, keepdims=True), dtype=np.float64)

@@ -41,6 +41,7 @@ from dronewatch.geo import LocalFrame, ecef_vectors2enu, enu2aer
 from dronewatch.geo.coverage import in_coverage
 from dronewatch.model import Detection, Sensor, TrackReport
 from dronewatch.tracking import associate, imm, kalman, models
+from dronewatch.tracking.clutter import DEFAULT_MAX_RANGE_M, ClutterMap
 from dronewatch.tracking.motion import predict, process_noise
 
 FloatArray = NDArray[np.float64]
@@ -58,17 +59,14 @@ DEFAULT_SIGMA: dict[str, dict[str, float]] = {
 }
 # False alarms per scan when a sensor line gives no clutter_per_scan: where a radar's estimate starts.
 DEFAULT_CLUTTER_PER_SCAN = 1.0
-# Weight of each scan in a radar's running count of plots no track took (about the last 10 scans).
-CLUTTER_AVERAGING = 0.1
 # Extents of measurement space where a sensor line gives no coverage limits.
-_DEFAULT_MAX_RANGE_M = 10_000.0
 _RADIAL_SPEED_SPAN_MPS = 100.0
 DEFAULT_PD = {"radar": 0.9, "rf": 0.8, "acoustic": 0.7, "camera": 0.8, "remoteid": 0.9, "adsb": 0.95}
 COOPERATIVE_KINDS = ("remoteid", "adsb")
 # The tracker's per-track arrays, one row per track (see Tracker.__init__).
 _TRACK_ARRAYS = ("_x", "_p", "_xm", "_pm", "_mu", "_id", "_confirmed", "_hits", "_score", "_scans", "_miss_score",
-                 "_born", "_last_update", "_last_noncooperative", "_seen_at")
-_DELETE_MISS_SCORE = -math.log(0.002)
+                 "_born", "_last_update", "_last_noncooperative", "_seen_at", "_outside")
+_DELETE_MISS_SCORE = -math.log(0.005)
 # A track report names the sensors that updated it this recently: what supports it now.
 RECENT_SENSOR_S = 3.0
 
@@ -87,21 +85,42 @@ def identity_key(detection: Detection) -> str:
 class TrackerConfig:
     """Tuning of the tracker; the defaults suit drones, birds and light aircraft at 1 Hz."""
 
-    q_horizontal: tuple[float, ...] = (0.02, 15.0)
+    q_horizontal: tuple[float, ...] = (0.02, 15.0, 150.0)
     """Process-noise spectral density east and north (m^2/s^3), one per motion mode: quiet (straight
-    legs, ~0.1 m/s^2), manoeuvring (turns and speed changes of small drones, ~4 m/s^2)."""
-    q_vertical: tuple[float, ...] = (0.01, 0.3)
-    """Process-noise spectral density up (m^2/s^3), per mode: climbs change gently."""
-    mode_stay_per_s: tuple[float, ...] = (0.98, 0.9)
-    """Probability of staying in each mode over one second: straight legs last ~50 s, turns ~10 s."""
-    mode_prior: tuple[float, ...] = (0.5, 0.5)
+    legs, ~0.1 m/s^2), manoeuvring (turns and speed changes of small drones, ~4 m/s^2), agile
+    (pull-ups, dives and racing turns of fixed-wing and FPV drones, ~12 m/s^2)."""
+    q_vertical: tuple[float, ...] = (0.01, 0.3, 150.0)
+    """Process-noise spectral density up (m^2/s^3), per mode: a multirotor's climbs change gently,
+    an aerobatic pull-up does not."""
+    mode_stay_per_s: tuple[float, ...] = (0.98, 0.9, 0.9)
+    """Probability of staying in each mode over one second: straight legs last ~50 s, turns ~10 s,
+    vertical figures a few seconds."""
+    mode_prior: tuple[float, ...] = (0.5, 0.5, 0.0)
+    on_demand_modes: tuple[int, ...] = (2,)
+    """Modes that are off (probability 0) until a confirmed track's plot falls outside its gate but
+    inside the gate the first of these modes predicts (a manoeuvre beyond the others), and off
+    again when their probability falls under ``on_demand_floor``. Always on, an agile mode would
+    follow every track's measurement noise a little, above all in height, where elevation noise is
+    metres per kilometre of range."""
+    on_demand_entry: float = 0.5
+    """The probability an on-demand mode is given before the update that switched it on."""
+    on_demand_floor: float = 0.001
     gate_probability: float = 0.9995
     confirm_hits: int = 2
     confirm_window: int = 4
     """A tentative track that is not confirmed within this many scans expecting it is dropped (M of N)."""
     confirm_score: float = 6.9
     """Log-likelihood ratio (target vs clutter) a tentative track needs as well: ln 1000."""
+    confirmed_score_cap: float = 13.8
+    """A confirmed track's score stops rising here (ln 10^6), so that it falls below
+    ``delete_score`` within a few scans once its plots look like clutter (a cumulative-sum test):
+    a track started on a hot spot before the clutter map had learnt it."""
+    delete_score: float = 3.45
     max_coast_s: float = 8.0
+    outside_coverage_s: float = 4.0
+    """A confirmed track predicted outside every sensor's coverage is kept this long, unreported, so
+    that a target that dips out of the beam (overhead, past the elevation limit, behind the
+    horizon) keeps its track when it comes back."""
     tentative_timeout_s: float = 3.0
     max_position_sigma_m: float = 300.0
     init_speed_sigma_mps: float = 15.0
@@ -125,8 +144,10 @@ class SensorSite:
     sigma: dict[str, float]
     pd: float
     clutter_per_scan: float = DEFAULT_CLUTTER_PER_SCAN
-    """False alarms per scan: the sensor line's figure at first (or the default); for a radar, then a
-    running average of the plots no track took. Real radars do not report it, and it varies."""
+    """False alarms per scan: the sensor line's figure at first (or the default); for a radar, then its
+    clutter map's estimate. Real radars do not report it, and it varies."""
+    clutter_map: ClutterMap | None = None
+    """A radar's: where its false alarms fall (see :mod:`.clutter`)."""
 
     @property
     def limited(self) -> bool:
@@ -134,12 +155,13 @@ class SensorSite:
         return any(v is not None for v in (s.min_range_m, s.max_range_m, s.min_elevation_deg,
                                             s.max_elevation_deg, s.azimuth_min_deg))
 
-    def log_clutter_density(self, model: models.Model) -> float:
-        """ln of the false-alarm density per unit of ``model``'s measurement space (rad, m, m/s).
-
-        False alarms are taken as uniform over the coverage in measurement space, as a radar's
-        are over its resolution cells: ``clutter_per_scan / (azimuth x elevation x range extents)``.
+    def log_clutter_density(self, model: models.Model, z: FloatArray) -> FloatArray | float:
+        """ln of the false-alarm density per unit of ``model``'s measurement space (rad, m, m/s) at
+        each measurement ``z``: a radar's from its clutter map, any other sensor's uniform over the
+        coverage in measurement space, ``clutter_per_scan / (azimuth x elevation x range extents)``.
         """
+        if self.clutter_map is not None and model.dim >= 3 and model.angles[:2] == (True, True):
+            return self.clutter_map.log_density(z) - (math.log(_RADIAL_SPEED_SPAN_MPS) if model.dim == 4 else 0.0)
         s = self.sensor
         clutter = self.clutter_per_scan
         volume = 2.0 * math.pi
@@ -150,7 +172,7 @@ class SensorSite:
             high = s.max_elevation_deg if s.max_elevation_deg is not None else 90.0
             volume *= math.radians(max(high - low, 1.0))
         if model.dim >= 3:
-            high_r = s.max_range_m if s.max_range_m is not None else _DEFAULT_MAX_RANGE_M
+            high_r = s.max_range_m if s.max_range_m is not None else DEFAULT_MAX_RANGE_M
             volume *= max(high_r - (s.min_range_m or 0.0), 1.0)
         if model.dim == 4:
             volume *= _RADIAL_SPEED_SPAN_MPS
@@ -258,6 +280,12 @@ class Tracker:
                               "per motion mode")
         self._stay = np.array(self.config.mode_stay_per_s, dtype=np.float64)
         self._mode_prior = np.array(self.config.mode_prior, dtype=np.float64) / sum(self.config.mode_prior)
+        self._on_demand = np.isin(np.arange(modes), self.config.on_demand_modes)
+        if self._on_demand.all() or np.any(self._mode_prior[self._on_demand]):
+            raise ConfigError("tracker: at least one motion mode must be always on, and on-demand modes have "
+                              "mode_prior 0")
+        on_demand = np.flatnonzero(self._on_demand)
+        self._rescue_mode = int(on_demand[0]) if on_demand.size else None
         self._q_max = (max(self.config.q_horizontal), max(self.config.q_vertical))
         self._merge_gate = _chi2_quantile(self.config.merge_probability, 6)
         self._loose: list[_LooseBearing] = []
@@ -277,6 +305,7 @@ class Tracker:
         self._last_update = np.zeros(0)
         self._last_noncooperative = np.zeros(0)
         self._seen_at = np.full((0, 8), -np.inf)  # per track and sensor: when it last updated the track
+        self._outside = np.zeros(0, dtype=bool)  # predicted outside every sensor's coverage
         self._identity: list[str | None] = []
 
     # ----------------------------------------------------------------- sensors
@@ -291,9 +320,10 @@ class Tracker:
         if index >= self._seen_at.shape[1]:
             self._seen_at = np.hstack([self._seen_at, np.full_like(self._seen_at, -np.inf)])
         sigma = {**DEFAULT_SIGMA[sensor.kind], **sensor.sigma}
+        declared = sensor.clutter_per_scan if sensor.clutter_per_scan is not None else DEFAULT_CLUTTER_PER_SCAN
         site = SensorSite(sensor, index, (rot, offset), frame.transform_to(self.site)[1], sigma,
-                          sensor.pd if sensor.pd is not None else DEFAULT_PD[sensor.kind],
-                          sensor.clutter_per_scan if sensor.clutter_per_scan is not None else DEFAULT_CLUTTER_PER_SCAN)
+                          sensor.pd if sensor.pd is not None else DEFAULT_PD[sensor.kind], declared,
+                          ClutterMap(sensor, declared) if sensor.kind == "radar" else None)
         self.sites[sensor.id] = site
         return site
 
@@ -323,8 +353,8 @@ class Tracker:
         self._merge_identities()
 
     def snapshot(self) -> TrackSnapshot:
-        """The confirmed tracks now."""
-        rows = np.flatnonzero(self._confirmed)
+        """The confirmed tracks now, but those predicted outside every sensor's coverage."""
+        rows = np.flatnonzero(self._confirmed & ~self._outside)
         return TrackSnapshot(
             t=self.time if self.time is not None else 0.0,
             ids=[f"T{i}" for i in self._id[rows]],
@@ -338,25 +368,38 @@ class Tracker:
     def _predict_to(self, t: float) -> None:
         if self.time is not None and t > self.time and self.size:
             dt = t - self.time
-            mixed, mixed_cov, self._mu = imm.mix(self._xm, self._pm, self._mu, imm.transition_matrix(self._stay, dt))
-            for j, (q_h, q_v) in enumerate(zip(self.config.q_horizontal, self.config.q_vertical, strict=True)):
-                self._xm[:, j], self._pm[:, j] = predict(mixed[:, j], mixed_cov[:, j], dt, q_h, q_v)
+            pi = imm.transition_matrix(self._stay, dt, self._on_demand)
+            mixed, mixed_cov, self._mu = imm.mix(self._xm, self._pm, self._mu, pi)
+            modes = list(enumerate(zip(self.config.q_horizontal, self.config.q_vertical, strict=True)))
+            for j, (q_h, q_v) in modes:
+                on = slice(None) if not self._on_demand[j] else self._mu[:, j] > 0.0
+                self._xm[on, j], self._pm[on, j] = predict(mixed[on, j], mixed_cov[on, j], dt, q_h, q_v)
             self._x, self._p = imm.combine(self._xm, self._pm, self._mu)
         self.time = t if self.time is None else max(self.time, t)
 
-    def _update(self, site: SensorSite, batch: _Batch, pairs: kalman.Innovations) -> None:
-        """Update every mode of the tracks in ``pairs``; reweigh the modes by their likelihoods."""
+    def _update(self, site: SensorSite, batch: _Batch, pairs: kalman.Innovations, switch_on: bool = False) -> None:
+        """Update the modes of the tracks in ``pairs`` (the on-demand ones where they are on, or with
+        ``switch_on``, switched on now); reweigh the modes by their likelihoods."""
         rows = pairs.tracks
         if rows.size == 0:
             return
-        log_likelihood = np.empty((rows.size, self._mu.shape[1]))
-        for j in range(self._mu.shape[1]):
+        od = self._on_demand
+        mu = imm.switch_on(self._mu[rows], od, self.config.on_demand_entry) if switch_on else self._mu[rows]
+        log_likelihood = np.full((rows.size, od.size), -np.inf)
+
+        def update_mode(j: int, which: IntArray) -> None:
             states, covariances = self._xm[:, j], self._pm[:, j]  # views: updated in place
-            mode = kalman.innovations(batch.model, site.pose, states, covariances, batch.z, batch.noise, rows,
-                                      pairs.detections, batch.offsets, batch.offset_noise)
+            mode = kalman.innovations(batch.model, site.pose, states, covariances, batch.z, batch.noise, rows[which],
+                                      pairs.detections[which], batch.offsets, batch.offset_noise)
             kalman.update(states, covariances, mode)
-            log_likelihood[:, j] = -0.5 * (mode.d2 + mode.log_det_s)
-        self._mu[rows] = imm.posterior(self._mu[rows], log_likelihood)
+            log_likelihood[which, j] = -0.5 * (mode.d2 + mode.log_det_s)
+
+        for j in range(od.size):  # an on-demand mode where it is on
+            which = np.flatnonzero(mu[:, j] > 0.0) if od[j] else np.arange(rows.size)
+            if which.size:
+                update_mode(j, which)
+        mu = imm.posterior(mu, log_likelihood)
+        self._mu[rows] = imm.switch_off(mu, od, self.config.on_demand_floor) if od.any() else mu
         self._x[rows], self._p[rows] = imm.combine(self._xm[rows], self._pm[rows], self._mu[rows])
 
     def _set_state(self, rows: IntArray, x: FloatArray, p: FloatArray) -> None:
@@ -418,22 +461,24 @@ class Tracker:
         return batch
 
     # ------------------------------------------------------------ association
-    def _innovations(self, site: SensorSite, batch: _Batch, rows: IntArray, dets: IntArray
-                     ) -> kalman.Innovations:
-        """Gated innovations of the candidate pairs between tracks ``rows`` and detections ``dets``."""
+    def _innovations(self, site: SensorSite, batch: _Batch, rows: IntArray, dets: IntArray,
+                     mode: int | None = None) -> kalman.Innovations:
+        """Gated innovations of the candidate pairs between tracks ``rows`` and detections ``dets``, as
+        the tracks stand or, with ``mode``, as that motion mode predicts them."""
+        x, p = (self._x, self._p) if mode is None else (self._xm[:, mode], self._pm[:, mode])
         if batch.positions is not None:
-            radii = self._pregate_radii(site, batch, rows)
-            local_t, local_d = associate.spatial_candidates(self._x[rows, :3], radii, batch.positions[dets])
+            radii = self._pregate_radii(site, batch, rows, p)
+            local_t, local_d = associate.spatial_candidates(x[rows, :3], radii, batch.positions[dets])
         else:
             azimuth, half_width = self._azimuth_windows(site, batch, rows)
             local_t, local_d = associate.angular_candidates(azimuth, half_width, batch.z[dets, 0])
-        inn = kalman.innovations(batch.model, site.pose, self._x, self._p, batch.z, batch.noise,
+        inn = kalman.innovations(batch.model, site.pose, x, p, batch.z, batch.noise,
                                  rows[local_t], dets[local_d], batch.offsets, batch.offset_noise)
         return inn.select(inn.d2 < self._gates[batch.model.dim])
 
-    def _pregate_radii(self, site: SensorSite, batch: _Batch, rows: IntArray) -> FloatArray:
+    def _pregate_radii(self, site: SensorSite, batch: _Batch, rows: IntArray, p: FloatArray) -> FloatArray:
         """A radius per track that surely contains its chi-square gate (trace bounds the largest eigenvalue)."""
-        position_variance = np.trace(self._p[rows, :3, :3], axis1=1, axis2=2)
+        position_variance = np.trace(p[rows, :3, :3], axis1=1, axis2=2)
         if batch.model.dim >= 3 and batch.model.angles[0]:
             distance = np.linalg.norm(self._x[rows, :3] - site.position, axis=1)
             angle = max(batch.noise[0, 0], batch.noise[1, 1])
@@ -458,24 +503,33 @@ class Tracker:
             half_width += speed * float(np.max(-batch.offsets)) / np.sqrt(horizontal_sq)
         return np.arctan2(rel[:, 0], rel[:, 1]), half_width
 
-    def _associate(self, site: SensorSite, batch: _Batch, rows: IntArray, dets: IntArray) -> kalman.Innovations:
-        """Global nearest neighbour between tracks ``rows`` and detections ``dets``; applies the updates."""
-        inn = self._innovations(site, batch, rows, dets)
+    def _associate(self, site: SensorSite, batch: _Batch, rows: IntArray, dets: IntArray,
+                   mode: int | None = None) -> kalman.Innovations:
+        """Global nearest neighbour between tracks ``rows`` and detections ``dets``; applies the updates.
+        With ``mode``, gated as that motion mode predicts the tracks, and switching it on for them."""
+        inn = self._innovations(site, batch, rows, dets, mode)
         gate = self._gates[batch.model.dim]
         chosen = inn.select(associate.assign(inn.tracks, inn.detections, inn.d2 + inn.log_det_s,
                                              gate + inn.log_det_s))
-        self._update(site, batch, chosen)
+        self._update(site, batch, chosen, switch_on=mode is not None)
         return chosen
 
     def _add_evidence(self, site: SensorSite, batch: _Batch, pairs: kalman.Innovations) -> None:
         """Track score: ``+ ln(Pd g(z) / clutter density)`` per detection (g the innovation density)."""
         m = batch.model.dim
         log_g = -0.5 * (pairs.d2 + pairs.log_det_s + m * math.log(2.0 * math.pi))
-        self._score[pairs.tracks] += math.log(site.pd) + log_g - site.log_clutter_density(batch.model)
+        rows = pairs.tracks
+        score = self._score[rows] + math.log(site.pd) + log_g - site.log_clutter_density(
+            batch.model, batch.z[pairs.detections])
+        cap = np.where(self._confirmed[rows], self.config.confirmed_score_cap, np.inf)
+        self._score[rows] = np.minimum(score, cap)
 
     def _mark_updated(self, rows: IntArray, site: SensorSite, t: float) -> None:
         self._hits[rows] += 1
-        self._miss_score[rows] = 0.0
+        if site.sensor.kind == "radar" or site.sensor.kind in COOPERATIVE_KINDS:
+            # a bearing does not answer a radar's misses: it would keep alive a track the radar lost
+            # (a manoeuvre, a ghost where two sites' bearings cross)
+            self._miss_score[rows] = 0.0
         self._last_update[rows] = t
         self._seen_at[rows, site.index] = t
         if site.sensor.kind not in COOPERATIVE_KINDS:
@@ -492,23 +546,47 @@ class Tracker:
         batch = self._with_offset_noise(self._batch(site, detections, t))
         used = np.zeros(len(detections), dtype=bool)
         updated = np.zeros(self.size, dtype=bool)
-        for stage in (self._confirmed, ~self._confirmed):
-            rows = np.flatnonzero(stage)
+        confirmed_took = np.zeros(len(detections), dtype=bool)
+        # confirmed tracks first; then those of them no plot fitted, as an on-demand (agile) mode
+        # predicts them: a pull-up or a dive can leave the other modes' gates within a scan
+        rescue, tentative = self._confirmed & ~updated, ~self._confirmed
+        for stage, mode in ((self._confirmed, None), (tentative, None), (rescue, self._rescue_mode)):
+            rows = np.flatnonzero(stage & ~updated)
             dets = np.flatnonzero(~used)
+            if stage is rescue:
+                if mode is None or batch.positions is None:
+                    continue
+                rows = self._ready_on_demand(rows, mode, site, t)
             if rows.size == 0 or dets.size == 0:
                 continue
-            chosen = self._associate(site, batch, rows, dets)
+            chosen = self._associate(site, batch, rows, dets, mode)
             self._add_evidence(site, batch, chosen)
             used[chosen.detections] = True
             updated[chosen.tracks] = True
+            confirmed_took[chosen.detections] = stage is not tentative
         self._mark_updated(np.flatnonzero(updated), site, t)
-        if site.sensor.kind == "radar":
-            # plots of new targets count too, but they are few beside the false ones
-            site.clutter_per_scan += CLUTTER_AVERAGING * (float(np.count_nonzero(~used)) - site.clutter_per_scan)
+        if site.clutter_map is not None:  # a radar
+            site.clutter_map.record_scan(batch.z[~confirmed_took], ~used[~confirmed_took])
+            site.clutter_per_scan = site.clutter_map.total_per_scan()
             self._count_misses(site, updated)
             self._initiate_from_plots(site, batch, np.flatnonzero(~used), t)
         else:
             self._triangulate(site, batch, np.flatnonzero(~used), t)
+
+    def _ready_on_demand(self, rows: IntArray, mode: int, site: SensorSite, t: float) -> IntArray:
+        """Of ``rows``, those ``site`` has seen; where the on-demand ``mode`` is off, its state is set to
+        the track as it stands, with the mode's process noise since ``site`` last updated the track (not
+        since the last bearing: a manoeuvre shows only to a 3-D sensor), one scan period at most (a
+        gate grown over several missed scans would take clutter)."""
+        since = t - self._seen_at[rows, site.index]
+        rows, since = rows[np.isfinite(since)], since[np.isfinite(since)]
+        idle = self._mu[rows, mode] == 0.0
+        rows_idle = rows[idle]
+        self._xm[rows_idle, mode] = self._x[rows_idle]
+        self._pm[rows_idle, mode] = self._p[rows_idle] + process_noise(
+            np.minimum(since[idle], 1.5 * (site.sensor.period_s or 1.0)), self.config.q_horizontal[mode],
+            self.config.q_vertical[mode])
+        return rows
 
     def _count_misses(self, site: SensorSite, updated: BoolArray) -> None:
         n = updated.size
@@ -546,6 +624,7 @@ class Tracker:
         seen = np.full((n, self._seen_at.shape[1]), -np.inf)
         seen[:, site.index] = t
         self._seen_at = np.concatenate([self._seen_at, seen])
+        self._outside = np.concatenate([self._outside, np.zeros(n, dtype=bool)])
         self._identity.extend(identities if identities is not None else [None] * n)
         rows = np.arange(start, start + n, dtype=np.intp)
         self.stats.tracks_started += n
@@ -699,8 +778,11 @@ class Tracker:
             | (~self._confirmed & (since_update > c.tentative_timeout_s))
             | (~self._confirmed & (self._scans >= c.confirm_window))
             | (position_variance > c.max_position_sigma_m**2)
+            | (self._confirmed & (self._score < c.delete_score)
+               & np.array([key is None for key in self._identity], dtype=bool))
         )
         coasting = np.flatnonzero(~gone & (since_update > 0))
+        self._outside[:] = False
         if coasting.size:
             visible = np.zeros(coasting.size, dtype=bool)
             for site in self.sites.values():
@@ -711,7 +793,9 @@ class Tracker:
                     visible[seen] |= site.covers(self._x[coasting[seen], :3])
                 else:
                     visible |= seen
-            gone[coasting[~visible]] = True
+            outside = coasting[~visible]
+            self._outside[outside] = True
+            gone[outside] = ~self._confirmed[outside] | (since_update[outside] > c.outside_coverage_s)
         if gone.any():
             self._keep(~gone)
 

@@ -80,3 +80,26 @@ def test_turn_rate_and_speed_stay_within_limits() -> None:
         dt = np.diff([s.t for s in samples])
         turn = np.abs((np.diff(heading) + 180) % 360 - 180)[dt == 1.0]
         assert turn.size == 0 or turn.max() <= 15.0 + 1e-6
+
+
+def test_ground_clutter_and_hot_spots_fall_where_configured() -> None:
+    config = RadarScenarioConfig(n_targets=0, clutter_per_scan=0.0, duration_s=200.0, seed=3,
+                                 ground_clutter_per_scan=20.0, hot_spots=2, hot_spot_clutter_per_scan=5.0)
+    records = list(generate_radar_scenario(config))
+    assert records[1].clutter_per_scan == 30.0  # the sensor line declares the whole mean  # type: ignore[union-attr]
+    plots = np.array([(r.azimuth_deg, r.elevation_deg, r.range_m) for r in records if isinstance(r, Detection)])
+    scans = sum(isinstance(r, Scan) for r in records)
+    assert abs(len(plots) - 30.0 * scans) < 4 * np.sqrt(30.0 * scans)
+    assert np.all(plots[:, 1] < 2.5)  # all near the ground
+    ground = plots[:, 2] <= config.ground_clutter_range_m
+    assert abs(ground.sum() - 20.0 * scans) < 4 * np.sqrt(20.0 * scans)
+    # the rest gathers in two spots, each within its radius of a fixed point
+    far = plots[~ground]
+    east = far[:, 2] * np.sin(np.radians(far[:, 0]))
+    north = far[:, 2] * np.cos(np.radians(far[:, 0]))
+    first = np.array([east[0], north[0]])
+    near_first = np.hypot(east - first[0], north - first[1]) < 2 * config.hot_spot_radius_m + 5.0
+    rest = ~near_first
+    second = np.array([east[rest][0], north[rest][0]])
+    assert np.all(np.hypot(east[rest] - second[0], north[rest] - second[1]) < 2 * config.hot_spot_radius_m + 5.0)
+    assert 0.3 < near_first.mean() < 0.7

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from dronewatch.geo import LocalFrame, enu2aer
 from dronewatch.model import Detection, Record, Scan, Sensor
 from dronewatch.tracking import Tracker, TrackSnapshot, track_records
+from dronewatch.tracking.tracker import TrackerConfig
 
 SITE = LocalFrame(31.7775, -106.5290, 1130.0)
 T0 = 1_764_000_000.0
@@ -186,5 +188,112 @@ def test_a_radar_that_declares_no_clutter_has_it_estimated_from_the_plots_no_tra
                            elevation_deg=float(rng.uniform(0, 30)), range_m=float(rng.uniform(100, 3000)))
                  for _ in range(12)]
         tracker.process("radar-1", T0 + k, plots)
-    # a running mean over about ten scans: near 12, not 1
+    # the clutter map's estimate: near 12, not 1
     assert 9.0 < tracker.sites["radar-1"].clutter_per_scan < 14.0
+
+
+def loop(start: Sequence[float], speed: float, radius: float, begin_s: float) -> Motion:
+    """Level flight east, one vertical loop of ``radius`` from ``begin_s`` on (speed^2 / radius of
+    centripetal acceleration), then level again."""
+    origin, omega = np.asarray(start, dtype=float), speed / radius
+    period = 2.0 * np.pi / omega
+
+    def at(t: float) -> np.ndarray:
+        level = t - min(max(t - begin_s, 0.0), period)  # time spent flying level
+        angle = omega * min(max(t - begin_s, 0.0), period)
+        return origin + np.array([speed * level + radius * np.sin(angle), 0.0, radius * (1.0 - np.cos(angle))])
+    return at
+
+
+def ids_along(snapshots: Sequence[TrackSnapshot], motion: Motion, gate_m: float, after_s: float = 4.0
+              ) -> tuple[set[str], int]:
+    """The track ids nearest the target while within ``gate_m``, and how many seconds no track was."""
+    ids, lost = set(), 0
+    for snap in snapshots:
+        k = snap.t - T0
+        if k < after_s or abs(k - round(k)) > 1e-6:
+            continue
+        if not len(snap):
+            lost += 1
+            continue
+        track_id, distance = nearest_track(snap, motion(k))
+        if distance <= gate_m:
+            ids.add(track_id)
+        else:
+            lost += 1
+    return ids, lost
+
+
+def test_a_vertical_loop_at_more_than_1_g_keeps_one_track() -> None:
+    # 35 m/s round a 90 m loop: 13.6 m/s^2, as the F3A aerobatic flight in the real-flight benchmark
+    motion = loop([-500.0, 600.0, 100.0], 35.0, 90.0, begin_s=12.0)
+    records = scene([sensor("radar-1", "radar")], {"a": motion}, 40)
+    ids, lost = ids_along(list(track_records(records, Tracker(site=SITE))), motion, 30.0)
+    assert len(ids) == 1 and lost == 0, (ids, lost)
+    # without the agile mode the same loop breaks the track: the mode is what holds it
+    two_modes = TrackerConfig(q_horizontal=(0.02, 15.0), q_vertical=(0.01, 0.3), mode_stay_per_s=(0.98, 0.9),
+                              mode_prior=(0.5, 0.5), on_demand_modes=())
+    ids, lost = ids_along(list(track_records(records, Tracker(two_modes, site=SITE))), motion, 30.0)
+    assert len(ids) > 1 or lost > 0
+
+
+def test_a_hot_spot_of_false_plots_keeps_no_track_and_a_drone_beside_it_is_tracked() -> None:
+    rng = np.random.default_rng(5)
+    radar = sensor("radar-1", "radar", max_range_m=3000.0, min_elevation_deg=0.0, max_elevation_deg=30.0)
+    spot = np.array([1200.0, 900.0, 12.0])  # a wind farm 1.5 km out: 10 false plots a scan within 100 m
+    drone = line([-1500.0, -800.0, 90.0], [12.0, 4.0, 0.0])
+    tracker = Tracker(site=SITE)
+    tracker.add_sensor(radar)
+    with_track_on_spot, drone_ids = 0, set()
+    for k in range(150):
+        points = [spot + np.append(rng.uniform(-70.0, 70.0, 2), rng.uniform(-5.0, 5.0)) for _ in range(10)]
+        plots = [observe(radar, T0 + k, p, rng) for p in points]
+        plots += [Detection(t=T0 + k, sensor="radar-1", azimuth_deg=float(rng.uniform(0, 360)),
+                            elevation_deg=float(rng.uniform(0, 30)), range_m=float(rng.uniform(100, 3000)))
+                  for _ in range(3)]
+        if k >= 60:
+            plots.append(observe(radar, T0 + k, drone(float(k - 60)), rng))
+        tracker.process("radar-1", T0 + k, plots)
+        snap = tracker.snapshot()
+        if k >= 40 and len(snap) and np.min(np.linalg.norm(snap.states[:, :3] - spot, axis=1)) < 200.0:
+            with_track_on_spot += 1
+        if k >= 65:
+            track_id, distance = nearest_track(snap, drone(float(k - 60)))
+            assert distance < 30.0, (k, distance)
+            drone_ids.add(track_id)
+    assert with_track_on_spot <= 5, with_track_on_spot  # of 110 scans once the map has learnt the spot
+    assert len(drone_ids) == 1
+
+
+def test_bearings_alone_do_not_keep_a_track_the_radar_no_longer_sees() -> None:
+    radar = dataclasses.replace(sensor("radar-1", "radar"), pd=0.9)  # three misses are 1 in 1000
+    rf = sensor("rf-1", "rf", east=-500.0, max_range_m=5000.0)
+    target = line([300.0, 1200.0, 100.0], [-5.0, 3.0, 0.0])
+    rng = np.random.default_rng(2)
+    records: list[Record] = [radar, rf]
+    for k in range(40):
+        if k < 20:  # then it leaves the radar's sight (a low-RCS aspect, a ghost): only the bearing stays
+            records += [observe(radar, T0 + k, target(float(k)), rng), Scan(t=T0 + k, sensor="radar-1")]
+        else:
+            records.append(Scan(t=T0 + k, sensor="radar-1"))
+        records += [observe(rf, T0 + k + 0.5, target(k + 0.5), rng), Scan(t=T0 + k + 0.5, sensor="rf-1")]
+    snapshots = list(track_records(records, Tracker(site=SITE)))
+    assert any(len(s) == 1 for s in snapshots if s.t < T0 + 20)
+    assert all(len(s) == 0 for s in snapshots if s.t > T0 + 23.5)
+
+
+def test_a_target_that_crosses_the_blind_cone_above_the_radar_keeps_its_track() -> None:
+    radar = sensor("radar-1", "radar", max_elevation_deg=60.0)
+    target = line([-500.0, 0.0, 60.0], [20.0, 0.0, 0.0])  # above 60 deg for about 3.5 s, 25 s in
+    rng = np.random.default_rng(4)
+    records: list[Record] = [radar]
+    for k in range(45):
+        position = target(float(k))
+        if np.degrees(np.arctan2(position[2], np.hypot(position[0], position[1]))) <= 60.0:
+            records.append(observe(radar, T0 + k, position, rng))
+        records.append(Scan(t=T0 + k, sensor="radar-1"))
+    ids, _ = ids_along(list(track_records(records, Tracker(site=SITE))), target, 30.0)
+    assert len(ids) == 1, ids
+    forgetful = TrackerConfig(outside_coverage_s=0.0)
+    ids, _ = ids_along(list(track_records(records, Tracker(forgetful, site=SITE))), target, 30.0)
+    assert len(ids) == 2, ids
