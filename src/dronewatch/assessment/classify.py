@@ -16,7 +16,9 @@ rate; height above the site; mean absolute turn rate and its spread; path straig
 (displacement over path length); share of time hovering (< 2 m/s); share of updates an RF
 direction finder (a drone's control link) supported the track, of those at which one covered
 it; the same for acoustic arrays (motors); tracks flying alongside (within 80 m, velocity
-within 4 m/s: a flock); distance from the site (small targets are seen only close in).
+within 4 m/s: a flock). Distance from the site is not one: birds and small drones are alike
+small targets, and in the simulator it told them apart for reasons of its own (where it
+starts each kind), which made real birds far out drones.
 
 A sensor kind that is not on site, or whose sensors do not cover the track, gives no evidence
 either way: its share is missing (NaN), and a missing feature drops out of the model (its
@@ -51,7 +53,7 @@ FloatArray = NDArray[np.float64]
 TrackClass = Literal["drone", "bird", "aircraft", "unknown"]
 MODEL_CLASSES: tuple[TrackClass, ...] = ("drone", "bird", "aircraft")
 FEATURES = ("speed_mps", "speed_spread_mps", "climb_mps", "height_m", "turn_rate_dps", "turn_spread_dps",
-            "straightness", "hover_share", "rf_share", "acoustic_share", "flock_neighbours", "range_km")
+            "straightness", "hover_share", "rf_share", "acoustic_share", "flock_neighbours")
 _HOVER_MPS = 2.0
 _FLOCK_RADIUS_M = 80.0
 _FLOCK_VELOCITY_MPS = 4.0
@@ -179,7 +181,6 @@ class Classifier:
             histories.append(history)
         out = _window_features(histories)
         out[:, FEATURES.index("flock_neighbours")] = _flock_neighbours(position, velocity)
-        out[:, FEATURES.index("range_km")] = np.hypot(position[:, 0], position[:, 1]) / 1000.0
         return out
 
     def update(self, t: float, reports: Sequence[TrackReport], position: FloatArray | None = None
@@ -192,8 +193,11 @@ class Classifier:
         out: dict[str, Classification] = {}
         for n, report in enumerate(reports):
             history = self._tracks[report.id]
-            decay = 1.0 if history.last_t is None else math.exp(-(t - history.last_t) / self.memory_s)
-            history.log_evidence = decay * history.log_evidence + log_p[n]
+            step = self.window_s if history.last_t is None else t - history.last_t
+            decay = math.exp(-step / self.memory_s)
+            # updates a second apart see windows that overlap by all but a second: each counts for
+            # its share of a window's worth of evidence, not as a new, independent look
+            history.log_evidence = decay * history.log_evidence + min(1.0, 2.0 * step / self.window_s) * log_p[n]
             history.last_t = t
             out[report.id] = self._decide(report, history, features[n], terms[n], log_p[n], t)
         return out
@@ -236,7 +240,7 @@ def _window_features(histories: Sequence[_History]) -> FloatArray:
 
     The windows are of different lengths: each is padded at its start with copies of its oldest
     sample, which add nothing to differences (turns, steps), and the padding is masked out of
-    the means. The last two features (flock neighbours, range) are the caller's.
+    the means. The last feature (flock neighbours) is the caller's.
     """
     n, width = len(histories), max(len(h.t) for h in histories)
     t = np.empty((n, width))
@@ -308,5 +312,4 @@ def _describe(name: str, value: float) -> str:
         "rf_share": f"RF control link seen {value:.0%} of the time",
         "acoustic_share": f"motor noise heard {value:.0%} of the time",
         "flock_neighbours": f"flies with {value:.0f} other track(s) alongside",
-        "range_km": f"{value:.1f} km out",
     }[name]

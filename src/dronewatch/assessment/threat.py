@@ -61,10 +61,11 @@ class AssessmentConfig:
     see it (well inside its coverage), raises no more than info: bearings crossing at the wrong
     place make such ghosts."""
     settle_s: float = 10.0
-    settled_confidence: float = 0.9
+    settled_confidence: float = 0.85
     """A track without Remote ID raises no more than info until it has kept its class this long
     and has this confidence in it: young tracks of birds and clutter are often not yet told
-    apart, and a bird crossing a drone's RF bearing can look like a drone for a few seconds."""
+    apart, and a bird crossing a drone's RF bearing can look like a drone for a few seconds.
+    (The classifier's confidence counts overlapping windows once: 0.85 is a firm call.)"""
     turn_window_s: float = 10.0
     """Turn rate for path prediction: mean over this much of the track's recent history."""
     loiter_s: float = 120.0

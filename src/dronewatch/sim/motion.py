@@ -236,6 +236,7 @@ def seabird(t0_s: float, start: Sequence[float], heading_deg: float, end_s: floa
     steps = max(1, round((end_s - t0_s) / STEP_S))
     heading = math.radians(heading_deg)
     cruise = float(rng.uniform(9.0, 20.0))
+    flap_glide_s = float(rng.uniform(2.0, 4.0))  # a bird's own rhythm
     speed, rest_left = cruise, 0.0
     e, n, u = (float(v) for v in start)
     samples: list[tuple[float, float, float, float, float, float]] = []
@@ -244,7 +245,7 @@ def seabird(t0_s: float, start: Sequence[float], heading_deg: float, end_s: floa
             rest_left -= STEP_S
             goal_speed, goal_up = float(rng.uniform(0.0, 0.5)), 0.5  # drifting on the water
         else:
-            goal_speed = cruise * (1.0 + 0.25 * math.sin(len(samples) * STEP_S / float(rng.uniform(2.0, 4.0))))
+            goal_speed = cruise * (1.0 + 0.25 * math.sin(len(samples) * STEP_S / flap_glide_s))
             goal_up = float(start[2]) + 4.0 * math.sin(len(samples) * STEP_S / 7.0)
             if rng.random() < STEP_S / 300.0:  # about once in five minutes of flight
                 rest_left = float(rng.uniform(30.0, 200.0))

@@ -72,3 +72,20 @@ def test_a_sensor_kind_not_on_site_or_out_of_reach_is_missing_not_evidence() -> 
     near = Classifier(SITE, SENSORS)
     near.update(0.0, [track(0.0, 0.0, (10.0, 0.0, 0.0), sensors=("radar-1",))])
     assert near.last_features[0, FEATURES.index("rf_share")] == 0.0
+
+
+def test_overlapping_windows_count_once_so_a_steady_weak_call_stays_weak() -> None:
+    # a model that says 60 % drone, 30 % bird, 10 % aircraft whatever it sees
+    p = np.array([0.6, 0.3, 0.1])
+    n = len(FEATURES)
+    model = SoftmaxModel(np.zeros(n), np.ones(n), np.zeros((3, n)), np.log(p))
+    classifier = Classifier(SITE, SENSORS, model)
+    for k in range(200):
+        result = classifier.update(float(k), [track(float(k), 10.0 * k, (10.0, 0.0, 0.0))])["T1"]
+    # each update weighs 2 x 1 s / 20 s of window; forgetting exp(-1 s / 20 s): at steady state
+    # the log-evidence is 0.1 / (1 - exp(-0.05)) times one update's
+    gain = 0.1 / (1.0 - np.exp(-0.05))
+    expected = p**gain / (p**gain).sum()
+    assert result.cls == "drone"
+    assert result.confidence == pytest.approx(expected[0], abs=1e-3)
+    assert 0.75 < result.confidence < 0.85  # not the 99.9 % twenty independent looks would make
