@@ -286,7 +286,9 @@ class Tracker:
                               "mode_prior 0")
         on_demand = np.flatnonzero(self._on_demand)
         self._rescue_mode = int(on_demand[0]) if on_demand.size else None
-        self._q_max = (max(self.config.q_horizontal), max(self.config.q_vertical))
+        always_on = np.flatnonzero(~self._on_demand)  # an idle agile mode must not widen every retrodiction
+        self._q_max = (max(self.config.q_horizontal[j] for j in always_on),
+                       max(self.config.q_vertical[j] for j in always_on))
         self._merge_gate = _chi2_quantile(self.config.merge_probability, 6)
         self._loose: list[_LooseBearing] = []
         self._next_id = 1
@@ -576,8 +578,8 @@ class Tracker:
     def _ready_on_demand(self, rows: IntArray, mode: int, site: SensorSite, t: float) -> IntArray:
         """Of ``rows``, those ``site`` has seen; where the on-demand ``mode`` is off, its state is set to
         the track as it stands, with the mode's process noise since ``site`` last updated the track (not
-        since the last bearing: a manoeuvre shows only to a 3-D sensor), one scan period at most (a
-        gate grown over several missed scans would take clutter)."""
+        since the last bearing: a manoeuvre shows only to a 3-D sensor), one and a half scan periods at
+        most (a manoeuvre begun at the last scan; a gate grown over several missed scans takes clutter)."""
         since = t - self._seen_at[rows, site.index]
         rows, since = rows[np.isfinite(since)], since[np.isfinite(since)]
         idle = self._mu[rows, mode] == 0.0
