@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from dronewatch.formats.scenario import ScenarioWriter
+from dronewatch.model import Detection
 from dronewatch.sim import engine
 from dronewatch.sim.radar_scenario import RadarScenarioConfig, write_radar_scenario
 from dronewatch.sim.scenarios import built_in
@@ -44,11 +45,6 @@ def timed(command: list[str], repeats: int) -> list[float]:
     return out
 
 
-def count_detections(path: Path) -> int:
-    with path.open(encoding="utf-8") as lines:
-        return sum('"type":"detection"' in line.replace(" ", "") for line in lines)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -56,22 +52,23 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         radar = Path(work, "radar.jsonl")
-        write_radar_scenario(RadarScenarioConfig(n_targets=60, clutter_per_scan=10.0, duration_s=120.0, seed=11),
-                             radar)
+        radar_detections = write_radar_scenario(
+            RadarScenarioConfig(n_targets=60, clutter_per_scan=10.0, duration_s=120.0, seed=11), radar)["detections"]
         station = Path(work, "border-station.jsonl")
+        records = list(engine.generate(built_in("border-station", 7)))
         with station.open("w", encoding="utf-8") as out:
-            ScenarioWriter(out).write_all(engine.generate(built_in("border-station", 7)))
+            ScenarioWriter(out).write_all(records)
+        station_detections = sum(isinstance(r, Detection) for r in records)
         cases = [("dronewatch --help", [str(DRONEWATCH), "--help"], None, 0.3),
                  ("dronewatch track (one radar)", [str(DRONEWATCH), "track", str(radar), "-o",
-                                                   str(Path(work, "radar.tracks.jsonl"))], radar, 1.5),
+                                                   str(Path(work, "radar.tracks.jsonl"))], radar_detections, 1.5),
                  ("dronewatch track (border-station, 7 sensors)",
                   [str(DRONEWATCH), "track", str(station), "-o", str(Path(work, "station.tracks.jsonl"))],
-                  station, None)]
+                  station_detections, None)]
         rows = []
-        for name, command, scenario, goal in cases:
+        for name, command, detections, goal in cases:
             print(f"{name} ...", flush=True)
             seconds = timed(command, args.repeats)
-            detections = count_detections(scenario) if scenario else None
             rows.append((name, detections, statistics.median(seconds), min(seconds), goal))
     lines = ["# Whole-process time of batch commands", "",
              f"`python3 dev.py bench benchmarks/bench_startup.py --repeats {args.repeats}`: median and fastest of "

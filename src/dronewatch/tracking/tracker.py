@@ -401,7 +401,7 @@ class Tracker:
             if which.size:
                 update_mode(j, which)
         mu = imm.posterior(mu, log_likelihood)
-        self._mu[rows] = imm.switch_off(mu, od, self.config.on_demand_floor) if od.any() else mu
+        self._mu[rows] = imm.switch_off(mu, od, self.config.on_demand_floor)
         self._x[rows], self._p[rows] = imm.combine(self._xm[rows], self._pm[rows], self._mu[rows])
 
     def _set_state(self, rows: IntArray, x: FloatArray, p: FloatArray) -> None:
@@ -549,23 +549,23 @@ class Tracker:
         used = np.zeros(len(detections), dtype=bool)
         updated = np.zeros(self.size, dtype=bool)
         confirmed_took = np.zeros(len(detections), dtype=bool)
-        # confirmed tracks first; then those of them no plot fitted, as an on-demand (agile) mode
-        # predicts them: a pull-up or a dive can leave the other modes' gates within a scan
-        rescue, tentative = self._confirmed & ~updated, ~self._confirmed
-        for stage, mode in ((self._confirmed, None), (tentative, None), (rescue, self._rescue_mode)):
+        stages: list[tuple[BoolArray, int | None]] = [(self._confirmed, None), (~self._confirmed, None)]
+        if self._rescue_mode is not None and batch.positions is not None:
+            # then the confirmed tracks no plot fitted, as the on-demand (agile) mode predicts them:
+            # a pull-up or a dive can leave the other modes' gates within a scan
+            stages.append((self._confirmed, self._rescue_mode))
+        for stage, mode in stages:
             rows = np.flatnonzero(stage & ~updated)
-            dets = np.flatnonzero(~used)
-            if stage is rescue:
-                if mode is None or batch.positions is None:
-                    continue
+            if mode is not None:
                 rows = self._ready_on_demand(rows, mode, site, t)
+            dets = np.flatnonzero(~used)
             if rows.size == 0 or dets.size == 0:
                 continue
             chosen = self._associate(site, batch, rows, dets, mode)
             self._add_evidence(site, batch, chosen)
             used[chosen.detections] = True
             updated[chosen.tracks] = True
-            confirmed_took[chosen.detections] = stage is not tentative
+            confirmed_took[chosen.detections] = self._confirmed[chosen.tracks]
         self._mark_updated(np.flatnonzero(updated), site, t)
         if site.clutter_map is not None:  # a radar
             site.clutter_map.record_scan(batch.z[~confirmed_took], ~used[~confirmed_took])
