@@ -194,10 +194,7 @@ class Classifier:
         for n, report in enumerate(reports):
             history = self._tracks[report.id]
             step = self.window_s if history.last_t is None else t - history.last_t
-            decay = math.exp(-step / self.memory_s)
-            # updates a second apart see windows that overlap by all but a second: each counts for
-            # its share of a window's worth of evidence, not as a new, independent look
-            history.log_evidence = decay * history.log_evidence + min(1.0, 2.0 * step / self.window_s) * log_p[n]
+            history.log_evidence = accumulate(history.log_evidence, log_p[n], step, self.window_s, self.memory_s)
             history.last_t = t
             out[report.id] = self._decide(report, history, features[n], terms[n], log_p[n], t)
         return out
@@ -233,6 +230,16 @@ class Classifier:
             contribution += np.bincount(first, half, count) + np.bincount(second, half, count)
         top = [int(k) for k in np.argsort(contribution)[::-1][:2] if contribution[k] > 0]
         return tuple(_describe(FEATURES[k], float(features[k])) for k in top)
+
+
+def accumulate(log_evidence: FloatArray, log_p: FloatArray, step_s: float, window_s: float, memory_s: float
+               ) -> FloatArray:
+    """A track's class log-evidence after one more update ``step_s`` after the last (its first: one
+    window): the old evidence forgotten with time constant ``memory_s``, plus this update's log-probabilities."""
+    # updates a second apart see windows that overlap by all but a second: each counts for
+    # its share of a window's worth of evidence, not as a new, independent look
+    result: FloatArray = math.exp(-step_s / memory_s) * log_evidence + min(1.0, 2.0 * step_s / window_s) * log_p
+    return result
 
 
 def _window_features(histories: Sequence[_History]) -> FloatArray:
