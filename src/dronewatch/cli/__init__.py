@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name: (module in dronewatch.cli, sum
     "track": ("track", "run the multi-sensor tracker over a scenario file"),
     "assess": ("assess", "classify tracks and raise alerts (zones and sensors from the scenario file)"),
     "run": ("assess", "track, assess and score a scenario in one go, with a readable report"),
-    "score": ("score", "GOSPA and track-quality metrics of tracks against a scenario's truth"),
+    "score": ("score", "GOSPA, SIAP and C-UAS metrics of tracks (and alerts) against a scenario's truth"),
     "remoteid": ("remoteid", "decode broadcast Remote ID (ASTM F3411) from captures or hex"),
     "sapient-sensor": ("sapient_sensor", "replay a scenario's detections as SAPIENT edge nodes"),
     "audit": ("audit", "the audit log"),

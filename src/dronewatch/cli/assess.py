@@ -15,7 +15,7 @@ from dronewatch.cli import COMMANDS
 from dronewatch.cli._io import format_bad_lines, open_output, read_scenario
 from dronewatch.errors import ConfigError
 from dronewatch.formats.scenario import ScenarioWriter
-from dronewatch.model import Alert, Record, ScenarioInfo, Sensor, TrackReport, Truth, Zone
+from dronewatch.model import Alert, Detection, Record, ScenarioInfo, Sensor, TrackReport, Truth, Zone
 from dronewatch.outputs.site_plot import site_svg
 from dronewatch.sim.metrics import score_tracks, site_frame
 from dronewatch.tracking import Tracker, track_records
@@ -138,7 +138,9 @@ def run_all(args: argparse.Namespace) -> int:
                                            title=f"{name or Path(args.scenario).name}: tracks and alerts"),
                                   encoding="utf-8")
     all_reports = [r for reps in result.tracks.values() for r in reps]
-    score = score_tracks(truths, sorted(all_reports, key=lambda r: r.t), frame) if truths else None
+    detections = [r for r in records if isinstance(r, Detection)]
+    score = score_tracks(truths, sorted(all_reports, key=lambda r: r.t), frame, sensors=sensors, detections=detections,
+                         alerts=result.alerts) if truths else None
     report = _report(name or Path(args.scenario).name, tracker, result, score.format_table() if score else None)
     (out / "report.md").write_text(report, encoding="utf-8")
     for line in result.summary():
