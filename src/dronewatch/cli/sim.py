@@ -13,10 +13,13 @@ from typing import Any
 from dronewatch.cli import COMMANDS
 from dronewatch.cli._io import open_output
 from dronewatch.errors import ConfigError, FormatError
+from dronewatch.model import TruthClass
 from dronewatch.sim import engine, motion
 from dronewatch.sim.broadcast import RemoteIdCaptureWriter
 from dronewatch.sim.custom import load_scenario
 from dronewatch.sim.scenarios import BUILT_IN, built_in
+
+TRAJECTORY_CLASSES: tuple[TruthClass, ...] = ("drone", "bird", "aircraft")
 
 
 def add_parser(commands: Any) -> None:
@@ -29,12 +32,17 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--duration", type=float, help="seconds (default: the scenario's, 600)")
     parser.add_argument("--realtime", action="store_true", help="pace the lines to the wall clock")
     parser.add_argument("--trajectory", action="append", default=[], metavar="FILE.csv",
-                        help="add a recorded flight (columns t, lat, lon, alt) as a drone; may repeat")
+                        help="add a recorded flight (columns t, lat, lon, alt); may repeat")
     parser.add_argument("--trajectory-origin", default="0,800", metavar="EAST,NORTH",
                         help="where the recorded flight's first fix goes, metres from the site (default 0,800)")
     parser.add_argument("--trajectory-altitude", choices=("lowest", "ground"), default="lowest",
                         help="heights of a recorded flight: above its lowest fix (default; for AMSL or ellipsoid "
                              "logs that start or end on the ground), or the alt column as height above ground")
+    parser.add_argument("--trajectory-class", choices=TRAJECTORY_CLASSES,
+                        help="what the recorded flights are (default drone)")
+    parser.add_argument("--trajectory-rf-link", action=argparse.BooleanOptionalAction,
+                        help="whether the recorded flights emit an RF control link the direction finders hear "
+                             "(default: a drone does, a bird or a crewed aircraft does not)")
     parser.add_argument("-o", "--output", default="-", help="output file (default: standard output)")
     parser.add_argument("--remoteid-pcap", metavar="FILE.pcapng",
                         help="also write the Remote ID broadcasts the receivers heard as a Wi-Fi beacon capture")
@@ -62,6 +70,18 @@ def read_trajectory(path: str, origin: tuple[float, float], altitude: str = "low
         raise FormatError(str(error), source=path) from None
 
 
+def recorded_objects(paths: list[str], origin: tuple[float, float], altitude: str, cls: TruthClass | None = None,
+                     rf_link: bool | None = None) -> list[engine.SimObject]:
+    """The recorded flights as objects ``recorded-1``, ``recorded-2``, ... of class ``cls`` (default drone).
+
+    ``rf_link`` None: a drone has a control link, a bird has none, nor has a crewed aircraft (it
+    talks to air traffic control, which is not what the direction finders listen for)."""
+    cls = cls or "drone"
+    link = cls == "drone" if rf_link is None else rf_link
+    return [engine.SimObject(f"recorded-{k + 1}", cls, read_trajectory(path, origin, altitude), rf_link=link)
+            for k, path in enumerate(paths)]
+
+
 def run(args: argparse.Namespace) -> int:
     if args.scenario.endswith(".toml"):
         scenario = load_scenario(args.scenario, args.seed, args.duration)
@@ -72,9 +92,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError(f"--trajectory-origin: expected EAST,NORTH in metres, got {args.trajectory_origin!r}"
                           ) from None
-    recorded = [engine.SimObject(f"recorded-{k + 1}", "drone",
-                                 read_trajectory(path, (east, north), args.trajectory_altitude), rf_link=True)
-                for k, path in enumerate(args.trajectory)]
+    if not args.trajectory and (args.trajectory_class is not None or args.trajectory_rf_link is not None):
+        raise ConfigError("--trajectory-class and --trajectory-rf-link describe recorded flights: "
+                          "give them with --trajectory FILE.csv")
+    recorded = recorded_objects(args.trajectory, (east, north), args.trajectory_altitude, args.trajectory_class,
+                                args.trajectory_rf_link)
     if recorded:
         scenario = replace(scenario, objects=scenario.objects + recorded)
     with contextlib.ExitStack() as files:

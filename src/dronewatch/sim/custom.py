@@ -137,6 +137,9 @@ OBJECT_TYPES: dict[str, Builder] = {
     "soaring_bird": lambda r, name, start, end: [scenarios.soaring_bird(r.rng, start, end, name)],
     "photo_drone": lambda r, name, start, end: [scenarios.photo_drone(r.rng, start, end, name)],
     "seabird": lambda r, name, start, end: [scenarios.seabird(r.rng, start, end, name)],
+    "fpv_drone": lambda r, name, start, end: [scenarios.fpv_drone(r.rng, start, end, name)],
+    "aerobatic_plane": lambda r, name, start, end: [scenarios.aerobatic_plane(r.rng, start, end, name)],
+    "kestrel": lambda r, name, start, end: [scenarios.kestrel(r.rng, start, end, name)],
     "helicopter": lambda r, name, start, end: [_renamed(scenarios.helicopter(r.rng, start, end), name)],
     "waypoints": lambda r, name, start, end: [_waypoints(r, name, start, end)],
 }

@@ -15,8 +15,18 @@ orbit           waypoints around a circle, lap after lap (loiter)
 soaring         a circle whose centre drifts with the wind while the bird climbs
 wander          heading random walk with sudden changes (a bird in erratic flight)
 flock           a wandering leader and followers at slowly varying offsets
+seabird         commuting low with flap-and-glide, resting on the water
+kestrel         flying, then hovering on the spot into the wind, then on again
 straight        constant velocity (crewed aircraft)
 ==============  ==================================================================
+
+Flapping birds carry their wingbeat in their speed: each downstroke pushes, so the speed
+along the path swings by a few per cent at the wingbeat frequency,
+``v (1 + a sin(2 pi f t + phase))``. Real wingbeats are 3-6 Hz; the 0.1 s step carries
+frequencies below 5 Hz only, so they are put at 3-4.5 Hz. The surge moves the bird a few
+centimetres: no sensor here resolves it, but a truth velocity sampled at any instant shows
+it. Soaring birds glide and do not flap. FPV racers and aerobatic planes are in
+:mod:`dronewatch.sim.figures`.
 """
 
 from __future__ import annotations
@@ -33,6 +43,13 @@ from dronewatch.geo import LocalFrame
 FloatArray = NDArray[np.float64]
 
 STEP_S = 0.1
+WINGBEAT_SURGE = 0.06
+"""Speed swing within a wingbeat, as a share of the speed (small birds 5-10 %)."""
+
+
+def wingbeat(step: int, frequency_hz: float, phase_rad: float = 0.0) -> float:
+    """The factor a flapping bird's speed has at ``step`` (of :data:`STEP_S`): ``1 + a sin(2 pi f t + phase)``."""
+    return 1.0 + WINGBEAT_SURGE * math.sin(2.0 * math.pi * frequency_hz * step * STEP_S + phase_rad)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +133,8 @@ def follow_waypoints(t0_s: float, start: Sequence[float], heading_deg: float, sp
                      waypoints: Sequence[Waypoint], limits: Limits, end_s: float, *, after: str = "exit",
                      exit_radius_m: float = 8000.0) -> Trajectory:
     """Fly from ``start`` through ``waypoints``; then ``after`` = ``exit`` (fly on until ``exit_radius_m``
-    from the site or ``end_s``), ``hover`` (until ``end_s``) or ``land``."""
+    from the site or ``end_s``), ``hover`` (until ``end_s``), ``land`` or ``stop`` (the trajectory ends
+    at the last waypoint, for another behaviour to go on from there)."""
     s = _State(float(start[0]), float(start[1]), float(start[2]), math.radians(heading_deg), speed_mps)
     dt = STEP_S
     t = t0_s
@@ -152,6 +170,8 @@ def follow_waypoints(t0_s: float, start: Sequence[float], heading_deg: float, sp
             time_to_go = max(distance / max(s.speed, 1.0), 1.0)
             s.climb = _approach(s.climb, max(-limits.climb_mps, min(limits.climb_mps, (w.up_m - s.u) / time_to_go)),
                                 4.0 * dt)
+        elif after == "stop":
+            break
         elif after == "hover":
             goal_speed = 0.0
             s.climb = _approach(s.climb, 0.0, 2.0 * dt)
@@ -204,24 +224,28 @@ def soaring(t0_s: float, center: Sequence[float], radius_m: float, speed_mps: fl
 
 def wander(t0_s: float, start: Sequence[float], heading_deg: float, speed_range_mps: tuple[float, float],
            up_range_m: tuple[float, float], end_s: float, rng: np.random.Generator,
-           sudden_turn_per_s: float = 0.05, exit_radius_m: float = 8000.0, heading_noise_deg: float = 1.0
-           ) -> Trajectory:
+           sudden_turn_per_s: float = 0.05, exit_radius_m: float = 8000.0, heading_noise_deg: float = 1.0,
+           wingbeat_hz: float | None = None) -> Trajectory:
     """Erratic flight: heading random walk (``heading_noise_deg`` per step), occasional sudden turns,
-    speed and height drifting in range."""
+    speed and height drifting in range; flapping at ``wingbeat_hz`` if given."""
     steps = max(1, round((end_s - t0_s) / STEP_S))
     heading = math.radians(heading_deg)
     speed = float(rng.uniform(*speed_range_mps))
     e, n, u = (float(v) for v in start)
     samples = []
-    for _ in range(steps + 1):
+    for k in range(steps + 1):
         climb = float(rng.normal(0.0, 0.5))
-        samples.append((e, n, u, speed * math.sin(heading), speed * math.cos(heading), climb))
+        flying = speed * (wingbeat(k, wingbeat_hz) if wingbeat_hz else 1.0)
+        samples.append((e, n, u, flying * math.sin(heading), flying * math.cos(heading), climb))
         heading += float(rng.normal(0.0, math.radians(heading_noise_deg)))
         if rng.random() < sudden_turn_per_s * STEP_S:
             heading += float(rng.uniform(-1.5, 1.5))
-        speed = min(max(speed + float(rng.normal(0.0, 0.3)), speed_range_mps[0]), speed_range_mps[1])
-        e += speed * math.sin(heading) * STEP_S
-        n += speed * math.cos(heading) * STEP_S
+        # a flapping bird's quick speed changes are its wingbeats; its cruise speed drifts more slowly
+        speed = min(max(speed + float(rng.normal(0.0, 0.3)) * (0.3 if wingbeat_hz else 1.0), speed_range_mps[0]),
+                    speed_range_mps[1])
+        flying = speed * (wingbeat(k + 1, wingbeat_hz) if wingbeat_hz else 1.0)
+        e += flying * math.sin(heading) * STEP_S
+        n += flying * math.cos(heading) * STEP_S
         u = min(max(u + climb * STEP_S, up_range_m[0]), up_range_m[1])
         if math.hypot(e, n) > exit_radius_m:
             break
@@ -229,10 +253,11 @@ def wander(t0_s: float, start: Sequence[float], heading_deg: float, speed_range_
 
 
 def seabird(t0_s: float, start: Sequence[float], heading_deg: float, end_s: float, rng: np.random.Generator,
-            exit_radius_m: float = 8000.0) -> Trajectory:
+            exit_radius_m: float = 8000.0, wingbeat_hz: float = 3.5) -> Trajectory:
     """A seabird (the recorded gannet): commuting low over the water at 9-20 m/s on a wandering heading,
-    flap-and-glide speed changes, rising and sinking a few metres, now and then settling on the
-    water for half a minute to a few minutes and taking off again."""
+    flap-and-glide speed changes (wingbeats while it speeds up, gliding while it slows), rising and
+    sinking a few metres, now and then settling on the water for half a minute to a few minutes and
+    taking off again."""
     steps = max(1, round((end_s - t0_s) / STEP_S))
     heading = math.radians(heading_deg)
     cruise = float(rng.uniform(9.0, 20.0))
@@ -240,37 +265,104 @@ def seabird(t0_s: float, start: Sequence[float], heading_deg: float, end_s: floa
     speed, rest_left = cruise, 0.0
     e, n, u = (float(v) for v in start)
     samples: list[tuple[float, float, float, float, float, float]] = []
-    for _ in range(steps + 1):
+    for k in range(steps + 1):
+        flapping = False
         if rest_left > 0.0:
             rest_left -= STEP_S
             goal_speed, goal_up = float(rng.uniform(0.0, 0.5)), 0.5  # drifting on the water
         else:
-            goal_speed = cruise * (1.0 + 0.25 * math.sin(len(samples) * STEP_S / flap_glide_s))
-            goal_up = float(start[2]) + 4.0 * math.sin(len(samples) * STEP_S / 7.0)
+            goal_speed = cruise * (1.0 + 0.25 * math.sin(k * STEP_S / flap_glide_s))
+            flapping = math.cos(k * STEP_S / flap_glide_s) > 0.0
+            goal_up = float(start[2]) + 4.0 * math.sin(k * STEP_S / 7.0)
             if rng.random() < STEP_S / 300.0:  # about once in five minutes of flight
                 rest_left = float(rng.uniform(30.0, 200.0))
         speed = _approach(speed, goal_speed, 2.0 * STEP_S)
+        flying = speed * (wingbeat(k, wingbeat_hz) if flapping else 1.0)
         climb = max(-3.0, min(3.0, goal_up - u))
-        samples.append((e, n, u, speed * math.sin(heading), speed * math.cos(heading), climb))
+        samples.append((e, n, u, flying * math.sin(heading), flying * math.cos(heading), climb))
         heading += float(rng.normal(0.0, math.radians(2.0)))
-        e += speed * math.sin(heading) * STEP_S
-        n += speed * math.cos(heading) * STEP_S
+        e += flying * math.sin(heading) * STEP_S
+        n += flying * math.cos(heading) * STEP_S
         u = max(0.0, u + climb * STEP_S)
         if math.hypot(e, n) > exit_radius_m:
             break
     return _trajectory(t0_s, samples)
 
 
-def flock(leader: Trajectory, size: int, spacing_m: float, rng: np.random.Generator) -> list[Trajectory]:
-    """Followers around a leader at offsets that drift slowly (an Ornstein-Uhlenbeck process each)."""
+def kestrel(t0_s: float, start: Sequence[float], heading_deg: float, end_s: float, rng: np.random.Generator,
+            exit_radius_m: float = 8000.0, wingbeat_hz: float = 4.5) -> Trajectory:
+    """A kestrel hunting: flapping flight at 6-11 m/s on a wandering heading for 10-60 s, then
+    wind-hovering on the spot for 5-30 s at 10-40 m (ground speed well under 1 m/s, the body held
+    still while the wings beat), now and then a drop to the ground on prey, then on again."""
+    steps = max(1, round((end_s - t0_s) / STEP_S))
+    heading = math.radians(heading_deg)
+    e, n, u = (float(v) for v in start)
+    speed = cruise = float(rng.uniform(6.0, 11.0))
+    climb, goal_up = 0.0, min(max(u, 10.0), 40.0)
+    mode, left = "fly", float(rng.uniform(10.0, 60.0))
+    drift = np.zeros(2)  # the hovering body's small wander, an Ornstein-Uhlenbeck velocity
+    samples: list[tuple[float, float, float, float, float, float]] = []
+    for k in range(steps + 1):
+        left -= STEP_S
+        if left <= 0.0:
+            if mode == "fly":
+                # the hover counts from when it has stopped: slowing down takes speed / 3 m/s2
+                mode, left = "hover", float(rng.uniform(5.0, 30.0)) + speed / 3.0
+                goal_up = float(rng.uniform(10.0, 40.0))
+            elif mode == "hover" and rng.random() < 0.3:
+                mode, left, goal_up = "drop", float(rng.uniform(3.0, 10.0)), 0.3
+            else:
+                mode, left, cruise = "fly", float(rng.uniform(10.0, 60.0)), float(rng.uniform(6.0, 11.0))
+                heading += float(rng.uniform(-1.0, 1.0))
+                goal_up = min(max(goal_up, 10.0), 40.0) + float(rng.uniform(-5.0, 5.0))
+        if mode == "fly":
+            speed = _approach(speed, cruise, 2.0 * STEP_S)
+            heading += float(rng.normal(0.0, math.radians(2.0)))
+        else:
+            speed = _approach(speed, 0.0, 3.0 * STEP_S)
+        drift += -0.5 * drift * STEP_S + rng.normal(0.0, 0.15, 2) * math.sqrt(STEP_S)
+        beat = wingbeat(k, wingbeat_hz)
+        flying = speed * beat
+        ve = flying * math.sin(heading) + (drift[0] if mode == "hover" else 0.0)
+        vn = flying * math.cos(heading) + (drift[1] if mode == "hover" else 0.0)
+        climb = _approach(climb, max(-6.0, min(2.0, goal_up - u)), 4.0 * STEP_S)
+        samples.append((e, n, u, ve, vn, climb))
+        e += ve * STEP_S
+        n += vn * STEP_S
+        u = max(0.0, u + climb * STEP_S)
+        if math.hypot(e, n) > exit_radius_m:
+            break
+    return _trajectory(t0_s, samples)
+
+
+def flock(leader: Trajectory, size: int, spacing_m: float, rng: np.random.Generator,
+          wingbeat_hz: float | None = None) -> list[Trajectory]:
+    """Followers around a leader at offsets that drift slowly (pulled back towards the leader, at an
+    Ornstein-Uhlenbeck relative velocity each).
+
+    With ``wingbeat_hz`` (the leader's), each follower beats its wings out of step with the
+    leader: its surge along the path is the leader's shifted by a phase of its own."""
     steps = leader.position.shape[0]
     out = [leader]
-    for _ in range(size - 1):
+    speed = np.linalg.norm(leader.velocity[:, :2], axis=1)
+    along = leader.velocity[:, :2] / np.maximum(speed, 1e-9)[:, None]
+    omega_t = 2.0 * math.pi * (wingbeat_hz or 0.0) * np.arange(steps) * STEP_S
+    for k in range(size - 1):
         offset = rng.normal(0.0, spacing_m, 3) * np.array([1.0, 1.0, 0.3])
+        drift = np.zeros(3)
         path = np.empty((steps, 3))
-        for k in range(steps):
-            offset += -0.05 * offset * STEP_S + rng.normal(0.0, spacing_m * 0.05, 3) * np.array([1.0, 1.0, 0.3])
-            path[k] = offset
+        for i in range(steps):
+            # the offset drifts at a relative velocity that itself wanders (about 0.4 m/s, 2 s memory):
+            # a bird changes its place in the flock smoothly, not by jumps at every step
+            drift += -drift * STEP_S / 2.0 + rng.normal(0.0, spacing_m * 0.01, 3) * np.array([1.0, 1.0, 0.3])
+            offset += (drift - 0.01 * offset) * STEP_S
+            path[i] = offset
+        if wingbeat_hz:
+            # the leader's surge is -(a v / w) cos(w t); the follower's the same a phase later
+            phase = 2.0 * math.pi * ((k + 1) * 0.618034 % 1.0)  # spread over the cycle, no draw from rng
+            surge = WINGBEAT_SURGE * speed / (2.0 * math.pi * wingbeat_hz) * (np.cos(omega_t)
+                                                                             - np.cos(omega_t + phase))
+            path[:, :2] += along * surge[:, None]
         position = leader.position + path
         position[:, 2] = np.maximum(position[:, 2], 5.0)
         out.append(Trajectory(leader.t0_s, position, np.gradient(position, STEP_S, axis=0)))
@@ -285,6 +377,15 @@ def straight(t0_s: float, start: Sequence[float] | FloatArray, velocity: Sequenc
     v = np.asarray(velocity, dtype=np.float64)
     position = np.asarray(start, dtype=np.float64) + t * v
     return Trajectory(t0_s, position, np.broadcast_to(v, position.shape).copy())
+
+
+def join(first: Trajectory, *more: Trajectory) -> Trajectory:
+    """One trajectory from pieces each starting where the one before ended (its first sample dropped)."""
+    position, velocity = [first.position], [first.velocity]
+    for piece in more:
+        position.append(piece.position[1:])
+        velocity.append(piece.velocity[1:])
+    return Trajectory(first.t0_s, np.concatenate(position), np.concatenate(velocity))
 
 
 def from_csv_rows(rows: Sequence[tuple[float, float, float, float | None]], origin_enu: Sequence[float],

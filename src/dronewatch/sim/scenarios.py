@@ -18,9 +18,10 @@ import numpy as np
 from dronewatch.errors import ConfigError
 from dronewatch.geo import LocalFrame
 from dronewatch.model import Sensor, Zone
-from dronewatch.sim import motion
+from dronewatch.sim import figures, motion
 from dronewatch.sim.engine import Crowd, SimObject, SimScenario
-from dronewatch.sim.motion import Limits, Waypoint
+from dronewatch.sim.figures import Airframe, FlightState
+from dronewatch.sim.motion import Limits, Trajectory, Waypoint
 
 SITE = LocalFrame(31.7775, -106.5290, 1130.0)
 T0 = 1_764_000_000.0
@@ -28,6 +29,15 @@ DRONE = Limits(accel_mps2=4.0, turn_rate_dps=45.0, climb_mps=5.0)
 RACER = Limits(accel_mps2=6.0, turn_rate_dps=60.0, climb_mps=10.0)
 MULTIROTOR = Limits(accel_mps2=3.0, turn_rate_dps=90.0, climb_mps=4.0)
 """A camera multirotor flown by hand: turns on the spot, gentle on the sticks."""
+FPV_CLIMB_OUT = Limits(accel_mps2=15.0, turn_rate_dps=35.0, climb_mps=8.0)
+"""An FPV racer getting to and from its area: 35 deg/s at 45 m/s is a 2.8 g turn."""
+FPV = Airframe(cruise_mps=38.0, min_speed_mps=12.0, max_speed_mps=50.0, throttle_per_s=1.5, thrust_mps2=30.0,
+               drag_mps2=15.0, floor_m=5.0)
+"""A 5-inch FPV quad: thrust three times its weight, 50 m/s flat out."""
+PLANE_CLIMB_OUT = Limits(accel_mps2=3.0, turn_rate_dps=30.0, climb_mps=6.0)
+AEROBATIC = Airframe(cruise_mps=20.0, min_speed_mps=7.0, max_speed_mps=45.0, throttle_per_s=0.5,
+                     thrust_mps2=1.3 * figures.G_MPS2, drag_mps2=3.0, floor_m=25.0)
+"""An F3A aerobatic model: more thrust than weight (it climbs vertically without losing speed)."""
 
 
 def _sensor(sensor_id: str, kind: str, east: float, north: float, mast_m: float, **fields: object) -> Sensor:
@@ -166,6 +176,74 @@ def photo_drone(rng: np.random.Generator, start_s: float, end_s: float, name: st
     return SimObject(name, "drone", trajectory, rf_link=bool(rng.random() < 0.7))
 
 
+def _end_state(trajectory: Trajectory) -> FlightState:
+    e, n, u = (float(v) for v in trajectory.position[-1])
+    ve, vn, vu = (float(v) for v in trajectory.velocity[-1])
+    horizontal = math.hypot(ve, vn)
+    return FlightState(e, n, u, math.atan2(ve, vn) % (2.0 * math.pi), math.atan2(vu, horizontal),
+                       max(math.hypot(horizontal, vu), 1.0))
+
+
+def _figures_between(start_s: float, end_s: float, launch: tuple[float, float, float], area: Waypoint,
+                     climb_out: Limits, airframe: Airframe, choose: figures.Chooser, flight_s: float,
+                     landing: list[Waypoint], rng: np.random.Generator) -> Trajectory:
+    """Take off at ``launch``, fly to ``area``, fly figures there for ``flight_s``, come back by ``landing``
+    and land."""
+    out = motion.follow_waypoints(start_s, launch, float(rng.uniform(0.0, 360.0)), 0.0, [area], climb_out, end_s,
+                                  after="stop")
+    if out.end_s >= end_s - 1e-9:
+        return out
+    shown, state = figures.fly_figures(out.end_s, _end_state(out), airframe, choose, out.end_s + flight_s, end_s, rng)
+    if shown.end_s >= end_s - 1e-9:
+        return motion.join(out, shown)
+    back = motion.follow_waypoints(shown.end_s, (state.e, state.n, state.u), math.degrees(state.heading),
+                                   state.speed, landing, climb_out, end_s, after="land")
+    return motion.join(out, shown, back)
+
+
+def fpv_drone(rng: np.random.Generator, start_s: float, end_s: float, name: str = "fpv-1") -> SimObject:
+    """An FPV racer or freestyle quad: from a launch point 0.8-2 km out to an area 200-900 m from the
+    compound, 1.5-4 min of freestyle there (30-50 m/s, hard banked turns at 1.5-3 g, dives and
+    pull-ups), back and land. RF video and control links, no Remote ID (as most are flown)."""
+    launch = _polar(rng.uniform(0.0, 360.0), rng.uniform(800.0, 2000.0), 0.0)
+    centre = _polar(rng.uniform(0.0, 360.0), rng.uniform(200.0, 900.0), rng.uniform(20.0, 60.0))
+    speed = float(rng.uniform(30.0, 45.0))
+    trajectory = _figures_between(start_s, end_s, launch, Waypoint(*centre, speed_mps=speed), FPV_CLIMB_OUT, FPV,
+                                  figures.fpv_chooser(centre, rng.uniform(150.0, 300.0), ceiling_m=120.0,
+                                                      floor_m=FPV.floor_m, max_speed_mps=FPV.max_speed_mps),
+                                  float(rng.uniform(90.0, 240.0)),
+                                  [Waypoint(launch[0], launch[1], 20.0, speed, hover_s=1.0)], rng)
+    return SimObject(name, "drone", trajectory, rf_link=True)
+
+
+def aerobatic_plane(rng: np.random.Generator, start_s: float, end_s: float, name: str = "aerobatic-1"
+                    ) -> SimObject:
+    """A fixed-wing model flown as the recorded F3A flight: off a field 0.8-1.8 km out, 4-8 min of
+    aerobatics in a box 300-500 m long beside it (cruise 15-25 m/s, passes up to 1.5 times that,
+    loops, vertical up-lines, stall turns and vertical dives pulled out at 2.5-4 g, 25-300 m up),
+    then a landing. A control link, no Remote ID (model flying fields are exempt)."""
+    field = _polar(rng.uniform(0.0, 360.0), rng.uniform(800.0, 1800.0), 0.0)
+    axis = float(rng.uniform(0.0, 180.0))
+    centre = np.array(field) + np.array(_polar(axis + 90.0, rng.uniform(100.0, 200.0), 0.0))
+    entry = Waypoint(float(centre[0]), float(centre[1]), float(rng.uniform(80.0, 150.0)), AEROBATIC.cruise_mps)
+    # a straight final approach along the box's axis down onto the field, slowing to a stop on it
+    final = np.array(field) + np.array(_polar(axis, 300.0, 20.0))
+    landing = [Waypoint(float(final[0]), float(final[1]), 20.0, 16.0), Waypoint(field[0], field[1], 0.0, 12.0, 0.5)]
+    trajectory = _figures_between(start_s, end_s, field, entry, PLANE_CLIMB_OUT, AEROBATIC,
+                                  figures.aerobatic_chooser(centre.tolist(), axis, rng.uniform(150.0, 250.0),
+                                                            ceiling_m=320.0, floor_m=AEROBATIC.floor_m),
+                                  float(rng.uniform(240.0, 480.0)), landing, rng)
+    return SimObject(name, "drone", trajectory, rf_link=True)
+
+
+def kestrel(rng: np.random.Generator, start_s: float, end_s: float, name: str = "kestrel-1") -> SimObject:
+    """A kestrel hunting 300-1500 m from the compound: flapping flight, wind-hovering 5-30 s at 10-40 m,
+    dropping on prey, on again: hovering, it is as still as a multirotor."""
+    start = _polar(rng.uniform(0.0, 360.0), rng.uniform(300.0, 1500.0), rng.uniform(10.0, 40.0))
+    return SimObject(name, "bird", motion.kestrel(start_s, start, rng.uniform(0.0, 360.0), end_s, rng,
+                                                  exit_radius_m=3500.0))
+
+
 def bird_flock(rng: np.random.Generator, start_s: float, end_s: float, size: int = 6, name: str = "flock"
                ) -> list[SimObject]:
     """Birds crossing together, 8-18 m/s, low, with erratic heading changes."""
@@ -173,14 +251,14 @@ def bird_flock(rng: np.random.Generator, start_s: float, end_s: float, size: int
     offset = rng.uniform(-400.0, 400.0)  # crossing within the radar's reach for birds (~1.8 km)
     start = np.array(_polar(bearing, 2500.0, 0.0)) + np.array(_polar(bearing + 90.0, offset, rng.uniform(20, 80)))
     leader = motion.wander(start_s, start, bearing + 180.0 + rng.uniform(-15, 15), (8.0, 18.0), (10.0, 150.0),
-                           end_s, rng, sudden_turn_per_s=0.02, exit_radius_m=3500.0)
+                           end_s, rng, sudden_turn_per_s=0.02, exit_radius_m=3500.0, wingbeat_hz=4.0)
     return [SimObject(f"{name}-{k + 1}", "bird", path)
-            for k, path in enumerate(motion.flock(leader, size, 12.0, rng))]
+            for k, path in enumerate(motion.flock(leader, size, 12.0, rng, wingbeat_hz=4.0))]
 
 
 def soaring_bird(rng: np.random.Generator, start_s: float, end_s: float, name: str,
                  near: tuple[float, float] | None = None) -> SimObject:
-    """A single bird circling in a thermal drifting with the wind (``near`` a point, 100-250 m off)."""
+    """A single bird circling in a thermal drifting with the wind (``near`` a point, 100-250 m off), gliding."""
     if near is None:
         center = _polar(rng.uniform(0.0, 360.0), rng.uniform(300.0, 1500.0), 0.0)
     else:
@@ -214,6 +292,25 @@ def helicopter(rng: np.random.Generator, start_s: float, end_s: float) -> SimObj
     return SimObject("helicopter-1", "aircraft", motion.straight(start_s, start, velocity, end), icao=icao)
 
 
+SOMETIMES: tuple[tuple[Callable[[np.random.Generator, float, float], SimObject], int, float, float], ...] = (
+    (fpv_drone, 18, 0.3, 400.0),
+    (aerobatic_plane, 19, 0.25, 200.0),
+    (kestrel, 20, 0.5, 300.0),
+)
+"""Objects in some seeds only: (builder, stream, share of seeds, latest start in seconds)."""
+
+
+def _sometimes(seed: int, end_s: float) -> list[SimObject]:
+    """The objects of :data:`SOMETIMES` this seed has, each from a random stream of its own, so that
+    whether one comes changes nothing else."""
+    out = []
+    for build, stream, share, latest_s in SOMETIMES:
+        rng = np.random.default_rng([seed, stream])
+        if rng.random() < share:
+            out.append(build(rng, float(rng.uniform(0.0, min(latest_s, end_s))), end_s))
+    return out
+
+
 def border_station(seed: int, duration_s: float = 600.0) -> SimScenario:
     rng = np.random.default_rng(seed)
     end = duration_s
@@ -231,6 +328,7 @@ def border_station(seed: int, duration_s: float = 600.0) -> SimScenario:
         # from a stream of its own, so that the other objects stay as they were before it came
         photo_drone(np.random.default_rng([seed, 16]), rng.uniform(0.0, 200.0), end),
         seabird(np.random.default_rng([seed, 17]), rng.uniform(0.0, 300.0), end),
+        *_sometimes(seed, end),
     ]
     return SimScenario("border-station", seed, duration_s, SITE, station_sensors(), station_zones(), objects, t0=T0)
 
@@ -245,6 +343,7 @@ def swarm(seed: int, duration_s: float = 600.0) -> SimScenario:
     objects += bird_flock(rng, rng.uniform(0.0, 200.0), duration_s, size=int(rng.integers(4, 9)))
     objects += [soaring_bird(rng, rng.uniform(0.0, 100.0), duration_s, f"soaring-{k + 1}") for k in range(3)]
     objects.append(seabird(np.random.default_rng([seed, 17]), rng.uniform(0.0, 300.0), duration_s))
+    objects += _sometimes(seed, duration_s)
     return SimScenario("swarm", seed, duration_s, SITE, station_sensors(), station_zones(), objects, t0=T0)
 
 

@@ -65,3 +65,41 @@ def test_remoteid_broadcasts_as_a_capture_give_the_detections_back(tmp_path: Pat
         assert got.alt == pytest.approx(expected.alt, abs=0.5)
         assert got.speed_mps == pytest.approx(expected.speed_mps, abs=0.4)
         assert got.operator_lat == pytest.approx(expected.operator_lat, abs=1e-7)
+
+
+def _rf_plots(out: Path) -> int:
+    return sum(isinstance(r, Detection) and r.sensor == "rf-1" for r in open_scenario(out))
+
+
+@pytest.mark.parametrize(("options", "cls", "heard"), [
+    ([], "drone", True),
+    (["--trajectory-class", "bird"], "bird", False),
+    (["--trajectory-class", "aircraft"], "aircraft", False),
+    (["--trajectory-class", "bird", "--trajectory-rf-link"], "bird", True),
+    (["--trajectory-class", "drone", "--no-trajectory-rf-link"], "drone", False),
+])
+def test_a_recorded_flight_has_the_class_and_rf_link_asked_for(tmp_path: Path, options: list[str], cls: str,
+                                                                heard: bool) -> None:
+    # a direction finder that never makes false plots (every RF plot is the recorded flight's link), and a
+    # radar, which sees anything, for the truth
+    site = tmp_path / "rf.toml"
+    site.write_text('[[sensor]]\nid = "rf-1"\nkind = "rf"\nsigma = {azimuth_deg = 2.0}\npd = 1.0\n'
+                    'clutter_per_scan = 0.0\nmax_range_m = 4000.0\n'
+                    '[[sensor]]\nid = "radar-1"\nkind = "radar"\nsigma = {range_m = 5.0, azimuth_deg = 0.5, '
+                    'elevation_deg = 0.5}\nclutter_per_scan = 0.0\nmax_range_m = 4000.0\n')
+    out = tmp_path / "s.jsonl"
+    assert main(["sim", "--scenario", str(site), "--duration", "20", "--trajectory", str(FLIGHT), *options,
+                 "-o", str(out)]) == 0
+    truths = [r for r in open_scenario(out) if isinstance(r, Truth)]
+    assert truths and {t.cls for t in truths} == {cls}
+    assert (_rf_plots(out) > 10) is heard
+
+
+def test_a_bad_trajectory_class_or_one_without_a_trajectory_is_a_clear_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["sim", "--trajectory", str(FLIGHT), "--trajectory-class", "plane", "-o", str(tmp_path / "x.jsonl")])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'plane'" in capsys.readouterr().err
+    assert main(["sim", "--duration", "5", "--trajectory-class", "bird", "-o", str(tmp_path / "y.jsonl")]) == 2
+    assert "give them with --trajectory" in capsys.readouterr().err
