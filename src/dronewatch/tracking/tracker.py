@@ -43,6 +43,7 @@ from dronewatch.model import Detection, Sensor, TrackReport
 from dronewatch.tracking import associate, imm, kalman, models
 from dronewatch.tracking.clutter import DEFAULT_MAX_RANGE_M, ClutterMap
 from dronewatch.tracking.motion import predict, process_noise
+from dronewatch.tracking.table import TrackTable
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -63,9 +64,6 @@ DEFAULT_CLUTTER_PER_SCAN = 1.0
 _RADIAL_SPEED_SPAN_MPS = 100.0
 DEFAULT_PD = {"radar": 0.9, "rf": 0.8, "acoustic": 0.7, "camera": 0.8, "remoteid": 0.9, "adsb": 0.95}
 COOPERATIVE_KINDS = ("remoteid", "adsb")
-# The tracker's per-track arrays, one row per track (see Tracker.__init__).
-_TRACK_ARRAYS = ("_x", "_p", "_xm", "_pm", "_mu", "_id", "_confirmed", "_hits", "_score", "_scans", "_miss_score",
-                 "_born", "_last_update", "_last_noncooperative", "_seen_at", "_outside")
 _DELETE_MISS_SCORE = -math.log(0.005)
 # A track report names the sensors that updated it this recently: what supports it now.
 RECENT_SENSOR_S = 3.0
@@ -292,23 +290,7 @@ class Tracker:
         self._merge_gate = _chi2_quantile(self.config.merge_probability, 6)
         self._loose: list[_LooseBearing] = []
         self._next_id = 1
-        self._x = np.zeros((0, 6))
-        self._p = np.zeros((0, 6, 6))
-        self._xm = np.zeros((0, modes, 6))
-        self._pm = np.zeros((0, modes, 6, 6))
-        self._mu = np.zeros((0, modes))
-        self._id = np.zeros(0, dtype=np.int64)
-        self._confirmed = np.zeros(0, dtype=bool)
-        self._hits = np.zeros(0, dtype=np.int32)
-        self._score = np.zeros(0)
-        self._scans = np.zeros(0, dtype=np.int32)
-        self._miss_score = np.zeros(0)
-        self._born = np.zeros(0)
-        self._last_update = np.zeros(0)
-        self._last_noncooperative = np.zeros(0)
-        self._seen_at = np.full((0, 8), -np.inf)  # per track and sensor: when it last updated the track
-        self._outside = np.zeros(0, dtype=bool)  # predicted outside every sensor's coverage
-        self._identity: list[str | None] = []
+        self._table = TrackTable(modes)
 
     # ----------------------------------------------------------------- sensors
     def add_sensor(self, sensor: Sensor) -> SensorSite:
@@ -319,8 +301,7 @@ class Tracker:
         rot, offset = self.site.transform_to(frame)
         previous = self.sites.get(sensor.id)
         index = previous.index if previous else len(self.sites)
-        if index >= self._seen_at.shape[1]:
-            self._seen_at = np.hstack([self._seen_at, np.full_like(self._seen_at, -np.inf)])
+        self._table.ensure_sensor(index)
         sigma = {**DEFAULT_SIGMA[sensor.kind], **sensor.sigma}
         declared = sensor.clutter_per_scan if sensor.clutter_per_scan is not None else DEFAULT_CLUTTER_PER_SCAN
         site = SensorSite(sensor, index, (rot, offset), frame.transform_to(self.site)[1], sigma,
@@ -336,7 +317,7 @@ class Tracker:
     # -------------------------------------------------------------- the cycle
     @property
     def size(self) -> int:
-        return int(self._x.shape[0])
+        return len(self._table)
 
     def process(self, sensor_id: str, t: float, detections: Sequence[Detection]) -> None:
         """Process one scan of ``sensor_id`` finished at ``t`` (``detections`` may be empty)."""
@@ -356,14 +337,14 @@ class Tracker:
 
     def snapshot(self) -> TrackSnapshot:
         """The confirmed tracks now, but those predicted outside every sensor's coverage."""
-        rows = np.flatnonzero(self._confirmed & ~self._outside)
+        rows = np.flatnonzero(self._table.confirmed & ~self._table.outside)
         return TrackSnapshot(
             t=self.time if self.time is not None else 0.0,
-            ids=[f"T{i}" for i in self._id[rows]],
-            states=self._x[rows].copy(),
-            covariances=self._p[rows].copy(),
-            identities=[self._identity[i] for i in rows],
-            sensor_seen_at=self._seen_at[rows].copy(),
+            ids=[f"T{i}" for i in self._table.id[rows]],
+            states=self._table.x[rows].copy(),
+            covariances=self._table.p[rows].copy(),
+            identities=self._table.identity[rows].tolist(),
+            sensor_seen_at=self._table.seen_at[rows].copy(),
             sensor_ids=[s.sensor.id for s in sorted(self.sites.values(), key=lambda s: s.index)],
         )
 
@@ -371,12 +352,12 @@ class Tracker:
         if self.time is not None and t > self.time and self.size:
             dt = t - self.time
             pi = imm.transition_matrix(self._stay, dt, self._on_demand)
-            mixed, mixed_cov, self._mu = imm.mix(self._xm, self._pm, self._mu, pi)
+            mixed, mixed_cov, self._table.mu = imm.mix(self._table.xm, self._table.pm, self._table.mu, pi)
             modes = list(enumerate(zip(self.config.q_horizontal, self.config.q_vertical, strict=True)))
             for j, (q_h, q_v) in modes:
-                on = slice(None) if not self._on_demand[j] else self._mu[:, j] > 0.0
-                self._xm[on, j], self._pm[on, j] = predict(mixed[on, j], mixed_cov[on, j], dt, q_h, q_v)
-            self._x, self._p = imm.combine(self._xm, self._pm, self._mu)
+                on = slice(None) if not self._on_demand[j] else self._table.mu[:, j] > 0.0
+                self._table.xm[on, j], self._table.pm[on, j] = predict(mixed[on, j], mixed_cov[on, j], dt, q_h, q_v)
+            self._table.x, self._table.p = imm.combine(self._table.xm, self._table.pm, self._table.mu)
         self.time = t if self.time is None else max(self.time, t)
 
     def _update(self, site: SensorSite, batch: _Batch, pairs: kalman.Innovations, switch_on: bool = False) -> None:
@@ -386,11 +367,11 @@ class Tracker:
         if rows.size == 0:
             return
         od = self._on_demand
-        mu = imm.switch_on(self._mu[rows], od, self.config.on_demand_entry) if switch_on else self._mu[rows]
+        mu = imm.switch_on(self._table.mu[rows], od, self.config.on_demand_entry) if switch_on else self._table.mu[rows]
         log_likelihood = np.full((rows.size, od.size), -np.inf)
 
         def update_mode(j: int, which: IntArray) -> None:
-            states, covariances = self._xm[:, j], self._pm[:, j]  # views: updated in place
+            states, covariances = self._table.xm[:, j], self._table.pm[:, j]  # views: updated in place
             mode = kalman.innovations(batch.model, site.pose, states, covariances, batch.z, batch.noise, rows[which],
                                       pairs.detections[which], batch.offsets, batch.offset_noise)
             kalman.update(states, covariances, mode)
@@ -401,14 +382,9 @@ class Tracker:
             if which.size:
                 update_mode(j, which)
         mu = imm.posterior(mu, log_likelihood)
-        self._mu[rows] = imm.switch_off(mu, od, self.config.on_demand_floor)
-        self._x[rows], self._p[rows] = imm.combine(self._xm[rows], self._pm[rows], self._mu[rows])
-
-    def _set_state(self, rows: IntArray, x: FloatArray, p: FloatArray) -> None:
-        """Overwrite tracks' states (every mode alike)."""
-        self._x[rows], self._p[rows] = x, p
-        self._xm[rows] = x[:, None, :]
-        self._pm[rows] = p[:, None, :, :]
+        self._table.mu[rows] = imm.switch_off(mu, od, self.config.on_demand_floor)
+        tt = self._table
+        tt.x[rows], tt.p[rows] = imm.combine(tt.xm[rows], tt.pm[rows], tt.mu[rows])
 
     # ------------------------------------------------------ measurement batches
     def _batch(self, site: SensorSite, detections: Sequence[Detection], t: float) -> _Batch:
@@ -467,7 +443,7 @@ class Tracker:
                      mode: int | None = None) -> kalman.Innovations:
         """Gated innovations of the candidate pairs between tracks ``rows`` and detections ``dets``, as
         the tracks stand or, with ``mode``, as that motion mode predicts them."""
-        x, p = (self._x, self._p) if mode is None else (self._xm[:, mode], self._pm[:, mode])
+        x, p = (self._table.x, self._table.p) if mode is None else (self._table.xm[:, mode], self._table.pm[:, mode])
         if batch.positions is not None:
             radii = self._pregate_radii(site, batch, rows, p)
             local_t, local_d = associate.spatial_candidates(x[rows, :3], radii, batch.positions[dets])
@@ -482,26 +458,26 @@ class Tracker:
         """A radius per track that surely contains its chi-square gate (trace bounds the largest eigenvalue)."""
         position_variance = np.trace(p[rows, :3, :3], axis1=1, axis2=2)
         if batch.model.dim >= 3 and batch.model.angles[0]:
-            distance = np.linalg.norm(self._x[rows, :3] - site.position, axis=1)
+            distance = np.linalg.norm(self._table.x[rows, :3] - site.position, axis=1)
             angle = max(batch.noise[0, 0], batch.noise[1, 1])
             measurement_variance = np.maximum(batch.noise[2, 2], distance**2 * angle)
         else:
             measurement_variance = np.full(rows.size, float(np.max(np.diag(batch.noise)[:3])))
         radius = 1.2 * np.sqrt(self._gates[3] * (position_variance + measurement_variance))
         if batch.offsets.size and np.any(batch.offsets):
-            radius += np.linalg.norm(self._x[rows, 3:], axis=1) * float(np.max(-batch.offsets))
+            radius += np.linalg.norm(self._table.x[rows, 3:], axis=1) * float(np.max(-batch.offsets))
         return np.asarray(radius, dtype=np.float64)
 
     def _azimuth_windows(self, site: SensorSite, batch: _Batch, rows: IntArray) -> tuple[FloatArray, FloatArray]:
         """Each track's azimuth from the sensor and a window that surely contains its chi-square gate."""
         rot, offset = site.pose
-        rel = self._x[rows, :3] @ rot.T + offset
+        rel = self._table.x[rows, :3] @ rot.T + offset
         horizontal_sq = np.maximum(rel[:, 0] ** 2 + rel[:, 1] ** 2, 1.0)
-        position_variance = np.trace(self._p[rows, :3, :3], axis1=1, axis2=2)
+        position_variance = np.trace(self._table.p[rows, :3, :3], axis1=1, axis2=2)
         angle_variance = batch.noise[0, 0] + position_variance / horizontal_sq
         half_width = 1.2 * np.sqrt(self._gates[batch.model.dim] * angle_variance)
         if batch.offsets.size and np.any(batch.offsets):
-            speed = np.linalg.norm(self._x[rows, 3:], axis=1)
+            speed = np.linalg.norm(self._table.x[rows, 3:], axis=1)
             half_width += speed * float(np.max(-batch.offsets)) / np.sqrt(horizontal_sq)
         return np.arctan2(rel[:, 0], rel[:, 1]), half_width
 
@@ -521,27 +497,27 @@ class Tracker:
         m = batch.model.dim
         log_g = -0.5 * (pairs.d2 + pairs.log_det_s + m * math.log(2.0 * math.pi))
         rows = pairs.tracks
-        score = self._score[rows] + math.log(site.pd) + log_g - site.log_clutter_density(
+        score = self._table.score[rows] + math.log(site.pd) + log_g - site.log_clutter_density(
             batch.model, batch.z[pairs.detections])
-        cap = np.where(self._confirmed[rows], self.config.confirmed_score_cap, np.inf)
-        self._score[rows] = np.minimum(score, cap)
+        cap = np.where(self._table.confirmed[rows], self.config.confirmed_score_cap, np.inf)
+        self._table.score[rows] = np.minimum(score, cap)
 
     def _mark_updated(self, rows: IntArray, site: SensorSite, t: float) -> None:
-        self._hits[rows] += 1
+        self._table.hits[rows] += 1
         if site.sensor.kind == "radar" or site.sensor.kind in COOPERATIVE_KINDS:
             # a bearing does not answer a radar's misses: it would keep alive a track the radar lost
             # (a manoeuvre, a ghost where two sites' bearings cross)
-            self._miss_score[rows] = 0.0
-        self._last_update[rows] = t
-        self._seen_at[rows, site.index] = t
+            self._table.miss_score[rows] = 0.0
+        self._table.last_update[rows] = t
+        self._table.seen_at[rows, site.index] = t
         if site.sensor.kind not in COOPERATIVE_KINDS:
-            self._last_noncooperative[rows] = t
-        newly = rows[~self._confirmed[rows] & (self._hits[rows] >= self.config.confirm_hits)
-                     & (self._score[rows] >= self.config.confirm_score)]
+            self._table.last_noncooperative[rows] = t
+        newly = rows[~self._table.confirmed[rows] & (self._table.hits[rows] >= self.config.confirm_hits)
+                     & (self._table.score[rows] >= self.config.confirm_score)]
         self._confirm(newly)
 
     def _confirm(self, rows: IntArray) -> None:
-        self._confirmed[rows] = True
+        self._table.confirmed[rows] = True
         self.stats.tracks_confirmed += int(rows.size)
 
     def _process_plots(self, site: SensorSite, detections: Sequence[Detection], t: float) -> None:
@@ -549,11 +525,11 @@ class Tracker:
         used = np.zeros(len(detections), dtype=bool)
         updated = np.zeros(self.size, dtype=bool)
         confirmed_took = np.zeros(len(detections), dtype=bool)
-        stages: list[tuple[BoolArray, int | None]] = [(self._confirmed, None), (~self._confirmed, None)]
+        stages: list[tuple[BoolArray, int | None]] = [(self._table.confirmed, None), (~self._table.confirmed, None)]
         if self._rescue_mode is not None and batch.positions is not None:
             # then the confirmed tracks no plot fitted, as the on-demand (agile) mode predicts them:
             # a pull-up or a dive can leave the other modes' gates within a scan
-            stages.append((self._confirmed, self._rescue_mode))
+            stages.append((self._table.confirmed, self._rescue_mode))
         for stage, mode in stages:
             rows = np.flatnonzero(stage & ~updated)
             if mode is not None:
@@ -565,7 +541,7 @@ class Tracker:
             self._add_evidence(site, batch, chosen)
             used[chosen.detections] = True
             updated[chosen.tracks] = True
-            confirmed_took[chosen.detections] = self._confirmed[chosen.tracks]
+            confirmed_took[chosen.detections] = self._table.confirmed[chosen.tracks]
         self._mark_updated(np.flatnonzero(updated), site, t)
         if site.clutter_map is not None:  # a radar
             site.clutter_map.record_scan(batch.z[~confirmed_took], ~used[~confirmed_took])
@@ -580,55 +556,38 @@ class Tracker:
         the track as it stands, with the mode's process noise since ``site`` last updated the track (not
         since the last bearing: a manoeuvre shows only to a 3-D sensor), one and a half scan periods at
         most (a manoeuvre begun at the last scan; a gate grown over several missed scans takes clutter)."""
-        since = t - self._seen_at[rows, site.index]
+        since = t - self._table.seen_at[rows, site.index]
         rows, since = rows[np.isfinite(since)], since[np.isfinite(since)]
-        idle = self._mu[rows, mode] == 0.0
+        idle = self._table.mu[rows, mode] == 0.0
         rows_idle = rows[idle]
-        self._xm[rows_idle, mode] = self._x[rows_idle]
-        self._pm[rows_idle, mode] = self._p[rows_idle] + process_noise(
+        self._table.xm[rows_idle, mode] = self._table.x[rows_idle]
+        self._table.pm[rows_idle, mode] = self._table.p[rows_idle] + process_noise(
             np.minimum(since[idle], 1.5 * (site.sensor.period_s or 1.0)), self.config.q_horizontal[mode],
             self.config.q_vertical[mode])
         return rows
 
     def _count_misses(self, site: SensorSite, updated: BoolArray) -> None:
         n = updated.size
-        expected = site.covers(self._x[:n, :3])
+        expected = site.covers(self._table.x[:n, :3])
         missed = expected & ~updated
         miss = math.log(max(1.0 - site.pd, 1e-6))
-        self._miss_score[:n][missed] -= miss
-        self._score[:n][missed] += miss
-        self._scans[:n][expected & ~self._confirmed[:n]] += 1
+        self._table.miss_score[:n][missed] -= miss
+        self._table.score[:n][missed] += miss
+        self._table.scans[:n][expected & ~self._table.confirmed[:n]] += 1
 
     # ------------------------------------------------------------- initiation
     def _append(self, x: FloatArray, p: FloatArray, t: float, site: SensorSite, confirmed: bool,
                 hits: int, identities: Sequence[str | None] | None = None, score: float = 0.0) -> IntArray:
         n = x.shape[0]
-        start = self.size
-        self._x = np.concatenate([self._x, x])
-        self._p = np.concatenate([self._p, p])
-        modes = self._mu.shape[1]
-        self._xm = np.concatenate([self._xm, np.repeat(x[:, None, :], modes, axis=1)])
-        self._pm = np.concatenate([self._pm, np.repeat(p[:, None, :, :], modes, axis=1)])
-        self._mu = np.concatenate([self._mu, np.broadcast_to(self._mode_prior, (n, modes))])
-        self._id = np.concatenate([self._id, np.arange(self._next_id, self._next_id + n)])
-        self._next_id += n
-        self._confirmed = np.concatenate([self._confirmed, np.zeros(n, dtype=bool)])
-        self._hits = np.concatenate([self._hits, np.full(n, hits, dtype=np.int32)])
-        self._score = np.concatenate([self._score, np.full(n, score)])
-        self._scans = np.concatenate([self._scans, np.full(n, 1 if site.sensor.kind == "radar" else 0,
-                                                           dtype=np.int32)])
-        self._miss_score = np.concatenate([self._miss_score, np.zeros(n)])
-        self._born = np.concatenate([self._born, np.full(n, t)])
-        self._last_update = np.concatenate([self._last_update, np.full(n, t)])
-        noncooperative = site.sensor.kind not in COOPERATIVE_KINDS
-        self._last_noncooperative = np.concatenate([self._last_noncooperative,
-                                                    np.full(n, t if noncooperative else -np.inf)])
-        seen = np.full((n, self._seen_at.shape[1]), -np.inf)
+        seen = np.full((n, self._table.sensors), -np.inf)
         seen[:, site.index] = t
-        self._seen_at = np.concatenate([self._seen_at, seen])
-        self._outside = np.concatenate([self._outside, np.zeros(n, dtype=bool)])
-        self._identity.extend(identities if identities is not None else [None] * n)
-        rows = np.arange(start, start + n, dtype=np.intp)
+        rows = self._table.append(
+            n, x=x, p=p, xm=x[:, None, :], pm=p[:, None, :, :], mu=self._mode_prior,
+            id=np.arange(self._next_id, self._next_id + n), hits=hits, score=score,
+            scans=1 if site.sensor.kind == "radar" else 0, born=t, last_update=t,
+            last_noncooperative=t if site.sensor.kind not in COOPERATIVE_KINDS else -np.inf, seen_at=seen,
+            **({} if identities is None else {"identity": identities}))
+        self._next_id += n
         self.stats.tracks_started += n
         if confirmed:
             self._confirm(rows)
@@ -676,7 +635,7 @@ class Tracker:
             x, p = self._prior(best[2][None, :], best[3][None, :, :])
             # two consistent bearings: half the evidence a confirmation needs
             rows = self._append(x, p, t, site, confirmed=False, hits=1, score=self.config.confirm_score / 2)
-            self._seen_at[rows, partner.site.index] = partner.t
+            self._table.seen_at[rows, partner.site.index] = partner.t
 
     def _crossing(self, a: _LooseBearing, b: _LooseBearing, min_sin: float
                   ) -> tuple[float, FloatArray, FloatArray] | None:
@@ -728,33 +687,33 @@ class Tracker:
         batch = self._with_offset_noise(self._report_batch(site, detections, t))
         assert batch.positions is not None
         positions = batch.positions
-        by_identity = {key: row for row, key in enumerate(self._identity) if key is not None}
+        by_identity = {key: row for row, key in enumerate(self._table.identity) if key is not None}
         keyed = [(by_identity[key], j) for j, key in enumerate(batch.identities) if key in by_identity]
         fresh = np.array([j for j, key in enumerate(batch.identities) if key not in by_identity], dtype=np.intp)
         updated: list[int] = []
         if keyed:
             rows, dets = (np.array(v, dtype=np.intp) for v in zip(*keyed, strict=True))
-            inn = kalman.innovations(batch.model, site.pose, self._x, self._p, batch.z, batch.noise, rows, dets,
-                                     batch.offsets, batch.offset_noise)
+            inn = kalman.innovations(batch.model, site.pose, self._table.x, self._table.p, batch.z, batch.noise,
+                                     rows, dets, batch.offsets, batch.offset_noise)
             consistent = inn.d2 < self._gates[batch.model.dim]
             self._update(site, batch, inn.select(consistent))
             updated.extend(rows[consistent])
             for row, j in zip(rows[~consistent], dets[~consistent], strict=True):
-                if t - self._last_noncooperative[row] <= self.config.max_coast_s:
+                if t - self._table.last_noncooperative[row] <= self.config.max_coast_s:
                     # the report contradicts what the radar sees: the identity leaves that track
-                    self._identity[row] = None
+                    self._table.identity[row] = None
                     fresh = np.append(fresh, j)
                 else:
                     x, p = self._prior(positions[j][None, :], np.diag(np.diag(batch.noise)[:3])[None])
-                    self._set_state(np.array([row]), x, p)
+                    self._table.set_state(np.array([row]), x, p)
                     updated.append(int(row))
         if fresh.size:
-            free = np.flatnonzero(np.array([key is None for key in self._identity], dtype=bool))
+            free = np.flatnonzero(np.array([key is None for key in self._table.identity], dtype=bool))
             chosen = self._associate(site, batch, free, fresh) if free.size else None
             if chosen is not None and chosen.tracks.size:
                 for row, j in zip(chosen.tracks, chosen.detections, strict=True):
-                    self._identity[row] = batch.identities[j]
-                self._confirm(chosen.tracks[~self._confirmed[chosen.tracks]])
+                    self._table.identity[row] = batch.identities[j]
+                self._confirm(chosen.tracks[~self._table.confirmed[chosen.tracks]])
                 updated.extend(chosen.tracks)
                 fresh = np.setdiff1d(fresh, chosen.detections)
             if fresh.size:
@@ -772,59 +731,57 @@ class Tracker:
         if self.size == 0:
             return
         c = self.config
-        since_update = t - self._last_update
-        position_variance = np.trace(self._p[:, :3, :3], axis1=1, axis2=2)
+        since_update = t - self._table.last_update
+        position_variance = np.trace(self._table.p[:, :3, :3], axis1=1, axis2=2)
         gone = (
-            (self._miss_score > _DELETE_MISS_SCORE)
+            (self._table.miss_score > _DELETE_MISS_SCORE)
             | (since_update > c.max_coast_s)
-            | (~self._confirmed & (since_update > c.tentative_timeout_s))
-            | (~self._confirmed & (self._scans >= c.confirm_window))
+            | (~self._table.confirmed & (since_update > c.tentative_timeout_s))
+            | (~self._table.confirmed & (self._table.scans >= c.confirm_window))
             | (position_variance > c.max_position_sigma_m**2)
-            | (self._confirmed & (self._score < c.delete_score)
-               & np.array([key is None for key in self._identity], dtype=bool))
+            | (self._table.confirmed & (self._table.score < c.delete_score)
+               & np.array([key is None for key in self._table.identity], dtype=bool))
         )
         coasting = np.flatnonzero(~gone & (since_update > 0))
-        self._outside[:] = False
+        self._table.outside[:] = False
         if coasting.size:
             visible = np.zeros(coasting.size, dtype=bool)
             for site in self.sites.values():
-                seen = np.isfinite(self._seen_at[coasting, site.index])
+                seen = np.isfinite(self._table.seen_at[coasting, site.index])
                 if not seen.any():
                     continue
                 if site.limited:
-                    visible[seen] |= site.covers(self._x[coasting[seen], :3])
+                    visible[seen] |= site.covers(self._table.x[coasting[seen], :3])
                 else:
                     visible |= seen
             outside = coasting[~visible]
-            self._outside[outside] = True
-            gone[outside] = ~self._confirmed[outside] | (since_update[outside] > c.outside_coverage_s)
+            self._table.outside[outside] = True
+            gone[outside] = ~self._table.confirmed[outside] | (since_update[outside] > c.outside_coverage_s)
         if gone.any():
             self._keep(~gone)
 
     def _keep(self, keep: BoolArray) -> None:
         self.stats.tracks_deleted += int(keep.size - keep.sum())
-        for name in _TRACK_ARRAYS:
-            setattr(self, name, getattr(self, name)[keep])
-        self._identity = [key for key, k in zip(self._identity, keep, strict=True) if k]
+        self._table.keep(keep)
 
     def _merge_identities(self) -> None:
         """Merge a confirmed identity track with a confirmed track without identity whose state agrees."""
-        has_identity = np.array([key is not None for key in self._identity], dtype=bool)
-        carriers = np.flatnonzero(has_identity & self._confirmed)
-        others = np.flatnonzero(~has_identity & self._confirmed)
+        has_identity = np.array([key is not None for key in self._table.identity], dtype=bool)
+        carriers = np.flatnonzero(has_identity & self._table.confirmed)
+        others = np.flatnonzero(~has_identity & self._table.confirmed)
         if carriers.size == 0 or others.size == 0:
             return
-        tree = cKDTree(self._x[others, :3])
-        radius = 3.0 * np.sqrt(np.trace(self._p[carriers, :3, :3], axis1=1, axis2=2)) + 100.0
+        tree = cKDTree(self._table.x[others, :3])
+        radius = 3.0 * np.sqrt(np.trace(self._table.p[carriers, :3, :3], axis1=1, axis2=2)) + 100.0
         drop: list[int] = []
         taken: set[int] = set()
-        for a, near in zip(carriers, tree.query_ball_point(self._x[carriers, :3], r=radius), strict=True):
+        for a, near in zip(carriers, tree.query_ball_point(self._table.x[carriers, :3], r=radius), strict=True):
             candidates = [int(others[k]) for k in near if int(others[k]) not in taken]
             if not candidates:
                 continue
             b_rows = np.array(candidates, dtype=np.intp)
-            diff = self._x[b_rows] - self._x[a]
-            total = self._p[b_rows] + self._p[a]
+            diff = self._table.x[b_rows] - self._table.x[a]
+            total = self._table.p[b_rows] + self._table.p[a]
             d2 = np.einsum("ki,ki->k", diff, np.linalg.solve(total, diff[..., None])[..., 0])
             best = int(np.argmin(d2))
             if d2[best] >= self._merge_gate:
@@ -842,13 +799,13 @@ class Tracker:
 
     def _fuse_into(self, a: int, b: int) -> None:
         """Fuse track ``b`` into identity track ``a``; the fused track keeps the older of the two ids."""
-        info_a, info_b = np.linalg.inv(self._p[a]), np.linalg.inv(self._p[b])
+        info_a, info_b = np.linalg.inv(self._table.p[a]), np.linalg.inv(self._table.p[b])
         p = np.linalg.inv(info_a + info_b)
-        x = p @ (info_a @ self._x[a] + info_b @ self._x[b])
-        self._set_state(np.array([a]), x[None, :], 0.5 * (p + p.T)[None, :, :])
-        self._id[a] = min(self._id[a], self._id[b])
-        self._born[a] = min(self._born[a], self._born[b])
-        self._seen_at[a] = np.maximum(self._seen_at[a], self._seen_at[b])
-        self._last_noncooperative[a] = max(self._last_noncooperative[a], self._last_noncooperative[b])
-        self._last_update[a] = max(self._last_update[a], self._last_update[b])
-        self._miss_score[a] = min(self._miss_score[a], self._miss_score[b])
+        x = p @ (info_a @ self._table.x[a] + info_b @ self._table.x[b])
+        self._table.set_state(np.array([a]), x[None, :], 0.5 * (p + p.T)[None, :, :])
+        self._table.id[a] = min(self._table.id[a], self._table.id[b])
+        self._table.born[a] = min(self._table.born[a], self._table.born[b])
+        self._table.seen_at[a] = np.maximum(self._table.seen_at[a], self._table.seen_at[b])
+        self._table.last_noncooperative[a] = max(self._table.last_noncooperative[a], self._table.last_noncooperative[b])
+        self._table.last_update[a] = max(self._table.last_update[a], self._table.last_update[b])
+        self._table.miss_score[a] = min(self._table.miss_score[a], self._table.miss_score[b])
