@@ -1,28 +1,27 @@
-"""The multi-sensor multi-target tracker: all tracks as arrays in one site ENU frame.
+"""The multi-sensor multi-target tracker: a small loop over components, all tracks as rows of one
+:class:`.table.TrackTable` in one site ENU frame.
 
 One call of :meth:`Tracker.process` handles one batch (a scan) of one sensor:
 
-1. **predict** every track to the batch time (constant velocity, :mod:`.motion`);
-2. **associate** in two stages, confirmed tracks first, then tentative ones:
-   a k-d tree pre-gate (3-D sensors) or all pairs (bearings), the EKF innovation
-   of each candidate pair (:mod:`.kalman`), a chi-square gate and global nearest
-   neighbour assignment (:mod:`.associate`);
-3. **update** the assigned tracks;
-4. **book-keep**: a radar scan that should have seen a track and did not adds
-   ``-ln(1 - Pd)`` to its miss score; tentative tracks confirm with M hits in
-   their first N scans;
-5. **initiate** tentative tracks from unassigned radar plots (one point, wide
-   velocity prior) and from bearings of two sites that cross consistently;
-6. **delete** tracks whose miss score says they are gone (``-ln 0.002``: e.g.
-   3 misses at Pd 0.9, 6 at Pd 0.7), that failed M-of-N, that nobody updated for
-   ``max_coast_s``, whose position uncertainty grew past ``max_position_sigma_m``,
-   or that coasted out of the coverage of every sensor that ever saw them.
+1. **predict** every track to the batch time: IMM mixing (:mod:`.imm`), nearly constant velocity
+   per mode (:mod:`.motion`);
+2. **associate** in stages, confirmed tracks first, then tentative ones (then, with an on-demand
+   mode, the confirmed tracks no plot fitted, as that mode predicts them): a k-d tree pre-gate
+   (3-D sensors) or azimuth windows (bearings), the EKF innovation of each candidate pair
+   (:mod:`.kalman`), a chi-square gate and global nearest neighbour assignment (:mod:`.associate`);
+3. **update** the assigned tracks, every mode, and reweigh the modes (:mod:`.kalman`, :mod:`.imm`);
+4. **score**: each hit adds ``ln(Pd g(z) / beta)``, a radar scan that should have seen a track and
+   did not adds ``ln(1 - Pd)``; tentative tracks confirm with M hits and the confirmation score
+   (:mod:`.score`; ``beta`` from a radar's clutter map, :mod:`.clutter`);
+5. **initiate** tentative tracks from unassigned radar plots and from bearings of two sites that
+   cross (:mod:`.initiate`);
+6. **delete** tracks by the rules of :mod:`.delete` (misses, coasting, M of N, lost, clutter-like
+   score, out of coverage);
+7. **merge** an identity track with a track without identity whose state agrees (:mod:`.identity`).
 
 Self-reported positions (Remote ID, ADS-B) carry an identity. A known identity
 updates its own track; a new one first tries the non-cooperative tracks without
-identity (one fused track then carries it), else starts a confirmed track. After
-each batch, an identity track and a non-identity track whose states agree
-(6-D chi-square) are merged into the older one.
+identity (one fused track then carries it), else starts a confirmed track.
 """
 
 from __future__ import annotations
@@ -33,38 +32,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial import cKDTree
 from scipy.special import chdtri
 
 from dronewatch.errors import ConfigError, TrackingError
-from dronewatch.geo import LocalFrame, ecef_vectors2enu, enu2aer
-from dronewatch.geo.coverage import in_coverage
+from dronewatch.geo import LocalFrame, ecef_vectors2enu
 from dronewatch.model import Detection, Sensor, TrackReport
-from dronewatch.tracking import associate, imm, kalman, models
-from dronewatch.tracking.clutter import DEFAULT_MAX_RANGE_M, ClutterMap
+from dronewatch.tracking import associate, delete, identity, imm, initiate, kalman, models, score
+from dronewatch.tracking.clutter import ClutterMap
+from dronewatch.tracking.config import TrackerConfig
 from dronewatch.tracking.motion import predict, process_noise
+from dronewatch.tracking.sites import (
+    COOPERATIVE_KINDS,
+    DEFAULT_CLUTTER_PER_SCAN,
+    DEFAULT_PD,
+    DEFAULT_SIGMA,
+    SensorSite,
+)
 from dronewatch.tracking.table import TrackTable
+
+__all__ = ["SensorSite", "TrackSnapshot", "Tracker", "TrackerConfig", "TrackerStats"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 BoolArray = NDArray[np.bool_]
 
-# One standard deviation per measured quantity when a sensor line gives none.
-DEFAULT_SIGMA: dict[str, dict[str, float]] = {
-    "radar": {"range_m": 10.0, "azimuth_deg": 1.0, "elevation_deg": 1.0, "radial_speed_mps": 1.0},
-    "rf": {"azimuth_deg": 3.0},
-    "acoustic": {"azimuth_deg": 5.0, "elevation_deg": 5.0},
-    "camera": {"azimuth_deg": 0.3, "elevation_deg": 0.3},
-    "remoteid": {"lat": 5.0, "lon": 5.0, "alt": 10.0, "speed_mps": 1.0},
-    "adsb": {"lat": 20.0, "lon": 20.0, "alt": 30.0, "speed_mps": 2.0},
-}
-# False alarms per scan when a sensor line gives no clutter_per_scan: where a radar's estimate starts.
-DEFAULT_CLUTTER_PER_SCAN = 1.0
-# Extents of measurement space where a sensor line gives no coverage limits.
-_RADIAL_SPEED_SPAN_MPS = 100.0
-DEFAULT_PD = {"radar": 0.9, "rf": 0.8, "acoustic": 0.7, "camera": 0.8, "remoteid": 0.9, "adsb": 0.95}
-COOPERATIVE_KINDS = ("remoteid", "adsb")
-_DELETE_MISS_SCORE = -math.log(0.005)
 # A track report names the sensors that updated it this recently: what supports it now.
 RECENT_SENSOR_S = 3.0
 
@@ -72,115 +63,6 @@ RECENT_SENSOR_S = 3.0
 def _chi2_quantile(probability: float, dof: int) -> float:
     """The chi-square quantile (``scipy.special`` loads far faster than ``scipy.stats``)."""
     return float(chdtri(dof, 1.0 - probability))
-
-
-def identity_key(detection: Detection) -> str:
-    """The identity a self-reported position carries: ``rid:<uas_id>`` or ``icao:<icao>``."""
-    return f"rid:{detection.uas_id}" if detection.uas_id else f"icao:{detection.icao}"
-
-
-@dataclass(frozen=True, slots=True)
-class TrackerConfig:
-    """Tuning of the tracker; the defaults suit drones, birds and light aircraft at 1 Hz."""
-
-    q_horizontal: tuple[float, ...] = (0.02, 15.0, 150.0)
-    """Process-noise spectral density east and north (m^2/s^3), one per motion mode: quiet (straight
-    legs, ~0.1 m/s^2), manoeuvring (turns and speed changes of small drones, ~4 m/s^2), agile
-    (pull-ups, dives and racing turns of fixed-wing and FPV drones, ~12 m/s^2)."""
-    q_vertical: tuple[float, ...] = (0.01, 0.3, 150.0)
-    """Process-noise spectral density up (m^2/s^3), per mode: a multirotor's climbs change gently,
-    an aerobatic pull-up does not."""
-    mode_stay_per_s: tuple[float, ...] = (0.98, 0.9, 0.9)
-    """Probability of staying in each mode over one second: straight legs last ~50 s, turns ~10 s,
-    vertical figures a few seconds."""
-    mode_prior: tuple[float, ...] = (0.5, 0.5, 0.0)
-    on_demand_modes: tuple[int, ...] = (2,)
-    """Modes that are off (probability 0) until a confirmed track's plot falls outside its gate but
-    inside the gate the first of these modes predicts (a manoeuvre beyond the others), and off
-    again when their probability falls under ``on_demand_floor``. Always on, an agile mode would
-    follow every track's measurement noise a little, above all in height, where elevation noise is
-    metres per kilometre of range."""
-    on_demand_entry: float = 0.5
-    """The probability an on-demand mode is given before the update that switched it on."""
-    on_demand_floor: float = 0.001
-    gate_probability: float = 0.9995
-    confirm_hits: int = 2
-    confirm_window: int = 4
-    """A tentative track that is not confirmed within this many scans expecting it is dropped (M of N)."""
-    confirm_score: float = 6.9
-    """Log-likelihood ratio (target vs clutter) a tentative track needs as well: ln 1000."""
-    confirmed_score_cap: float = 13.8
-    """A confirmed track's score stops rising here (ln 10^6), so that it falls below
-    ``delete_score`` within a few scans once its plots look like clutter (a cumulative-sum test):
-    a track started on a hot spot before the clutter map had learnt it."""
-    delete_score: float = 3.45
-    max_coast_s: float = 8.0
-    outside_coverage_s: float = 4.0
-    """A confirmed track predicted outside every sensor's coverage is kept this long, unreported, so
-    that a target that dips out of the beam (overhead, past the elevation limit, behind the
-    horizon) keeps its track when it comes back."""
-    tentative_timeout_s: float = 3.0
-    max_position_sigma_m: float = 300.0
-    init_speed_sigma_mps: float = 15.0
-    init_climb_sigma_mps: float = 4.0
-    bearing_only_height_m: float = 100.0
-    """Assumed height above the site of a track triangulated from azimuths alone."""
-    bearing_only_height_sigma_m: float = 100.0
-    triangulation_window_s: float = 1.5
-    min_crossing_angle_deg: float = 10.0
-    merge_probability: float = 0.999
-
-
-@dataclass(slots=True)
-class SensorSite:
-    """A declared sensor and where it stands in the site frame."""
-
-    sensor: Sensor
-    index: int
-    pose: models.Pose
-    position: FloatArray
-    sigma: dict[str, float]
-    pd: float
-    clutter_per_scan: float = DEFAULT_CLUTTER_PER_SCAN
-    """False alarms per scan: the sensor line's figure at first (or the default); for a radar, then its
-    clutter map's estimate. Real radars do not report it, and it varies."""
-    clutter_map: ClutterMap | None = None
-    """A radar's: where its false alarms fall (see :mod:`.clutter`)."""
-
-    @property
-    def limited(self) -> bool:
-        s = self.sensor
-        return any(v is not None for v in (s.min_range_m, s.max_range_m, s.min_elevation_deg,
-                                            s.max_elevation_deg, s.azimuth_min_deg))
-
-    def log_clutter_density(self, model: models.Model, z: FloatArray) -> FloatArray | float:
-        """ln of the false-alarm density per unit of ``model``'s measurement space (rad, m, m/s) at
-        each measurement ``z``: a radar's from its clutter map, any other sensor's uniform over the
-        coverage in measurement space, ``clutter_per_scan / (azimuth x elevation x range extents)``.
-        """
-        if self.clutter_map is not None and model.dim >= 3 and model.angles[:2] == (True, True):
-            return self.clutter_map.log_density(z) - (math.log(_RADIAL_SPEED_SPAN_MPS) if model.dim == 4 else 0.0)
-        s = self.sensor
-        clutter = self.clutter_per_scan
-        volume = 2.0 * math.pi
-        if s.azimuth_min_deg is not None and s.azimuth_max_deg is not None:
-            volume = math.radians((s.azimuth_max_deg - s.azimuth_min_deg) % 360.0 or 360.0)
-        if model.dim >= 2 and model.angles[1]:
-            low = s.min_elevation_deg if s.min_elevation_deg is not None else 0.0
-            high = s.max_elevation_deg if s.max_elevation_deg is not None else 90.0
-            volume *= math.radians(max(high - low, 1.0))
-        if model.dim >= 3:
-            high_r = s.max_range_m if s.max_range_m is not None else DEFAULT_MAX_RANGE_M
-            volume *= max(high_r - (s.min_range_m or 0.0), 1.0)
-        if model.dim == 4:
-            volume *= _RADIAL_SPEED_SPAN_MPS
-        return math.log(max(clutter, 1e-6) / volume)
-
-    def covers(self, positions: FloatArray) -> BoolArray:
-        """Which site-ENU positions ``(N, 3)`` lie inside this sensor's coverage."""
-        rot, offset = self.pose
-        rel = positions @ rot.T + offset
-        return in_coverage(self.sensor, *enu2aer(rel[:, 0], rel[:, 1], rel[:, 2]))
 
 
 @dataclass(slots=True)
@@ -224,14 +106,6 @@ class TrackSnapshot:
                 sensors=tuple(self.sensor_ids[i] for i in np.flatnonzero(self.t - self.sensor_seen_at[k] <= recent_s)),
             ))
         return out
-
-
-@dataclass(slots=True)
-class _LooseBearing:
-    t: float
-    site: SensorSite
-    azimuth_rad: float
-    elevation_rad: float | None
 
 
 @dataclass(slots=True)
@@ -288,7 +162,7 @@ class Tracker:
         self._q_max = (max(self.config.q_horizontal[j] for j in always_on),
                        max(self.config.q_vertical[j] for j in always_on))
         self._merge_gate = _chi2_quantile(self.config.merge_probability, 6)
-        self._loose: list[_LooseBearing] = []
+        self._loose: list[initiate.LooseBearing] = []
         self._next_id = 1
         self._table = TrackTable(modes)
 
@@ -428,7 +302,7 @@ class Tracker:
             z = np.hstack([positions, np.stack([speed * np.sin(track), speed * np.cos(track)], axis=-1)])
             variances += [sigma["speed_mps"] ** 2] * 2
             model = models.POSITION_VELOCITY
-        identities = [identity_key(d) for d in detections]
+        identities = [identity.identity_key(d) for d in detections]
         return _Batch(model, z, np.diag(variances), np.array([d.t - t for d in detections]), positions,
                       identities=identities)
 
@@ -493,14 +367,12 @@ class Tracker:
         return chosen
 
     def _add_evidence(self, site: SensorSite, batch: _Batch, pairs: kalman.Innovations) -> None:
-        """Track score: ``+ ln(Pd g(z) / clutter density)`` per detection (g the innovation density)."""
-        m = batch.model.dim
-        log_g = -0.5 * (pairs.d2 + pairs.log_det_s + m * math.log(2.0 * math.pi))
+        """Track score: ``+ ln(Pd g(z) / clutter density)`` per detection (see :mod:`.score`)."""
         rows = pairs.tracks
-        score = self._table.score[rows] + math.log(site.pd) + log_g - site.log_clutter_density(
-            batch.model, batch.z[pairs.detections])
-        cap = np.where(self._table.confirmed[rows], self.config.confirmed_score_cap, np.inf)
-        self._table.score[rows] = np.minimum(score, cap)
+        log_g = score.log_innovation_density(pairs.d2, pairs.log_det_s, batch.model.dim)
+        self._table.score[rows] = score.after_hits(
+            self._table.score[rows], self._table.confirmed[rows], site.pd, log_g,
+            site.log_clutter_density(batch.model, batch.z[pairs.detections]), self.config.confirmed_score_cap)
 
     def _mark_updated(self, rows: IntArray, site: SensorSite, t: float) -> None:
         self._table.hits[rows] += 1
@@ -512,9 +384,8 @@ class Tracker:
         self._table.seen_at[rows, site.index] = t
         if site.sensor.kind not in COOPERATIVE_KINDS:
             self._table.last_noncooperative[rows] = t
-        newly = rows[~self._table.confirmed[rows] & (self._table.hits[rows] >= self.config.confirm_hits)
-                     & (self._table.score[rows] >= self.config.confirm_score)]
-        self._confirm(newly)
+        tt = self._table
+        self._confirm(rows[score.confirmable(tt.confirmed[rows], tt.hits[rows], tt.score[rows], self.config)])
 
     def _confirm(self, rows: IntArray) -> None:
         self._table.confirmed[rows] = True
@@ -570,7 +441,7 @@ class Tracker:
         n = updated.size
         expected = site.covers(self._table.x[:n, :3])
         missed = expected & ~updated
-        miss = math.log(max(1.0 - site.pd, 1e-6))
+        miss = score.miss_log_likelihood(site.pd)
         self._table.miss_score[:n][missed] -= miss
         self._table.score[:n][missed] += miss
         self._table.scans[:n][expected & ~self._table.confirmed[:n]] += 1
@@ -594,100 +465,42 @@ class Tracker:
         return rows
 
     def _prior(self, positions: FloatArray, position_covariances: FloatArray) -> tuple[FloatArray, FloatArray]:
-        n = positions.shape[0]
-        x = np.zeros((n, 6))
-        x[:, :3] = positions
-        p = np.zeros((n, 6, 6))
-        p[:, :3, :3] = position_covariances
-        speed, climb = self.config.init_speed_sigma_mps, self.config.init_climb_sigma_mps
-        p[:, 3, 3] = p[:, 4, 4] = speed**2
-        p[:, 5, 5] = climb**2
-        return x, p
+        return initiate.prior(positions, position_covariances, self.config.init_speed_sigma_mps,
+                              self.config.init_climb_sigma_mps)
 
     def _initiate_from_plots(self, site: SensorSite, batch: _Batch, dets: IntArray, t: float) -> None:
         if dets.size == 0:
             return
         assert batch.positions is not None and batch.position_jacobians is not None
-        jac = batch.position_jacobians[dets]
-        x, p = self._prior(batch.positions[dets], jac @ batch.noise[:3, :3] @ jac.transpose(0, 2, 1))
+        x, p = self._prior(batch.positions[dets], initiate.plot_covariances(batch.position_jacobians[dets],
+                                                                            batch.noise))
         self._append(x, p, t, site, confirmed=False, hits=1)
 
     def _triangulate(self, site: SensorSite, batch: _Batch, dets: IntArray, t: float) -> None:
         """Start tracks where a loose bearing of this sensor crosses one of another site's."""
-        horizon = t - self.config.triangulation_window_s
-        self._loose = [b for b in self._loose if b.t >= horizon]
-        min_sin = math.sin(math.radians(self.config.min_crossing_angle_deg))
-        for j in dets:
-            elevation = float(batch.z[j, 1]) if batch.model.dim == 2 else None
-            new = _LooseBearing(t + float(batch.offsets[j]), site, float(batch.z[j, 0]), elevation)
-            best: tuple[float, int, FloatArray, FloatArray] | None = None
-            for k, other in enumerate(self._loose):
-                if other.site is site:
-                    continue
-                crossing = self._crossing(new, other, min_sin)
-                # the widest crossing angle gives the best-conditioned position
-                if crossing is not None and (best is None or crossing[0] > best[0]):
-                    best = (crossing[0], k, crossing[1], crossing[2])
-            if best is None:
-                self._loose.append(new)
-                continue
-            partner = self._loose.pop(best[1])
-            x, p = self._prior(best[2][None, :], best[3][None, :, :])
-            # two consistent bearings: half the evidence a confirmation needs
-            rows = self._append(x, p, t, site, confirmed=False, hits=1, score=self.config.confirm_score / 2)
-            self._table.seen_at[rows, partner.site.index] = partner.t
-
-    def _crossing(self, a: _LooseBearing, b: _LooseBearing, min_sin: float
-                  ) -> tuple[float, FloatArray, FloatArray] | None:
-        """Where two bearings cross: (sine of the crossing angle, position, covariance), or None."""
-        directions = []
-        for bearing in (a, b):
-            # the bearing's horizontal direction, rotated from the sensor's ENU into the site's
-            local = np.array([math.sin(bearing.azimuth_rad), math.cos(bearing.azimuth_rad), 0.0])
-            directions.append(local @ bearing.site.pose[0])
-        d1, d2 = directions[0][:2], directions[1][:2]
-        sin_angle = abs(d1[0] * d2[1] - d1[1] * d2[0])
-        if sin_angle < min_sin:
-            return None
-        p1, p2 = a.site.position, b.site.position
-        s1, s2 = np.linalg.solve(np.column_stack([d1, -d2]), (p2 - p1)[:2])
-        for s, bearing in ((s1, a), (s2, b)):
-            max_range = bearing.site.sensor.max_range_m
-            if s <= 0 or (max_range is not None and s > max_range):
-                return None
-        horizontal = p1[:2] + s1 * d1
-        information = np.zeros((2, 2))
-        for s, d, bearing in ((s1, d1, a), (s2, d2, b)):
-            normal = np.array([-d[1], d[0]])
-            sigma = math.radians(bearing.site.sigma["azimuth_deg"]) * s
-            information += np.outer(normal, normal) / max(sigma, 1.0) ** 2
-        cov = np.zeros((3, 3))
-        cov[:2, :2] = np.linalg.inv(information)
-        heights = [(bearing.site.position[2] + s * math.tan(bearing.elevation_rad),
-                    s * math.radians(bearing.site.sigma["elevation_deg"]))
-                   for s, bearing in ((s1, a), (s2, b)) if bearing.elevation_rad is not None]
-        if heights:
-            up, up_sigma = min(heights, key=lambda h: h[1])
-        else:
-            up, up_sigma = self.config.bearing_only_height_m, self.config.bearing_only_height_sigma_m
-        cov[2, 2] = max(up_sigma, 1.0) ** 2
-        return sin_angle, np.array([horizontal[0], horizontal[1], up]), cov
+        c = self.config
+        horizon = t - c.triangulation_window_s
+        bearings = [initiate.LooseBearing(t + float(batch.offsets[j]), site, float(batch.z[j, 0]),
+                                          float(batch.z[j, 1]) if batch.model.dim == 2 else None) for j in dets]
+        self._loose, crossings = initiate.pair_bearings(
+            [b for b in self._loose if b.t >= horizon], bearings, math.sin(math.radians(c.min_crossing_angle_deg)),
+            c.bearing_only_height_m, c.bearing_only_height_sigma_m)
+        if not crossings:
+            return
+        x, p = self._prior(np.array([k.position for k in crossings]), np.array([k.covariance for k in crossings]))
+        # two consistent bearings: half the evidence a confirmation needs
+        rows = self._append(x, p, t, site, confirmed=False, hits=1, score=c.confirm_score / 2)
+        for row, k in zip(rows, crossings, strict=True):
+            self._table.seen_at[row, k.partner.site.index] = k.partner.t
 
     # ------------------------------------------------- self-reported positions
     def _process_reports(self, site: SensorSite, detections: Sequence[Detection], t: float) -> None:
         if not detections:
             return
-        # the latest report per identity wins; older ones in the same batch are superseded
-        latest: dict[str, int] = {}
-        for j, d in enumerate(detections):
-            key = identity_key(d)
-            if key not in latest or d.t >= detections[latest[key]].t:
-                latest[key] = j
-        detections = [detections[j] for j in sorted(latest.values())]
-        batch = self._with_offset_noise(self._report_batch(site, detections, t))
+        batch = self._with_offset_noise(self._report_batch(site, identity.latest_per_identity(detections), t))
         assert batch.positions is not None
         positions = batch.positions
-        by_identity = {key: row for row, key in enumerate(self._table.identity) if key is not None}
+        by_identity = identity.rows_by_identity(self._table)
         keyed = [(by_identity[key], j) for j, key in enumerate(batch.identities) if key in by_identity]
         fresh = np.array([j for j, key in enumerate(batch.identities) if key not in by_identity], dtype=np.intp)
         updated: list[int] = []
@@ -708,7 +521,7 @@ class Tracker:
                     self._table.set_state(np.array([row]), x, p)
                     updated.append(int(row))
         if fresh.size:
-            free = np.flatnonzero(np.array([key is None for key in self._table.identity], dtype=bool))
+            free = np.flatnonzero(~self._table.has_identity())
             chosen = self._associate(site, batch, free, fresh) if free.size else None
             if chosen is not None and chosen.tracks.size:
                 for row, j in zip(chosen.tracks, chosen.detections, strict=True):
@@ -730,33 +543,8 @@ class Tracker:
     def _delete(self, t: float) -> None:
         if self.size == 0:
             return
-        c = self.config
-        since_update = t - self._table.last_update
-        position_variance = np.trace(self._table.p[:, :3, :3], axis1=1, axis2=2)
-        gone = (
-            (self._table.miss_score > _DELETE_MISS_SCORE)
-            | (since_update > c.max_coast_s)
-            | (~self._table.confirmed & (since_update > c.tentative_timeout_s))
-            | (~self._table.confirmed & (self._table.scans >= c.confirm_window))
-            | (position_variance > c.max_position_sigma_m**2)
-            | (self._table.confirmed & (self._table.score < c.delete_score)
-               & np.array([key is None for key in self._table.identity], dtype=bool))
-        )
-        coasting = np.flatnonzero(~gone & (since_update > 0))
-        self._table.outside[:] = False
-        if coasting.size:
-            visible = np.zeros(coasting.size, dtype=bool)
-            for site in self.sites.values():
-                seen = np.isfinite(self._table.seen_at[coasting, site.index])
-                if not seen.any():
-                    continue
-                if site.limited:
-                    visible[seen] |= site.covers(self._table.x[coasting[seen], :3])
-                else:
-                    visible |= seen
-            outside = coasting[~visible]
-            self._table.outside[outside] = True
-            gone[outside] = ~self._table.confirmed[outside] | (since_update[outside] > c.outside_coverage_s)
+        gone, outside = delete.deletions(self._table, t, self.sites.values(), self.config)
+        self._table.outside[:] = outside
         if gone.any():
             self._keep(~gone)
 
@@ -766,46 +554,13 @@ class Tracker:
 
     def _merge_identities(self) -> None:
         """Merge a confirmed identity track with a confirmed track without identity whose state agrees."""
-        has_identity = np.array([key is not None for key in self._table.identity], dtype=bool)
-        carriers = np.flatnonzero(has_identity & self._table.confirmed)
-        others = np.flatnonzero(~has_identity & self._table.confirmed)
-        if carriers.size == 0 or others.size == 0:
+        pairs = identity.merge_pairs(self._table, self._merge_gate)
+        if not pairs:
             return
-        tree = cKDTree(self._table.x[others, :3])
-        radius = 3.0 * np.sqrt(np.trace(self._table.p[carriers, :3, :3], axis1=1, axis2=2)) + 100.0
-        drop: list[int] = []
-        taken: set[int] = set()
-        for a, near in zip(carriers, tree.query_ball_point(self._table.x[carriers, :3], r=radius), strict=True):
-            candidates = [int(others[k]) for k in near if int(others[k]) not in taken]
-            if not candidates:
-                continue
-            b_rows = np.array(candidates, dtype=np.intp)
-            diff = self._table.x[b_rows] - self._table.x[a]
-            total = self._table.p[b_rows] + self._table.p[a]
-            d2 = np.einsum("ki,ki->k", diff, np.linalg.solve(total, diff[..., None])[..., 0])
-            best = int(np.argmin(d2))
-            if d2[best] >= self._merge_gate:
-                continue
-            b = int(b_rows[best])
-            taken.add(b)
-            self._fuse_into(int(a), b)
-            drop.append(b)
-        if drop:
-            keep = np.ones(self.size, dtype=bool)
-            keep[drop] = False
-            self.stats.merges += len(drop)
-            self.stats.tracks_deleted -= len(drop)
-            self._keep(keep)
-
-    def _fuse_into(self, a: int, b: int) -> None:
-        """Fuse track ``b`` into identity track ``a``; the fused track keeps the older of the two ids."""
-        info_a, info_b = np.linalg.inv(self._table.p[a]), np.linalg.inv(self._table.p[b])
-        p = np.linalg.inv(info_a + info_b)
-        x = p @ (info_a @ self._table.x[a] + info_b @ self._table.x[b])
-        self._table.set_state(np.array([a]), x[None, :], 0.5 * (p + p.T)[None, :, :])
-        self._table.id[a] = min(self._table.id[a], self._table.id[b])
-        self._table.born[a] = min(self._table.born[a], self._table.born[b])
-        self._table.seen_at[a] = np.maximum(self._table.seen_at[a], self._table.seen_at[b])
-        self._table.last_noncooperative[a] = max(self._table.last_noncooperative[a], self._table.last_noncooperative[b])
-        self._table.last_update[a] = max(self._table.last_update[a], self._table.last_update[b])
-        self._table.miss_score[a] = min(self._table.miss_score[a], self._table.miss_score[b])
+        for a, b in pairs:
+            identity.merge_into(self._table, a, b)
+        keep = np.ones(self.size, dtype=bool)
+        keep[[b for _, b in pairs]] = False
+        self.stats.merges += len(pairs)
+        self.stats.tracks_deleted -= len(pairs)
+        self._keep(keep)
