@@ -1,28 +1,27 @@
-"""The multi-sensor multi-target tracker: all tracks as arrays in one site ENU frame.
+"""The multi-sensor multi-target tracker: a small loop over components, all tracks as rows of one
+:class:`.table.TrackTable` in one site ENU frame.
 
 One call of :meth:`Tracker.process` handles one batch (a scan) of one sensor:
 
-1. **predict** every track to the batch time (constant velocity, :mod:`.motion`);
-2. **associate** in two stages, confirmed tracks first, then tentative ones:
-   a k-d tree pre-gate (3-D sensors) or all pairs (bearings), the EKF innovation
-   of each candidate pair (:mod:`.kalman`), a chi-square gate and global nearest
-   neighbour assignment (:mod:`.associate`);
-3. **update** the assigned tracks;
-4. **book-keep**: a radar scan that should have seen a track and did not adds
-   ``-ln(1 - Pd)`` to its miss score; tentative tracks confirm with M hits in
-   their first N scans;
-5. **initiate** tentative tracks from unassigned radar plots (one point, wide
-   velocity prior) and from bearings of two sites that cross consistently;
-6. **delete** tracks whose miss score says they are gone (``-ln 0.002``: e.g.
-   3 misses at Pd 0.9, 6 at Pd 0.7), that failed M-of-N, that nobody updated for
-   ``max_coast_s``, whose position uncertainty grew past ``max_position_sigma_m``,
-   or that coasted out of the coverage of every sensor that ever saw them.
+1. **predict** every track to the batch time: IMM mixing (:mod:`.imm`), nearly constant velocity
+   per mode (:mod:`.motion`);
+2. **associate** in stages, confirmed tracks first, then tentative ones (then, with an on-demand
+   mode, the confirmed tracks no plot fitted, as that mode predicts them): a k-d tree pre-gate
+   (3-D sensors) or azimuth windows (bearings), the EKF innovation of each candidate pair
+   (:mod:`.kalman`), a chi-square gate and global nearest neighbour assignment (:mod:`.associate`);
+3. **update** the assigned tracks, every mode, and reweigh the modes (:mod:`.kalman`, :mod:`.imm`);
+4. **score**: each hit adds ``ln(Pd g(z) / beta)``, a radar scan that should have seen a track and
+   did not adds ``ln(1 - Pd)``; tentative tracks confirm with M hits and the confirmation score
+   (:mod:`.score`; ``beta`` from a radar's clutter map, :mod:`.clutter`);
+5. **initiate** tentative tracks from unassigned radar plots and from bearings of two sites that
+   cross (:mod:`.initiate`);
+6. **delete** tracks by the rules of :mod:`.delete` (misses, coasting, M of N, lost, clutter-like
+   score, out of coverage);
+7. **merge** an identity track with a track without identity whose state agrees (:mod:`.identity`).
 
 Self-reported positions (Remote ID, ADS-B) carry an identity. A known identity
 updates its own track; a new one first tries the non-cooperative tracks without
-identity (one fused track then carries it), else starts a confirmed track. After
-each batch, an identity track and a non-identity track whose states agree
-(6-D chi-square) are merged into the older one.
+identity (one fused track then carries it), else starts a confirmed track.
 """
 
 from __future__ import annotations
@@ -33,40 +32,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial import cKDTree
 from scipy.special import chdtri
 
 from dronewatch.errors import ConfigError, TrackingError
-from dronewatch.geo import LocalFrame, ecef_vectors2enu, enu2aer
-from dronewatch.geo.coverage import in_coverage
+from dronewatch.geo import LocalFrame, ecef_vectors2enu
 from dronewatch.model import Detection, Sensor, TrackReport
-from dronewatch.tracking import associate, imm, kalman, models
-from dronewatch.tracking.clutter import DEFAULT_MAX_RANGE_M, ClutterMap
+from dronewatch.tracking import associate, delete, identity, imm, initiate, kalman, models, score
+from dronewatch.tracking.clutter import ClutterMap
+from dronewatch.tracking.config import TrackerConfig
 from dronewatch.tracking.motion import predict, process_noise
+from dronewatch.tracking.sites import (
+    COOPERATIVE_KINDS,
+    DEFAULT_CLUTTER_PER_SCAN,
+    DEFAULT_PD,
+    DEFAULT_SIGMA,
+    SensorSite,
+)
+from dronewatch.tracking.table import TrackTable
+
+__all__ = ["SensorSite", "TrackSnapshot", "Tracker", "TrackerConfig", "TrackerStats"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 BoolArray = NDArray[np.bool_]
 
-# One standard deviation per measured quantity when a sensor line gives none.
-DEFAULT_SIGMA: dict[str, dict[str, float]] = {
-    "radar": {"range_m": 10.0, "azimuth_deg": 1.0, "elevation_deg": 1.0, "radial_speed_mps": 1.0},
-    "rf": {"azimuth_deg": 3.0},
-    "acoustic": {"azimuth_deg": 5.0, "elevation_deg": 5.0},
-    "camera": {"azimuth_deg": 0.3, "elevation_deg": 0.3},
-    "remoteid": {"lat": 5.0, "lon": 5.0, "alt": 10.0, "speed_mps": 1.0},
-    "adsb": {"lat": 20.0, "lon": 20.0, "alt": 30.0, "speed_mps": 2.0},
-}
-# False alarms per scan when a sensor line gives no clutter_per_scan: where a radar's estimate starts.
-DEFAULT_CLUTTER_PER_SCAN = 1.0
-# Extents of measurement space where a sensor line gives no coverage limits.
-_RADIAL_SPEED_SPAN_MPS = 100.0
-DEFAULT_PD = {"radar": 0.9, "rf": 0.8, "acoustic": 0.7, "camera": 0.8, "remoteid": 0.9, "adsb": 0.95}
-COOPERATIVE_KINDS = ("remoteid", "adsb")
-# The tracker's per-track arrays, one row per track (see Tracker.__init__).
-_TRACK_ARRAYS = ("_x", "_p", "_xm", "_pm", "_mu", "_id", "_confirmed", "_hits", "_score", "_scans", "_miss_score",
-                 "_born", "_last_update", "_last_noncooperative", "_seen_at", "_outside")
-_DELETE_MISS_SCORE = -math.log(0.005)
 # A track report names the sensors that updated it this recently: what supports it now.
 RECENT_SENSOR_S = 3.0
 
@@ -74,115 +63,6 @@ RECENT_SENSOR_S = 3.0
 def _chi2_quantile(probability: float, dof: int) -> float:
     """The chi-square quantile (``scipy.special`` loads far faster than ``scipy.stats``)."""
     return float(chdtri(dof, 1.0 - probability))
-
-
-def identity_key(detection: Detection) -> str:
-    """The identity a self-reported position carries: ``rid:<uas_id>`` or ``icao:<icao>``."""
-    return f"rid:{detection.uas_id}" if detection.uas_id else f"icao:{detection.icao}"
-
-
-@dataclass(frozen=True, slots=True)
-class TrackerConfig:
-    """Tuning of the tracker; the defaults suit drones, birds and light aircraft at 1 Hz."""
-
-    q_horizontal: tuple[float, ...] = (0.02, 15.0, 150.0)
-    """Process-noise spectral density east and north (m^2/s^3), one per motion mode: quiet (straight
-    legs, ~0.1 m/s^2), manoeuvring (turns and speed changes of small drones, ~4 m/s^2), agile
-    (pull-ups, dives and racing turns of fixed-wing and FPV drones, ~12 m/s^2)."""
-    q_vertical: tuple[float, ...] = (0.01, 0.3, 150.0)
-    """Process-noise spectral density up (m^2/s^3), per mode: a multirotor's climbs change gently,
-    an aerobatic pull-up does not."""
-    mode_stay_per_s: tuple[float, ...] = (0.98, 0.9, 0.9)
-    """Probability of staying in each mode over one second: straight legs last ~50 s, turns ~10 s,
-    vertical figures a few seconds."""
-    mode_prior: tuple[float, ...] = (0.5, 0.5, 0.0)
-    on_demand_modes: tuple[int, ...] = (2,)
-    """Modes that are off (probability 0) until a confirmed track's plot falls outside its gate but
-    inside the gate the first of these modes predicts (a manoeuvre beyond the others), and off
-    again when their probability falls under ``on_demand_floor``. Always on, an agile mode would
-    follow every track's measurement noise a little, above all in height, where elevation noise is
-    metres per kilometre of range."""
-    on_demand_entry: float = 0.5
-    """The probability an on-demand mode is given before the update that switched it on."""
-    on_demand_floor: float = 0.001
-    gate_probability: float = 0.9995
-    confirm_hits: int = 2
-    confirm_window: int = 4
-    """A tentative track that is not confirmed within this many scans expecting it is dropped (M of N)."""
-    confirm_score: float = 6.9
-    """Log-likelihood ratio (target vs clutter) a tentative track needs as well: ln 1000."""
-    confirmed_score_cap: float = 13.8
-    """A confirmed track's score stops rising here (ln 10^6), so that it falls below
-    ``delete_score`` within a few scans once its plots look like clutter (a cumulative-sum test):
-    a track started on a hot spot before the clutter map had learnt it."""
-    delete_score: float = 3.45
-    max_coast_s: float = 8.0
-    outside_coverage_s: float = 4.0
-    """A confirmed track predicted outside every sensor's coverage is kept this long, unreported, so
-    that a target that dips out of the beam (overhead, past the elevation limit, behind the
-    horizon) keeps its track when it comes back."""
-    tentative_timeout_s: float = 3.0
-    max_position_sigma_m: float = 300.0
-    init_speed_sigma_mps: float = 15.0
-    init_climb_sigma_mps: float = 4.0
-    bearing_only_height_m: float = 100.0
-    """Assumed height above the site of a track triangulated from azimuths alone."""
-    bearing_only_height_sigma_m: float = 100.0
-    triangulation_window_s: float = 1.5
-    min_crossing_angle_deg: float = 10.0
-    merge_probability: float = 0.999
-
-
-@dataclass(slots=True)
-class SensorSite:
-    """A declared sensor and where it stands in the site frame."""
-
-    sensor: Sensor
-    index: int
-    pose: models.Pose
-    position: FloatArray
-    sigma: dict[str, float]
-    pd: float
-    clutter_per_scan: float = DEFAULT_CLUTTER_PER_SCAN
-    """False alarms per scan: the sensor line's figure at first (or the default); for a radar, then its
-    clutter map's estimate. Real radars do not report it, and it varies."""
-    clutter_map: ClutterMap | None = None
-    """A radar's: where its false alarms fall (see :mod:`.clutter`)."""
-
-    @property
-    def limited(self) -> bool:
-        s = self.sensor
-        return any(v is not None for v in (s.min_range_m, s.max_range_m, s.min_elevation_deg,
-                                            s.max_elevation_deg, s.azimuth_min_deg))
-
-    def log_clutter_density(self, model: models.Model, z: FloatArray) -> FloatArray | float:
-        """ln of the false-alarm density per unit of ``model``'s measurement space (rad, m, m/s) at
-        each measurement ``z``: a radar's from its clutter map, any other sensor's uniform over the
-        coverage in measurement space, ``clutter_per_scan / (azimuth x elevation x range extents)``.
-        """
-        if self.clutter_map is not None and model.dim >= 3 and model.angles[:2] == (True, True):
-            return self.clutter_map.log_density(z) - (math.log(_RADIAL_SPEED_SPAN_MPS) if model.dim == 4 else 0.0)
-        s = self.sensor
-        clutter = self.clutter_per_scan
-        volume = 2.0 * math.pi
-        if s.azimuth_min_deg is not None and s.azimuth_max_deg is not None:
-            volume = math.radians((s.azimuth_max_deg - s.azimuth_min_deg) % 360.0 or 360.0)
-        if model.dim >= 2 and model.angles[1]:
-            low = s.min_elevation_deg if s.min_elevation_deg is not None else 0.0
-            high = s.max_elevation_deg if s.max_elevation_deg is not None else 90.0
-            volume *= math.radians(max(high - low, 1.0))
-        if model.dim >= 3:
-            high_r = s.max_range_m if s.max_range_m is not None else DEFAULT_MAX_RANGE_M
-            volume *= max(high_r - (s.min_range_m or 0.0), 1.0)
-        if model.dim == 4:
-            volume *= _RADIAL_SPEED_SPAN_MPS
-        return math.log(max(clutter, 1e-6) / volume)
-
-    def covers(self, positions: FloatArray) -> BoolArray:
-        """Which site-ENU positions ``(N, 3)`` lie inside this sensor's coverage."""
-        rot, offset = self.pose
-        rel = positions @ rot.T + offset
-        return in_coverage(self.sensor, *enu2aer(rel[:, 0], rel[:, 1], rel[:, 2]))
 
 
 @dataclass(slots=True)
@@ -226,14 +106,6 @@ class TrackSnapshot:
                 sensors=tuple(self.sensor_ids[i] for i in np.flatnonzero(self.t - self.sensor_seen_at[k] <= recent_s)),
             ))
         return out
-
-
-@dataclass(slots=True)
-class _LooseBearing:
-    t: float
-    site: SensorSite
-    azimuth_rad: float
-    elevation_rad: float | None
 
 
 @dataclass(slots=True)
@@ -290,25 +162,9 @@ class Tracker:
         self._q_max = (max(self.config.q_horizontal[j] for j in always_on),
                        max(self.config.q_vertical[j] for j in always_on))
         self._merge_gate = _chi2_quantile(self.config.merge_probability, 6)
-        self._loose: list[_LooseBearing] = []
+        self._loose: list[initiate.LooseBearing] = []
         self._next_id = 1
-        self._x = np.zeros((0, 6))
-        self._p = np.zeros((0, 6, 6))
-        self._xm = np.zeros((0, modes, 6))
-        self._pm = np.zeros((0, modes, 6, 6))
-        self._mu = np.zeros((0, modes))
-        self._id = np.zeros(0, dtype=np.int64)
-        self._confirmed = np.zeros(0, dtype=bool)
-        self._hits = np.zeros(0, dtype=np.int32)
-        self._score = np.zeros(0)
-        self._scans = np.zeros(0, dtype=np.int32)
-        self._miss_score = np.zeros(0)
-        self._born = np.zeros(0)
-        self._last_update = np.zeros(0)
-        self._last_noncooperative = np.zeros(0)
-        self._seen_at = np.full((0, 8), -np.inf)  # per track and sensor: when it last updated the track
-        self._outside = np.zeros(0, dtype=bool)  # predicted outside every sensor's coverage
-        self._identity: list[str | None] = []
+        self._table = TrackTable(modes)
 
     # ----------------------------------------------------------------- sensors
     def add_sensor(self, sensor: Sensor) -> SensorSite:
@@ -319,8 +175,7 @@ class Tracker:
         rot, offset = self.site.transform_to(frame)
         previous = self.sites.get(sensor.id)
         index = previous.index if previous else len(self.sites)
-        if index >= self._seen_at.shape[1]:
-            self._seen_at = np.hstack([self._seen_at, np.full_like(self._seen_at, -np.inf)])
+        self._table.ensure_sensor(index)
         sigma = {**DEFAULT_SIGMA[sensor.kind], **sensor.sigma}
         declared = sensor.clutter_per_scan if sensor.clutter_per_scan is not None else DEFAULT_CLUTTER_PER_SCAN
         site = SensorSite(sensor, index, (rot, offset), frame.transform_to(self.site)[1], sigma,
@@ -336,7 +191,7 @@ class Tracker:
     # -------------------------------------------------------------- the cycle
     @property
     def size(self) -> int:
-        return int(self._x.shape[0])
+        return len(self._table)
 
     def process(self, sensor_id: str, t: float, detections: Sequence[Detection]) -> None:
         """Process one scan of ``sensor_id`` finished at ``t`` (``detections`` may be empty)."""
@@ -356,14 +211,14 @@ class Tracker:
 
     def snapshot(self) -> TrackSnapshot:
         """The confirmed tracks now, but those predicted outside every sensor's coverage."""
-        rows = np.flatnonzero(self._confirmed & ~self._outside)
+        rows = np.flatnonzero(self._table.confirmed & ~self._table.outside)
         return TrackSnapshot(
             t=self.time if self.time is not None else 0.0,
-            ids=[f"T{i}" for i in self._id[rows]],
-            states=self._x[rows].copy(),
-            covariances=self._p[rows].copy(),
-            identities=[self._identity[i] for i in rows],
-            sensor_seen_at=self._seen_at[rows].copy(),
+            ids=[f"T{i}" for i in self._table.id[rows]],
+            states=self._table.x[rows].copy(),
+            covariances=self._table.p[rows].copy(),
+            identities=self._table.identity[rows].tolist(),
+            sensor_seen_at=self._table.seen_at[rows].copy(),
             sensor_ids=[s.sensor.id for s in sorted(self.sites.values(), key=lambda s: s.index)],
         )
 
@@ -371,12 +226,12 @@ class Tracker:
         if self.time is not None and t > self.time and self.size:
             dt = t - self.time
             pi = imm.transition_matrix(self._stay, dt, self._on_demand)
-            mixed, mixed_cov, self._mu = imm.mix(self._xm, self._pm, self._mu, pi)
+            mixed, mixed_cov, self._table.mu = imm.mix(self._table.xm, self._table.pm, self._table.mu, pi)
             modes = list(enumerate(zip(self.config.q_horizontal, self.config.q_vertical, strict=True)))
             for j, (q_h, q_v) in modes:
-                on = slice(None) if not self._on_demand[j] else self._mu[:, j] > 0.0
-                self._xm[on, j], self._pm[on, j] = predict(mixed[on, j], mixed_cov[on, j], dt, q_h, q_v)
-            self._x, self._p = imm.combine(self._xm, self._pm, self._mu)
+                on = slice(None) if not self._on_demand[j] else self._table.mu[:, j] > 0.0
+                self._table.xm[on, j], self._table.pm[on, j] = predict(mixed[on, j], mixed_cov[on, j], dt, q_h, q_v)
+            self._table.x, self._table.p = imm.combine(self._table.xm, self._table.pm, self._table.mu)
         self.time = t if self.time is None else max(self.time, t)
 
     def _update(self, site: SensorSite, batch: _Batch, pairs: kalman.Innovations, switch_on: bool = False) -> None:
@@ -386,11 +241,11 @@ class Tracker:
         if rows.size == 0:
             return
         od = self._on_demand
-        mu = imm.switch_on(self._mu[rows], od, self.config.on_demand_entry) if switch_on else self._mu[rows]
+        mu = imm.switch_on(self._table.mu[rows], od, self.config.on_demand_entry) if switch_on else self._table.mu[rows]
         log_likelihood = np.full((rows.size, od.size), -np.inf)
 
         def update_mode(j: int, which: IntArray) -> None:
-            states, covariances = self._xm[:, j], self._pm[:, j]  # views: updated in place
+            states, covariances = self._table.xm[:, j], self._table.pm[:, j]  # views: updated in place
             mode = kalman.innovations(batch.model, site.pose, states, covariances, batch.z, batch.noise, rows[which],
                                       pairs.detections[which], batch.offsets, batch.offset_noise)
             kalman.update(states, covariances, mode)
@@ -401,14 +256,9 @@ class Tracker:
             if which.size:
                 update_mode(j, which)
         mu = imm.posterior(mu, log_likelihood)
-        self._mu[rows] = imm.switch_off(mu, od, self.config.on_demand_floor)
-        self._x[rows], self._p[rows] = imm.combine(self._xm[rows], self._pm[rows], self._mu[rows])
-
-    def _set_state(self, rows: IntArray, x: FloatArray, p: FloatArray) -> None:
-        """Overwrite tracks' states (every mode alike)."""
-        self._x[rows], self._p[rows] = x, p
-        self._xm[rows] = x[:, None, :]
-        self._pm[rows] = p[:, None, :, :]
+        self._table.mu[rows] = imm.switch_off(mu, od, self.config.on_demand_floor)
+        tt = self._table
+        tt.x[rows], tt.p[rows] = imm.combine(tt.xm[rows], tt.pm[rows], tt.mu[rows])
 
     # ------------------------------------------------------ measurement batches
     def _batch(self, site: SensorSite, detections: Sequence[Detection], t: float) -> _Batch:
@@ -452,7 +302,7 @@ class Tracker:
             z = np.hstack([positions, np.stack([speed * np.sin(track), speed * np.cos(track)], axis=-1)])
             variances += [sigma["speed_mps"] ** 2] * 2
             model = models.POSITION_VELOCITY
-        identities = [identity_key(d) for d in detections]
+        identities = [identity.identity_key(d) for d in detections]
         return _Batch(model, z, np.diag(variances), np.array([d.t - t for d in detections]), positions,
                       identities=identities)
 
@@ -467,7 +317,7 @@ class Tracker:
                      mode: int | None = None) -> kalman.Innovations:
         """Gated innovations of the candidate pairs between tracks ``rows`` and detections ``dets``, as
         the tracks stand or, with ``mode``, as that motion mode predicts them."""
-        x, p = (self._x, self._p) if mode is None else (self._xm[:, mode], self._pm[:, mode])
+        x, p = (self._table.x, self._table.p) if mode is None else (self._table.xm[:, mode], self._table.pm[:, mode])
         if batch.positions is not None:
             radii = self._pregate_radii(site, batch, rows, p)
             local_t, local_d = associate.spatial_candidates(x[rows, :3], radii, batch.positions[dets])
@@ -482,26 +332,26 @@ class Tracker:
         """A radius per track that surely contains its chi-square gate (trace bounds the largest eigenvalue)."""
         position_variance = np.trace(p[rows, :3, :3], axis1=1, axis2=2)
         if batch.model.dim >= 3 and batch.model.angles[0]:
-            distance = np.linalg.norm(self._x[rows, :3] - site.position, axis=1)
+            distance = np.linalg.norm(self._table.x[rows, :3] - site.position, axis=1)
             angle = max(batch.noise[0, 0], batch.noise[1, 1])
             measurement_variance = np.maximum(batch.noise[2, 2], distance**2 * angle)
         else:
             measurement_variance = np.full(rows.size, float(np.max(np.diag(batch.noise)[:3])))
         radius = 1.2 * np.sqrt(self._gates[3] * (position_variance + measurement_variance))
         if batch.offsets.size and np.any(batch.offsets):
-            radius += np.linalg.norm(self._x[rows, 3:], axis=1) * float(np.max(-batch.offsets))
+            radius += np.linalg.norm(self._table.x[rows, 3:], axis=1) * float(np.max(-batch.offsets))
         return np.asarray(radius, dtype=np.float64)
 
     def _azimuth_windows(self, site: SensorSite, batch: _Batch, rows: IntArray) -> tuple[FloatArray, FloatArray]:
         """Each track's azimuth from the sensor and a window that surely contains its chi-square gate."""
         rot, offset = site.pose
-        rel = self._x[rows, :3] @ rot.T + offset
+        rel = self._table.x[rows, :3] @ rot.T + offset
         horizontal_sq = np.maximum(rel[:, 0] ** 2 + rel[:, 1] ** 2, 1.0)
-        position_variance = np.trace(self._p[rows, :3, :3], axis1=1, axis2=2)
+        position_variance = np.trace(self._table.p[rows, :3, :3], axis1=1, axis2=2)
         angle_variance = batch.noise[0, 0] + position_variance / horizontal_sq
         half_width = 1.2 * np.sqrt(self._gates[batch.model.dim] * angle_variance)
         if batch.offsets.size and np.any(batch.offsets):
-            speed = np.linalg.norm(self._x[rows, 3:], axis=1)
+            speed = np.linalg.norm(self._table.x[rows, 3:], axis=1)
             half_width += speed * float(np.max(-batch.offsets)) / np.sqrt(horizontal_sq)
         return np.arctan2(rel[:, 0], rel[:, 1]), half_width
 
@@ -517,31 +367,28 @@ class Tracker:
         return chosen
 
     def _add_evidence(self, site: SensorSite, batch: _Batch, pairs: kalman.Innovations) -> None:
-        """Track score: ``+ ln(Pd g(z) / clutter density)`` per detection (g the innovation density)."""
-        m = batch.model.dim
-        log_g = -0.5 * (pairs.d2 + pairs.log_det_s + m * math.log(2.0 * math.pi))
+        """Track score: ``+ ln(Pd g(z) / clutter density)`` per detection (see :mod:`.score`)."""
         rows = pairs.tracks
-        score = self._score[rows] + math.log(site.pd) + log_g - site.log_clutter_density(
-            batch.model, batch.z[pairs.detections])
-        cap = np.where(self._confirmed[rows], self.config.confirmed_score_cap, np.inf)
-        self._score[rows] = np.minimum(score, cap)
+        log_g = score.log_innovation_density(pairs.d2, pairs.log_det_s, batch.model.dim)
+        self._table.score[rows] = score.after_hits(
+            self._table.score[rows], self._table.confirmed[rows], site.pd, log_g,
+            site.log_clutter_density(batch.model, batch.z[pairs.detections]), self.config.confirmed_score_cap)
 
     def _mark_updated(self, rows: IntArray, site: SensorSite, t: float) -> None:
-        self._hits[rows] += 1
+        self._table.hits[rows] += 1
         if site.sensor.kind == "radar" or site.sensor.kind in COOPERATIVE_KINDS:
             # a bearing does not answer a radar's misses: it would keep alive a track the radar lost
             # (a manoeuvre, a ghost where two sites' bearings cross)
-            self._miss_score[rows] = 0.0
-        self._last_update[rows] = t
-        self._seen_at[rows, site.index] = t
+            self._table.miss_score[rows] = 0.0
+        self._table.last_update[rows] = t
+        self._table.seen_at[rows, site.index] = t
         if site.sensor.kind not in COOPERATIVE_KINDS:
-            self._last_noncooperative[rows] = t
-        newly = rows[~self._confirmed[rows] & (self._hits[rows] >= self.config.confirm_hits)
-                     & (self._score[rows] >= self.config.confirm_score)]
-        self._confirm(newly)
+            self._table.last_noncooperative[rows] = t
+        tt = self._table
+        self._confirm(rows[score.confirmable(tt.confirmed[rows], tt.hits[rows], tt.score[rows], self.config)])
 
     def _confirm(self, rows: IntArray) -> None:
-        self._confirmed[rows] = True
+        self._table.confirmed[rows] = True
         self.stats.tracks_confirmed += int(rows.size)
 
     def _process_plots(self, site: SensorSite, detections: Sequence[Detection], t: float) -> None:
@@ -549,11 +396,11 @@ class Tracker:
         used = np.zeros(len(detections), dtype=bool)
         updated = np.zeros(self.size, dtype=bool)
         confirmed_took = np.zeros(len(detections), dtype=bool)
-        stages: list[tuple[BoolArray, int | None]] = [(self._confirmed, None), (~self._confirmed, None)]
+        stages: list[tuple[BoolArray, int | None]] = [(self._table.confirmed, None), (~self._table.confirmed, None)]
         if self._rescue_mode is not None and batch.positions is not None:
             # then the confirmed tracks no plot fitted, as the on-demand (agile) mode predicts them:
             # a pull-up or a dive can leave the other modes' gates within a scan
-            stages.append((self._confirmed, self._rescue_mode))
+            stages.append((self._table.confirmed, self._rescue_mode))
         for stage, mode in stages:
             rows = np.flatnonzero(stage & ~updated)
             if mode is not None:
@@ -565,7 +412,7 @@ class Tracker:
             self._add_evidence(site, batch, chosen)
             used[chosen.detections] = True
             updated[chosen.tracks] = True
-            confirmed_took[chosen.detections] = self._confirmed[chosen.tracks]
+            confirmed_took[chosen.detections] = self._table.confirmed[chosen.tracks]
         self._mark_updated(np.flatnonzero(updated), site, t)
         if site.clutter_map is not None:  # a radar
             site.clutter_map.record_scan(batch.z[~confirmed_took], ~used[~confirmed_took])
@@ -580,181 +427,106 @@ class Tracker:
         the track as it stands, with the mode's process noise since ``site`` last updated the track (not
         since the last bearing: a manoeuvre shows only to a 3-D sensor), one and a half scan periods at
         most (a manoeuvre begun at the last scan; a gate grown over several missed scans takes clutter)."""
-        since = t - self._seen_at[rows, site.index]
+        since = t - self._table.seen_at[rows, site.index]
         rows, since = rows[np.isfinite(since)], since[np.isfinite(since)]
-        idle = self._mu[rows, mode] == 0.0
+        idle = self._table.mu[rows, mode] == 0.0
         rows_idle = rows[idle]
-        self._xm[rows_idle, mode] = self._x[rows_idle]
-        self._pm[rows_idle, mode] = self._p[rows_idle] + process_noise(
+        self._table.xm[rows_idle, mode] = self._table.x[rows_idle]
+        self._table.pm[rows_idle, mode] = self._table.p[rows_idle] + process_noise(
             np.minimum(since[idle], 1.5 * (site.sensor.period_s or 1.0)), self.config.q_horizontal[mode],
             self.config.q_vertical[mode])
         return rows
 
     def _count_misses(self, site: SensorSite, updated: BoolArray) -> None:
         n = updated.size
-        expected = site.covers(self._x[:n, :3])
+        expected = site.covers(self._table.x[:n, :3])
         missed = expected & ~updated
-        miss = math.log(max(1.0 - site.pd, 1e-6))
-        self._miss_score[:n][missed] -= miss
-        self._score[:n][missed] += miss
-        self._scans[:n][expected & ~self._confirmed[:n]] += 1
+        miss = score.miss_log_likelihood(site.pd)
+        self._table.miss_score[:n][missed] -= miss
+        self._table.score[:n][missed] += miss
+        self._table.scans[:n][expected & ~self._table.confirmed[:n]] += 1
 
     # ------------------------------------------------------------- initiation
     def _append(self, x: FloatArray, p: FloatArray, t: float, site: SensorSite, confirmed: bool,
                 hits: int, identities: Sequence[str | None] | None = None, score: float = 0.0) -> IntArray:
         n = x.shape[0]
-        start = self.size
-        self._x = np.concatenate([self._x, x])
-        self._p = np.concatenate([self._p, p])
-        modes = self._mu.shape[1]
-        self._xm = np.concatenate([self._xm, np.repeat(x[:, None, :], modes, axis=1)])
-        self._pm = np.concatenate([self._pm, np.repeat(p[:, None, :, :], modes, axis=1)])
-        self._mu = np.concatenate([self._mu, np.broadcast_to(self._mode_prior, (n, modes))])
-        self._id = np.concatenate([self._id, np.arange(self._next_id, self._next_id + n)])
-        self._next_id += n
-        self._confirmed = np.concatenate([self._confirmed, np.zeros(n, dtype=bool)])
-        self._hits = np.concatenate([self._hits, np.full(n, hits, dtype=np.int32)])
-        self._score = np.concatenate([self._score, np.full(n, score)])
-        self._scans = np.concatenate([self._scans, np.full(n, 1 if site.sensor.kind == "radar" else 0,
-                                                           dtype=np.int32)])
-        self._miss_score = np.concatenate([self._miss_score, np.zeros(n)])
-        self._born = np.concatenate([self._born, np.full(n, t)])
-        self._last_update = np.concatenate([self._last_update, np.full(n, t)])
-        noncooperative = site.sensor.kind not in COOPERATIVE_KINDS
-        self._last_noncooperative = np.concatenate([self._last_noncooperative,
-                                                    np.full(n, t if noncooperative else -np.inf)])
-        seen = np.full((n, self._seen_at.shape[1]), -np.inf)
+        seen = np.full((n, self._table.sensors), -np.inf)
         seen[:, site.index] = t
-        self._seen_at = np.concatenate([self._seen_at, seen])
-        self._outside = np.concatenate([self._outside, np.zeros(n, dtype=bool)])
-        self._identity.extend(identities if identities is not None else [None] * n)
-        rows = np.arange(start, start + n, dtype=np.intp)
+        rows = self._table.append(
+            n, x=x, p=p, xm=x[:, None, :], pm=p[:, None, :, :], mu=self._mode_prior,
+            id=np.arange(self._next_id, self._next_id + n), hits=hits, score=score,
+            scans=1 if site.sensor.kind == "radar" else 0, born=t, last_update=t,
+            last_noncooperative=t if site.sensor.kind not in COOPERATIVE_KINDS else -np.inf, seen_at=seen,
+            **({} if identities is None else {"identity": identities}))
+        self._next_id += n
         self.stats.tracks_started += n
         if confirmed:
             self._confirm(rows)
         return rows
 
     def _prior(self, positions: FloatArray, position_covariances: FloatArray) -> tuple[FloatArray, FloatArray]:
-        n = positions.shape[0]
-        x = np.zeros((n, 6))
-        x[:, :3] = positions
-        p = np.zeros((n, 6, 6))
-        p[:, :3, :3] = position_covariances
-        speed, climb = self.config.init_speed_sigma_mps, self.config.init_climb_sigma_mps
-        p[:, 3, 3] = p[:, 4, 4] = speed**2
-        p[:, 5, 5] = climb**2
-        return x, p
+        return initiate.prior(positions, position_covariances, self.config.init_speed_sigma_mps,
+                              self.config.init_climb_sigma_mps)
 
     def _initiate_from_plots(self, site: SensorSite, batch: _Batch, dets: IntArray, t: float) -> None:
         if dets.size == 0:
             return
         assert batch.positions is not None and batch.position_jacobians is not None
-        jac = batch.position_jacobians[dets]
-        x, p = self._prior(batch.positions[dets], jac @ batch.noise[:3, :3] @ jac.transpose(0, 2, 1))
+        x, p = self._prior(batch.positions[dets], initiate.plot_covariances(batch.position_jacobians[dets],
+                                                                            batch.noise))
         self._append(x, p, t, site, confirmed=False, hits=1)
 
     def _triangulate(self, site: SensorSite, batch: _Batch, dets: IntArray, t: float) -> None:
         """Start tracks where a loose bearing of this sensor crosses one of another site's."""
-        horizon = t - self.config.triangulation_window_s
-        self._loose = [b for b in self._loose if b.t >= horizon]
-        min_sin = math.sin(math.radians(self.config.min_crossing_angle_deg))
-        for j in dets:
-            elevation = float(batch.z[j, 1]) if batch.model.dim == 2 else None
-            new = _LooseBearing(t + float(batch.offsets[j]), site, float(batch.z[j, 0]), elevation)
-            best: tuple[float, int, FloatArray, FloatArray] | None = None
-            for k, other in enumerate(self._loose):
-                if other.site is site:
-                    continue
-                crossing = self._crossing(new, other, min_sin)
-                # the widest crossing angle gives the best-conditioned position
-                if crossing is not None and (best is None or crossing[0] > best[0]):
-                    best = (crossing[0], k, crossing[1], crossing[2])
-            if best is None:
-                self._loose.append(new)
-                continue
-            partner = self._loose.pop(best[1])
-            x, p = self._prior(best[2][None, :], best[3][None, :, :])
-            # two consistent bearings: half the evidence a confirmation needs
-            rows = self._append(x, p, t, site, confirmed=False, hits=1, score=self.config.confirm_score / 2)
-            self._seen_at[rows, partner.site.index] = partner.t
-
-    def _crossing(self, a: _LooseBearing, b: _LooseBearing, min_sin: float
-                  ) -> tuple[float, FloatArray, FloatArray] | None:
-        """Where two bearings cross: (sine of the crossing angle, position, covariance), or None."""
-        directions = []
-        for bearing in (a, b):
-            # the bearing's horizontal direction, rotated from the sensor's ENU into the site's
-            local = np.array([math.sin(bearing.azimuth_rad), math.cos(bearing.azimuth_rad), 0.0])
-            directions.append(local @ bearing.site.pose[0])
-        d1, d2 = directions[0][:2], directions[1][:2]
-        sin_angle = abs(d1[0] * d2[1] - d1[1] * d2[0])
-        if sin_angle < min_sin:
-            return None
-        p1, p2 = a.site.position, b.site.position
-        s1, s2 = np.linalg.solve(np.column_stack([d1, -d2]), (p2 - p1)[:2])
-        for s, bearing in ((s1, a), (s2, b)):
-            max_range = bearing.site.sensor.max_range_m
-            if s <= 0 or (max_range is not None and s > max_range):
-                return None
-        horizontal = p1[:2] + s1 * d1
-        information = np.zeros((2, 2))
-        for s, d, bearing in ((s1, d1, a), (s2, d2, b)):
-            normal = np.array([-d[1], d[0]])
-            sigma = math.radians(bearing.site.sigma["azimuth_deg"]) * s
-            information += np.outer(normal, normal) / max(sigma, 1.0) ** 2
-        cov = np.zeros((3, 3))
-        cov[:2, :2] = np.linalg.inv(information)
-        heights = [(bearing.site.position[2] + s * math.tan(bearing.elevation_rad),
-                    s * math.radians(bearing.site.sigma["elevation_deg"]))
-                   for s, bearing in ((s1, a), (s2, b)) if bearing.elevation_rad is not None]
-        if heights:
-            up, up_sigma = min(heights, key=lambda h: h[1])
-        else:
-            up, up_sigma = self.config.bearing_only_height_m, self.config.bearing_only_height_sigma_m
-        cov[2, 2] = max(up_sigma, 1.0) ** 2
-        return sin_angle, np.array([horizontal[0], horizontal[1], up]), cov
+        c = self.config
+        horizon = t - c.triangulation_window_s
+        bearings = [initiate.LooseBearing(t + float(batch.offsets[j]), site, float(batch.z[j, 0]),
+                                          float(batch.z[j, 1]) if batch.model.dim == 2 else None) for j in dets]
+        self._loose, crossings = initiate.pair_bearings(
+            [b for b in self._loose if b.t >= horizon], bearings, math.sin(math.radians(c.min_crossing_angle_deg)),
+            c.bearing_only_height_m, c.bearing_only_height_sigma_m)
+        if not crossings:
+            return
+        x, p = self._prior(np.array([k.position for k in crossings]), np.array([k.covariance for k in crossings]))
+        # two consistent bearings: half the evidence a confirmation needs
+        rows = self._append(x, p, t, site, confirmed=False, hits=1, score=c.confirm_score / 2)
+        for row, k in zip(rows, crossings, strict=True):
+            self._table.seen_at[row, k.partner.site.index] = k.partner.t
 
     # ------------------------------------------------- self-reported positions
     def _process_reports(self, site: SensorSite, detections: Sequence[Detection], t: float) -> None:
         if not detections:
             return
-        # the latest report per identity wins; older ones in the same batch are superseded
-        latest: dict[str, int] = {}
-        for j, d in enumerate(detections):
-            key = identity_key(d)
-            if key not in latest or d.t >= detections[latest[key]].t:
-                latest[key] = j
-        detections = [detections[j] for j in sorted(latest.values())]
-        batch = self._with_offset_noise(self._report_batch(site, detections, t))
+        batch = self._with_offset_noise(self._report_batch(site, identity.latest_per_identity(detections), t))
         assert batch.positions is not None
         positions = batch.positions
-        by_identity = {key: row for row, key in enumerate(self._identity) if key is not None}
+        by_identity = identity.rows_by_identity(self._table)
         keyed = [(by_identity[key], j) for j, key in enumerate(batch.identities) if key in by_identity]
         fresh = np.array([j for j, key in enumerate(batch.identities) if key not in by_identity], dtype=np.intp)
         updated: list[int] = []
         if keyed:
             rows, dets = (np.array(v, dtype=np.intp) for v in zip(*keyed, strict=True))
-            inn = kalman.innovations(batch.model, site.pose, self._x, self._p, batch.z, batch.noise, rows, dets,
-                                     batch.offsets, batch.offset_noise)
+            inn = kalman.innovations(batch.model, site.pose, self._table.x, self._table.p, batch.z, batch.noise,
+                                     rows, dets, batch.offsets, batch.offset_noise)
             consistent = inn.d2 < self._gates[batch.model.dim]
             self._update(site, batch, inn.select(consistent))
             updated.extend(rows[consistent])
             for row, j in zip(rows[~consistent], dets[~consistent], strict=True):
-                if t - self._last_noncooperative[row] <= self.config.max_coast_s:
+                if t - self._table.last_noncooperative[row] <= self.config.max_coast_s:
                     # the report contradicts what the radar sees: the identity leaves that track
-                    self._identity[row] = None
+                    self._table.identity[row] = None
                     fresh = np.append(fresh, j)
                 else:
                     x, p = self._prior(positions[j][None, :], np.diag(np.diag(batch.noise)[:3])[None])
-                    self._set_state(np.array([row]), x, p)
+                    self._table.set_state(np.array([row]), x, p)
                     updated.append(int(row))
         if fresh.size:
-            free = np.flatnonzero(np.array([key is None for key in self._identity], dtype=bool))
+            free = np.flatnonzero(~self._table.has_identity())
             chosen = self._associate(site, batch, free, fresh) if free.size else None
             if chosen is not None and chosen.tracks.size:
                 for row, j in zip(chosen.tracks, chosen.detections, strict=True):
-                    self._identity[row] = batch.identities[j]
-                self._confirm(chosen.tracks[~self._confirmed[chosen.tracks]])
+                    self._table.identity[row] = batch.identities[j]
+                self._confirm(chosen.tracks[~self._table.confirmed[chosen.tracks]])
                 updated.extend(chosen.tracks)
                 fresh = np.setdiff1d(fresh, chosen.detections)
             if fresh.size:
@@ -771,84 +543,24 @@ class Tracker:
     def _delete(self, t: float) -> None:
         if self.size == 0:
             return
-        c = self.config
-        since_update = t - self._last_update
-        position_variance = np.trace(self._p[:, :3, :3], axis1=1, axis2=2)
-        gone = (
-            (self._miss_score > _DELETE_MISS_SCORE)
-            | (since_update > c.max_coast_s)
-            | (~self._confirmed & (since_update > c.tentative_timeout_s))
-            | (~self._confirmed & (self._scans >= c.confirm_window))
-            | (position_variance > c.max_position_sigma_m**2)
-            | (self._confirmed & (self._score < c.delete_score)
-               & np.array([key is None for key in self._identity], dtype=bool))
-        )
-        coasting = np.flatnonzero(~gone & (since_update > 0))
-        self._outside[:] = False
-        if coasting.size:
-            visible = np.zeros(coasting.size, dtype=bool)
-            for site in self.sites.values():
-                seen = np.isfinite(self._seen_at[coasting, site.index])
-                if not seen.any():
-                    continue
-                if site.limited:
-                    visible[seen] |= site.covers(self._x[coasting[seen], :3])
-                else:
-                    visible |= seen
-            outside = coasting[~visible]
-            self._outside[outside] = True
-            gone[outside] = ~self._confirmed[outside] | (since_update[outside] > c.outside_coverage_s)
+        gone, outside = delete.deletions(self._table, t, self.sites.values(), self.config)
+        self._table.outside[:] = outside
         if gone.any():
             self._keep(~gone)
 
     def _keep(self, keep: BoolArray) -> None:
         self.stats.tracks_deleted += int(keep.size - keep.sum())
-        for name in _TRACK_ARRAYS:
-            setattr(self, name, getattr(self, name)[keep])
-        self._identity = [key for key, k in zip(self._identity, keep, strict=True) if k]
+        self._table.keep(keep)
 
     def _merge_identities(self) -> None:
         """Merge a confirmed identity track with a confirmed track without identity whose state agrees."""
-        has_identity = np.array([key is not None for key in self._identity], dtype=bool)
-        carriers = np.flatnonzero(has_identity & self._confirmed)
-        others = np.flatnonzero(~has_identity & self._confirmed)
-        if carriers.size == 0 or others.size == 0:
+        pairs = identity.merge_pairs(self._table, self._merge_gate)
+        if not pairs:
             return
-        tree = cKDTree(self._x[others, :3])
-        radius = 3.0 * np.sqrt(np.trace(self._p[carriers, :3, :3], axis1=1, axis2=2)) + 100.0
-        drop: list[int] = []
-        taken: set[int] = set()
-        for a, near in zip(carriers, tree.query_ball_point(self._x[carriers, :3], r=radius), strict=True):
-            candidates = [int(others[k]) for k in near if int(others[k]) not in taken]
-            if not candidates:
-                continue
-            b_rows = np.array(candidates, dtype=np.intp)
-            diff = self._x[b_rows] - self._x[a]
-            total = self._p[b_rows] + self._p[a]
-            d2 = np.einsum("ki,ki->k", diff, np.linalg.solve(total, diff[..., None])[..., 0])
-            best = int(np.argmin(d2))
-            if d2[best] >= self._merge_gate:
-                continue
-            b = int(b_rows[best])
-            taken.add(b)
-            self._fuse_into(int(a), b)
-            drop.append(b)
-        if drop:
-            keep = np.ones(self.size, dtype=bool)
-            keep[drop] = False
-            self.stats.merges += len(drop)
-            self.stats.tracks_deleted -= len(drop)
-            self._keep(keep)
-
-    def _fuse_into(self, a: int, b: int) -> None:
-        """Fuse track ``b`` into identity track ``a``; the fused track keeps the older of the two ids."""
-        info_a, info_b = np.linalg.inv(self._p[a]), np.linalg.inv(self._p[b])
-        p = np.linalg.inv(info_a + info_b)
-        x = p @ (info_a @ self._x[a] + info_b @ self._x[b])
-        self._set_state(np.array([a]), x[None, :], 0.5 * (p + p.T)[None, :, :])
-        self._id[a] = min(self._id[a], self._id[b])
-        self._born[a] = min(self._born[a], self._born[b])
-        self._seen_at[a] = np.maximum(self._seen_at[a], self._seen_at[b])
-        self._last_noncooperative[a] = max(self._last_noncooperative[a], self._last_noncooperative[b])
-        self._last_update[a] = max(self._last_update[a], self._last_update[b])
-        self._miss_score[a] = min(self._miss_score[a], self._miss_score[b])
+        for a, b in pairs:
+            identity.merge_into(self._table, a, b)
+        keep = np.ones(self.size, dtype=bool)
+        keep[[b for _, b in pairs]] = False
+        self.stats.merges += len(pairs)
+        self.stats.tracks_deleted -= len(pairs)
+        self._keep(keep)

@@ -52,3 +52,21 @@ def test_switch_on_gives_the_entry_share_and_switch_off_renormalises() -> None:
     assert on == pytest.approx(np.array([[0.3, 0.2, 0.5], [0.5, 0.3, 0.2]]))  # the second was on already
     off = imm.switch_off(np.array([[0.5, 0.495, 0.005], [0.3, 0.2, 0.5]]), on_demand, 0.01)
     assert off == pytest.approx(np.array([[0.5 / 0.995, 0.495 / 0.995, 0.0], [0.3, 0.2, 0.5]]))
+
+
+def test_mixing_probabilities_of_two_modes_by_hand() -> None:
+    # mu = (3/4, 1/4), Pi = [[0.9, 0.1], [0.2, 0.8]]:
+    # c_0 = 0.675 + 0.05 = 0.725, c_1 = 0.075 + 0.2 = 0.275
+    # mu_{.|0} = (0.675, 0.05) / 0.725 = (27/29, 2/29); mu_{.|1} = (0.075, 0.2) / 0.275 = (3/11, 8/11)
+    # with x_0 = 0 and x_1 = 1 on one axis, the mixed state of mode j is mu_{1|j}
+    states = np.zeros((1, 2, 6))
+    states[0, 1, 0] = 1.0
+    covariances = np.zeros((1, 2, 6, 6))
+    mixed, mixed_cov, c = imm.mix(states, covariances, np.array([[0.75, 0.25]]), np.array([[0.9, 0.1], [0.2, 0.8]]))
+    assert c[0] == pytest.approx([0.725, 0.275], abs=1e-15)
+    assert mixed[0, :, 0] == pytest.approx([2.0 / 29.0, 8.0 / 11.0], abs=1e-15)
+    # the spread term alone (P_i = 0): mu_{0|j} mu_{1|j}, a Bernoulli variance
+    assert mixed_cov[0, :, 0, 0] == pytest.approx([27.0 * 2.0 / 29.0**2, 3.0 * 8.0 / 11.0**2], abs=1e-15)
+    # one second on: c_j then feeds the update; the posterior with likelihoods (1, 3): (0.725, 0.825) / 1.55
+    mu = imm.posterior(c, np.log(np.array([[1.0, 3.0]])))
+    assert mu[0] == pytest.approx([0.725 / 1.55, 0.825 / 1.55], abs=1e-15)
