@@ -16,6 +16,7 @@ Fit: multinomial logistic regression on the standardised features and their pair
 products (so that e.g. "low and straight" can differ from "low" and "straight"), L2
 penalty 1e-2, by L-BFGS (scipy). Rows are weighted so that every class counts the same, and
 within a class every kind of flight (flock, soaring, seabird; attack, observer, photo ...).
+Kestrels are left out (:data:`LEFT_OUT_KINDS`).
 
 Run: ``python3 dev.py bench benchmarks/train_classifier.py``; writes
 ``src/dronewatch/assessment/classifier_model.json`` and ``benchmarks/results/train_classifier.md``.
@@ -44,6 +45,12 @@ MODEL_PATH = HERE.parent / "src" / "dronewatch" / "assessment" / "classifier_mod
 TRAIN = [("border-station", s) for s in range(101, 113)] + [("swarm", s) for s in range(101, 107)]
 JUDGE = [("border-station", s) for s in range(1, 6)] + [("swarm", s) for s in range(1, 6)]
 _CLASS_OF_TRUTH = {"drone": 0, "bird": 1, "aircraft": 2}
+LEFT_OUT_KINDS = ("kestrel",)
+"""Flights the model is not trained on. A wind-hovering kestrel is, to a radar alone, a slow, low
+hover: trained with it (one bird kind in five, as kinds are balanced), the model took real
+multirotors for birds with radar only (critical alerts before 9 of 18 real entries instead of 18:
+``benchmarks/bench_real_flights.py``). A missed drone is the worse error, so kestrels are judged
+(``benchmarks/bench_alerts.py`` counts their false alerts) but not learnt."""
 
 
 FloatRow = list[float]
@@ -140,7 +147,7 @@ def main() -> int:
     with ProcessPoolExecutor(max_workers=2) as pool:
         print(f"simulating and tracking {len(TRAIN)} training runs ...", file=sys.stderr)
         rows = [row for part in pool.map(run_scenario, *zip(*[(n, s, None) for n, s in TRAIN], strict=True))
-                for row in part]
+                for row in part if row[4] not in LEFT_OUT_KINDS]
         x = np.array([r[0] for r in rows])
         y = np.array([r[1] for r in rows])
         weight = balanced_weights(y, np.array([r[4] for r in rows]))

@@ -13,7 +13,10 @@ Method, in order:
 
 Features (:data:`FEATURES`): mean horizontal speed and its spread; mean absolute climb
 rate; height above the site; mean absolute turn rate and its spread; path straightness
-(displacement over path length); share of time hovering (< 2 m/s); share of updates an RF
+(displacement over path length); share of time hovering (< 2 m/s) and how long the track has
+hovered without a break (a kestrel hangs in the wind for seconds, a multirotor for minutes: beyond
+the window, up to 2 min); share of time creeping (2-6 m/s: slower than a bird flies, faster
+than it hovers); share of updates an RF
 direction finder (a drone's control link) supported the track, of those at which one covered
 it; the same for acoustic arrays (motors); tracks flying alongside (within 80 m, velocity
 within 4 m/s: a flock). Distance from the site is not one: birds and small drones are alike
@@ -22,7 +25,8 @@ starts each kind), which made real birds far out drones.
 
 A sensor kind that is not on site, or whose sensors do not cover the track, gives no evidence
 either way: its share is missing (NaN), and a missing feature drops out of the model (its
-standardised value and every product with it count 0).
+standardised value and every product with it count 0). Nor does a bearing sensor at an update
+when another track lies on nearly the same bearing from it (:meth:`Classifier.support`).
 
 The model is trained on simulator output, with and without those shares, by
 ``benchmarks/train_classifier.py`` on seeds separate from the ones ``benchmarks/bench_alerts.py``
@@ -53,8 +57,13 @@ FloatArray = NDArray[np.float64]
 TrackClass = Literal["drone", "bird", "aircraft", "unknown"]
 MODEL_CLASSES: tuple[TrackClass, ...] = ("drone", "bird", "aircraft")
 FEATURES = ("speed_mps", "speed_spread_mps", "climb_mps", "height_m", "turn_rate_dps", "turn_spread_dps",
-            "straightness", "hover_share", "rf_share", "acoustic_share", "flock_neighbours")
+            "straightness", "hover_share", "hover_s", "creep_share", "rf_share", "acoustic_share", "flock_neighbours")
 _HOVER_MPS = 2.0
+_CREEP_MPS = 6.0
+"""Below a bird's slowest flapping flight: birds hover or fly faster, a multirotor also creeps."""
+_HOVER_BREAK_S = 3.0
+"""A hover goes on through shorter spells above hover speed (a gust, a noisy velocity)."""
+_HOVER_CAP_S = 120.0
 _FLOCK_RADIUS_M = 80.0
 _FLOCK_VELOCITY_MPS = 4.0
 _SUPPORT_KINDS = ("rf", "acoustic")
@@ -121,6 +130,10 @@ class _History:
     """1 supported by an RF direction finder, 0 covered by one but not supported, NaN covered by none."""
     acoustic: deque[float] = field(default_factory=deque)
     first_t: float = 0.0
+    still_since: float | None = None
+    """Start of the hover going on, if one is."""
+    moving_since: float | None = None
+    """Start of the spell above hover speed going on, if one is."""
     log_evidence: FloatArray = field(default_factory=lambda: np.zeros(len(MODEL_CLASSES)))
     last_t: float | None = None
 
@@ -141,16 +154,24 @@ class Classifier:
         """The features of the last :meth:`update`, a row per report."""
 
     def set_sensors(self, sensors: Sequence[Sensor]) -> None:
-        self.sensor_kinds = {s.id: s.kind for s in sensors}
         self._support = {kind: [(s, self.frame.from_geodetic(s.lat, s.lon, s.alt).reshape(3)) for s in sensors
                                 if s.kind == kind] for kind in _SUPPORT_KINDS}
 
-    def covered(self, kind: str, position: FloatArray) -> NDArray[np.bool_]:
-        """``(N,)``: some sensor of ``kind`` covers each position (site ENU), as its sensor line states."""
-        out = np.zeros(position.shape[0], dtype=bool)
+    def support(self, kind: str, position: FloatArray, reports: Sequence[TrackReport]) -> FloatArray:
+        """``(N,)``: 1 where a sensor of ``kind`` supported the track, 0 where one covered it (as its sensor
+        line states) and none supported it, NaN where none covered it. A sensor whose bearing to the track
+        passes within three standard deviations of another track's counts for neither: a bird on the
+        bearing of a drone's control link is "supported" by it, and says nothing either way."""
+        out = np.full(position.shape[0], np.nan)
         for sensor, place in self._support[kind]:
             azimuth, elevation, slant = enu2aer(*(position - place).T)
-            out |= in_coverage(sensor, azimuth, elevation, slant)
+            supported = np.array([sensor.id in (r.sensors or ()) for r in reports])
+            # a sensor that supports a track covers it, whatever its line says
+            covered = supported | in_coverage(sensor, azimuth, elevation, slant)
+            apart = np.abs((azimuth[:, None] - azimuth[None, :] + 180.0) % 360.0 - 180.0)
+            np.fill_diagonal(apart, np.inf)
+            shared = (apart < 3.0 * sensor.sigma.get("azimuth_deg", 1.0)).any(axis=1)
+            out = np.where(covered & ~shared, np.fmax(out, supported), out)
         return out
 
     def features(self, t: float, reports: Sequence[TrackReport], position: FloatArray | None = None) -> FloatArray:
@@ -165,21 +186,22 @@ class Classifier:
         for gone in [k for k in self._tracks if k not in live]:
             del self._tracks[gone]
         histories = []
-        rf_covered, acoustic_covered = self.covered("rf", position), self.covered("acoustic", position)
+        hover_s = np.zeros(len(reports))
+        rf, acoustic = self.support("rf", position, reports), self.support("acoustic", position, reports)
         for n, report in enumerate(reports):
             history = self._tracks.setdefault(report.id, _History(first_t=t))
-            kinds = {self.sensor_kinds.get(s) for s in report.sensors or ()}
             history.t.append(t)
             history.position.append(position[n])
             history.velocity.append(velocity[n])
-            # a sensor that supports a track covers it, whatever its line says
-            history.rf.append(1.0 if "rf" in kinds else 0.0 if rf_covered[n] else math.nan)
-            history.acoustic.append(1.0 if "acoustic" in kinds else 0.0 if acoustic_covered[n] else math.nan)
+            history.rf.append(float(rf[n]))
+            history.acoustic.append(float(acoustic[n]))
+            hover_s[n] = _hover_time(history, t, float(np.hypot(velocity[n, 0], velocity[n, 1])))
             while history.t[0] < t - self.window_s:
                 for column in (history.t, history.position, history.velocity, history.rf, history.acoustic):
                     column.popleft()
             histories.append(history)
         out = _window_features(histories)
+        out[:, FEATURES.index("hover_s")] = hover_s
         out[:, FEATURES.index("flock_neighbours")] = _flock_neighbours(position, velocity)
         return out
 
@@ -247,7 +269,7 @@ def _window_features(histories: Sequence[_History]) -> FloatArray:
 
     The windows are of different lengths: each is padded at its start with copies of its oldest
     sample, which add nothing to differences (turns, steps), and the padding is masked out of
-    the means. The last feature (flock neighbours) is the caller's.
+    the means. The hover time and flock neighbours are the caller's.
     """
     n, width = len(histories), max(len(h.t) for h in histories)
     t = np.empty((n, width))
@@ -278,13 +300,30 @@ def _window_features(histories: Sequence[_History]) -> FloatArray:
     turning = valid[:, :-1] & (speed[:, 1:] > _HOVER_MPS)
     path = np.linalg.norm(np.diff(p[:, :, :2], axis=1), axis=2).sum(axis=1)
     straight = np.linalg.norm(p[:, -1, :2] - p[:, 0, :2], axis=1) / np.where(path > 1.0, path, 1.0)
+    columns = {
+        "speed_mps": mean(speed), "speed_spread_mps": spread(speed), "climb_mps": mean(np.abs(v[:, :, 2])),
+        "height_m": p[:, -1, 2], "turn_rate_dps": mean(turn, turning), "turn_spread_dps": spread(turn, turning),
+        "straightness": np.where(path > 1.0, straight, 1.0), "hover_share": mean((speed < _HOVER_MPS).astype(float)),
+        "creep_share": mean(((speed >= _HOVER_MPS) & (speed < _CREEP_MPS)).astype(float)),
+        "rf_share": share(rf), "acoustic_share": share(acoustic),
+    }
     out = np.zeros((n, len(FEATURES)))
-    out[:, :10] = np.stack([
-        mean(speed), spread(speed), mean(np.abs(v[:, :, 2])), p[:, -1, 2],
-        mean(turn, turning), spread(turn, turning), np.where(path > 1.0, straight, 1.0),
-        mean((speed < _HOVER_MPS).astype(float)), share(rf), share(acoustic),
-    ], axis=1)
+    for name, values in columns.items():
+        out[:, FEATURES.index(name)] = values
     return out
+
+
+def _hover_time(history: _History, t: float, speed_mps: float) -> float:
+    """Seconds the track has hovered without a break, up to ``_HOVER_CAP_S``; records the update."""
+    if speed_mps < _HOVER_MPS:
+        history.moving_since = None
+        if history.still_since is None:
+            history.still_since = t
+    elif history.moving_since is None:
+        history.moving_since = t
+    elif t - history.moving_since >= _HOVER_BREAK_S:
+        history.still_since = None
+    return 0.0 if history.still_since is None else min(t - history.still_since, _HOVER_CAP_S)
 
 
 @functools.cache
@@ -316,6 +355,8 @@ def _describe(name: str, value: float) -> str:
         "turn_spread_dps": f"turn rate varies by {value:.0f} deg/s",
         "straightness": f"path straightness {value:.2f}",
         "hover_share": f"hovers {value:.0%} of the time",
+        "hover_s": f"has hovered for {value:.0f} s",
+        "creep_share": f"creeps at 2-6 m/s {value:.0%} of the time",
         "rf_share": f"RF control link seen {value:.0%} of the time",
         "acoustic_share": f"motor noise heard {value:.0%} of the time",
         "flock_neighbours": f"flies with {value:.0f} other track(s) alongside",

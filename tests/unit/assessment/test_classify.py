@@ -89,3 +89,47 @@ def test_overlapping_windows_count_once_so_a_steady_weak_call_stays_weak() -> No
     assert result.cls == "drone"
     assert result.confidence == pytest.approx(expected[0], abs=1e-3)
     assert 0.75 < result.confidence < 0.85  # not the 99.9 % twenty independent looks would make
+
+
+def _on_bearing_of(sensor_id: str, bearing_deg: float, distance_m: float) -> tuple[float, float]:
+    """East, north (site frame) of a point ``distance_m`` from ``sensor_id`` on ``bearing_deg``."""
+    sensor = next(s for s in SENSORS if s.id == sensor_id)
+    east, north, _ = SITE.from_geodetic(sensor.lat, sensor.lon, sensor.alt).reshape(3)
+    b = np.radians(bearing_deg)
+    return float(east + distance_m * np.sin(b)), float(north + distance_m * np.cos(b))
+
+
+def test_a_bearing_through_two_tracks_is_evidence_for_neither() -> None:
+    # rf-west's bearing 20 deg passes through a drone 1,500 m out and a bird 700 m out; rf-east sees the
+    # drone only, at a bearing far from the bird's
+    rf_only = [s for s in SENSORS if s.kind in ("radar", "rf")]
+    classifier = Classifier(SITE, rf_only)
+    reports = []
+    for name, distance, sensors in (("drone", 1500.0, ("radar-1", "rf-west", "rf-east")),
+                                    ("bird", 700.0, ("radar-1", "rf-west"))):
+        east, north = _on_bearing_of("rf-west", 20.0, distance)
+        lat, lon, alt = SITE.to_geodetic(np.array([east, north, 60.0]))
+        reports.append(TrackReport(t=0.0, id=name, lat=float(lat), lon=float(lon), alt=float(alt),
+                                   vel_enu=(5.0, 0.0, 0.0), sensors=sensors))
+    position = SITE.positions_of(reports)
+    # rf-west is ambiguous for both; rf-east supports the drone and covers the bird without supporting it
+    assert classifier.support("rf", position, reports).tolist() == [1.0, 0.0]
+    alone = Classifier(SITE, [s for s in rf_only if s.id != "rf-east"])
+    assert np.isnan(alone.support("rf", position, reports)).all()
+    assert alone.support("rf", position[:1], reports[:1]).tolist() == [1.0]
+
+
+def test_hover_time_runs_through_short_spells_of_speed_and_is_capped() -> None:
+    classifier = Classifier(SITE, SENSORS)
+    speeds = [0.3] * 10 + [3.0] * 2 + [0.3] * 5 + [3.0] * 4 + [0.3] * 200
+    hover, creep = [], []
+    for t, speed in enumerate(speeds):
+        classifier.update(float(t), [track(float(t), 0.0, (speed, 0.0, 0.0))])
+        hover.append(classifier.last_features[0, FEATURES.index("hover_s")])
+        creep.append(classifier.last_features[0, FEATURES.index("creep_share")])
+    assert hover[9] == 9.0 and hover[11] == 11.0  # two seconds at 3 m/s: still the same hover
+    assert hover[16] == 16.0
+    assert hover[19] == 19.0 and hover[20] == 0.0  # the third second above hover speed ends it
+    assert hover[21] == 0.0 and hover[22] == 1.0
+    assert hover[-1] == 120.0  # beyond two minutes, no more evidence
+    assert creep[20] == pytest.approx(6 / 21)  # of the window's 21 updates, 6 at 2-6 m/s
