@@ -42,6 +42,7 @@ from dronewatch.tracking import Tracker, track_records
 HERE = Path(__file__).resolve().parent
 CRITICAL_ZONE = "compound"
 _CLASSES = ("drone", "bird", "aircraft")
+SHORT_WARNING_S = 20.0
 
 
 @dataclass
@@ -52,6 +53,8 @@ class RunResult:
     breaches: int = 0
     warnings_s: list[float] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
+    short: list[str] = field(default_factory=list)
+    """The drones warned less than ``SHORT_WARNING_S`` before their breach, with that time."""
     false_critical: list[str] = field(default_factory=list)
     false_warning: list[str] = field(default_factory=list)
     class_time: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -132,6 +135,8 @@ def run(name: str, seed: int) -> RunResult:
             result.missed.append(obj)
         else:
             result.warnings_s.append(breach - alerted)
+            if breach - alerted < SHORT_WARNING_S:
+                result.short.append(f"{obj} {breach - alerted:.0f} s")
     result.wall_s = time.perf_counter() - start
     return result
 
@@ -177,11 +182,13 @@ def main() -> int:
         if total:
             lines.append(f"| {truth_class} | {total} | " + " | ".join(
                 f"{class_time[(truth_class, p)] / total:.1%}" for p in (*_CLASSES, "unknown")) + " |")
-    lines += ["", "Per run:", "", "| run | breaches | warning times (s) | missed | false critical | false warning |",
-              "|---|---:|---|---|---|---|"]
+    lines += ["", "Per run:", "",
+              "| run | breaches | warning times (s) | under 20 s | missed | false critical | false warning |",
+              "|---|---:|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r.scenario} {r.seed} | {r.breaches} | {', '.join(f'{w:.0f}' for w in r.warnings_s)} | "
-                     f"{', '.join(r.missed)} | {'; '.join(r.false_critical)} | {'; '.join(r.false_warning)} |")
+                     f"{', '.join(r.short)} | {', '.join(r.missed)} | {'; '.join(r.false_critical)} | "
+                     f"{'; '.join(r.false_warning)} |")
     text = "\n".join(lines) + "\n"
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(text, encoding="utf-8")
