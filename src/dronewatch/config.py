@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from dronewatch.assessment.config import AssessmentConfig
 from dronewatch.errors import ConfigError, DronewatchError
 from dronewatch.model import LEVELS
+from dronewatch.tracking.config import TrackerConfig
 from dronewatch.web.tiles import TileArchive
 
 ROLES = ("admin", "operator", "analyst", "partner")
@@ -188,6 +190,10 @@ class Config:
     tak: tuple[TakConfig, ...] = ()
     sapient: SapientConfig = field(default_factory=SapientConfig)
     map: MapConfig = field(default_factory=MapConfig)
+    tracking: TrackerConfig = field(default_factory=TrackerConfig)
+    """The tracker's tuning (``tracking/config.py`` documents each key)."""
+    assessment: AssessmentConfig = field(default_factory=AssessmentConfig)
+    """The threat rules' tuning (``assessment/config.py`` documents each key)."""
 
     @property
     def database_url(self) -> str:
@@ -283,9 +289,10 @@ def _is_tuple(hint: Any) -> bool:
 
 def _coerce(value: Any, hint: Any, where: str, from_text: bool) -> Any:
     if _is_tuple(hint):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
-        return tuple(value)
+        item = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(v, item, f"{where}[{k}]", from_text) for k, v in enumerate(value))
     if hint is bool and from_text:
         if str(value).lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
@@ -305,6 +312,8 @@ def _coerce(value: Any, hint: Any, where: str, from_text: bool) -> Any:
 
 
 def _check(config: Config, source: str) -> None:
+    config.tracking.check(f"{source}: tracking")
+    config.assessment.check(f"{source}: assessment")
     if not 0 < config.service.port < 65536:
         raise ConfigError(f"{source}: service.port: {config.service.port} is not a TCP port")
     for name in ("detections_days", "tracks_days", "operator_locations_days", "purge_every_minutes"):

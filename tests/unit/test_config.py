@@ -115,3 +115,36 @@ def test_bad_tak_destinations_name_entry_and_key(tmp_path: Path, toml: str, envi
     site.write_text(toml)
     with pytest.raises(ConfigError, match=reason):
         load_config(site, environ)
+
+
+def test_a_site_tunes_its_tracker_and_threat_rules(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text("[tracking]\nconfirm_hits = 3\nq_horizontal = [0.05, 10, 100.5]\n"
+                    "[assessment]\ncritical_horizon_s = 90\nsettled_confidence = 0.9\n")
+    config = load_config(site, {"DRONEWATCH_TRACKING__MODE_STAY_PER_S": "0.97, 0.85, 0.8"})
+    assert config.tracking.confirm_hits == 3
+    assert config.tracking.q_horizontal == (0.05, 10.0, 100.5)
+    assert all(isinstance(q, float) for q in config.tracking.q_horizontal)
+    assert config.tracking.mode_stay_per_s == (0.97, 0.85, 0.8)
+    assert (config.assessment.critical_horizon_s, config.assessment.settled_confidence) == (90.0, 0.9)
+
+
+@pytest.mark.parametrize(("toml", "environ", "reason"), [
+    ("[tracking]\nq_vertical = [0.01, 0.3]\n", {},
+     r"site.toml: tracking.q_vertical: one value per motion mode \(3, as q_horizontal\), got 2"),
+    ('[tracking]\nq_horizontal = [0.02, "fast", 150]\n', {}, r"tracking.q_horizontal\[1\]: expected float"),
+    ("[tracking]\nconfirm_hits = 5\n", {}, r"tracking.confirm_hits \(5\) is more than confirm_window \(4\)"),
+    ("[tracking]\ngate_probability = 1.5\n", {}, "tracking.gate_probability: a probability, at most 1"),
+    ("[tracking]\nmode_prior = [0.5, 0.4, 0]\n", {}, "tracking.mode_prior: must add up to 1"),
+    ("[tracking]\non_demand_modes = [3]\n", {}, r"tracking.on_demand_modes: mode numbers 0-2"),
+    ("[assessment]\nsettled_confidence = 1.2\n", {}, "assessment.settled_confidence: a probability"),
+    ("[assessment]\nclear_s = 0\n", {}, "assessment.clear_s: must be above 0"),
+    ("[assessment]\ncritical_horizon_s = 300\n", {}, "assessment.critical_horizon_s .300. is beyond"),
+    ("", {"DRONEWATCH_TRACKING__Q_HORIZONTAL": "0.02,x,150"},
+     r"DRONEWATCH_TRACKING__Q_HORIZONTAL: tracking.q_horizontal\[1\]: expected a number"),
+])
+def test_bad_tuning_names_file_and_key(tmp_path: Path, toml: str, environ: dict[str, str], reason: str) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(toml)
+    with pytest.raises(ConfigError, match=reason):
+        load_config(site, environ)

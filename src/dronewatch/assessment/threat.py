@@ -39,48 +39,13 @@ from numpy.typing import NDArray
 
 from dronewatch.assessment.alerts import AlertBook, Condition
 from dronewatch.assessment.classify import Classification, Classifier, SoftmaxModel
+from dronewatch.assessment.config import AssessmentConfig
 from dronewatch.geo import LocalFrame, enu2aer
 from dronewatch.geo.coverage import in_coverage
 from dronewatch.geo.zones import ZoneSet
 from dronewatch.model import LEVELS, Alert, Level, Sensor, TrackReport, Zone
 
 FloatArray = NDArray[np.float64]
-
-
-@dataclass(frozen=True, slots=True)
-class AssessmentConfig:
-    period_s: float = 1.0
-    critical_horizon_s: float = 60.0
-    warning_horizon_s: float = 120.0
-    position_sigma_m: float = 15.0
-    """Used when the tracker gives no covariance (tracks read from a file)."""
-    velocity_sigma_mps: float = 1.5
-    below_ground_m: float = 30.0
-    radar_confirm_s: float = 10.0
-    """A track without Remote ID that no radar has supported for this long, where a radar should
-    see it (well inside its coverage), raises no more than info: bearings crossing at the wrong
-    place make such ghosts."""
-    settle_s: float = 10.0
-    settled_confidence: float = 0.85
-    """A track without Remote ID raises no more than info until it has kept its class this long
-    and has this confidence in it: young tracks of birds and clutter are often not yet told
-    apart, and a bird crossing a drone's RF bearing can look like a drone for a few seconds.
-    (The classifier's confidence counts overlapping windows once: 0.85 is a firm call.)"""
-    turn_window_s: float = 10.0
-    """Turn rate for path prediction: mean over this much of the track's recent history."""
-    loiter_s: float = 120.0
-    loiter_radius_m: float = 150.0
-    swarm_min: int = 3
-    no_remote_id_after_s: float = 10.0
-    spoof_unseen_s: float = 30.0
-    spoof_pair_steps: int = 5
-    spoof_max_offset_m: float = 500.0
-    clear_s: float = 15.0
-    lost_near_m: float = 500.0
-    lost_hold_s: float = 600.0
-    """A critical zone's alert whose track is lost within ``lost_near_m`` of the zone stays open for
-    ``lost_hold_s``, unless a person resolves it sooner: losing a track close in (it dived under the
-    radar's beam, it landed) is no sign the threat has gone."""
 
 
 @dataclass(slots=True)

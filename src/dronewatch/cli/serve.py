@@ -55,7 +55,8 @@ def build_pipeline(config: Config, repository: Repository, bus: Bus | None = Non
     sources = config.sources
     live = bool(sources.udp or sources.tcp or sources.remoteid or config.sapient.listen)
     pipeline = Pipeline(config.site.id, repository, bus, live=live,
-                        first_alert_number=repository.alert_count(config.site.id) + 1, ingest=config.ingest)
+                        first_alert_number=repository.alert_count(config.site.id) + 1, ingest=config.ingest,
+                        tracking=config.tracking, assessment=config.assessment)
     if sources.simulate:
         pipeline.add_source("simulator", Simulator(built_in(sources.simulate, sources.seed), speed=sources.speed,
                                                          repeat=True))

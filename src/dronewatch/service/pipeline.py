@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from dronewatch.assessment import AlertBook, Assessor
+from dronewatch.assessment import AlertBook, AssessmentConfig, Assessor
 from dronewatch.bus import Bus, InProcessBus, Message, Overflow, Subscription, subject
 from dronewatch.config import IngestConfig
 from dronewatch.errors import DronewatchError, FormatError, TransportError
@@ -48,7 +48,7 @@ from dronewatch.geo.zones import check_zone
 from dronewatch.ingest.gate import EdgeGate, Origin
 from dronewatch.model import Alert, Detection, Record, Scan, Sensor, TrackReport, Zone
 from dronewatch.storage import Repository
-from dronewatch.tracking import StreamTracker
+from dronewatch.tracking import StreamTracker, Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
 _RESTART_S = (0.5, 1.0, 2.0, 5.0, 10.0)
@@ -132,7 +132,8 @@ class Pipeline:
 
     def __init__(self, site_id: str, repository: Repository | None = None, bus: Bus | None = None, *,
                  live: bool = True, ingest_queue: int = 50_000, first_alert_number: int = 1,
-                 ingest: IngestConfig | None = None, clock: Callable[[], float] = time.time) -> None:
+                 ingest: IngestConfig | None = None, tracking: TrackerConfig | None = None,
+                 assessment: AssessmentConfig | None = None, clock: Callable[[], float] = time.time) -> None:
         self.site_id = site_id
         self.first_alert_number = first_alert_number
         self.bus = bus if bus is not None else InProcessBus()
@@ -140,7 +141,8 @@ class Pipeline:
         self.clock = clock
         self.gate = EdgeGate(ingest, clock)
         self.counters: dict[str, StageCounters] = {}
-        self.stream = StreamTracker(immediate=True)
+        self.stream = StreamTracker(Tracker(tracking), immediate=True)
+        self.assessment_config = assessment or AssessmentConfig()
         self.assessor: Assessor | None = None
         self.live_tracks: dict[str, TrackReport] = {}
         self.track_sigma_m: dict[str, float] = {}
@@ -383,7 +385,7 @@ class Pipeline:
         self._sensors = [s for s in self._sensors if s.id != sensor.id] + [sensor]
         if self.assessor is None:  # the first sensor places the site, as in the tracker
             frame = LocalFrame(sensor.lat, sensor.lon, sensor.alt)
-            self.assessor = Assessor(frame, self._sensors, self._zones)
+            self.assessor = Assessor(frame, self._sensors, self._zones, self.assessment_config)
             self.assessor.book = AlertBook(self.assessor.config.clear_s, first_number=self.first_alert_number)
         self.assessor.set_sensors(self._sensors)
 

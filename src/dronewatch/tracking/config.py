@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from dronewatch.errors import ConfigError
+
+_PER_MODE = ("q_horizontal", "q_vertical", "mode_stay_per_s", "mode_prior")
+_PROBABILITIES = ("mode_stay_per_s", "mode_prior", "on_demand_entry", "on_demand_floor", "gate_probability",
+                  "merge_probability")
+_MAY_BE_ZERO = ("mode_prior", "on_demand_modes", "bearing_only_height_m")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +62,25 @@ class TrackerConfig:
     triangulation_window_s: float = 1.5
     min_crossing_angle_deg: float = 10.0
     merge_probability: float = 0.999
+
+    def check(self, where: str = "tracking") -> None:
+        """Raise :class:`ConfigError` naming the first value no site could mean."""
+        modes = len(self.q_horizontal)
+        for name in _PER_MODE:
+            if len(getattr(self, name)) != modes:
+                raise ConfigError(f"{where}.{name}: one value per motion mode ({modes}, as q_horizontal), "
+                                  f"got {len(getattr(self, name))}")
+        for field in fields(self):
+            values = getattr(self, field.name)
+            for value in values if isinstance(values, tuple) else (values,):
+                if value < 0 or (value == 0 and field.name not in _MAY_BE_ZERO):
+                    raise ConfigError(f"{where}.{field.name}: must be above 0, got {value!r}")
+                if field.name in _PROBABILITIES and value > 1:
+                    raise ConfigError(f"{where}.{field.name}: a probability, at most 1, got {value!r}")
+        if abs(sum(self.mode_prior) - 1.0) > 1e-6:
+            raise ConfigError(f"{where}.mode_prior: must add up to 1, got {sum(self.mode_prior):g}")
+        if any(not 0 <= m < modes for m in self.on_demand_modes):
+            raise ConfigError(f"{where}.on_demand_modes: mode numbers 0-{modes - 1}, got {self.on_demand_modes}")
+        if self.confirm_hits > self.confirm_window:
+            raise ConfigError(f"{where}.confirm_hits ({self.confirm_hits}) is more than confirm_window "
+                              f"({self.confirm_window})")

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import DataError, OperationalError
 
+from dronewatch.assessment import AssessmentConfig
 from dronewatch.config import IngestConfig
 from dronewatch.ingest.gate import INPUT_TYPES, Origin
 from dronewatch.model import Detection, Record, TrackReport
@@ -21,7 +22,7 @@ from dronewatch.service.sources import FileReplay, JsonLinesListener, Simulator
 from dronewatch.sim import engine
 from dronewatch.sim.scenarios import built_in, station_sensors, station_zones
 from dronewatch.storage import Repository, open_database
-from dronewatch.tracking import StreamTracker, Tracker
+from dronewatch.tracking import StreamTracker, Tracker, TrackerConfig
 
 NOW = 1_764_000_000.0
 
@@ -228,3 +229,18 @@ def test_stored_zones_are_in_force_at_start_and_a_deleted_one_leaves_force(repo:
 
     before, after = asyncio.run(scenario())
     assert sorted(before) == ["approach", "compound"] and after == ["approach"]
+
+
+def test_the_site_configuration_tunes_the_pipelines_tracker_and_threat_rules(repo: Repository) -> None:
+    async def scenario() -> Pipeline:
+        pipeline = Pipeline("station", repo, live=False, tracking=TrackerConfig(confirm_hits=4),
+                            assessment=AssessmentConfig(critical_horizon_s=90.0))
+        pipeline.add_source("simulator", Simulator(built_in("border-station", 1, 60.0), speed=0.0,
+                                                         clock=lambda: NOW))
+        await run_until_drained(pipeline, asyncio.create_task(simulated_once(pipeline)))
+        return pipeline
+
+    pipeline = asyncio.run(scenario())
+    assert pipeline.stream.tracker.config.confirm_hits == 4
+    assert pipeline.assessor is not None and pipeline.assessor.config.critical_horizon_s == 90.0
+    assert pipeline.stats()["tracker"]["detections"] > 100
