@@ -173,6 +173,9 @@ def test_the_map_shows_the_tiles_of_the_archive(page: Page, service: Service) ->
     sign_in(page, service)
     page.wait_for_selector("img.leaflet-tile-loaded", timeout=10000)
     page.wait_for_load_state("networkidle")
+    # the map may still be fetching tiles after a late pan (a loaded machine): wait for every one to arrive
+    page.wait_for_function("() => [...document.querySelectorAll('img.leaflet-tile')]"
+                           ".every(img => img.classList.contains('leaflet-tile-loaded'))", timeout=10000)
     # each loaded tile: where it came from, and the colour of its middle pixel as the browser decoded it
     shown = page.eval_on_selector_all("img.leaflet-tile", """tiles => tiles.map(img => {
         const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;

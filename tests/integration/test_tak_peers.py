@@ -290,20 +290,24 @@ def test_freetakserver_relays_the_track_to_a_second_client(fts: FtsServer, trans
             latencies_ms = []
             for _ in range(3):
                 track = refresh_times(TRACK_XML.read_bytes(), _now())
-                sent_at = sent_last = sender.send(track)
-                # FTS is slow and jittery on a loaded 2-core machine (0.1-2 s seen; once in a few CI runs it
-                # dropped an event outright): resend every 5 s as a TAK client re-broadcasts its tracks, for
-                # up to 15 s; the latency counts from the first send. taky has the 1 s bound.
+                sent = _parse(track)
+                sent_time = sent.get("time")
+                sent_at = sender.send(track)
+                # FTS is slow and jittery on a loaded 2-core machine (0.1-10 s seen; once in a few CI runs it
+                # dropped an event or relayed the previous one late): this very event (its time), resent
+                # every 5 s as a TAK client re-broadcasts its tracks, for up to 15 s; the latency counts from
+                # the first send. taky has the 1 s bound.
                 for attempt in range(3):
                     try:
-                        got = rx.wait_for(lambda r: r.uid == TRACK_UID, timeout_s=5.0, after_s=sent_last)
+                        got = rx.wait_for(lambda r, at=sent_time: r.uid == TRACK_UID
+                                          and r.event is not None and r.event.get("time") == at,
+                                          timeout_s=5.0, after_s=sent_at)
                         break
                     except AssertionError:
                         if attempt == 2:
                             raise
-                        sent_last = sender.send(track)
+                        sender.send(track)
                 latencies_ms.append((got.t_s - sent_at) * 1000)
-                sent = _parse(track)
                 _assert_track_survived(got.event, sent)
         finally:
             sender.close()
