@@ -168,9 +168,7 @@ class Classifier:
             supported = np.array([sensor.id in (r.sensors or ()) for r in reports])
             # a sensor that supports a track covers it, whatever its line says
             covered = supported | in_coverage(sensor, azimuth, elevation, slant)
-            apart = np.abs((azimuth[:, None] - azimuth[None, :] + 180.0) % 360.0 - 180.0)
-            np.fill_diagonal(apart, np.inf)
-            shared = (apart < 3.0 * sensor.sigma.get("azimuth_deg", 1.0)).any(axis=1)
+            shared = _nearest_bearing_apart(azimuth) < 3.0 * sensor.sigma.get("azimuth_deg", 1.0)
             out = np.where(covered & ~shared, np.fmax(out, supported), out)
         return out
 
@@ -262,6 +260,18 @@ def accumulate(log_evidence: FloatArray, log_p: FloatArray, step_s: float, windo
     # its share of a window's worth of evidence, not as a new, independent look
     result: FloatArray = math.exp(-step_s / memory_s) * log_evidence + min(1.0, 2.0 * step_s / window_s) * log_p
     return result
+
+
+def _nearest_bearing_apart(azimuth_deg: FloatArray) -> FloatArray:
+    """``(N,)``: per bearing, degrees to the nearest other one (around the circle; ``inf`` when alone)."""
+    if azimuth_deg.size < 2:
+        return np.full(azimuth_deg.size, np.inf)
+    order = np.argsort(azimuth_deg % 360.0)
+    ring = azimuth_deg[order] % 360.0
+    gap = np.diff(ring, append=ring[0] + 360.0)  # from each bearing to the next one round
+    nearest = np.empty_like(ring)
+    nearest[order] = np.minimum(gap, np.roll(gap, 1))
+    return nearest
 
 
 def _window_features(histories: Sequence[_History]) -> FloatArray:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dronewatch.assessment import Classifier, SoftmaxModel
-from dronewatch.assessment.classify import FEATURES
+from dronewatch.assessment.classify import FEATURES, _nearest_bearing_apart
 from dronewatch.errors import ConfigError
 from dronewatch.model import TrackReport
 from dronewatch.sim.scenarios import SITE, station_sensors
@@ -133,3 +133,12 @@ def test_hover_time_runs_through_short_spells_of_speed_and_is_capped() -> None:
     assert hover[21] == 0.0 and hover[22] == 1.0
     assert hover[-1] == 120.0  # beyond two minutes, no more evidence
     assert creep[20] == pytest.approx(6 / 21)  # of the window's 21 updates, 6 at 2-6 m/s
+
+
+def test_the_nearest_other_bearing_is_found_around_the_circle() -> None:
+    assert _nearest_bearing_apart(np.array([359.0, 1.0, 90.0])).tolist() == [2.0, 2.0, 89.0]
+    assert _nearest_bearing_apart(np.array([10.0])).tolist() == [np.inf]
+    bearings = np.random.default_rng(3).uniform(-180.0, 540.0, 300)
+    apart = np.abs((bearings[:, None] - bearings[None, :] + 180.0) % 360.0 - 180.0)
+    np.fill_diagonal(apart, np.inf)
+    assert np.allclose(_nearest_bearing_apart(bearings), apart.min(axis=1))  # every pair, the slow way
