@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from tqdm import tqdm
 
 from dronewatch.formats.scenario import OnError, ReadStats, ScenarioReader
 
+if TYPE_CHECKING:
+    from dronewatch.assessment.config import AssessmentConfig
+    from dronewatch.tracking.config import TrackerConfig
+
 # Files smaller than this finish before a progress bar is worth drawing.
 _PROGRESS_MIN_BYTES = 2_000_000
+
+
+def add_config_option(parser: argparse.ArgumentParser, sections: str) -> None:
+    parser.add_argument("--config", metavar="SITE.toml",
+                        help=f"tune the run by this site configuration's {sections} (with its DRONEWATCH_ "
+                             "environment overrides, as dronewatch serve reads it); default: the built-in tuning")
+
+
+def site_tuning(path: str | None) -> tuple[TrackerConfig | None, AssessmentConfig | None]:
+    """The tracker's and the assessment's tuning from the site configuration at ``path`` (none: the
+    built-in tuning, without reading the configuration at all)."""
+    if not path:
+        return None, None
+    from dronewatch.config import load_config  # noqa: PLC0415 (only when asked: batch commands start fast)
+
+    config = load_config(path)
+    return config.tracking, config.assessment
 
 
 def read_scenario(path: str, *, on_error: OnError = "skip", progress: bool = True) -> ScenarioReader:

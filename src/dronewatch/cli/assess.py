@@ -12,7 +12,7 @@ from typing import Any
 
 from dronewatch.assessment import Assessor
 from dronewatch.cli import COMMANDS
-from dronewatch.cli._io import format_bad_lines, open_output, read_scenario
+from dronewatch.cli._io import add_config_option, format_bad_lines, open_output, read_scenario, site_tuning
 from dronewatch.errors import ConfigError
 from dronewatch.formats.scenario import ScenarioWriter
 from dronewatch.model import Alert, Detection, Record, ScenarioInfo, Sensor, TrackReport, Truth, Zone
@@ -28,6 +28,7 @@ def add_parser(commands: Any) -> None:
     assess.add_argument("scenario", help="scenario JSON Lines with sensor and zone lines")
     assess.add_argument("tracks", help="track JSON Lines (dronewatch track's output)")
     assess.add_argument("-o", "--output", default="-", help="alert JSON Lines (default: standard output)")
+    add_config_option(assess, "[assessment] section")
     assess.set_defaults(run=run_assess)
     run = commands.add_parser(
         "run", help=COMMANDS["run"][1],
@@ -35,6 +36,7 @@ def add_parser(commands: Any) -> None:
                     "and DIR/report.md.")
     run.add_argument("scenario", help="scenario JSON Lines (e.g. from dronewatch sim)")
     run.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for the results")
+    add_config_option(run, "[tracking] and [assessment] sections")
     run.set_defaults(run=run_all)
 
 
@@ -107,7 +109,7 @@ def _grouped(reports: Iterable[Record]) -> Iterator[tuple[float, list[TrackRepor
 def run_assess(args: argparse.Namespace) -> int:
     scenario = read_scenario(args.scenario, progress=False)
     sensors, zones, _, _ = _site(scenario)
-    assessor = Assessor(site_frame(sensors), sensors, zones)
+    assessor = Assessor(site_frame(sensors), sensors, zones, site_tuning(args.config)[1])
     tracks = read_scenario(args.tracks)
     with open_output(args.output) as output:
         result = assess_snapshots(assessor, _grouped(tracks), ScenarioWriter(output))
@@ -122,8 +124,9 @@ def run_all(args: argparse.Namespace) -> int:
     records = list(read_scenario(args.scenario))
     sensors, zones, truths, name = _site(records)
     frame = site_frame(sensors)
-    assessor = Assessor(frame, sensors, zones)
-    tracker = Tracker()
+    tracking, assessment = site_tuning(args.config)
+    assessor = Assessor(frame, sensors, zones, assessment)
+    tracker = Tracker(tracking)
 
     def updates(writer: ScenarioWriter) -> Iterator[tuple[float, list[TrackReport], dict[str, float]]]:
         for snapshot in track_records(records, tracker):

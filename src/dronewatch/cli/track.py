@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from dronewatch.cli import COMMANDS
-from dronewatch.cli._io import format_bad_lines, open_output, read_scenario
+from dronewatch.cli._io import add_config_option, format_bad_lines, open_output, read_scenario, site_tuning
 from dronewatch.formats.scenario import OnError, ReadStats, ScenarioWriter
 from dronewatch.tracking import Tracker, TrackerConfig, TrackerStats, track_records
 
@@ -57,12 +57,14 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--on-error", choices=("skip", "raise"), default="skip",
                         help="skip and count malformed lines (default) or stop at the first")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_config_option(parser, "[tracking] section")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     with open_output(args.output) as output:
-        result = track_file(args.input, output, on_error=args.on_error, progress=not args.no_progress)
+        result = track_file(args.input, output, on_error=args.on_error, progress=not args.no_progress,
+                            config=site_tuning(args.config)[0])
     for line in result.summary():
         print(line, file=sys.stderr)
     return 0

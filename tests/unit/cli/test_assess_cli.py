@@ -64,3 +64,23 @@ def test_a_bad_zone_stops_assess_with_its_name(tmp_path: Path, capsys: pytest.Ca
     tracks.write_text("")
     assert main(["assess", str(scenario), str(tracks)]) == 2
     assert "zone 'bowtie': polygon is not simple: Self-intersection" in capsys.readouterr().err
+
+
+def test_run_and_track_take_their_tuning_from_a_site_configuration(scenario: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text("[tracking]\nconfirm_hits = 4\nconfirm_window = 6\n[assessment]\nno_remote_id_after_s = 100000\n")
+    assert main(["run", str(scenario), "-o", str(tmp_path / "default")]) == 0
+    assert main(["run", str(scenario), "-o", str(tmp_path / "tuned"), "--config", str(site)]) == 0
+    kinds = {name: {r.kind for r in open_scenario(tmp_path / name / "alerts.jsonl", on_error="raise")
+                    if isinstance(r, Alert)} for name in ("default", "tuned")}
+    assert "no_remote_id" in kinds["default"] and "no_remote_id" not in kinds["tuned"]
+    for name in ("default", "tuned"):
+        assert main(["track", str(scenario), "-o", str(tmp_path / f"{name}.tracks.jsonl"), "--no-progress",
+                     *(["--config", str(site)] if name == "tuned" else [])]) == 0
+    first = {name: min(r.t for r in open_scenario(tmp_path / f"{name}.tracks.jsonl", on_error="raise")
+                       if isinstance(r, TrackReport)) for name in ("default", "tuned")}
+    assert first["tuned"] > first["default"]  # four plots before the first track, not two
+    site.write_text("[tracking]\nconfirm_hits = 9\n")
+    assert main(["track", str(scenario), "-o", str(tmp_path / "bad.jsonl"), "--config", str(site)]) != 0
+    assert "tracking.confirm_hits (9) is more than confirm_window (4)" in capsys.readouterr().err
