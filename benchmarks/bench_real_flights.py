@@ -558,19 +558,25 @@ class Job:
     keep: str | None
 
 
-def run_job(job: Job) -> list[RunResult]:
+def run_lines(job: Job) -> dict[bool, list[str]]:
+    """The job's scenario lines with the direction finders (``True``) and without (``False``): the same
+    radar lines in both."""
     placement = job.placement
-    radar_rng = np.random.default_rng([job.seed, 2, job.flight_index, placement.index])
-    df_rng = np.random.default_rng([job.seed, 3, job.flight_index, placement.index])
-    radar = radar_scans(placement, radar_rng)
-    bearings = df_scans(placement, job.site, df_rng)
-    results = []
+    radar = radar_scans(placement, np.random.default_rng([job.seed, 2, job.flight_index, placement.index]))
+    bearings = df_scans(placement, job.site, np.random.default_rng([job.seed, 3, job.flight_index, placement.index]))
+    out = {}
     for with_rf in (True, False):
         lines = header_lines(job.site, placement.flight.name, job.seed, with_rf)
         for k, scan in enumerate(radar):
-            lines += scan
-            if with_rf:
-                lines += bearings[k]
+            lines += scan + (bearings[k] if with_rf else [])
+        out[with_rf] = lines
+    return out
+
+
+def run_job(job: Job) -> list[RunResult]:
+    placement = job.placement
+    results = []
+    for with_rf, lines in run_lines(job).items():
         if job.keep:
             name = f"{placement.flight.name}_p{placement.index}_{'rf' if with_rf else 'radar'}.jsonl"
             Path(job.keep, name).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -37,7 +37,7 @@ import numpy as np
 
 import bench_real_flights as real
 import train_classifier as train
-from dronewatch.assessment.classify import FEATURES, MODEL_CLASSES, Classifier, SoftmaxModel, accumulate
+from dronewatch.assessment.classify import MODEL_CLASSES, Classifier, SoftmaxModel, accumulate, posterior
 from dronewatch.formats.scenario import ScenarioReader
 from dronewatch.geo import LocalFrame
 from dronewatch.model import Sensor
@@ -51,22 +51,14 @@ CALLS = (*MODEL_CLASSES, "unknown")
 def real_rows(job: real.Job) -> list[tuple[str, bool, str, float, list[float]]]:
     """(flight, with RF, track key, t, features) per tracked second of one placement, both RF settings."""
     placement = job.placement
-    radar = real.radar_scans(placement, np.random.default_rng([job.seed, 2, job.flight_index, placement.index]))
-    bearings = real.df_scans(placement, job.site, np.random.default_rng([job.seed, 3, job.flight_index,
-                                                                         placement.index]))
     times = placement.scan_times()
     truth, present = placement.truth(times)
     out = []
-    for with_rf in (True, False):
-        lines = real.header_lines(job.site, placement.flight.name, job.seed, with_rf)
-        for k, scan in enumerate(radar):
-            lines += scan + (bearings[k] if with_rf else [])
+    for with_rf, lines in real.run_lines(job).items():
         records = list(ScenarioReader(lines, source=placement.flight.name, on_error="raise"))
         sensors = [r for r in records if isinstance(r, Sensor)]
         frame = LocalFrame(sensors[0].lat, sensors[0].lon, sensors[0].alt)
-        classifier = Classifier(frame, sensors, SoftmaxModel(
-            np.zeros(len(FEATURES)), np.ones(len(FEATURES)), np.zeros((len(MODEL_CLASSES), len(FEATURES))),
-            np.zeros(len(MODEL_CLASSES))))
+        classifier = Classifier(frame, sensors, train.FLAT_MODEL)
         last = -math.inf
         for snapshot in track_records(records, Tracker()):
             k = round(snapshot.t - real.BASE_EPOCH)
@@ -127,9 +119,7 @@ def fit_on(sim: dict[str, np.ndarray], real_part: dict[str, np.ndarray] | None) 
 
 def calls(model: SoftmaxModel, rows: dict[str, np.ndarray]) -> np.ndarray:
     """The classifier's call at every row, evidence accumulated along each track as ``Classifier`` does."""
-    defaults = Classifier.__init__.__kwdefaults__ or {}
-    window, memory = defaults["window_s"], defaults["memory_s"]
-    min_age, min_confidence = defaults["min_age_s"], defaults["min_confidence"]
+    judge = Classifier(LocalFrame(0.0, 0.0, 0.0), [], model)  # for its defaults: window, memory, age, confidence
     log_p = model.log_proba(rows["x"])
     out = np.empty(len(log_p), dtype=object)
     by_track: dict[str, list[int]] = defaultdict(list)
@@ -139,13 +129,13 @@ def calls(model: SoftmaxModel, rows: dict[str, np.ndarray]) -> np.ndarray:
         evidence, last, first = np.zeros(len(MODEL_CLASSES)), None, rows["t"][indices[0]]
         for n in sorted(indices, key=lambda i: rows["t"][i]):
             t = rows["t"][n]
-            evidence = accumulate(evidence, log_p[n], window if last is None else t - last, window, memory)
+            step = judge.window_s if last is None else t - last
+            evidence = accumulate(evidence, log_p[n], step, judge.window_s, judge.memory_s)
             last = t
-            posterior = np.exp(evidence - evidence.max())
-            posterior /= posterior.sum()
-            best = int(np.argmax(posterior))
-            young = t - first < min_age
-            out[n] = "unknown" if young or posterior[best] < min_confidence else MODEL_CLASSES[best]
+            belief = posterior(evidence)
+            best = int(np.argmax(belief))
+            young = t - first < judge.min_age_s
+            out[n] = "unknown" if young or belief[best] < judge.min_confidence else MODEL_CLASSES[best]
     return out
 
 

@@ -45,6 +45,9 @@ MODEL_PATH = HERE.parent / "src" / "dronewatch" / "assessment" / "classifier_mod
 TRAIN = [("border-station", s) for s in range(101, 113)] + [("swarm", s) for s in range(101, 107)]
 JUDGE = [("border-station", s) for s in range(1, 6)] + [("swarm", s) for s in range(1, 6)]
 _CLASS_OF_TRUTH = {"drone": 0, "bird": 1, "aircraft": 2}
+FLAT_MODEL = SoftmaxModel(np.zeros(len(FEATURES)), np.ones(len(FEATURES)),
+                          np.zeros((len(MODEL_CLASSES), len(FEATURES))), np.zeros(len(MODEL_CLASSES)))
+"""A model that favours no class: for collecting features when no model is being judged."""
 LEFT_OUT_KINDS = ("kestrel",)
 """Flights the model is not trained on. A wind-hovering kestrel is, to a radar alone, a slow, low
 hover: trained with it (one bird kind in five, as kinds are balanced), the model took real
@@ -64,9 +67,7 @@ def run_scenario(name: str, seed: int, model: SoftmaxModel | None) -> list[tuple
     sensors = [r for r in records if isinstance(r, Sensor)]
     frame = site_frame(sensors)  # the tracker's frame, and the assessor's: the first sensor's site
     truths = TruthIndex([r for r in records if isinstance(r, Truth)], frame)
-    dummy = model or SoftmaxModel(np.zeros(len(FEATURES)), np.ones(len(FEATURES)),
-                                  np.zeros((len(MODEL_CLASSES), len(FEATURES))), np.zeros(len(MODEL_CLASSES)))
-    classifier = Classifier(frame, sensors, dummy)
+    classifier = Classifier(frame, sensors, model or FLAT_MODEL)
     tracker = Tracker()
     born: dict[str, float] = {}
     out: list[tuple[FloatRow, int, float, str, str]] = []

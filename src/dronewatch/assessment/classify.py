@@ -225,16 +225,15 @@ class Classifier:
             return Classification("aircraft", 0.99, (f"ADS-B identity {report.icao}",))
         if report.uas_id:
             return Classification("drone", 0.99, (f"broadcasts Remote ID {report.uas_id}",))
-        evidence = history.log_evidence - history.log_evidence.max()
-        posterior = np.exp(evidence) / np.exp(evidence).sum()
-        best = int(np.argmax(posterior))
-        confidence = float(posterior[best])
+        belief = posterior(history.log_evidence)
+        best = int(np.argmax(belief))
+        confidence = float(belief[best])
         if t - history.first_t < self.min_age_s:
             return Classification("unknown", confidence, ("too new to classify",))
         if confidence < self.min_confidence:
             return Classification("unknown", confidence,
                                   (f"between {MODEL_CLASSES[best]} and "
-                                   f"{MODEL_CLASSES[int(np.argsort(posterior)[-2])]}",))
+                                   f"{MODEL_CLASSES[int(np.argsort(belief)[-2])]}",))
         return Classification(MODEL_CLASSES[best], confidence, self._reasons(best, features, terms, log_p))
 
     def _reasons(self, cls: int, features: FloatArray, terms: FloatArray, log_p: FloatArray) -> tuple[str, ...]:
@@ -250,6 +249,13 @@ class Classifier:
             contribution += np.bincount(first, half, count) + np.bincount(second, half, count)
         top = [int(k) for k in np.argsort(contribution)[::-1][:2] if contribution[k] > 0]
         return tuple(_describe(FEATURES[k], float(features[k])) for k in top)
+
+
+def posterior(log_evidence: FloatArray) -> FloatArray:
+    """Class probabilities from a track's accumulated log-evidence."""
+    evidence = np.exp(log_evidence - log_evidence.max())
+    result: FloatArray = evidence / evidence.sum()
+    return result
 
 
 def accumulate(log_evidence: FloatArray, log_p: FloatArray, step_s: float, window_s: float, memory_s: float
