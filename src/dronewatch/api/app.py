@@ -32,8 +32,9 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from dronewatch.api.commands import CommandSender
 from dronewatch.api.security import (
     SESSION_COOKIE,
     LoginLimiter,
@@ -48,9 +49,10 @@ from dronewatch.api.security import (
     new_token,
     token_hash,
 )
+from dronewatch.assessment.commands import MAX_COMMENT, Action, AlertCommand
 from dronewatch.config import MAX_TOKEN_DAYS, ROLES, Config
-from dronewatch.errors import DronewatchError
-from dronewatch.formats.scenario import parse_line, record_to_dict
+from dronewatch.errors import DronewatchError, TransportError
+from dronewatch.formats.scenario import BAD_CHARACTER, parse_line, record_to_dict
 from dronewatch.geo.zones import check_zone
 from dronewatch.model import LEVELS, Alert, Zone
 from dronewatch.service.pipeline import Pipeline
@@ -108,7 +110,16 @@ class Login(BaseModel):
 
 
 class Comment(BaseModel):
-    comment: str = Field(default="", max_length=2000)
+    comment: str = Field(default="", max_length=MAX_COMMENT)
+
+    @field_validator("comment")
+    @classmethod
+    def _one_line(cls, text: str) -> str:
+        # line breaks and tabs become spaces; other control characters have no place in the alert history
+        text = " ".join(text.replace("\t", " ").splitlines()).strip()
+        if (bad := BAD_CHARACTER.search(text)) is not None:
+            raise ValueError(f"control character U+{ord(bad.group()):04X} at position {bad.start()}")
+        return text
 
 
 class NewUser(BaseModel):
@@ -576,23 +587,28 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         found = await asyncio.to_thread(repository.alerts, site_id, state)
         return [alert_json(a, who) for a in found if who.may_see_level(a.level)]
 
-    async def _change_alert(site_id: str, alert_id: str, action: str, body: Comment, who: Principal,
+    senders: dict[str, CommandSender] = {}
+
+    async def _change_alert(site_id: str, alert_id: str, action: Action, body: Comment, who: Principal,
                             request: Request) -> dict[str, Any]:
         pipeline = site(site_id, who)
-        if pipeline.assessor is None:
-            raise HTTPException(409, "the site's assessment has not started")
+        sender = senders.setdefault(site_id, CommandSender(pipeline.bus, site_id))
+        command = AlertCommand.new(action, alert_id, who.name, clock(), body.comment)
         try:
-            change = pipeline.assessor.book.acknowledge if action == "acknowledge" else pipeline.assessor.book.resolve
-            line = change(alert_id, clock(), who.name)
-        except DronewatchError as error:
-            raise HTTPException(404, str(error)) from None
-        await asyncio.to_thread(repository.save_alert, site_id, line, who.name, body.comment or None)
-        await pipeline.publish("alerts", [line])
+            result = await sender.send(command)
+        except TransportError as error:
+            raise HTTPException(503, str(error)) from None
+        if result.status == "not_started":
+            raise HTTPException(409, "the site's assessment has not started")
+        if result.status == "not_open" or result.alert is None:
+            raise HTTPException(404, f"alert {alert_id!r} is not open (resolved, or never existed)")
         await audit(who, f"alert.{action}", f"site/{site_id}/alert/{alert_id}", request, comment=body.comment)
-        return alert_json(line, who)
+        return alert_json(result.alert, who)
 
     _ALERT_CHANGE = _responses(R401, R403_ROLE, _problem(404, "No such site (or not granted), or no such alert"),
-                               _problem(409, "The site's assessment has not started"), R422)
+                               _problem(409, "The site's assessment has not started"), R422,
+                               _problem(503, "The site's assessment did not answer in time (the command stays "
+                                             "queued and may still be applied)"))
 
     @app.post("/api/sites/{site_id}/alerts/{alert_id}/acknowledge", tags=["alerts"], responses=_ALERT_CHANGE)
     async def acknowledge(site_id: str, alert_id: str, body: Comment, who: Operator,
@@ -602,6 +618,13 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
     @app.post("/api/sites/{site_id}/alerts/{alert_id}/resolve", tags=["alerts"], responses=_ALERT_CHANGE)
     async def resolve(site_id: str, alert_id: str, body: Comment, who: Operator, request: Request) -> dict[str, Any]:
         return await _change_alert(site_id, alert_id, "resolve", body, who, request)
+
+    @app.post("/api/sites/{site_id}/alerts/{alert_id}/comment", tags=["alerts"], responses=_ALERT_CHANGE)
+    async def comment(site_id: str, alert_id: str, body: Comment, who: Operator, request: Request) -> dict[str, Any]:
+        """A note on a live alert, kept in its history; the alert's state does not change."""
+        if not body.comment:
+            raise HTTPException(422, "a comment needs its text")
+        return await _change_alert(site_id, alert_id, "comment", body, who, request)
 
     # ---------------------------------------------------------------- stream
     async def stream_refusal(websocket: WebSocket, site_id: str) -> tuple[int, str] | Principal:

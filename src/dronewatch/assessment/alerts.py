@@ -128,6 +128,10 @@ class AlertBook:
                                  reasons=(*live.alert.reasons, f"acknowledged by {by}"))
         return live.alert
 
+    def live(self, alert_id: str) -> Alert:
+        """The live alert ``alert_id`` as it stands (:class:`ConfigError` if it is not live)."""
+        return self._find(alert_id)[1].alert
+
     def _find(self, alert_id: str) -> tuple[AlertKey, _Live]:
         for key, live in self._live.items():
             if live.alert.id == alert_id:

@@ -120,8 +120,8 @@ _SIGMA_MAX_M = 100_000.0
 _SIGMA_MIN = 1e-3
 """The narrowest one standard deviation, in any unit (a millimetre, a millidegree): squared, a sigma of
 1e-300 is 0, and a measurement of no variance makes the tracker's innovation covariance singular."""
-_TEXT_MAX = {"icao": 16}
-_BAD_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_TEXT_MAX = {"icao": 16, "by": 100, "comment": 2000}
+BAD_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 """Control characters and lone surrogates, refused in identifiers: a surrogate cannot be written as UTF-8
 (SQLite, the audit hash, the bus refuse it), PostgreSQL text refuses NUL, XML (CoT) refuses C0 controls,
 and an escape sequence in an id would reach operators' terminals through the logs."""
@@ -177,7 +177,7 @@ def _text(obj: dict[str, Any], key: str, required: bool = True) -> str | None:
     longest = _TEXT_MAX.get(key, MAX_ID_CHARS)
     if len(text) > longest:
         raise _Bad(f"'{key}' too long", f"{len(text)} characters, at most {longest}")
-    bad = _BAD_CHARACTER.search(text)
+    bad = BAD_CHARACTER.search(text)
     if bad is not None:
         raise _Bad(f"'{key}' bad character", f"U+{ord(bad.group()):04X} at position {bad.start()}: no control "
                                              "characters or lone surrogates")
@@ -351,6 +351,8 @@ def _parse_alert(obj: dict[str, Any]) -> Alert:
         zone=_text(obj, "zone", required=False),
         eta_s=_number(obj, "eta_s", required=False),
         evidence=_evidence(obj),
+        by=_text(obj, "by", required=False),
+        comment=_text(obj, "comment", required=False),
     )
 
 
@@ -552,7 +554,7 @@ def record_to_dict(record: Record) -> dict[str, Any]:
             "type": "alert", "t": record.t, "id": record.id, "track": record.track,
             "zone": record.zone, "level": record.level, "kind": record.kind,
             "state": record.state, "eta_s": record.eta_s, "reasons": list(record.reasons),
-            "evidence": record.evidence,
+            "evidence": record.evidence, "by": record.by, "comment": record.comment,
         })
     raise TypeError(f"not a scenario record: {type(record).__name__}")
 

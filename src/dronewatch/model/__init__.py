@@ -134,6 +134,10 @@ class Alert:
     eta_s: float | None = None
     evidence: dict[str, Any] | None = None
     """What the alert was raised on: track state, class, identities, contributing sensors."""
+    by: str | None = None
+    """Who changed the alert to this line (an operator's acknowledgement or resolution); None: the assessment."""
+    comment: str | None = None
+    """The operator's words with that change."""
 
 
 Record = ScenarioInfo | Sensor | Detection | Scan | Truth | Zone | TrackReport | Alert

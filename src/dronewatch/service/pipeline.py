@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dronewatch.assessment import AlertBook, AssessmentConfig, Assessor
+from dronewatch.assessment.commands import apply_command, parse_command
 from dronewatch.bus import Bus, InProcessBus, Message, Overflow, Subscription, subject
 from dronewatch.config import IngestConfig
 from dronewatch.errors import DronewatchError, FormatError, TransportError
@@ -158,8 +159,13 @@ class Pipeline:
         self._subscriptions: dict[str, Subscription] = {
             "tracker": self.bus.subscribe(subject(site_id, "ingest"), overflow=overflow, maxsize=ingest_queue),
             "assessment": self.bus.subscribe(subject(site_id, "tracks"), maxsize=ingest_queue),
+            "commands": self.bus.subscribe(subject(site_id, "commands")),
             "storage": self.bus.subscribe(f"dw.{site_id}.*", maxsize=ingest_queue),
         }
+        self._being_stored: dict[tuple[str, float, str], asyncio.Future[None]] = {}
+        """An operator's alert line whose command result waits until storage has written it."""
+        self._book_lock = asyncio.Lock()
+        """Held by an assessment step and by a command: a command never lands inside a step."""
         self._zones: list[Zone] = []
         self._zones_removed: set[str] = set()
         self._restored = False
@@ -230,8 +236,8 @@ class Pipeline:
             await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in self._subscriptions.values())), 30.0)
         except TimeoutError:
             raise TransportError(f"{self.site_id}: the bus did not set up the stages' subscriptions in 30 s") from None
-        workers: list[tuple[str, Callable[[], Awaitable[None]]]] = [("tracker", self._tracker),
-                                                                    ("assessment", self._assessment)]
+        workers: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("tracker", self._tracker), ("assessment", self._assessment), ("commands", self._commands)]
         if self.repository is not None:
             workers.append(("storage", self._storage))
         workers += [(name, functools.partial(run, self)) for name, run in self._outputs]
@@ -368,11 +374,14 @@ class Pipeline:
         await self.publish("picture", picture)
         if reports[0].t - assessor.assessed_at < assessor.config.period_s - 1e-9:
             return
-        # the classifier and rules take some ms per hundred tracks: off the event loop
-        alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports, self.track_sigma_m)
-        if not alerts:
-            return
-        counters.counts["updates"] += 1
+        async with self._book_lock:
+            # the classifier and rules take some ms per hundred tracks: off the event loop
+            alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports, self.track_sigma_m)
+            if alerts:
+                counters.counts["updates"] += 1
+                await self._publish_alerts(alerts, counters)
+
+    async def _publish_alerts(self, alerts: Sequence[Alert], counters: StageCounters) -> None:
         counters.counts["alert_lines"] += len(alerts)
         for alert in alerts:
             if alert.state == "resolved":
@@ -380,6 +389,38 @@ class Pipeline:
             else:
                 self.open_alerts[alert.id] = alert
         await self.publish("alerts", alerts)
+
+    async def _commands(self) -> None:
+        """Operators' commands on alerts (:mod:`dronewatch.assessment.commands`), applied between steps."""
+        counters = self.stage("commands")
+        subscription = self._subscriptions["commands"]
+        while (message := await subscription.get()) is not None:
+            for number, line in enumerate(message.data.split(b"\n"), start=1):
+                try:
+                    command = parse_command(line, f"{message.subject}:{number}")
+                except FormatError as error:
+                    counters.bad("commands", error.source, error.reason)
+                    continue
+                if command is None:
+                    continue
+                async with self._book_lock:
+                    result = apply_command(self.assessor.book if self.assessor is not None else None, command)
+                    if result.alert is not None:
+                        stored = self._when_stored(result.alert)
+                        await self._publish_alerts([result.alert], counters)
+                if result.alert is not None:
+                    await stored
+                counters.counts[command.action if result.status == "done" else result.status] += 1
+                await self.bus.publish(Message(subject(self.site_id, "results"), data=result.line()))
+
+    def _when_stored(self, alert: Alert) -> Awaitable[None]:
+        """Done once storage has written ``alert``: an operator is told of a change only once it outlives a
+        crash (the in-process bus keeps nothing; on NATS the server has the line once it is published)."""
+        if self.repository is None:
+            return asyncio.sleep(0)
+        stored = asyncio.get_running_loop().create_future()
+        self._being_stored[(alert.id, alert.t, alert.state)] = stored
+        return stored
 
     def _set_sensor(self, sensor: Sensor) -> None:
         self._sensors = [s for s in self._sensors if s.id != sensor.id] + [sensor]
@@ -435,17 +476,25 @@ class Pipeline:
             except (DBAPIError, DronewatchError, ValueError, TypeError) as error:
                 if len(records) == 1:
                     counters.failed("storage", f"{records[0][0]} {type(records[0][1]).__name__}", error)
+                    self._settle(records)  # refused, and counted: nobody waits for it any longer
                     return
                 for one in records:
                     await self._store_until_written(repository, [one], counters)
                 return
             await asyncio.sleep(_RESTART_S[min(attempt, len(_RESTART_S) - 1)])
             attempt += 1
+        self._settle(records)
         kinds = Counter(type(r).__name__ for stream, r in records if stream in _STORED.get(type(r).__name__, ()))
         counters.counts["detections"] += kinds["Detection"]
         counters.counts["track_points"] += kinds["TrackReport"]
         counters.counts["alert_lines"] += kinds["Alert"]
         counters.counts["scans"] += sum(isinstance(r, Scan) for _, r in records)
+
+    def _settle(self, records: list[tuple[str, Record]]) -> None:
+        for _, record in records:
+            if isinstance(record, Alert) and (waiting := self._being_stored.pop((record.id, record.t, record.state),
+                                                                                None)):
+                waiting.set_result(None)
 
     def _store(self, repository: Repository, records: list[tuple[str, Record]]) -> None:
         def stored(kind: type[Any]) -> list[Any]:

@@ -99,7 +99,7 @@ class Repository:
                              {"level": zone.level, "floor_m": zone.floor_m, "ceiling_m": zone.ceiling_m,
                               "polygon": [list(p) for p in zone.polygon]})
             for alert in alerts:
-                self._save_alert(db, site_id, alert, "assessment", None)
+                self._save_alert(db, site_id, alert, alert.by or "assessment", alert.comment)
 
     def delete_zone(self, site_id: str, zone_id: str) -> bool:
         with self.engine.begin() as db:

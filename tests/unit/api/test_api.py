@@ -18,11 +18,10 @@ from starlette.websockets import WebSocketDisconnect
 
 from dronewatch.api.app import create_app
 from dronewatch.api.security import hash_password
-from dronewatch.assessment import Assessor, Condition
 from dronewatch.config import Config, ServiceConfig
 from dronewatch.model import Alert, Detection, TrackReport
 from dronewatch.service.pipeline import Pipeline
-from dronewatch.sim.scenarios import SITE, station_sensors, station_zones
+from dronewatch.sim.scenarios import station_sensors
 from dronewatch.storage import Repository, open_database
 
 NOW = 1_764_000_000.0
@@ -129,28 +128,48 @@ def test_login_is_rate_limited(service: tuple[TestClient, Repository, dict]) -> 
     assert client.post("/api/login", json={"name": "ada", "password": PASSWORD}).status_code == 429
 
 
-def test_acknowledge_and_resolve_through_the_assessment(service: tuple[TestClient, Repository, dict]) -> None:
+def until(condition: Any, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_acknowledge_comment_and_resolve_through_the_assessment(
+        service: tuple[TestClient, Repository, dict]) -> None:
     client, repo, pipelines = service
-    assessor = Assessor(SITE, station_sensors(), station_zones())
-    (line,) = assessor.book.step(NOW, [Condition(("T9", "compound", "zone_entry"), "T9", "critical", ("inside",))],
-                                 {"T9"})
-    repo.save_alert("station", line)
-    pipelines["station"].assessor = assessor
+    station = pipelines["station"]
+    assert client.portal is not None
+    client.portal.start_task_soon(station.run)  # restores A1 and A2, open in storage, into its alert book
+    until(lambda: station.assessor is not None and len(station.assessor.book.open_alerts) == 2)
     operator = token(client, "olga")
     analyst = token(client, "ann")
-    assert client.post(f"/api/sites/station/alerts/{line.id}/acknowledge", json={"comment": "seen"},
-                       headers=analyst).status_code == 403
-    acked = client.post(f"/api/sites/station/alerts/{line.id}/acknowledge", json={"comment": "seen"},
-                        headers=operator)
-    assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
-    resolved = client.post(f"/api/sites/station/alerts/{line.id}/resolve", json={"comment": "bird after all"},
-                           headers=operator)
-    assert resolved.json()["state"] == "resolved"
-    events = repo.alert_events("station", line.id)
-    assert [(e["state"], e["actor"], e["comment"]) for e in events][-2:] == [
-        ("acknowledged", "olga", "seen"), ("resolved", "olga", "bird after all")]
-    actions = [r["action"] for r in repo.audit_records()]
-    assert "alert.acknowledge" in actions and "alert.resolve" in actions and repo.verify_audit().ok
+    try:
+        assert client.post("/api/sites/station/alerts/A1/acknowledge", json={"comment": "seen"},
+                           headers=analyst).status_code == 403
+        acked = client.post("/api/sites/station/alerts/A1/acknowledge", json={"comment": "seen"},
+                            headers=operator)
+        assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
+        noted = client.post("/api/sites/station/alerts/A1/comment", json={"comment": "two people\non the roof"},
+                            headers=operator)
+        assert noted.status_code == 200 and noted.json()["state"] == "acknowledged"
+        assert client.post("/api/sites/station/alerts/A1/comment", json={"comment": "bell \a"},
+                           headers=operator).status_code == 422
+        resolved = client.post("/api/sites/station/alerts/A1/resolve", json={"comment": "bird after all"},
+                               headers=operator)
+        assert resolved.json()["state"] == "resolved"
+        assert client.post("/api/sites/station/alerts/A1/acknowledge", json={},
+                           headers=operator).status_code == 404
+        # storage writes what the assessment published, once, with who did it
+        until(lambda: len(repo.alert_events("station", "A1")) == 4)
+        events = repo.alert_events("station", "A1")
+        assert [(e["state"], e["actor"], e["comment"]) for e in events] == [
+            ("open", "assessment", None), ("acknowledged", "olga", "seen"),
+            ("acknowledged", "olga", "two people on the roof"), ("resolved", "olga", "bird after all")]
+        actions = [r["action"] for r in repo.audit_records()]
+        assert {"alert.acknowledge", "alert.comment", "alert.resolve"} <= set(actions) and repo.verify_audit().ok
+    finally:
+        station.stop()
 
 
 def test_reads_of_history_and_operator_locations_are_audited(service: tuple[TestClient, Repository, dict]) -> None:
