@@ -80,7 +80,7 @@ def run(name: str, seed: int) -> RunResult:
     first_critical: dict[str, float] = {}
     for snapshot in track_records(records, tracker):
         reports = snapshot.reports(frame)
-        lines = assessor.update(snapshot.t, reports, snapshot.position_sigma_m())
+        lines = assessor.update(snapshot.t, reports)
         if not lines and assessor.assessed_at != snapshot.t:  # not an assessment step
             continue
         positions = snapshot.states[:, :3]

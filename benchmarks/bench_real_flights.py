@@ -511,7 +511,7 @@ def run_dronewatch(lines: list[str], placement: Placement, site: Site, with_rf: 
     first_warned: float | None = None
     for snapshot in track_records(records, tracker):
         reports = snapshot.reports(frame)
-        alerts = assessor.update(snapshot.t, reports, snapshot.position_sigma_m())
+        alerts = assessor.update(snapshot.t, reports)
         if assessor.assessed_at != snapshot.t:
             continue
         k = round(snapshot.t - BASE_EPOCH)

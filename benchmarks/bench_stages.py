@@ -69,13 +69,12 @@ def measure(targets: int, scans: int = 40, seed: int = 1) -> dict[str, float]:
             snapshots = [s for record in records for s in stream.feed(record)]
             marks.append(time.process_time())
             reports: list[TrackReport] = []
-            sigma: dict[str, float] = {}
             assert stream.tracker.site is not None
             for snapshot in snapshots:
-                reports, sigma = snapshot.reports(stream.tracker.site), snapshot.position_sigma_m()
+                reports = snapshot.reports(stream.tracker.site)
             marks.append(time.process_time())
             if reports:
-                assessor.update(reports[0].t, reports, sigma)
+                assessor.update(reports[0].t, reports)
             marks.append(time.process_time())
             repository.add_detections("bench", [r for r in records if isinstance(r, Detection)])
             repository.add_track_points("bench", reports)

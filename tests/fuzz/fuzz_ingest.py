@@ -112,7 +112,6 @@ class Site:
     assessor: Assessor | None = None
     sensors: list[Sensor] = field(default_factory=list)
     zones: list[Zone] = field(default_factory=list)
-    sigma_m: dict[str, float] = field(default_factory=dict)
     inputs: int = 0
     admitted: list[Record] = field(default_factory=list)
     picture: list[TrackReport] = field(default_factory=list)
@@ -369,7 +368,6 @@ def _admit(site: Site, text: str) -> None:
     for snapshot in snapshots:
         assert frame is not None
         reports = snapshot.reports(frame)
-        site.sigma_m = snapshot.position_sigma_m()
         for report in reports:
             _finite(report)
         if not reports or site.assessor is None:
@@ -381,7 +379,7 @@ def _admit(site: Site, text: str) -> None:
         site.picture.extend(picture)
         if reports[0].t - assessor.assessed_at < assessor.config.period_s - 1e-9:
             continue
-        alerts = assessor.update(reports[0].t, reports, site.sigma_m)
+        alerts = assessor.update(reports[0].t, reports)
         for alert in alerts:
             if alert.eta_s is not None and not math.isfinite(alert.eta_s):
                 raise AssertionError(f"an alert with an eta that is not finite: {alert!r}")

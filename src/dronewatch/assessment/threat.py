@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,23 +126,19 @@ class Assessor:
         """Replace the zones (validated first: a bad zone leaves the old ones in place)."""
         self.zones = ZoneSet.build(zones, self.frame)
 
-    def update(self, t: float, reports: Sequence[TrackReport],
-               sigma_m: Mapping[str, float] | None = None) -> list[Alert]:
-        """Alert lines for the tracks reported at ``t`` (none between assessment periods)."""
+    def update(self, t: float, reports: Sequence[TrackReport]) -> list[Alert]:
+        """Alert lines for the tracks reported at ``t`` (none between assessment periods). A report without
+        its position's sigma is taken to be ``position_sigma_m`` off."""
         if t - self.assessed_at < self.config.period_s - 1e-9:
             return []
         self.assessed_at = t
         position = self.frame.positions_of(reports)
         self.classes = self.classifier.update(t, reports, position)
-        conditions = self._conditions(t, list(reports), position, sigma_m or {})
+        conditions = self._conditions(t, list(reports), position)
         return self.book.step(t, conditions, {r.id for r in reports})
 
-    def acknowledge(self, alert_id: str, t: float, by: str) -> Alert:
-        return self.book.acknowledge(alert_id, t, by)
-
     # ------------------------------------------------------------------ rules
-    def _conditions(self, t: float, reports: list[TrackReport], position: FloatArray,
-                    sigma_m: Mapping[str, float]) -> list[Condition]:
+    def _conditions(self, t: float, reports: list[TrackReport], position: FloatArray) -> list[Condition]:
         c = self.config
         live = {r.id for r in reports}
         for gone in [k for k in self._tracks if k not in live]:
@@ -151,7 +147,7 @@ class Assessor:
         if not reports:
             return held
         velocity = np.array([r.vel_enu for r in reports], dtype=float)
-        sigma = np.array([sigma_m.get(r.id, c.position_sigma_m) for r in reports])
+        sigma = np.array([c.position_sigma_m if r.sigma_m is None else r.sigma_m for r in reports])
         for n, report in enumerate(reports):
             state = self._tracks.setdefault(report.id, _TrackState(first_t=t))
             state.positions.append((t, position[n]))

@@ -57,14 +57,14 @@ class Assessment:
                 f"tracks by class: {', '.join(f'{n} {c}' for c, n in sorted(classes.items())) or 'none'}"]
 
 
-def assess_snapshots(assessor: Assessor, updates: Iterable[tuple[float, list[TrackReport], dict[str, float]]],
+def assess_snapshots(assessor: Assessor, updates: Iterable[tuple[float, list[TrackReport]]],
                      writer: ScenarioWriter) -> Assessment:
-    """Feed track updates (time, reports, position sigma per track) to ``assessor``; write alert lines."""
+    """Feed track updates (time, reports) to ``assessor``; write alert lines."""
     result = Assessment()
-    for t, reports, sigma in updates:
+    for t, reports in updates:
         for report in reports:
             result.tracks.setdefault(report.id, []).append(report)
-        lines = assessor.update(t, reports, sigma)
+        lines = assessor.update(t, reports)
         writer.write_all(lines)
         result.alerts += lines
         for track_id, cls in assessor.classes.items():
@@ -92,18 +92,18 @@ def _site(records: Iterable[Record]) -> tuple[list[Sensor], list[Zone], list[Tru
     return sensors, zones, truths, name
 
 
-def _grouped(reports: Iterable[Record]) -> Iterator[tuple[float, list[TrackReport], dict[str, float]]]:
+def _grouped(reports: Iterable[Record]) -> Iterator[tuple[float, list[TrackReport]]]:
     """Track lines grouped by time (a tracker writes one group per update)."""
     group: list[TrackReport] = []
     for record in reports:
         if not isinstance(record, TrackReport):
             continue
         if group and record.t != group[0].t:
-            yield group[0].t, group, {}
+            yield group[0].t, group
             group = []
         group.append(record)
     if group:
-        yield group[0].t, group, {}
+        yield group[0].t, group
 
 
 def run_assess(args: argparse.Namespace) -> int:
@@ -128,11 +128,11 @@ def run_all(args: argparse.Namespace) -> int:
     assessor = Assessor(frame, sensors, zones, assessment)
     tracker = Tracker(tracking)
 
-    def updates(writer: ScenarioWriter) -> Iterator[tuple[float, list[TrackReport], dict[str, float]]]:
+    def updates(writer: ScenarioWriter) -> Iterator[tuple[float, list[TrackReport]]]:
         for snapshot in track_records(records, tracker):
             reports = snapshot.reports(frame)
             writer.write_all(reports)
-            yield snapshot.t, reports, snapshot.position_sigma_m()
+            yield snapshot.t, reports
 
     with open(out / "tracks.jsonl", "w", encoding="utf-8") as tracks_file, \
             open(out / "alerts.jsonl", "w", encoding="utf-8") as alerts_file:

@@ -331,6 +331,7 @@ def _parse_track(obj: dict[str, Any]) -> TrackReport:
         uas_id=_text(obj, "uas_id", required=False),
         icao=_text(obj, "icao", required=False),
         sensors=tuple(sensors) if sensors is not None else None,
+        sigma_m=_number(obj, "sigma_m", required=False),
     )
 
 
@@ -548,6 +549,7 @@ def record_to_dict(record: Record) -> dict[str, Any]:
             "lon": record.lon, "alt": record.alt, "vel_enu": list(record.vel_enu),
             "class": record.cls, "confidence": record.confidence, "uas_id": record.uas_id,
             "icao": record.icao, "sensors": list(record.sensors) if record.sensors is not None else None,
+            "sigma_m": record.sigma_m,
         })
     if isinstance(record, Alert):
         return _drop_none({

@@ -117,6 +117,8 @@ class TrackReport:
     uas_id: str | None = None
     icao: str | None = None
     sensors: tuple[str, ...] | None = None
+    sigma_m: float | None = None
+    """The RMS of the position's standard deviations (east, north, up), metres: how far off it may be."""
 
 
 @dataclass(slots=True, frozen=True)

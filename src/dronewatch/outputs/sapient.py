@@ -189,7 +189,7 @@ class SapientParent(ErrorPolicy):
             object_id = self._object_ids[track_id] = self._new_id()
         return object_id
 
-    def track_reports(self, tracks: list[TrackReport], sigma_m: dict[str, float]) -> list[SapientMessage]:
+    def track_reports(self, tracks: list[TrackReport]) -> list[SapientMessage]:
         """One picture as DetectionReports, all with one timestamp (now, never before the last);
         tracks gone since the last picture get a final report with state "lost"."""
         stamp = self._last_stamp = max(self.clock(), self._last_stamp)
@@ -198,7 +198,7 @@ class SapientParent(ErrorPolicy):
         for track in tracks:
             contributors = self.nodes.contributors(track) if self.nodes is not None else []
             out.append(build.track_report(self.node_id, stamp, track, report_id=self._new_id(),
-                                          object_id=self._object_id(track.id), sigma_m=sigma_m.get(track.id),
+                                          object_id=self._object_id(track.id), sigma_m=track.sigma_m,
                                           contributors=contributors))
         for track_id, track in self._last_tracks.items():
             if track_id not in current:
@@ -222,7 +222,7 @@ class SapientParent(ErrorPolicy):
                 message = newer
                 counters.counts["pictures_coalesced"] += 1
             tracks = [r for r in records_of(message, counters, self.stage) if isinstance(r, TrackReport)]
-            reports = self.track_reports(tracks, pipeline.track_sigma_m)
+            reports = self.track_reports(tracks)
             last_sent = time.monotonic()
             counters.counts["pictures_sent"] += 1
             await self._send(writer, reports, counters, "detection_reports_sent")

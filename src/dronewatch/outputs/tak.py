@@ -180,17 +180,15 @@ class TakOutput:
         """A full picture: update the tracks this destination may see, delete those that ended or left its view."""
         now = self.clock()
         kinds = {s.id: s.kind for s in pipeline.sensors}
-        sigma = pipeline.track_sigma_m
         wanted = {r.id: r for r in reports if (r.cls or "unknown") in self.config.classes}
         for track_id in [t for t in self._sent if t not in wanted]:
             self._delete(track_id, now, counters)
         for report in wanted.values():
             self._latest[report.id] = report
             self._put_track(report, now, cot.track_how(kinds.get(s, "other") for s in report.sensors or ()),
-                            sigma.get(report.id), counters)
+                            counters)
 
-    def _put_track(self, report: TrackReport, now: float, how: str, sigma_m: float | None,
-                   counters: StageCounters) -> None:
+    def _put_track(self, report: TrackReport, now: float, how: str, counters: StageCounters) -> None:
         sent = self._sent.get(report.id)
         uid = cot.track_uid(self.origin, self.run, report.id)
         if sent is None:
@@ -204,7 +202,7 @@ class TakOutput:
         level = self._highest_level(report.id)
         sent.event_type = cot.track_type(report.cls, level)
         event = cot.track_event(report, self.origin, uid=uid, now_s=now, stale_s=stale, how=how, level=level,
-                                sigma_m=sigma_m)
+                                sigma_m=report.sigma_m)
         self.outbox.put_track(uid, event, counters)
 
     def _delete(self, track_id: str, now: float, counters: StageCounters) -> None:

@@ -146,8 +146,6 @@ class Pipeline:
         self.assessment_config = assessment or AssessmentConfig()
         self.assessor: Assessor | None = None
         self.live_tracks: dict[str, TrackReport] = {}
-        self.track_sigma_m: dict[str, float] = {}
-        """Per live track, the RMS of its position standard deviations (m), from the latest snapshot."""
         self.open_alerts: dict[str, Alert] = {}
         self.operators: dict[str, dict[str, Any]] = {}
         """The latest operator position per UAS ID (personal data: see the API's role rule)."""
@@ -328,7 +326,6 @@ class Pipeline:
                     frame = self.stream.tracker.site
                     assert frame is not None
                     reports = snapshot.reports(frame)
-                    self.track_sigma_m = snapshot.position_sigma_m()
                     counters.counts["snapshots"] += 1
                     await self.publish("tracks", [*passed, *reports])
                     passed = []
@@ -376,7 +373,7 @@ class Pipeline:
             return
         async with self._book_lock:
             # the classifier and rules take some ms per hundred tracks: off the event loop
-            alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports, self.track_sigma_m)
+            alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports)
             if alerts:
                 counters.counts["updates"] += 1
                 await self._publish_alerts(alerts, counters)

@@ -93,6 +93,7 @@ class TrackSnapshot:
             return []
         lat, lon, alt = frame.to_geodetic(self.states[:, :3])
         velocity = ecef_vectors2enu(self.states[:, 3:] @ frame.rotation, lat, lon)
+        sigma = self.position_sigma_m()
         out = []
         for k, track_id in enumerate(self.ids):
             identity = self.identities[k]
@@ -104,6 +105,7 @@ class TrackSnapshot:
                 cls="drone" if uas_id else "aircraft" if icao else None,
                 uas_id=uas_id, icao=icao,
                 sensors=tuple(self.sensor_ids[i] for i in np.flatnonzero(self.t - self.sensor_seen_at[k] <= recent_s)),
+                sigma_m=sigma[track_id],
             ))
         return out
 

@@ -112,7 +112,7 @@ def test_a_drone_lost_close_to_the_compound_keeps_its_critical_alert_open() -> N
     book = assessor(lost_hold_s=120.0)
     lines = fly(book, 30.0, {"T10": straight((0.0, 700.0, 40.0), (0.0, -12.0, 0.0))})  # lost 340 m out
     critical = first(lines, "zone_breach_predicted", "compound", "critical")
-    book.acknowledge(critical.id, T0 + 30.5, "officer 12")
+    book.book.acknowledge(critical.id, T0 + 30.5, "officer 12")
     held = [a for t in range(31, 160) for a in book.update(T0 + t, []) if a.id == critical.id]
     reopened, resolved = held
     assert reopened.state == "open" and reopened.level == "critical" and reopened.t == T0 + 31.0

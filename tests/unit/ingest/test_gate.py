@@ -351,7 +351,7 @@ class _Site:
                 assert all(math.isfinite(v) for v in (report.t, report.lat, report.lon, report.alt, *report.vel_enu))
                 assert report.uas_id != "" and report.icao not in ("", "None")
             if reports and self.assessor is not None:
-                for alert in self.assessor.update(reports[0].t, reports, snapshot.position_sigma_m()):
+                for alert in self.assessor.update(reports[0].t, reports):
                     assert alert.eta_s is None or math.isfinite(alert.eta_s)
 
 
