@@ -27,7 +27,7 @@ from dronewatch.assessment import AlertBook, Assessor
 from dronewatch.formats.scenario import record_to_dict, record_to_line
 from dronewatch.geo import LocalFrame, enu2aer
 from dronewatch.model import Detection, Scan, TrackReport
-from dronewatch.service.pipeline import StageCounters, parse_payload
+from dronewatch.service.worker import StageCounters, parse_payload
 from dronewatch.sim.scenarios import station_sensors, station_zones
 from dronewatch.storage import Repository, open_database
 from dronewatch.tracking import StreamTracker

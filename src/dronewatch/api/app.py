@@ -49,7 +49,7 @@ from dronewatch.api.security import (
     new_token,
     token_hash,
 )
-from dronewatch.assessment.commands import MAX_COMMENT, Action, AlertCommand
+from dronewatch.assessment.commands import MAX_COMMENT, Action, Command, CommandResult
 from dronewatch.config import MAX_TOKEN_DAYS, ROLES, Config
 from dronewatch.errors import DronewatchError, TransportError
 from dronewatch.formats.scenario import BAD_CHARACTER, parse_line, record_to_dict
@@ -249,6 +249,16 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         if pipeline is None or not who.may_see_site(site_id):
             raise HTTPException(404, f"no site {site_id!r}")
         return pipeline
+
+    senders: dict[str, CommandSender] = {}
+
+    async def command(pipeline: Pipeline, sent: Command) -> CommandResult:
+        """A command to the site's assessment, and its result; 503 when none comes in time."""
+        sender = senders.setdefault(pipeline.site_id, CommandSender(pipeline.bus, pipeline.site_id))
+        try:
+            return await sender.send(sent)
+        except TransportError as error:
+            raise HTTPException(503, str(error)) from None
 
     def _redacted(alert: dict[str, Any], who: Principal) -> dict[str, Any]:
         if who.role not in config.security.operator_location_roles and alert.get("evidence"):
@@ -473,13 +483,15 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         return record_to_dict(zone)
 
     @app.delete("/api/sites/{site_id}/zones/{zone_id}", tags=["zones"], responses=_responses(
-        R401, R403_ROLE, _problem(404, "No such site (or not granted), or no such zone")))
+        R401, R403_ROLE, _problem(404, "No such site (or not granted), or no such zone"),
+        _problem(503, "Deleted from storage, but the site's assessment did not confirm in time that the zone is "
+                      "out of force (the command stays queued)")))
     async def delete_zone(site_id: str, zone_id: str, who: Admin, request: Request) -> dict[str, str]:
         pipeline = site(site_id, who)
         if not await asyncio.to_thread(repository.delete_zone, site_id, zone_id):
             raise HTTPException(404, f"no zone {zone_id!r}")
-        pipeline.remove_zone(zone_id)  # out of force too, not only out of storage
         await audit(who, "zone.delete", f"site/{site_id}/zone/{zone_id}", request)
+        await command(pipeline, Command.new("delete_zone", zone_id, who.name, clock()))  # out of force too
         return {"deleted": zone_id}
 
     # ------------------------------------------------------------------- map
@@ -517,7 +529,7 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         pipeline = site(site_id, who)
         if who.role == "partner" and not who.levels:
             return []
-        return [record_to_dict(r) for r in pipeline.live_tracks.values()]
+        return [record_to_dict(r) for r in pipeline.site.live_tracks.values()]
 
     def paged(page: Page[Any], request: Request, response: Response) -> str | None:
         """The next page's cursor into the response's headers; the cursor (None on the last page)."""
@@ -587,17 +599,9 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         found = await asyncio.to_thread(repository.alerts, site_id, state)
         return [alert_json(a, who) for a in found if who.may_see_level(a.level)]
 
-    senders: dict[str, CommandSender] = {}
-
     async def _change_alert(site_id: str, alert_id: str, action: Action, body: Comment, who: Principal,
                             request: Request) -> dict[str, Any]:
-        pipeline = site(site_id, who)
-        sender = senders.setdefault(site_id, CommandSender(pipeline.bus, site_id))
-        command = AlertCommand.new(action, alert_id, who.name, clock(), body.comment)
-        try:
-            result = await sender.send(command)
-        except TransportError as error:
-            raise HTTPException(503, str(error)) from None
+        result = await command(site(site_id, who), Command.new(action, alert_id, who.name, clock(), body.comment))
         if result.status == "not_started":
             raise HTTPException(409, "the site's assessment has not started")
         if result.status == "not_open" or result.alert is None:
@@ -659,8 +663,8 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
             subscriptions.append(pipeline.bus.subscribe(f"dw.{site_id}.operators", overflow="drop_oldest",
                                                         maxsize=1000))
             await audit(who, "read.operator_locations.live", f"site/{site_id}", websocket)
-            if pipeline.operators:
-                await websocket.send_text(json.dumps(list(pipeline.operators.values())))
+            if pipeline.site.operators:
+                await websocket.send_text(json.dumps(list(pipeline.site.operators.values())))
 
         async def forward(sub: Any) -> None:
             # one WebSocket message per bus message: a JSON array of track or alert objects

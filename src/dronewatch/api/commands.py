@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from dronewatch.assessment.commands import AlertCommand, CommandResult, parse_result
+from dronewatch.assessment.commands import Command, CommandResult, parse_result
 from dronewatch.bus import Bus, Message, Subscription, subject
 from dronewatch.errors import FormatError, TransportError
 
@@ -22,7 +22,7 @@ class CommandSender:
         self._results: Subscription | None = None
         self._listener: asyncio.Task[None] | None = None
 
-    async def send(self, command: AlertCommand, timeout_s: float = 10.0) -> CommandResult:
+    async def send(self, command: Command, timeout_s: float = 10.0) -> CommandResult:
         """The result of ``command``; :class:`TransportError` if none comes within ``timeout_s`` (the command
         stays on the bus: a late assessment may still apply it)."""
         if self._listener is None:

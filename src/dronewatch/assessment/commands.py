@@ -1,17 +1,19 @@
-"""Operators' commands on alerts, as messages: the assessment stage alone applies them to its alert book.
+"""Operators' commands, as messages: the assessment stage alone applies them to its alerts and zones.
 
-An acknowledgement, a resolution or a comment is a ``command`` line on ``dw.<site>.commands``;
-the assessment stage applies it between two assessment steps (never during one, so a step cannot
-overwrite it), publishes the changed alert on ``dw.<site>.alerts`` (carrying who and their
-comment, for storage's alert history) and the outcome as a ``command_result`` line on
-``dw.<site>.results``, where the sender waits for it by the command's id::
+An acknowledgement, a resolution or a comment on an alert, or a zone taken out of force, is a
+``command`` line on ``dw.<site>.commands``; the assessment stage applies it between two
+assessment steps (never during one, so a step cannot overwrite it), publishes a changed alert
+on ``dw.<site>.alerts`` (carrying who and their comment, for storage's alert history) and the
+outcome as a ``command_result`` line on ``dw.<site>.results``, where the sender waits for it by
+the command's id::
 
-    {"type":"command","id":"9f0c...","t":1764000050.2,"action":"acknowledge","alert":"A3",
+    {"type":"command","id":"9f0c...","t":1764000050.2,"action":"acknowledge","target":"A3",
      "by":"alice","comment":"seen from the gate"}
     {"type":"command_result","id":"9f0c...","status":"done","alert":{"type":"alert",...}}
 
-``status`` is ``done``, ``not_open`` (no such live alert: resolved, or never opened) or
-``not_started`` (the assessment has no site yet). Both are JSON Lines, and the scenario
+``target`` is an alert id, or a zone id for ``delete_zone``. ``status`` is ``done``,
+``not_open`` (no such live alert or zone in force) or ``not_started`` (the assessment has no
+site yet). Both are JSON Lines, and the scenario
 readers skip their types, so a recording of the bus stays a readable scenario file.
 """
 
@@ -28,28 +30,28 @@ from dronewatch.errors import ConfigError, FormatError
 from dronewatch.formats.scenario import BAD_CHARACTER, parse_line, record_to_dict
 from dronewatch.model import Alert
 
-Action = Literal["acknowledge", "resolve", "comment"]
-ACTIONS: tuple[Action, ...] = ("acknowledge", "resolve", "comment")
+Action = Literal["acknowledge", "resolve", "comment", "delete_zone"]
+ACTIONS: tuple[Action, ...] = ("acknowledge", "resolve", "comment", "delete_zone")
 Status = Literal["done", "not_open", "not_started"]
 MAX_COMMENT = 2000
 MAX_NAME = 100
 
 
 @dataclass(frozen=True, slots=True)
-class AlertCommand:
+class Command:
     action: Action
-    alert: str
+    target: str
     by: str
     t: float
     comment: str | None = None
     id: str = ""
 
     @classmethod
-    def new(cls, action: Action, alert: str, by: str, t: float, comment: str | None = None) -> AlertCommand:
-        return cls(action, alert, by, t, comment or None, uuid.uuid4().hex)
+    def new(cls, action: Action, target: str, by: str, t: float, comment: str | None = None) -> Command:
+        return cls(action, target, by, t, comment or None, uuid.uuid4().hex)
 
     def line(self) -> bytes:
-        body = {"type": "command", "id": self.id, "t": self.t, "action": self.action, "alert": self.alert,
+        body = {"type": "command", "id": self.id, "t": self.t, "action": self.action, "target": self.target,
                 "by": self.by, "comment": self.comment}
         return (json.dumps({k: v for k, v in body.items() if v is not None}) + "\n").encode()
 
@@ -91,7 +93,7 @@ def _text(obj: dict[str, Any], key: str, where: str, limit: int = MAX_NAME, requ
     return value
 
 
-def parse_command(line: bytes | str, where: str) -> AlertCommand | None:
+def parse_command(line: bytes | str, where: str) -> Command | None:
     """A ``command`` line; None for a blank line or another type; :class:`FormatError` naming the fault."""
     obj = _object(line, "command", where)
     if obj is None:
@@ -102,7 +104,7 @@ def parse_command(line: bytes | str, where: str) -> AlertCommand | None:
     t = obj.get("t")
     if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t):
         raise FormatError("'t': a number is required", source=where)
-    return AlertCommand(action, str(_text(obj, "alert", where)), str(_text(obj, "by", where)), float(t),
+    return Command(action, str(_text(obj, "target", where)), str(_text(obj, "by", where)), float(t),
                         _text(obj, "comment", where, MAX_COMMENT, required=False), str(_text(obj, "id", where, 64)))
 
 
@@ -121,17 +123,19 @@ def parse_result(line: bytes | str, where: str) -> CommandResult | None:
     return CommandResult(str(_text(obj, "id", where, 64)), status, alert)
 
 
-def apply_command(book: AlertBook | None, command: AlertCommand) -> CommandResult:
-    """The command applied to the live alerts of ``book`` (None: the assessment has not started)."""
+def apply_alert_command(book: AlertBook | None, command: Command) -> CommandResult:
+    """An alert command applied to the live alerts of ``book`` (None: the assessment has not started)."""
     if book is None:
         return CommandResult(command.id, "not_started")
     try:
         if command.action == "acknowledge":
-            changed = book.acknowledge(command.alert, command.t, command.by)
+            changed = book.acknowledge(command.target, command.t, command.by)
         elif command.action == "resolve":
-            changed = book.resolve(command.alert, command.t, command.by)
+            changed = book.resolve(command.target, command.t, command.by)
+        elif command.action == "comment":
+            changed = replace(book.live(command.target), t=command.t)
         else:
-            changed = replace(book.live(command.alert), t=command.t)
+            raise ValueError(f"{command.action} is not a command on an alert")
     except ConfigError:
         return CommandResult(command.id, "not_open")
     return CommandResult(command.id, "done", replace(changed, by=command.by, comment=command.comment))

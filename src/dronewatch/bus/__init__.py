@@ -14,12 +14,17 @@ tracker neither encode nor parse JSON; its bytes are made once, when something n
 Back-pressure is chosen per subscription: ``block`` (a file replay must lose nothing, so
 the publisher waits for room) or ``drop_oldest`` (a live feed must stay current: the oldest
 waiting message goes, and :attr:`Subscription.dropped` counts it).
+
+A subscription made with ``last=True`` first gets the latest message already published on each
+subject it matches: a reader that starts late learns a state subject (``dw.<site>.state``) at once.
+A ``block`` subscription made with a ``durable`` name keeps its place: on NATS a process that
+restarts with the same name goes on after the last message it marked :meth:`Subscription.done`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -47,15 +52,20 @@ def subject_matches(pattern: str, name: str) -> bool:
 class Message:
     """A subject and its payload: JSON Lines bytes, or the records they encode (each made from the other once)."""
 
-    __slots__ = ("_data", "records", "subject")
+    __slots__ = ("_data", "ack", "records", "sequence", "subject")
 
-    def __init__(self, subject: str, data: bytes | None = None, records: Sequence[Record] | None = None) -> None:
+    def __init__(self, subject: str, data: bytes | None = None, records: Sequence[Record] | None = None, *,
+                 sequence: int | None = None, ack: Callable[[], Awaitable[None]] | None = None) -> None:
         if (data is None) == (records is None):
             raise ValueError("a message has either data or records")
         self.subject = subject
         self._data = data
         self.records = records
         """The records as published in process; ``None`` for a message that came as bytes."""
+        self.sequence = sequence
+        """Its place in the stored stream (on NATS); a reader that stores it keeps this to skip a redelivery."""
+        self.ack = ack
+        """Tells a durable consumer the message is handled (:meth:`Subscription.done`)."""
 
     @property
     def data(self) -> bytes:
@@ -107,6 +117,13 @@ class Subscription:
         """The next message; ``None`` once the subscription is closed and drained."""
         return await self.queue.get()
 
+    @staticmethod
+    async def done(*messages: Message) -> None:
+        """The messages are handled: a durable subscription does not get them again after a restart."""
+        for message in messages:
+            if message.ack is not None:
+                await message.ack()
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
@@ -116,7 +133,8 @@ class Subscription:
 class Bus(Protocol):
     async def publish(self, message: Message) -> None: ...
 
-    def subscribe(self, pattern: str, *, overflow: Overflow = "block", maxsize: int = 10_000) -> Subscription: ...
+    def subscribe(self, pattern: str, *, overflow: Overflow = "block", maxsize: int = 10_000, last: bool = False,
+                  durable: str | None = None) -> Subscription: ...
 
     def unsubscribe(self, subscription: Subscription) -> None: ...
 
@@ -128,10 +146,12 @@ class InProcessBus:
 
     def __init__(self) -> None:
         self._subscriptions: list[Subscription] = []
+        self._last: dict[str, Message] = {}
         self.published = 0
 
     async def publish(self, message: Message) -> None:
         self.published += 1
+        self._last[message.subject] = message
         for subscription in list(self._subscriptions):
             if subject_matches(subscription.pattern, message.subject):
                 await subscription.deliver(message)
@@ -139,8 +159,14 @@ class InProcessBus:
         # API and the other stages run between its messages instead of holding the event loop
         await asyncio.sleep(0)
 
-    def subscribe(self, pattern: str, *, overflow: Overflow = "block", maxsize: int = 10_000) -> Subscription:
+    def subscribe(self, pattern: str, *, overflow: Overflow = "block", maxsize: int = 10_000, last: bool = False,
+                  durable: str | None = None) -> Subscription:
+        """``durable`` has no meaning in one process (nothing outlives it)."""
         subscription = Subscription(pattern, overflow, asyncio.Queue(maxsize))
+        if last:
+            for name, message in self._last.items():
+                if subject_matches(pattern, name):
+                    subscription._put_dropping_oldest(message)
         subscription.ready.set()
         self._subscriptions.append(subscription)
         return subscription

@@ -8,7 +8,11 @@ site saw, in order, from any point. The two kinds of subscription keep their in-
   only as many messages as its queue has room for: what it has not taken yet waits on the server,
   not in memory;
 - ``drop_oldest`` (a live feed: a WebSocket client, a TAK server) is a plain NATS subscription,
-  whose slowest reader drops its own oldest messages (counted) and holds back nobody else.
+  whose slowest reader drops its own oldest messages (counted) and holds back nobody else;
+- a ``block`` subscription with a ``durable`` name (a stage worker) is a durable consumer: each
+  message is acknowledged once the stage has handled it (:meth:`Subscription.done`), and a worker
+  restarted under the same name goes on from the first message it had not acknowledged. Its
+  first start takes only new messages.
 
 A payload larger than the server's ``max_payload`` (less room for the headers) goes as several messages,
 split between lines. A message comes back to the subscribers of the process that published it
@@ -40,6 +44,9 @@ _FETCH_MAX = 256
 _CONSUMER_IDLE_S = 60.0  # the server removes the consumer of a process that died
 _OWN_KEPT = 1_000  # the records of this many recent own messages: a reader further behind parses the bytes
 _HEADER_ROOM = 256  # max_payload counts the headers too (message id, expected stream)
+ACK_WAIT_S = 30.0
+"""A durable stage's message not acknowledged by then is delivered again (a worker killed while handling it)."""
+_DURABLE_QUEUE = 1_000  # a durable stage's backlog waits on the server: few in memory, handled within ACK_WAIT_S
 _PUBLISH_RETRY_S = (0.1, 0.25, 0.5, 1.0, 2.0, 2.0, 2.0, 2.0, 5.0, 5.0, 10.0)  # 30 s: a server restart
 
 
@@ -112,12 +119,14 @@ class NatsBus:
                     del self._own[next(iter(self._own))]
             await self._publish(message.subject, piece, message_id)
 
-    def _received(self, received: Msg) -> Message:
+    def _received(self, received: Msg, acked: bool = False) -> Message:
         """A message from the server; one this process published comes with its records, not to be parsed again."""
         records = self._own.get((received.headers or {}).get("Nats-Msg-Id", ""))
+        sequence = received.metadata.sequence.stream if received.reply.startswith("$JS.ACK.") else None
+        ack = received.ack if acked else None
         if records is not None:
-            return Message(received.subject, records=records)
-        return Message(received.subject, data=received.data)
+            return Message(received.subject, records=records, sequence=sequence, ack=ack)
+        return Message(received.subject, data=received.data, sequence=sequence, ack=ack)
 
     async def _publish(self, subject: str, piece: bytes, message_id: str) -> None:
         """Publish and wait for the server's acknowledgement, retrying while the server restarts or recovers."""
@@ -138,9 +147,16 @@ class NatsBus:
                 log.warning("NATS: publishing on %s failed (%s); again in %g s", subject, reason, wait)
                 await asyncio.sleep(wait)
 
-    def subscribe(self, pattern: str, *, overflow: Overflow = "block", maxsize: int = 10_000) -> Subscription:
-        subscription = Subscription(pattern, overflow, asyncio.Queue(maxsize))
-        pump = self._pull(subscription) if overflow == "block" else self._listen(subscription)
+    def subscribe(self, pattern: str, *, overflow: Overflow = "block", maxsize: int = 10_000, last: bool = False,
+                  durable: str | None = None) -> Subscription:
+        if durable is not None and overflow != "block":
+            raise ValueError("a durable subscription must lose nothing: overflow 'block'")
+        if last and overflow != "block" and any(token in ("*", ">") for token in pattern.split(".")):
+            raise ValueError(f"{pattern}: a live subscription takes the last message of one subject only")
+        queue: asyncio.Queue[Message | None] = asyncio.Queue(min(maxsize, _DURABLE_QUEUE) if durable else maxsize)
+        subscription = Subscription(pattern, overflow, queue)
+        pump = (self._pull(subscription, last, durable) if overflow == "block"
+                else self._listen(subscription, last))
         self._pumps[subscription] = asyncio.create_task(pump, name=f"nats {pattern}")
         return subscription
 
@@ -158,15 +174,25 @@ class NatsBus:
         self._pumps.clear()
         await self.client.close()
 
-    async def _pull(self, subscription: Subscription) -> None:
+    def _consumer(self, subscription: Subscription, last: bool, durable: str | None,
+                  next_sequence: int) -> ConsumerConfig:
+        if durable is not None:  # the server keeps its place; made once, bound to again after a restart
+            return ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S,
+                                  max_ack_pending=subscription.queue.maxsize + _FETCH_MAX,
+                                  deliver_policy=DeliverPolicy.LAST_PER_SUBJECT if last else DeliverPolicy.NEW)
+        if next_sequence:  # made again after an outage: from where the last one stopped
+            return ConsumerConfig(ack_policy=AckPolicy.NONE, inactive_threshold=_CONSUMER_IDLE_S,
+                                  deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=next_sequence)
+        return ConsumerConfig(ack_policy=AckPolicy.NONE, inactive_threshold=_CONSUMER_IDLE_S,
+                              deliver_policy=DeliverPolicy.LAST_PER_SUBJECT if last else DeliverPolicy.NEW)
+
+    async def _pull(self, subscription: Subscription, last: bool, durable: str | None) -> None:
         next_sequence = 0  # of the stream: where a consumer made again after an outage starts
         while True:
-            start = (dict(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=next_sequence)
-                     if next_sequence else dict(deliver_policy=DeliverPolicy.NEW))
             try:
                 puller = await self.jetstream.pull_subscribe(
-                    subscription.pattern, stream=self.stream,
-                    config=ConsumerConfig(ack_policy=AckPolicy.NONE, inactive_threshold=_CONSUMER_IDLE_S, **start))
+                    subscription.pattern, durable=durable, stream=self.stream,
+                    config=self._consumer(subscription, last, durable, next_sequence))
             except nats.errors.Error as error:
                 if self.client.is_closed:  # closed, not reconnecting: this subscription ends
                     log.error("NATS: the connection is closed; %s ends", subscription.pattern)
@@ -184,20 +210,29 @@ class NatsBus:
                     except (TimeoutError, nats.errors.TimeoutError):
                         continue
                     for received in messages:
-                        await subscription.deliver(self._received(received))
+                        await subscription.deliver(self._received(received, acked=durable is not None))
                         next_sequence = received.metadata.sequence.stream + 1
             except nats.errors.Error as error:
                 log.warning("NATS: reading %s failed (%s); resuming at stream sequence %d",
                             subscription.pattern, error, next_sequence)
                 await asyncio.sleep(1.0)
             finally:
-                await _quietly(puller.unsubscribe())
+                if durable is None:
+                    await _quietly(puller.unsubscribe())
 
-    async def _listen(self, subscription: Subscription) -> None:
+    async def _listen(self, subscription: Subscription, last: bool) -> None:
         async def take(received: Msg) -> None:
             await subscription.deliver(self._received(received))
 
         listener = await self.client.subscribe(subscription.pattern, cb=take)
+        if last:  # subscribed first: a message published in between comes twice rather than not at all
+            try:
+                latest = await self.jetstream.get_last_msg(self.stream, subscription.pattern)
+            except nats.js.errors.NotFoundError:
+                pass
+            else:
+                data = latest.data or b""
+                subscription._put_dropping_oldest(Message(subscription.pattern, data=data, sequence=latest.seq))
         subscription.ready.set()
         try:
             await asyncio.Event().wait()  # until unsubscribed or closed

@@ -19,6 +19,7 @@ from dronewatch.errors import DronewatchError
 COMMANDS: dict[str, tuple[str, str]] = {  # name: (module in dronewatch.cli, summary)
     "demo": ("demo", "the live service with a simulated border station: open the printed URL"),
     "serve": ("serve", "run the live service: sources, tracking, assessment, storage and the API"),
+    "worker": ("worker", "run some of a site's parts (tracker, assessment, ...) as one process on NATS"),
     "sim": ("sim", "simulate a scenario: traffic, sensors, ground truth"),
     "track": ("track", "run the multi-sensor tracker over a scenario file"),
     "assess": ("assess", "classify tracks and raise alerts (zones and sensors from the scenario file)"),

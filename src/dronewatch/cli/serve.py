@@ -1,4 +1,7 @@
-"""``dronewatch serve --config site.toml``: the live service (pipeline, storage, API) until Ctrl-C."""
+"""``dronewatch serve --config site.toml``: the live service (pipeline, storage, API) until Ctrl-C.
+
+:func:`serve` runs any of a site's :data:`PARTS`; ``serve`` runs them all, ``dronewatch worker``
+some of them (:mod:`dronewatch.cli.worker`)."""
 
 from __future__ import annotations
 
@@ -21,15 +24,16 @@ from dronewatch.cli import COMMANDS
 from dronewatch.config import Config, host_port, load_config
 from dronewatch.errors import DronewatchError
 from dronewatch.ingest.sapient import SapientListener, SapientNodes
+from dronewatch.ingest.sources import FileReplay, JsonLinesListener, RemoteIdReceivers, Simulator
 from dronewatch.model import Sensor
 from dronewatch.outputs.sapient import SapientParent
 from dronewatch.outputs.tak import TakOutput
-from dronewatch.service.pipeline import Pipeline
-from dronewatch.service.sources import FileReplay, JsonLinesListener, RemoteIdReceivers, Simulator
+from dronewatch.service.pipeline import STAGES, Pipeline
 from dronewatch.sim.scenarios import built_in
 from dronewatch.storage import Repository, open_database
 
 log = logging.getLogger(__name__)
+PARTS = ("sources", *STAGES, "outputs", "api")
 
 
 def add_parser(commands: Any) -> None:
@@ -51,12 +55,26 @@ def first_admin(repository: Repository) -> tuple[str, str] | None:
     return "admin", password
 
 
-def build_pipeline(config: Config, repository: Repository, bus: Bus | None = None) -> Pipeline:
+def build_pipeline(config: Config, repository: Repository, bus: Bus | None = None,
+                   parts: tuple[str, ...] = PARTS, *, durable: bool = False) -> Pipeline:
     sources = config.sources
     live = bool(sources.udp or sources.tcp or sources.remoteid or config.sapient.listen)
     pipeline = Pipeline(config.site.id, repository, bus, live=live,
                         first_alert_number=repository.alert_count(config.site.id) + 1, ingest=config.ingest,
-                        tracking=config.tracking, assessment=config.assessment)
+                        tracking=config.tracking, assessment=config.assessment,
+                        stages=[p for p in parts if p in STAGES], durable=durable,
+                        view="api" in parts or "outputs" in parts)
+    # the SAPIENT nodes beneath us are known where the SAPIENT listener runs: in this process, or not here
+    nodes = SapientNodes() if config.sapient.listen and "sources" in parts else None
+    if "sources" in parts:
+        _add_sources(config, pipeline, nodes)
+    if "outputs" in parts:
+        _add_outputs(config, pipeline, nodes)
+    return pipeline
+
+
+def _add_sources(config: Config, pipeline: Pipeline, nodes: SapientNodes | None) -> None:
+    sources = config.sources
     if sources.simulate:
         pipeline.add_source("simulator", Simulator(built_in(sources.simulate, sources.seed), speed=sources.speed,
                                                          repeat=True))
@@ -66,38 +84,43 @@ def build_pipeline(config: Config, repository: Repository, bus: Bus | None = Non
         address = getattr(sources, protocol)
         if address:
             pipeline.add_source(protocol, JsonLinesListener(protocol, *host_port(address)))
-    for tak in (t for t in config.tak if not t.sites or config.site.id in t.sites):
-        output = TakOutput(tak, simulated=bool(sources.simulate))
-        pipeline.add_output(f"tak {output.name}", output)
     if sources.remoteid:
         lat, lon, alt = (float(v) for v in sources.remoteid_receiver.split(","))
         receiver = Sensor(id="rid-live", kind="remoteid", lat=lat, lon=lon, alt=alt)
         pipeline.add_source("remoteid", RemoteIdReceivers(sources.remoteid, receiver))
+    if config.sapient.listen and nodes is not None:
+        pipeline.add_source("sapient", SapientListener(*host_port(config.sapient.listen),
+                                                       node_id=config.sapient.node_id, nodes=nodes))
+
+
+def _add_outputs(config: Config, pipeline: Pipeline, nodes: SapientNodes | None) -> None:
+    for tak in (t for t in config.tak if not t.sites or config.site.id in t.sites):
+        output = TakOutput(tak, simulated=bool(config.sources.simulate))
+        pipeline.add_output(f"tak {output.name}", output)
     sapient = config.sapient
-    nodes = SapientNodes()
-    if sapient.listen:
-        pipeline.add_source("sapient", SapientListener(*host_port(sapient.listen), node_id=sapient.node_id,
-                                                       nodes=nodes))
     if sapient.parent:
         pipeline.add_output("sapient-parent", SapientParent(*host_port(sapient.parent), node_id=sapient.node_id,
-                                                            name=sapient.name,
-                                                            nodes=nodes if sapient.listen else None))
-    return pipeline
+                                                            name=sapient.name, nodes=nodes))
 
 
-async def serve(config: Config, *, announce: Any = print) -> None:
-    """Run the service until cancelled or a SIGINT/SIGTERM."""
+async def serve(config: Config, *, parts: tuple[str, ...] = PARTS, durable: bool = False,
+                announce: Any = print) -> None:
+    """Run the site's ``parts`` until cancelled or a SIGINT/SIGTERM (``durable``: the stages read through
+    durable consumers, as workers do)."""
     repository = Repository(await asyncio.to_thread(open_database, config.database_url))
     repository.ensure_site(config.site.id, config.site.name, time.time())
-    created = first_admin(repository)
+    created = first_admin(repository) if "api" in parts else None
     bus = None
     if config.bus.url:
         bus = await NatsBus.connect(config.bus.url, stream=config.bus.stream,
-                                    max_age_s=config.bus.max_age_hours * 3600.0, name=f"dronewatch {config.site.id}")
-    pipeline = build_pipeline(config, repository, bus)
-    app = create_app(config, repository, {config.site.id: pipeline})
-    server = uvicorn.Server(uvicorn.Config(app, host=config.service.host, port=config.service.port,
-                                           log_level="warning", lifespan="off"))
+                                    max_age_s=config.bus.max_age_hours * 3600.0,
+                                    name=f"dronewatch {config.site.id} {' '.join(parts)}")
+    pipeline = build_pipeline(config, repository, bus, parts, durable=durable)
+    server = None
+    if "api" in parts:
+        app = create_app(config, repository, {config.site.id: pipeline})
+        server = uvicorn.Server(uvicorn.Config(app, host=config.service.host, port=config.service.port,
+                                               log_level="warning", lifespan="off"))
 
     async def purge() -> None:
         while True:
@@ -107,26 +130,34 @@ async def serve(config: Config, *, announce: Any = print) -> None:
                              detail=removed)
 
     await pipeline.restore(repository)  # the site as it was, guarded before the first new record
-    tasks = [asyncio.create_task(pipeline.run()), asyncio.create_task(server.serve()), asyncio.create_task(purge())]
-    while not server.started and not tasks[1].done():
+    running = asyncio.create_task(pipeline.run())
+    serving = asyncio.create_task(server.serve() if server is not None else asyncio.Event().wait())
+    purging = asyncio.create_task(purge() if "storage" in parts else asyncio.Event().wait())
+    while server is not None and not server.started and not serving.done():
         await asyncio.sleep(0.05)
     restored = pipeline.stage("assessment").counts
-    if restored["restored_sensors"] or restored["restored_zones"] or restored["restored_alerts"]:
+    if "assessment" in parts and (restored["restored_sensors"] or restored["restored_zones"]
+                                  or restored["restored_alerts"]):
         announce(f"restored from storage: {restored['restored_sensors']} sensor(s), {restored['restored_zones']} "
                  f"zone(s) in force, {restored['restored_alerts']} open alert(s)")
-    announce(f"dronewatch {config.site.id}: http://{config.service.host}:{config.service.port}/ "
-             f"(API docs at /docs), database {repository.engine.url.render_as_string(hide_password=True)}"
+    where = (f"http://{config.service.host}:{config.service.port}/ (API docs at /docs)" if server is not None
+             else ", ".join(parts))
+    announce(f"dronewatch {config.site.id}: {where}, database "
+             f"{repository.engine.url.render_as_string(hide_password=True)}"
              + (f", bus {config.bus.url} stream {config.bus.stream}" if config.bus.url else ""))
     if created:
         announce(f"first start: user {created[0]!r}, password {created[1]!r} (shown once; store it now)")
     try:
         # uvicorn handles SIGINT and SIGTERM: its server stops, then everything else
-        await asyncio.wait([tasks[0], tasks[1]], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([running, serving], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        server.should_exit = True
+        if server is not None:
+            server.should_exit = True
+        else:
+            serving.cancel()
         pipeline.stop()
-        ended = await asyncio.gather(tasks[0], tasks[1], return_exceptions=True)
-        tasks[2].cancel()
+        ended = await asyncio.gather(running, serving, return_exceptions=True)
+        purging.cancel()
         await pipeline.bus.close()
         announce("dronewatch stopped")
     failure = next((e for e in ended if isinstance(e, DronewatchError)), None)

@@ -40,6 +40,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sapient_msg.bsi_flex_335_v2_0.alert_ack_pb2 import AlertAck
 from sapient_msg.bsi_flex_335_v2_0.sapient_message_pb2 import SapientMessage
@@ -62,7 +63,10 @@ from dronewatch.formats.sapient.messages import (
 from dronewatch.geo.frames import enu2aer, geodetic2enu
 from dronewatch.ingest.gate import Origin
 from dronewatch.model import Detection, Record, Sensor, TrackReport
-from dronewatch.service.pipeline import Pipeline, StageCounters
+from dronewatch.service.worker import StageCounters
+
+if TYPE_CHECKING:
+    from dronewatch.service.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 ICD_VERSIONS = (ICD_VERSION,)

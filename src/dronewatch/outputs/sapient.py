@@ -35,6 +35,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sapient_msg.bsi_flex_335_v2_0.alert_ack_pb2 import AlertAck
 from sapient_msg.bsi_flex_335_v2_0.sapient_message_pb2 import SapientMessage
@@ -47,7 +48,10 @@ from dronewatch.formats.sapient.framing import MAX_MESSAGE_BYTES, FrameError, Fr
 from dronewatch.formats.sapient.messages import decode, encode, kind_of, site_node_id, stable_ulid, ulid, validate
 from dronewatch.ingest.sapient import ErrorPolicy, SapientNodes
 from dronewatch.model import Alert, TrackReport
-from dronewatch.service.pipeline import Pipeline, StageCounters, records_of
+from dronewatch.service.worker import StageCounters, records_of
+
+if TYPE_CHECKING:
+    from dronewatch.service.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 _RECONNECT_S = (0.5, 1.0, 2.0, 5.0, 10.0)
@@ -131,7 +135,7 @@ class SapientParent(ErrorPolicy):
         await self._send(writer, [self._registration()], counters, "registrations_sent")
         self.connected.set()
         log.info("sapient parent %s:%s: connected as %s", self.host, self.port, self.node_id)
-        resend = [self._alert(a) for a in pipeline.open_alerts.values()]
+        resend = [self._alert(a) for a in pipeline.site.open_alerts.values()]
         if resend:
             await self._send(writer, resend, counters, "alerts_sent")
         tasks = [asyncio.create_task(self._receive(reader, writer, counters, pipeline)),
@@ -166,7 +170,7 @@ class SapientParent(ErrorPolicy):
                                          software_version=__version__)
 
     def _status(self, pipeline: Pipeline, info: str | None = None) -> SapientMessage:
-        site = pipeline.stream.tracker.site
+        site = pipeline.site.frame
         location = (site.lat0_deg, site.lon0_deg, site.alt0_m) if site is not None else None
         content = (location, self._registered_nodes)
         if info is None:

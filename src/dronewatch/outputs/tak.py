@@ -33,7 +33,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element
 
@@ -42,7 +42,10 @@ from dronewatch.config import TakConfig
 from dronewatch.errors import DecodeError, TransportError
 from dronewatch.formats import cot
 from dronewatch.model import LEVELS, Alert, Level, TrackReport, Zone
-from dronewatch.service.pipeline import Pipeline, StageCounters, records_of
+from dronewatch.service.worker import StageCounters, records_of
+
+if TYPE_CHECKING:
+    from dronewatch.service.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 _RECONNECT_S = (1.0, 2.0, 5.0, 10.0, 30.0)
@@ -135,12 +138,12 @@ class TakOutput:
     # ------------------------------------------------------------------ running
     async def __call__(self, pipeline: Pipeline) -> None:
         counters = pipeline.stage(f"tak {self.name}")
-        while pipeline.stream.tracker.site is None:  # the first sensor places the site (and our SA)
-            await asyncio.sleep(0.1)
-        site = pipeline.stream.tracker.site
+        await pipeline.site.placed.wait()  # the first sensor places the site (and our SA)
+        site = pipeline.site.frame
+        assert site is not None
         self._origin = cot.origin_for_site(pipeline.site_id, site.lat0_deg, site.lon0_deg, site.alt0_m,
                                              simulated=self.simulated)
-        for zone in pipeline.zones:
+        for zone in pipeline.site.zones:
             self._zones[zone.id] = zone
         subscriptions = [pipeline.bus.subscribe(subject(pipeline.site_id, stream), overflow="drop_oldest",
                                                 maxsize=1000) for stream in ("picture", "alerts", "zones")]
@@ -179,7 +182,7 @@ class TakOutput:
     def on_picture(self, reports: list[TrackReport], pipeline: Pipeline, counters: StageCounters) -> None:
         """A full picture: update the tracks this destination may see, delete those that ended or left its view."""
         now = self.clock()
-        kinds = {s.id: s.kind for s in pipeline.sensors}
+        kinds = {s.id: s.kind for s in pipeline.site.sensors}
         wanted = {r.id: r for r in reports if (r.cls or "unknown") in self.config.classes}
         for track_id in [t for t in self._sent if t not in wanted]:
             self._delete(track_id, now, counters)

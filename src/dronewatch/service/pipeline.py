@@ -1,10 +1,13 @@
 """The live pipeline: sources -> tracker -> assessment -> storage, as supervised asyncio workers on a bus.
 
 Stages talk only through the bus (``dw.<site>.ingest``, ``.tracks`` from the tracker,
-``.picture`` (the tracks with their classes), ``.alerts`` and ``.zones`` (the zones in force)
-from the assessment; JSON Lines payloads), so each can later run as its own worker on NATS.
-Outputs (TAK, SAPIENT upward) subscribe to those streams and are restarted when they fail. Every stage keeps
-counters (:attr:`Pipeline.counters`).
+``.picture`` (the tracks with their classes), ``.alerts``, ``.zones``, ``.state`` and
+``.results`` from the assessment, ``.commands`` to it; JSON Lines payloads, docs/scale-out.md).
+A pipeline runs the stages it is given (``stages``): all of them in one process (``dronewatch
+serve``), or one per process on NATS (``dronewatch worker``), each stage then reading through a
+durable consumer that goes on where it stopped. The API and the outputs (TAK, SAPIENT upward)
+read the site through :class:`~dronewatch.service.view.SiteView`, built from the bus alone.
+Every stage keeps counters (:attr:`Pipeline.counters`).
 
 Never going quiet:
 
@@ -18,7 +21,9 @@ Never going quiet:
   back-off, until it can: nothing is dropped; a row the database refuses is set aside alone,
   counted, and the rest of its batch is written;
 - :meth:`Pipeline.run` first restores the site from storage (sensors, zones, open alerts,
-  track numbering), so a restarted service guards the site before its first new record.
+  track numbering), so a restarted service guards the site before its first new record;
+- storage on NATS keeps, in the same transaction as the rows, the stream sequence it has
+  written up to, so a message delivered again after a crash is not stored twice.
 
 The ingest queue drops its oldest messages (counted) only when a live source feeds it; file
 replays and the simulator wait for room instead, so they lose nothing.
@@ -33,108 +38,46 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dronewatch.assessment import AlertBook, AssessmentConfig, Assessor
-from dronewatch.assessment.commands import apply_command, parse_command
+from dronewatch.assessment.commands import Command, CommandResult, apply_alert_command, parse_command
 from dronewatch.bus import Bus, InProcessBus, Message, Overflow, Subscription, subject
 from dronewatch.config import IngestConfig
-from dronewatch.errors import DronewatchError, FormatError, TransportError
-from dronewatch.formats.scenario import parse_line, record_to_dict
+from dronewatch.errors import ConfigError, DronewatchError, FormatError, TransportError
+from dronewatch.formats.scenario import record_to_dict
 from dronewatch.geo import LocalFrame
 from dronewatch.geo.zones import check_zone
 from dronewatch.ingest.gate import EdgeGate, Origin
 from dronewatch.model import Alert, Detection, Record, Scan, Sensor, TrackReport, Zone
+from dronewatch.service.view import SiteView
+from dronewatch.service.worker import StageCounters, backoff_s, records_of, supervise
 from dronewatch.storage import Repository
 from dronewatch.tracking import StreamTracker, Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
-_RESTART_S = (0.5, 1.0, 2.0, 5.0, 10.0)
-_LOG_EVERY_S = 10.0
 _STORE_BATCH = 500
-INTERNAL_ERROR = "internal error"
-
-
-MAX_CATEGORIES = 100
-
-
-def bounded_category(counted: Counter[str], reason: str) -> str:
-    """The category a reason is counted under: its text up to the first colon; past ``MAX_CATEGORIES``
-    different ones, ``other``, so that a stream of made-up reasons cannot grow the counters without end."""
-    category = reason.split(":", maxsplit=1)[0][:80]
-    return category if category in counted or len(counted) < MAX_CATEGORIES else "other"
-
-
-@dataclass(slots=True)
-class StageCounters:
-    counts: Counter[str] = field(default_factory=Counter)
-    bad_input: Counter[str] = field(default_factory=Counter)
-    _last_log: float = 0.0
-    _unlogged: int = 0
-
-    def bad(self, stage: str, where: str, reason: str) -> None:
-        """Count a bad input by its category (the reason up to its first colon); log it, at most once
-        per 10 s (with how many came since)."""
-        self.bad_input[bounded_category(self.bad_input, reason)] += 1
-        if self._may_log():
-            log.warning("%s: bad input at %s: %s%s", stage, where, reason, self._since())
-
-    def failed(self, stage: str, where: str, error: BaseException) -> None:
-        """Count a record that made the stage fail (a bug, not bad input): contained to that record,
-        logged with its traceback at the same limited rate."""
-        self.bad_input[INTERNAL_ERROR] += 1
-        if self._may_log():
-            log.error("%s: %s at %s contained to that record%s", stage, type(error).__name__, where,
-                      self._since(), exc_info=error)
-
-    def _may_log(self) -> bool:
-        now = time.monotonic()
-        if now - self._last_log >= _LOG_EVERY_S:
-            self._last_log = now
-            return True
-        self._unlogged += 1
-        return False
-
-    def _since(self) -> str:
-        more, self._unlogged = self._unlogged, 0
-        return f" (+{more} more since the last report)" if more else ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**self.counts, "bad_input": dict(self.bad_input)}
-
-
-def records_of(message: Message, counters: StageCounters, stage: str) -> Sequence[Record]:
-    """A message's records: as published in process, or parsed from its bytes (bad lines counted)."""
-    if message.records is not None:
-        return message.records
-    return parse_payload(message.data, message.subject, counters, stage)
-
-
-def parse_payload(data: bytes, source: str, counters: StageCounters, stage: str) -> list[Record]:
-    """The records of a JSON Lines payload; bad lines counted and skipped."""
-    out: list[Record] = []
-    # split at newlines only: str.splitlines() also splits at U+2028 and others, which JSON strings may hold
-    for number, line in enumerate(data.decode("utf-8", errors="replace").split("\n"), start=1):
-        try:
-            record = parse_line(line, source=source, line=number)
-        except FormatError as error:
-            counters.bad(stage, f"{source}:{number}", error.reason)
-            continue
-        if record is not None:
-            out.append(record)
-    return out
+STAGES = ("tracker", "assessment", "storage")
 
 
 class Pipeline:
-    """The stages of one site. ``await run()`` until :meth:`stop`; sources are added with :meth:`add_source`."""
+    """The stages of one site. ``await run()`` until :meth:`stop`; sources are added with :meth:`add_source`.
+
+    ``stages``: which of :data:`STAGES` run here (storage only with a repository). ``durable``: each
+    reads through a durable consumer named ``<site>-<stage>`` (on NATS: one process per stage and
+    site). ``view``: follow the site's state for the API and the outputs."""
 
     def __init__(self, site_id: str, repository: Repository | None = None, bus: Bus | None = None, *,
                  live: bool = True, ingest_queue: int = 50_000, first_alert_number: int = 1,
                  ingest: IngestConfig | None = None, tracking: TrackerConfig | None = None,
-                 assessment: AssessmentConfig | None = None, clock: Callable[[], float] = time.time) -> None:
+                 assessment: AssessmentConfig | None = None, clock: Callable[[], float] = time.time,
+                 stages: Iterable[str] = STAGES, durable: bool = False, view: bool = True) -> None:
+        self.stages = tuple(stages)
+        if unknown := set(self.stages) - set(STAGES):
+            raise ConfigError(f"unknown stage(s) {', '.join(sorted(unknown))}: stages are {', '.join(STAGES)}")
         self.site_id = site_id
         self.first_alert_number = first_alert_number
         self.bus = bus if bus is not None else InProcessBus()
@@ -145,27 +88,29 @@ class Pipeline:
         self.stream = StreamTracker(Tracker(tracking), immediate=True)
         self.assessment_config = assessment or AssessmentConfig()
         self.assessor: Assessor | None = None
-        self.live_tracks: dict[str, TrackReport] = {}
-        self.open_alerts: dict[str, Alert] = {}
-        self.operators: dict[str, dict[str, Any]] = {}
-        """The latest operator position per UAS ID (personal data: see the API's role rule)."""
         self._sources: list[tuple[str, Callable[[Pipeline], Awaitable[None]]]] = []
         self._outputs: list[tuple[str, Callable[[Pipeline], Awaitable[None]]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
-        overflow: Overflow = "drop_oldest" if live else "block"
+        # a durable stage keeps its backlog on the server: it must not drop it
+        overflow: Overflow = "drop_oldest" if live and not durable else "block"
+        wanted = {"tracker": (subject(site_id, "ingest"), overflow, ingest_queue),
+                  "assessment": (subject(site_id, "tracks"), "block", ingest_queue),
+                  "commands": (subject(site_id, "commands"), "block", 10_000),
+                  "storage": (f"dw.{site_id}.*", "block", ingest_queue)}
+        running = set(self.stages) | ({"commands"} if "assessment" in self.stages else set())
+        if repository is None:
+            running.discard("storage")
         self._subscriptions: dict[str, Subscription] = {
-            "tracker": self.bus.subscribe(subject(site_id, "ingest"), overflow=overflow, maxsize=ingest_queue),
-            "assessment": self.bus.subscribe(subject(site_id, "tracks"), maxsize=ingest_queue),
-            "commands": self.bus.subscribe(subject(site_id, "commands")),
-            "storage": self.bus.subscribe(f"dw.{site_id}.*", maxsize=ingest_queue),
-        }
+            name: self.bus.subscribe(pattern, overflow=how, maxsize=size,
+                                     durable=f"{site_id}-{name}" if durable else None)
+            for name, (pattern, how, size) in wanted.items() if name in running}
+        self.view = SiteView(self.bus, site_id) if view else None
         self._being_stored: dict[tuple[str, float, str], asyncio.Future[None]] = {}
         """An operator's alert line whose command result waits until storage has written it."""
         self._book_lock = asyncio.Lock()
         """Held by an assessment step and by a command: a command never lands inside a step."""
         self._zones: list[Zone] = []
-        self._zones_removed: set[str] = set()
         self._restored = False
         self._sensors: list[Sensor] = []
 
@@ -180,13 +125,11 @@ class Pipeline:
         self._outputs.append((name, run))
 
     @property
-    def sensors(self) -> list[Sensor]:
-        return list(self._sensors)
-
-    @property
-    def zones(self) -> list[Zone]:
-        """The zones in force (checked ones only); each change is also published on ``dw.<site>.zones``."""
-        return list(self._zones)
+    def site(self) -> SiteView:
+        """The site as the bus tells it (for the API and the outputs)."""
+        if self.view is None:
+            raise ConfigError(f"{self.site_id}: this pipeline was made without a view of the site")
+        return self.view
 
     async def publish(self, stream: str, records: Sequence[Record]) -> None:
         if records:
@@ -216,10 +159,6 @@ class Pipeline:
         await self.publish("ingest", admitted)
         return len(admitted)
 
-    def remove_zone(self, zone_id: str) -> None:
-        """Take a zone out of force (the API has deleted it); applied by the assessment stage."""
-        self._zones_removed.add(zone_id)
-
     def stats(self) -> dict[str, Any]:
         out = {name: counters.as_dict() for name, counters in self.counters.items()}
         for name, subscription in self._subscriptions.items():
@@ -230,22 +169,26 @@ class Pipeline:
     async def run(self) -> None:
         if self.repository is not None and not self._restored:  # the site as it was, before the first new record
             await self.restore(self.repository)
+        readies = [s.ready for s in self._subscriptions.values()] + ([self.view.ready] if self.view else [])
         try:  # on NATS a subscription takes a round trip to the server: no source starts before they all hold
-            await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in self._subscriptions.values())), 30.0)
+            await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in readies)), 30.0)
         except TimeoutError:
             raise TransportError(f"{self.site_id}: the bus did not set up the stages' subscriptions in 30 s") from None
-        workers: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-            ("tracker", self._tracker), ("assessment", self._assessment), ("commands", self._commands)]
-        if self.repository is not None:
-            workers.append(("storage", self._storage))
-        workers += [(name, functools.partial(run, self)) for name, run in self._outputs]
-        self._tasks = [asyncio.create_task(self._supervise(name, work), name=name) for name, work in workers]
-        self._tasks += [asyncio.create_task(self._supervise(name, functools.partial(run, self)), name=name)
-                        for name, run in self._sources]
+        stages: dict[str, Callable[[], Awaitable[None]]] = {
+            "tracker": self._tracker, "assessment": self._assessment, "commands": self._commands,
+            "storage": self._storage}
+        workers = [(name, stages[name]) for name in self._subscriptions]
+        if self.view is not None:
+            workers.append(("view", self.view.run))
+        workers += [(name, functools.partial(run, self)) for name, run in [*self._outputs, *self._sources]]
+        self._tasks = [asyncio.create_task(supervise(name, work, self.stage(name)), name=name)
+                       for name, work in workers]
         await self._stopping.wait()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.view is not None:
+            self.view.close()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -279,26 +222,10 @@ class Pipeline:
             self._set_zone(zone, counters)
         if self.assessor is not None and alerts:
             self.assessor.book.restore(alerts)
-            self.open_alerts.update({a.id: a for a in alerts})
         counters.counts["restored_sensors"] = len(sensors)
         counters.counts["restored_zones"] = len(self._zones)
         counters.counts["restored_alerts"] = len(alerts) if self.assessor is not None else 0
         self._restored = True
-
-    async def _supervise(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
-        """Run ``work`` until it returns; when it fails, log, count and start it again with back-off."""
-        attempt = 0
-        while True:
-            try:
-                await work()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.stage(name).counts["restarts"] += 1
-                log.exception("%s failed; restarting", name)
-                await asyncio.sleep(_RESTART_S[min(attempt, len(_RESTART_S) - 1)])
-                attempt += 1
 
     # ----------------------------------------------------------------- stages
     async def _tracker(self) -> None:
@@ -330,35 +257,43 @@ class Pipeline:
                     await self.publish("tracks", [*passed, *reports])
                     passed = []
             await self.publish("tracks", passed)
+            await subscription.done(message)
 
     async def _publish_operator(self, detection: Detection) -> None:
         """Where a Remote ID drone's operator stands: its own subject, which only entitled roles read."""
         position = {"type": "operator", "t": detection.t, "uas_id": detection.uas_id,
                     "lat": detection.operator_lat, "lon": detection.operator_lon}
-        self.operators[str(detection.uas_id)] = position
         await self.bus.publish(Message(subject(self.site_id, "operators"), (json.dumps(position) + "\n").encode()))
 
     async def _assessment(self) -> None:
         counters = self.stage("assessment")
         subscription = self._subscriptions["assessment"]
+        await self._publish_state()  # the site as restored, for views that start before any change
         while (message := await subscription.get()) is not None:
             try:
                 await self._assess(records_of(message, counters, "assessment"), counters)
             except Exception as error:
                 counters.failed("assessment", message.subject, error)
+            await subscription.done(message)
+
+    async def _publish_state(self) -> None:
+        """The sensors (the first places the site), zones in force and open alerts, as ``dw.<site>.state``."""
+        alerts = self.assessor.book.open_alerts if self.assessor is not None else []
+        await self.bus.publish(Message(subject(self.site_id, "state"), records=[*self._sensors, *self._zones,
+                                                                                *alerts]))
 
     async def _assess(self, records: Sequence[Record], counters: StageCounters) -> None:
-        if self._zones_removed:
-            gone, self._zones_removed = self._zones_removed, set()
-            self._zones = [z for z in self._zones if z.id not in gone]
-            if self.assessor is not None:
-                self.assessor.set_zones(self._zones)
         reports = [r for r in records if isinstance(r, TrackReport)]
+        changed = False
         for record in records:
             if isinstance(record, Sensor):
                 self._set_sensor(record)
+                changed = True
             elif isinstance(record, Zone) and self._set_zone(record, counters):
                 await self.publish("zones", [record])
+                changed = True
+        if changed:
+            await self._publish_state()
         if not reports or self.assessor is None:
             return
         assessor = self.assessor
@@ -367,7 +302,6 @@ class Pipeline:
         classes = assessor.classes
         picture = [replace(r, cls=classes[r.id].cls, confidence=round(classes[r.id].confidence, 3))
                    if r.id in classes else r for r in reports]
-        self.live_tracks = {r.id: r for r in picture}
         await self.publish("picture", picture)
         if reports[0].t - assessor.assessed_at < assessor.config.period_s - 1e-9:
             return
@@ -380,15 +314,11 @@ class Pipeline:
 
     async def _publish_alerts(self, alerts: Sequence[Alert], counters: StageCounters) -> None:
         counters.counts["alert_lines"] += len(alerts)
-        for alert in alerts:
-            if alert.state == "resolved":
-                self.open_alerts.pop(alert.id, None)
-            else:
-                self.open_alerts[alert.id] = alert
         await self.publish("alerts", alerts)
+        await self._publish_state()
 
     async def _commands(self) -> None:
-        """Operators' commands on alerts (:mod:`dronewatch.assessment.commands`), applied between steps."""
+        """Operators' commands (:mod:`dronewatch.assessment.commands`), applied between assessment steps."""
         counters = self.stage("commands")
         subscription = self._subscriptions["commands"]
         while (message := await subscription.get()) is not None:
@@ -401,26 +331,43 @@ class Pipeline:
                 if command is None:
                     continue
                 async with self._book_lock:
-                    result = apply_command(self.assessor.book if self.assessor is not None else None, command)
-                    if result.alert is not None:
-                        stored = self._when_stored(result.alert)
-                        await self._publish_alerts([result.alert], counters)
+                    result = await self._apply(command, counters)
                 if result.alert is not None:
-                    await stored
+                    await self._when_stored(result.alert)
                 counters.counts[command.action if result.status == "done" else result.status] += 1
                 await self.bus.publish(Message(subject(self.site_id, "results"), data=result.line()))
+            await subscription.done(message)
+
+    async def _apply(self, command: Command, counters: StageCounters) -> CommandResult:
+        if command.action == "delete_zone":
+            if command.target not in {z.id for z in self._zones}:
+                return CommandResult(command.id, "not_open")
+            self._zones = [z for z in self._zones if z.id != command.target]
+            if self.assessor is not None:
+                self.assessor.set_zones(self._zones)
+            await self._publish_state()
+            return CommandResult(command.id, "done")
+        result = apply_alert_command(self.assessor.book if self.assessor is not None else None, command)
+        if result.alert is not None:
+            self._being_stored_soon(result.alert)
+            await self._publish_alerts([result.alert], counters)
+        return result
+
+    def _being_stored_soon(self, alert: Alert) -> None:
+        if "storage" in self._subscriptions:
+            self._being_stored[(alert.id, alert.t, alert.state)] = asyncio.get_running_loop().create_future()
 
     def _when_stored(self, alert: Alert) -> Awaitable[None]:
         """Done once storage has written ``alert``: an operator is told of a change only once it outlives a
         crash (the in-process bus keeps nothing; on NATS the server has the line once it is published)."""
-        if self.repository is None:
+        waiting = self._being_stored.get((alert.id, alert.t, alert.state))
+        if waiting is None:
             return asyncio.sleep(0)
-        stored = asyncio.get_running_loop().create_future()
-        self._being_stored[(alert.id, alert.t, alert.state)] = stored
-        return stored
+        return waiting
 
     def _set_sensor(self, sensor: Sensor) -> None:
-        self._sensors = [s for s in self._sensors if s.id != sensor.id] + [sensor]
+        known = any(s.id == sensor.id for s in self._sensors)  # in place: the first one places the site
+        self._sensors = [sensor if s.id == sensor.id else s for s in self._sensors] + ([] if known else [sensor])
         if self.assessor is None:  # the first sensor places the site, as in the tracker
             frame = LocalFrame(sensor.lat, sensor.lon, sensor.alt)
             self.assessor = Assessor(frame, self._sensors, self._zones, self.assessment_config)
@@ -445,6 +392,8 @@ class Pipeline:
         repository = self.repository
         counters = self.stage("storage")
         subscription = self._subscriptions["storage"]
+        reader = f"{self.site_id}-storage"
+        stored_up_to = await asyncio.to_thread(repository.bus_position, reader)
         while (message := await subscription.get()) is not None:
             batch = [message]
             while len(batch) < _STORE_BATCH and not subscription.queue.empty():
@@ -452,18 +401,25 @@ class Pipeline:
                 if nxt is None:
                     break
                 batch.append(nxt)
-            records = [(m.subject.rsplit(".", 1)[-1], r) for m in batch
-                       for r in records_of(m, counters, "storage")]
-            await self._store_until_written(repository, records, counters)
+            fresh = [m for m in batch if m.sequence is None or m.sequence > stored_up_to]
+            counters.counts["redelivered_skipped"] += len(batch) - len(fresh)
+            records = [(m.subject.rsplit(".", 1)[-1], r) for m in fresh for r in records_of(m, counters, "storage")]
+            sequences = [m.sequence for m in fresh if m.sequence is not None]
+            position = (reader, max(sequences)) if sequences else None
+            await self._store_until_written(repository, records, counters, position)
+            if position is not None:
+                stored_up_to = position[1]
+            await subscription.done(*batch)
 
     async def _store_until_written(self, repository: Repository, records: list[tuple[str, Record]],
-                                   counters: StageCounters) -> None:
-        """Write a batch (one transaction); while the database is unreachable, keep it and try again with
-        back-off. A batch the database refuses is written record by record: one bad row costs only itself."""
+                                   counters: StageCounters, position: tuple[str, int] | None = None) -> None:
+        """Write a batch (one transaction, with the stream ``position`` it reaches); while the database is
+        unreachable, keep it and try again with back-off. A batch the database refuses is written record by
+        record: one bad row costs only itself."""
         attempt = 0
         while True:
             try:
-                await asyncio.to_thread(self._store, repository, records)
+                await asyncio.to_thread(self._store, repository, records, position)
                 break
             except OperationalError as error:  # the connection, not the data: wait, keeping everything
                 counters.counts["store_retries"] += 1
@@ -477,8 +433,10 @@ class Pipeline:
                     return
                 for one in records:
                     await self._store_until_written(repository, [one], counters)
+                if position is not None:
+                    await self._store_until_written(repository, [], counters, position)
                 return
-            await asyncio.sleep(_RESTART_S[min(attempt, len(_RESTART_S) - 1)])
+            await asyncio.sleep(backoff_s(attempt))
             attempt += 1
         self._settle(records)
         kinds = Counter(type(r).__name__ for stream, r in records if stream in _STORED.get(type(r).__name__, ()))
@@ -493,12 +451,13 @@ class Pipeline:
                                                                                 None)):
                 waiting.set_result(None)
 
-    def _store(self, repository: Repository, records: list[tuple[str, Record]]) -> None:
+    def _store(self, repository: Repository, records: list[tuple[str, Record]],
+               position: tuple[str, int] | None) -> None:
         def stored(kind: type[Any]) -> list[Any]:
             return [r for stream, r in records if isinstance(r, kind) and stream in _STORED[kind.__name__]]
 
         repository.store(self.site_id, detections=stored(Detection), track_points=stored(TrackReport),
-                         sensors=stored(Sensor), zones=stored(Zone), alerts=stored(Alert))
+                         sensors=stored(Sensor), zones=stored(Zone), alerts=stored(Alert), position=position)
 
 
 _STORED = {"Detection": ("ingest",), "TrackReport": ("picture",), "Sensor": ("ingest",), "Zone": ("ingest",),

@@ -82,10 +82,14 @@ class Repository:
         self.store(site_id, zones=[zone])
 
     def store(self, site_id: str, *, detections: Sequence[Detection] = (), track_points: Sequence[TrackReport] = (),
-              sensors: Sequence[Sensor] = (), zones: Sequence[Zone] = (), alerts: Sequence[Alert] = ()) -> None:
+              sensors: Sequence[Sensor] = (), zones: Sequence[Zone] = (), alerts: Sequence[Alert] = (),
+              position: tuple[str, int] | None = None) -> None:
         """The pipeline's records in one transaction: all of them are written, or none (a batch can be tried
-        again without writing anything twice)."""
+        again without writing anything twice). ``position``: (reader, stream sequence) the batch reaches,
+        kept in the same transaction (:meth:`bus_position`)."""
         with self.engine.begin() as db:
+            if position is not None:
+                self._upsert(db, schema.bus_positions, {"reader": position[0]}, {"stream_sequence": position[1]})
             self._add_detections(db, site_id, detections)
             self._add_track_points(db, site_id, track_points)
             for sensor in sensors:
@@ -145,6 +149,13 @@ class Repository:
         db.execute(insert(schema.detections), rows)
         if operators:
             db.execute(insert(schema.operator_positions), operators)
+
+    def bus_position(self, reader: str) -> int:
+        """The last stream sequence ``reader`` has stored (0: none): what comes again after a crash is skipped."""
+        with self.engine.connect() as db:
+            found = db.execute(select(schema.bus_positions.c.stream_sequence)
+                               .where(schema.bus_positions.c.reader == reader)).first()
+        return int(found[0]) if found is not None else 0
 
     def next_track_number(self, site_id: str) -> int:
         """The number after every stored track's (ids ``T<number>``), for a restarted tracker."""

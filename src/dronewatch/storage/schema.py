@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -179,3 +180,10 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+bus_positions = Table(
+    "bus_positions", metadata,
+    Column("reader", String(128), primary_key=True),  # <site>-storage
+    Column("stream_sequence", BigInteger, nullable=False),
+)
+"""How far in the bus's stored stream each storage reader has written, updated with its rows."""

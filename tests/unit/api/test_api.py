@@ -53,10 +53,10 @@ def service(tmp_path: Path, clock: Clock) -> Iterator[tuple[TestClient, Reposito
         for sensor in station_sensors():
             repo.put_sensor(site_id, sensor)
         pipeline = Pipeline(site_id, repo)
-        pipeline.live_tracks = {"T1": TrackReport(t=NOW, id="T1", lat=31.78, lon=-106.53, alt=1200.0,
+        pipeline.site.live_tracks = {"T1": TrackReport(t=NOW, id="T1", lat=31.78, lon=-106.53, alt=1200.0,
                                                   vel_enu=(1.0, 0.0, 0.0), cls="drone")}
         pipelines[site_id] = pipeline
-    repo.add_track_points("station", list(pipelines["station"].live_tracks.values()))
+    repo.add_track_points("station", list(pipelines["station"].site.live_tracks.values()))
     repo.save_alert("station", Alert(t=NOW, id="A1", track="T1", level="critical", kind="zone_entry",
                                      state="open", reasons=("inside zone compound",), zone="compound"))
     repo.save_alert("station", Alert(t=NOW, id="A2", track="T1", level="info", kind="no_remote_id",

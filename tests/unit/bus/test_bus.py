@@ -13,9 +13,9 @@ import pytest
 from dronewatch.bus import Bus, InProcessBus, Message, subject_matches
 from dronewatch.bus.nats import NatsBus, split_payload
 from dronewatch.errors import TransportError
+from dronewatch.ingest.sources import FileReplay
 from dronewatch.model import Detection
 from dronewatch.service.pipeline import Pipeline
-from dronewatch.service.sources import FileReplay
 from dronewatch.storage import Repository, open_database
 
 OpenBus = Callable[[], Awaitable[Bus]]

@@ -26,7 +26,7 @@ from dronewatch.geo import LocalFrame
 from dronewatch.geo.zones import check_zone
 from dronewatch.ingest.gate import EdgeGate, Origin
 from dronewatch.model import SENSOR_KINDS, Detection, Record, Scan, Sensor, Zone
-from dronewatch.service.pipeline import StageCounters
+from dronewatch.service.worker import StageCounters
 from dronewatch.tracking import StreamTracker
 from dronewatch.tracking.stream import MAX_EMPTY_SCANS
 

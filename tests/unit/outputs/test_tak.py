@@ -125,7 +125,7 @@ async def with_output(config: TakConfig, body: Callable[[Pipeline, TakOutput], A
     pipeline.add_output("tak", output)
     running = asyncio.create_task(pipeline.run())
     await pipeline.publish("ingest", [RADAR, ZONE])
-    await until(lambda: bool(pipeline.zones), what="the zone to be in force")
+    await until(lambda: bool(pipeline.site.zones), what="the zone to be in force")
     try:
         await body(pipeline, output)
     finally:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from dronewatch.api.commands import CommandSender
-from dronewatch.assessment.commands import AlertCommand, parse_command
+from dronewatch.assessment.commands import Command, parse_command
 from dronewatch.bus import Message, subject
 from dronewatch.errors import FormatError
 from dronewatch.model import Alert, TrackReport
@@ -78,7 +78,7 @@ def test_acknowledgements_sent_while_the_assessment_is_busy_are_all_applied_and_
 
         sender = CommandSender(pipeline.bus, "station")
         busy = asyncio.create_task(keep_the_assessment_busy())
-        results = await asyncio.gather(*(sender.send(AlertCommand.new("acknowledge", alert, "olga", NOW + 11, "seen"))
+        results = await asyncio.gather(*(sender.send(Command.new("acknowledge", alert, "olga", NOW + 11, "seen"))
                                          for alert in alerts))
         await busy
         await pipeline.drain()
@@ -100,11 +100,11 @@ def test_acknowledgements_sent_while_the_assessment_is_busy_are_all_applied_and_
 
 
 @pytest.mark.parametrize(("line", "fault"), [
-    (b'{"type":"command","id":"c1","t":1,"action":"launch","alert":"A1","by":"x"}', "'action'"),
-    (b'{"type":"command","id":"c1","t":"now","action":"resolve","alert":"A1","by":"x"}', "'t'"),
-    (b'{"type":"command","id":"c1","t":1,"action":"resolve","alert":"A1","by":"x\\u001b[2J"}', "'by'"),
-    (b'{"type":"command","id":"c1","t":1,"action":"comment","alert":"A1","by":"x","comment":7}', "'comment'"),
-    (b'{"type":"command","t":1,"action":"resolve","alert":"A1","by":"x"}', "'id'"),
+    (b'{"type":"command","id":"c1","t":1,"action":"launch","target":"A1","by":"x"}', "'action'"),
+    (b'{"type":"command","id":"c1","t":"now","action":"resolve","target":"A1","by":"x"}', "'t'"),
+    (b'{"type":"command","id":"c1","t":1,"action":"resolve","target":"A1","by":"x\\u001b[2J"}', "'by'"),
+    (b'{"type":"command","id":"c1","t":1,"action":"comment","target":"A1","by":"x","comment":7}', "'comment'"),
+    (b'{"type":"command","t":1,"action":"resolve","target":"A1","by":"x"}', "'id'"),
     (b'["command"]', "not a JSON object"),
     (b'{"type":"command",', "not JSON"),
 ])
@@ -115,6 +115,6 @@ def test_a_bad_command_is_refused_naming_its_fault(line: bytes, fault: str) -> N
 
 
 def test_a_command_line_reads_back_as_sent() -> None:
-    sent = AlertCommand.new("comment", "A7", "olga", NOW, "two on the roof")
+    sent = Command.new("comment", "A7", "olga", NOW, "two on the roof")
     assert parse_command(sent.line(), "here") == sent
     assert parse_command(b'{"type":"alert"}', "here") is None and parse_command(b"  ", "here") is None

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from dronewatch.ingest.sources import JsonLinesListener
 from dronewatch.model import Zone
 from dronewatch.service.pipeline import Pipeline
-from dronewatch.service.sources import JsonLinesListener
 from dronewatch.sim.hostile import designed_bad_lines, generated_bad_lines, interleave
 from dronewatch.sim.scenarios import station_zones
 from dronewatch.storage import Repository, open_database

@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import DataError, OperationalError
 
+from dronewatch.api.commands import CommandSender
 from dronewatch.assessment import AssessmentConfig
+from dronewatch.assessment.commands import Command
 from dronewatch.config import IngestConfig
 from dronewatch.ingest.gate import INPUT_TYPES, Origin
-from dronewatch.model import Detection, Record, TrackReport
+from dronewatch.ingest.sources import FileReplay, JsonLinesListener, Simulator
+from dronewatch.model import Detection, Record
 from dronewatch.service.pipeline import Pipeline
-from dronewatch.service.sources import FileReplay, JsonLinesListener, Simulator
 from dronewatch.sim import engine
 from dronewatch.sim.scenarios import built_in, station_sensors, station_zones
 from dronewatch.storage import Repository, open_database
@@ -215,14 +217,13 @@ def test_stored_zones_are_in_force_at_start_and_a_deleted_one_leaves_force(repo:
         pipeline = Pipeline("station", repo, live=False)
         task = asyncio.create_task(pipeline.run())
         await asyncio.sleep(0.2)
-        before = [z.id for z in pipeline.zones]
+        before = [z.id for z in pipeline.site.zones]
         repo.delete_zone("station", "compound")
-        pipeline.remove_zone("compound")  # what DELETE /api/sites/station/zones/compound does; the assessment
-        # applies it with its next message
-        await pipeline.publish("tracks", [TrackReport(t=NOW, id="T1", lat=31.78, lon=-106.53, alt=1200.0,
-                                                      vel_enu=(1.0, 0.0, 0.0))])
+        # what DELETE /api/sites/station/zones/compound does: the assessment takes it out of force
+        result = await CommandSender(pipeline.bus, "station").send(Command.new("delete_zone", "compound", "ada", NOW))
+        assert result.status == "done"
         await pipeline.drain()
-        after = [z.id for z in pipeline.zones]
+        after = [z.id for z in pipeline.site.zones]
         pipeline.stop()
         await task
         return before, after

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dronewatch.clock import Pacer
 from dronewatch.errors import FormatError
@@ -21,9 +22,12 @@ from dronewatch.ingest.gate import INPUT_TYPES, Origin
 from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
 from dronewatch.ingest.remoteid_live import ReceiverStream, live_detections
 from dronewatch.model import Record, Sensor, Truth
-from dronewatch.service.pipeline import Pipeline, StageCounters, bounded_category, parse_payload
+from dronewatch.service.worker import StageCounters, bounded_category, parse_payload
 from dronewatch.sim import engine
 from dronewatch.sim.engine import SimScenario
+
+if TYPE_CHECKING:
+    from dronewatch.service.pipeline import Pipeline
 
 
 async def _paced(pipeline: Pipeline, records: Iterable[Record], speed: float, counters: StageCounters,
