@@ -68,6 +68,11 @@ class AlertBook:
             self._live[(f"restored:{alert.id}", alert.zone, alert.kind)] = _Live(alert, None)
 
     @property
+    def next_number(self) -> int:
+        """The number the next new alert gets."""
+        return self._next
+
+    @property
     def open_alerts(self) -> list[Alert]:
         return [live.alert for live in self._live.values()]
 

@@ -174,12 +174,27 @@ class NatsBus:
         self._pumps.clear()
         await self.client.close()
 
+    async def _resume_at(self, durable: str) -> int:
+        """Where a durable consumer's next reader starts: after the last message acknowledged in order (0: a new
+        consumer). The consumer is made again from there, so that what a dead reader held comes first and in
+        order, not out of order once its acknowledgement wait has passed."""
+        try:
+            info = await self.jetstream.consumer_info(self.stream, durable)
+        except nats.js.errors.NotFoundError:
+            return 0
+        resume = info.ack_floor.stream_seq + 1 if info.ack_floor and info.ack_floor.stream_seq else 0
+        if resume:
+            await self.jetstream.delete_consumer(self.stream, durable)
+        return resume
+
     def _consumer(self, subscription: Subscription, last: bool, durable: str | None,
                   next_sequence: int) -> ConsumerConfig:
-        if durable is not None:  # the server keeps its place; made once, bound to again after a restart
+        if durable is not None:  # the server keeps its place, across restarts of the reader
+            start = (dict(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=next_sequence)
+                     if next_sequence else
+                     dict(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT if last else DeliverPolicy.NEW))
             return ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S,
-                                  max_ack_pending=subscription.queue.maxsize + _FETCH_MAX,
-                                  deliver_policy=DeliverPolicy.LAST_PER_SUBJECT if last else DeliverPolicy.NEW)
+                                  max_ack_pending=subscription.queue.maxsize + _FETCH_MAX, **start)
         if next_sequence:  # made again after an outage: from where the last one stopped
             return ConsumerConfig(ack_policy=AckPolicy.NONE, inactive_threshold=_CONSUMER_IDLE_S,
                                   deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=next_sequence)
@@ -190,6 +205,8 @@ class NatsBus:
         next_sequence = 0  # of the stream: where a consumer made again after an outage starts
         while True:
             try:
+                if durable is not None and not next_sequence:
+                    next_sequence = await self._resume_at(durable)
                 puller = await self.jetstream.pull_subscribe(
                     subscription.pattern, durable=durable, stream=self.stream,
                     config=self._consumer(subscription, last, durable, next_sequence))

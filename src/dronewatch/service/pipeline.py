@@ -52,7 +52,7 @@ from dronewatch.formats.scenario import record_to_dict
 from dronewatch.geo import LocalFrame
 from dronewatch.geo.zones import check_zone
 from dronewatch.ingest.gate import EdgeGate, Origin
-from dronewatch.model import Alert, Detection, Record, Scan, Sensor, TrackReport, Zone
+from dronewatch.model import Alert, Detection, Record, Scan, ScenarioInfo, Sensor, TrackReport, Zone
 from dronewatch.service.view import SiteView
 from dronewatch.service.worker import StageCounters, backoff_s, records_of, supervise
 from dronewatch.storage import Repository
@@ -207,10 +207,18 @@ class Pipeline:
     async def restore(self, repository: Repository) -> None:
         """The site as storage holds it: sensors (for the edge, the tracker and the assessment), zones in
         force, open alerts (they can still be acknowledged, and clear as usual), track numbers going on."""
-        sensors, zones, alerts, next_track = await asyncio.to_thread(
+        sensors, zones, stored_alerts, next_track = await asyncio.to_thread(
             lambda: (repository.sensors(self.site_id), repository.zones(self.site_id),
                      [a for a in repository.alerts(self.site_id) if a.state != "resolved"],
                      repository.next_track_number(self.site_id)))
+        # storage may lag behind a stage that was killed: what the stage itself last published is newer
+        last = [*(await self._last_published("state")), *(await self._last_published("tracks"))]
+        numbering = {k: v for r in last if isinstance(r, ScenarioInfo) for k, v in r.fields.items()}
+        next_track = max(next_track, int(str(numbering.get("next_track_number", 1))))
+        self.first_alert_number = max(self.first_alert_number, int(str(numbering.get("next_alert_number", 1))))
+        if any(isinstance(r, ScenarioInfo) and "next_alert_number" in r.fields for r in last):
+            stored_alerts = []  # the state holds every open alert, in their latest form
+        alerts = list({a.id: a for a in [*stored_alerts, *(r for r in last if isinstance(r, Alert))]}.values())
         self.gate.restore(sensors)
         for sensor in sensors:
             self.stream.feed(sensor)
@@ -226,6 +234,18 @@ class Pipeline:
         counters.counts["restored_zones"] = len(self._zones)
         counters.counts["restored_alerts"] = len(alerts) if self.assessor is not None else 0
         self._restored = True
+
+    async def _last_published(self, stream: str) -> Sequence[Record]:
+        """The records of the last message on ``dw.<site>.<stream>`` (none: nothing yet)."""
+        latest = self.bus.subscribe(subject(self.site_id, stream), overflow="drop_oldest", maxsize=1, last=True)
+        try:
+            await asyncio.wait_for(latest.ready.wait(), 30.0)
+            message = None if latest.queue.empty() else latest.queue.get_nowait()
+        except TimeoutError:
+            raise TransportError(f"{self.site_id}: the bus did not answer for the last {stream} in 30 s") from None
+        finally:
+            self.bus.unsubscribe(latest)
+        return records_of(message, self.stage("restore"), "restore") if message is not None else []
 
     # ----------------------------------------------------------------- stages
     async def _tracker(self) -> None:
@@ -254,7 +274,9 @@ class Pipeline:
                     assert frame is not None
                     reports = snapshot.reports(frame)
                     counters.counts["snapshots"] += 1
-                    await self.publish("tracks", [*passed, *reports])
+                    # where numbering goes on, for a tracker restarted before storage has caught up
+                    numbering = ScenarioInfo({"next_track_number": self.stream.tracker.next_track_number})
+                    await self.publish("tracks", [*passed, numbering, *reports])
                     passed = []
             await self.publish("tracks", passed)
             await subscription.done(message)
@@ -278,9 +300,10 @@ class Pipeline:
 
     async def _publish_state(self) -> None:
         """The sensors (the first places the site), zones in force and open alerts, as ``dw.<site>.state``."""
-        alerts = self.assessor.book.open_alerts if self.assessor is not None else []
-        await self.bus.publish(Message(subject(self.site_id, "state"), records=[*self._sensors, *self._zones,
-                                                                                *alerts]))
+        book = self.assessor.book if self.assessor is not None else None
+        numbering = ScenarioInfo({"next_alert_number": book.next_number if book else self.first_alert_number})
+        await self.bus.publish(Message(subject(self.site_id, "state"), records=[
+            numbering, *self._sensors, *self._zones, *(book.open_alerts if book else [])]))
 
     async def _assess(self, records: Sequence[Record], counters: StageCounters) -> None:
         reports = [r for r in records if isinstance(r, TrackReport)]

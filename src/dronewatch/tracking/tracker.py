@@ -186,6 +186,10 @@ class Tracker:
         self.sites[sensor.id] = site
         return site
 
+    @property
+    def next_track_number(self) -> int:
+        return self._next_id
+
     def first_track_number(self, number: int) -> None:
         """New tracks are numbered from ``number`` on (at least): a restarted site never gives a stored id again."""
         self._next_id = max(self._next_id, number)

@@ -17,12 +17,14 @@ import httpx
 import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from test_commands import tracks_in_the_compound  # drones hovering over the compound
 
 import dronewatch.bus.nats
-from dronewatch.bus import Message, subject
+from dronewatch.bus import InProcessBus, Message, subject
 from dronewatch.bus.nats import NatsBus
 from dronewatch.model import Detection
 from dronewatch.service.pipeline import Pipeline
+from dronewatch.sim.scenarios import station_sensors, station_zones
 from dronewatch.storage import Repository, open_database
 
 NOW = 1_764_000_000.0
@@ -40,21 +42,22 @@ def workers() -> Iterator[dict[str, subprocess.Popen[str]]]:
 
 
 def start(config: Path, part: str, running: dict[str, subprocess.Popen[str]]) -> list[str]:
-    """A worker running ``part``; what it said up to its ready line."""
-    process = subprocess.Popen([sys.executable, "-m", "dronewatch.cli", "worker", part, "--config", str(config)],
-                               stderr=subprocess.PIPE, text=True)
+    """A worker running ``part``, its log in ``<part>.log`` beside the config (a pipe nobody reads would stall
+    it once full); what it said up to its ready line."""
+    log = config.parent / f"{part}.log"
+    with log.open("a") as output:
+        process = subprocess.Popen([sys.executable, "-m", "dronewatch.cli", "worker", part, "--config", str(config)],
+                                   stderr=output, text=True)
     running[part] = process
-    said: list[str] = []
-    assert process.stderr is not None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        said.append(process.stderr.readline())
-        if said[-1].startswith("dronewatch station: "):
-            if part == "api":
-                said.append(process.stderr.readline())  # the first admin's password
+        said = log.read_text().splitlines()[-3:]
+        ready = [n for n, line in enumerate(said) if line.startswith("dronewatch station: ")]
+        if ready and (part != "api" or "password" in said[-1]):
             return said
-        assert process.poll() is None, f"worker {part} ended: {''.join(said)}"
-    raise AssertionError(f"worker {part} did not start: {''.join(said)}")
+        assert process.poll() is None, f"worker {part} ended: {log.read_text()}"
+        time.sleep(0.05)
+    raise AssertionError(f"worker {part} did not start: {log.read_text()}")
 
 
 def detections_in_the_stream(url: str) -> int:
@@ -119,7 +122,8 @@ def test_kill_9_of_each_worker_during_ingest_loses_and_duplicates_nothing(
         workers["sources"].send_signal(signal.SIGTERM)
         workers["sources"].wait(30)
         sent = detections_in_the_stream(url)
-        until(lambda: repo.count("detections") >= sent, 60, "storage to catch up")
+        until(lambda: repo.count("detections") >= sent, 60,
+              f"storage to catch up: {repo.count('detections')} of {sent}; {(tmp_path / 'storage.log').read_text()}")
         time.sleep(1.0)
         assert repo.count("detections") == sent > 1000  # none lost, none twice
         assert repo.verify_audit().ok
@@ -164,3 +168,32 @@ def test_storage_does_not_store_twice_what_the_bus_delivers_again(
         skipped = asyncio.run(storage(url, acknowledges=True))  # the restarted worker gets them all again
     assert skipped == len(detections) // 10
     assert repo.count("detections") == len(detections)
+
+
+def test_a_restarted_stage_numbers_on_from_what_it_last_published_when_storage_lags(tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, int, set[str]]:
+        bus = InProcessBus()
+        first = Pipeline("station", None, bus, stages=["assessment"], view=False)
+        running = asyncio.create_task(first.run())
+        tracks = subject("station", "tracks")
+        await bus.publish(Message(tracks, records=[*station_sensors(), *station_zones()]))
+        for step in range(10):
+            await bus.publish(Message(tracks, records=tracks_in_the_compound(NOW + step)))
+        await first.drain()
+        first.stop()
+        await running
+        assert first.assessor is not None
+        opened = {a.id for a in first.assessor.book.open_alerts}
+        # a new assessment whose storage has the sensors but no alerts yet (it lags): the bus's last state tells it
+        empty = Repository(open_database(f"sqlite:///{tmp_path / 'empty.db'}"))
+        empty.ensure_site("station", "Border station", NOW)
+        for sensor in station_sensors():
+            empty.put_sensor("station", sensor)
+        second = Pipeline("station", empty, bus, stages=["assessment"], view=False)
+        await second.restore(empty)
+        assert second.assessor is not None
+        return first.assessor.book.next_number, second.assessor.book.next_number, {
+            a.id for a in second.assessor.book.open_alerts} ^ opened
+
+    before, after, differing = asyncio.run(scenario())
+    assert before > 1 and after == before and not differing
