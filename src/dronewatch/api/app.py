@@ -38,6 +38,8 @@ from dronewatch.api.commands import CommandSender
 from dronewatch.api.security import (
     SESSION_COOKIE,
     LoginLimiter,
+    PasswordsBusy,
+    PasswordWork,
     Principal,
     RequireCredentials,
     SessionSigner,
@@ -190,6 +192,14 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
     signer = SessionSigner(config.service.data_dir)
     session_s = config.security.session_hours * 3600.0
     limiter = LoginLimiter(config.security.login_attempts_per_minute)
+    passwords = PasswordWork()
+
+    async def password_work(work: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await passwords.run(work, *args)
+        except PasswordsBusy as error:
+            raise HTTPException(429, f"too many logins at once ({error}); try again in a second",
+                                headers={"Retry-After": "1"}) from None
     secure_cookie = config.service.host not in ("127.0.0.1", "localhost", "::1")
     dummy_hash()  # made now, not at the first unknown user's login, which would then take twice as long
 
@@ -287,8 +297,8 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
 
     # ---------------------------------------------------------------- session
     @app.post("/api/login", tags=["session"], responses=_responses(
-        _problem(401, "Wrong name or password"), _problem(429, "Too many failed logins for this name and address"),
-        R422))
+        _problem(401, "Wrong name or password"),
+        _problem(429, "Too many failed logins for this name and address, or too many logins at once"), R422))
     async def login(body: Login, request: Request, response: Response) -> dict[str, Any]:
         """A session: the cookie, and the ``csrf_token`` that state changes must send in ``X-CSRF-Token``."""
         address = client_address(request)
@@ -297,8 +307,7 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         user = await asyncio.to_thread(repository.user, name=body.name)
         usable = user is not None and not user["disabled"]
         # an unknown or disabled user is checked against a dummy hash: the same time as a wrong password
-        known = await asyncio.to_thread(check_login, user["password_hash"] if user and usable else None,
-                                        body.password)
+        known = await password_work(check_login, user["password_hash"] if user and usable else None, body.password)
         if user is None or not known:
             limiter.failed(body.name, address)
             await audit(body.name, "login.failed", f"user/{body.name}", request)
@@ -334,12 +343,11 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         if not limiter.allowed(who.name, address):  # a stolen session must not be a way to guess the password
             raise HTTPException(429, "too many wrong passwords; wait a minute")
         user = await asyncio.to_thread(repository.user, user_id=who.user_id)
-        if user is None or not await asyncio.to_thread(check_password, user["password_hash"],
-                                                       body.current_password):
+        if user is None or not await password_work(check_password, user["password_hash"], body.current_password):
             limiter.failed(who.name, address)
             await audit(who, "user.password.failed", f"user/{who.name}", request)
             raise HTTPException(403, "the current password is wrong")
-        new_hash = await asyncio.to_thread(hash_password, body.new_password)
+        new_hash = await password_work(hash_password, body.new_password)
         ended = await asyncio.to_thread(repository.set_password, who.user_id, new_hash, now=clock(),
                                         keep_session=who.session, reason="password")
         await audit(who, "user.password", f"user/{who.name}", request, sessions_ended=ended)
@@ -387,7 +395,7 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         await check_grant(body.role, body.sites, body.levels)
         if await asyncio.to_thread(repository.user, name=body.name) is not None:
             raise HTTPException(409, f"user {body.name!r} exists")
-        password_hash = await asyncio.to_thread(hash_password, body.password)
+        password_hash = await password_work(hash_password, body.password)
         sites, levels = list(dict.fromkeys(body.sites)), list(dict.fromkeys(body.levels))
         user_id = await asyncio.to_thread(repository.add_user, body.name, password_hash, body.role, now=clock(),
                                           sites=sites, levels=levels)
@@ -438,7 +446,7 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         user = await asyncio.to_thread(repository.user, name=name)
         if user is None:
             raise HTTPException(404, f"no user {name!r}")
-        new_hash = await asyncio.to_thread(hash_password, body.new_password)
+        new_hash = await password_work(hash_password, body.new_password)
         ended = await asyncio.to_thread(repository.set_password, user["id"], new_hash, now=clock(),
                                         reason="password_reset")
         await audit(who, "user.password_reset", f"user/{name}", request, sessions_ended=ended)

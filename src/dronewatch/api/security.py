@@ -16,18 +16,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import functools
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -36,6 +41,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dronewatch.config import ROLES
+from dronewatch.errors import DronewatchError
 
 SESSION_COOKIE = "dw_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -78,6 +84,40 @@ def check_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+T = TypeVar("T")
+
+
+class PasswordWork:
+    """Password hashes and checks (argon2: about 0.1 s of CPU each, over several threads) one at a time, on a
+    thread of their own at a lower CPU priority, at most ``max_waiting`` queued: a burst of logins waits its
+    turn or is refused (:class:`PasswordsBusy`), and never takes the cores the pipeline's loop needs. The
+    hashing threads argon2 starts inherit the lower priority."""
+
+    def __init__(self, max_waiting: int = 16, nice: int = 10) -> None:
+        self.max_waiting = max_waiting
+        self._waiting = 0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="passwords",
+                                            initializer=_lower_priority, initargs=(nice,))
+
+    async def run(self, work: Callable[..., T], *args: Any) -> T:
+        if self._waiting >= self.max_waiting:
+            raise PasswordsBusy(f"{self._waiting} password checks are waiting already")
+        self._waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+        finally:
+            self._waiting -= 1
+
+
+class PasswordsBusy(DronewatchError):
+    """Too many password checks are waiting: try again in a moment."""
+
+
+def _lower_priority(nice: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):  # not on every platform; then at normal priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 @functools.cache

@@ -54,7 +54,7 @@ from dronewatch.geo.zones import check_zone
 from dronewatch.ingest.gate import EdgeGate, Origin
 from dronewatch.model import Alert, Detection, Record, Scan, ScenarioInfo, Sensor, TrackReport, Zone
 from dronewatch.service.view import SiteView
-from dronewatch.service.worker import StageCounters, backoff_s, records_of, supervise
+from dronewatch.service.worker import LoopLag, StageCounters, backoff_s, records_of, supervise
 from dronewatch.storage import Repository
 from dronewatch.tracking import StreamTracker, Tracker, TrackerConfig
 
@@ -106,6 +106,7 @@ class Pipeline:
                                      durable=f"{site_id}-{name}" if durable else None)
             for name, (pattern, how, size) in wanted.items() if name in running}
         self.view = SiteView(self.bus, site_id) if view else None
+        self.loop_lag = LoopLag()
         self._being_stored: dict[tuple[str, float, str], asyncio.Future[None]] = {}
         """An operator's alert line whose command result waits until storage has written it."""
         self._book_lock = asyncio.Lock()
@@ -164,6 +165,7 @@ class Pipeline:
         for name, subscription in self._subscriptions.items():
             out.setdefault(name, {})["queue_dropped"] = subscription.dropped
             out[name]["queue_waiting"] = subscription.queue.qsize()
+        out["event_loop"] = self.loop_lag.as_dict()
         return out
 
     async def run(self) -> None:
@@ -180,6 +182,7 @@ class Pipeline:
         workers = [(name, stages[name]) for name in self._subscriptions]
         if self.view is not None:
             workers.append(("view", self.view.run))
+        workers.append(("event_loop", self.loop_lag.run))
         workers += [(name, functools.partial(run, self)) for name, run in [*self._outputs, *self._sources]]
         self._tasks = [asyncio.create_task(supervise(name, work, self.stage(name)), name=name)
                        for name, work in workers]

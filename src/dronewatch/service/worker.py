@@ -4,7 +4,8 @@
   (bounded: made-up reasons cannot grow them), logged at most once per 10 s;
 - :func:`supervise`: run a part until it returns; when it fails, log, count and start it again
   after :func:`backoff_s`;
-- :func:`records_of`: a bus message's records, bad lines counted and skipped.
+- :func:`records_of`: a bus message's records, bad lines counted and skipped;
+- :class:`LoopLag`: how late the event loop runs what is due on it (a blocking call shows here).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from dronewatch.bus import Message
 from dronewatch.errors import FormatError
@@ -117,3 +120,26 @@ def parse_payload(data: bytes, source: str, counters: StageCounters, stage: str)
         if record is not None:
             out.append(record)
     return out
+
+
+class LoopLag:
+    """Wakes every ``period_s`` and keeps how late each wake-up came (the last ``window`` of them)."""
+
+    def __init__(self, period_s: float = 0.05, window: int = 1200) -> None:
+        self.period_s = period_s
+        self.lags_s: deque[float] = deque(maxlen=window)
+
+    async def run(self) -> None:
+        while True:
+            due = time.perf_counter() + self.period_s
+            await asyncio.sleep(self.period_s)
+            self.lags_s.append(max(0.0, time.perf_counter() - due))
+
+    def as_dict(self) -> dict[str, float]:
+        """p50, p99 and the largest lag (ms) over the last minute or so."""
+        if not self.lags_s:
+            return {}
+        lags = np.fromiter(self.lags_s, float) * 1000.0
+        return {"lag_p50_ms": round(float(np.percentile(lags, 50)), 2),
+                "lag_p99_ms": round(float(np.percentile(lags, 99)), 2), "lag_max_ms": round(float(lags.max()), 2),
+                "samples": len(lags)}
