@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from bench_latency import free_port, service
 
 HERE = Path(__file__).resolve().parent

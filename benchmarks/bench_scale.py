@@ -41,10 +41,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import websockets
-from bench_latency import datagrams, free_port, nats_server
 
+from bench_latency import datagrams, free_port, nats_server
 from dronewatch.formats.scenario import record_to_line
-from dronewatch.geo import LocalFrame, enu2aer
+from dronewatch.geo import enu2aer
 from dronewatch.model import Detection, Scan
 from dronewatch.sim.scenarios import SITE, station_sensors, station_zones
 
@@ -190,6 +190,11 @@ async def drive(site: Site, targets: int, seconds: int, seed: int) -> None:
     sender.close()
 
 
+def pct(values: list[float], q: float) -> float:
+    """The ``q``-th percentile of ``values`` (s) in ms; NaN for none."""
+    return float(np.percentile(values, q) * 1000) if values else math.nan
+
+
 def summary(sites: list[Site], seconds: int) -> dict[str, float]:
     track, alert, interval, behind = [], [], [], []
     for site in sites:
@@ -199,7 +204,6 @@ def summary(sites: list[Site], seconds: int) -> dict[str, float]:
         arrivals = [site.picture_at[t] for t in times if t in site.picture_at]
         interval += list(np.diff(arrivals))
         behind.append(sum(t not in site.picture_at for t in times))
-    pct = (lambda v, q: float(np.percentile(v, q) * 1000) if v else math.nan)
     return {"sites": len(sites), "detections_per_s": sum(s.detections for s in sites) / seconds,
             "pictures_missing": float(sum(behind)), "scans": float(sum(len(s.sent) - WARM_S for s in sites)),
             "interval_p50_ms": pct(interval, 50), "interval_max_ms": max(interval) * 1000 if interval else math.nan,
