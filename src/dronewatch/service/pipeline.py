@@ -105,7 +105,7 @@ class Pipeline:
             name: self.bus.subscribe(pattern, overflow=how, maxsize=size,
                                      durable=f"{site_id}-{name}" if durable else None)
             for name, (pattern, how, size) in wanted.items() if name in running}
-        self.view = SiteView(self.bus, site_id) if view else None
+        self.view = SiteView(self.bus, site_id, self.stage("view")) if view else None
         self.loop_lag = LoopLag()
         self._being_stored: dict[tuple[str, float, str], asyncio.Future[None]] = {}
         """An operator's alert line whose command result waits until storage has written it."""

@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
 from typing import Any
 
-from dronewatch.bus import Bus, Message, subject
-from dronewatch.formats.scenario import parse_line
+from dronewatch.bus import Bus, subject
 from dronewatch.geo import LocalFrame
-from dronewatch.model import Alert, Record, Sensor, TrackReport, Zone
-
-
-def state_records(sensors: Sequence[Sensor], zones: Sequence[Zone], alerts: Sequence[Alert]) -> list[Record]:
-    return [*sensors, *zones, *alerts]
+from dronewatch.model import Alert, Sensor, TrackReport, Zone
+from dronewatch.service.worker import StageCounters, records_of
 
 
 class SiteView:
-    def __init__(self, bus: Bus, site_id: str) -> None:
+    def __init__(self, bus: Bus, site_id: str, counters: StageCounters) -> None:
         self.bus = bus
         self.site_id = site_id
         self.sensors: list[Sensor] = []
@@ -38,7 +33,7 @@ class SiteView:
         """The latest operator position per UAS ID (personal data: see the API's role rule)."""
         self.placed = asyncio.Event()
         """Set once the site has a sensor (and so a frame)."""
-        self.bad_lines = 0
+        self.counters = counters
         self._subscriptions = {
             "state": bus.subscribe(subject(site_id, "state"), overflow="drop_oldest", maxsize=10, last=True),
             "picture": bus.subscribe(subject(site_id, "picture"), overflow="drop_oldest", maxsize=10),
@@ -66,9 +61,9 @@ class SiteView:
         while (message := await subscription.get()) is not None:
             if name == "operators":
                 for line in message.data.split(b"\n"):
-                    self._operator(line)
+                    self._operator(line, message.subject)
                 continue
-            records = self._records(message)
+            records = records_of(message, self.counters, "view")
             if name == "picture":
                 self.live_tracks = {r.id: r for r in records if isinstance(r, TrackReport)}
             else:
@@ -78,25 +73,11 @@ class SiteView:
                 if self.sensors:
                     self.placed.set()
 
-    def _records(self, message: Message) -> Sequence[Record]:
-        if message.records is not None:
-            return message.records
-        out = []
-        for line in message.data.decode("utf-8", errors="replace").split("\n"):
-            try:
-                record = parse_line(line, source=message.subject)
-            except ValueError:
-                self.bad_lines += 1
-                continue
-            if record is not None:
-                out.append(record)
-        return out
-
-    def _operator(self, line: bytes) -> None:
+    def _operator(self, line: bytes, where: str) -> None:
         if not line.strip():
             return
         try:
             position = json.loads(line)
             self.operators[str(position["uas_id"])] = position
-        except (ValueError, KeyError, TypeError):
-            self.bad_lines += 1
+        except (ValueError, KeyError, TypeError) as error:
+            self.counters.bad("view", where, f"not an operator position: {error}")
