@@ -17,6 +17,11 @@ broadcast one. Measured at the WebSocket, after the first 10 s (tracks starting)
 - sustained: detections sent per second while the pictures keep up (the last picture's scan time
   is at most 2 s behind the last scan sent).
 
+With ``--kill``: one site as workers at ``--kill-targets`` (about 300 detections/s); at 15, 25 and
+35 s the tracker, the assessment and the storage worker are killed with SIGKILL and started again.
+Reported: the detections on the bus's stream (read back from the server), stored, lost and stored
+twice, and whether the audit chain holds; writes ``bench_scale_kill.md``.
+
 Run: ``python3 dev.py bench benchmarks/bench_scale.py`` (a quiet machine: nothing else running);
 ``--quick`` for a short run. Writes ``benchmarks/results/bench_scale.md``.
 """
@@ -28,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import math
+import signal
 import socket
 import subprocess
 import sys
@@ -39,14 +45,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import nats
 import numpy as np
 import websockets
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bench_latency import datagrams, free_port, nats_server
 from dronewatch.formats.scenario import record_to_line
 from dronewatch.geo import enu2aer
 from dronewatch.model import Detection, Scan
 from dronewatch.sim.scenarios import SITE, station_sensors, station_zones
+from dronewatch.storage import Repository, open_database
 
 HERE = Path(__file__).resolve().parent
 WARM_S = 10
@@ -63,6 +72,8 @@ class Site:
     picture_at: dict[float, float] = field(default_factory=dict)
     alert_at: dict[float, float] = field(default_factory=dict)
     detections: int = 0
+    processes: dict[str, tuple[list[str], subprocess.Popen[str]]] = field(default_factory=dict)
+    """The site's processes by their first part, with the arguments that started them."""
 
 
 def start(argv: list[str], said_until: str, log: Path) -> tuple[subprocess.Popen[str], list[str]]:
@@ -101,15 +112,15 @@ def site_processes(root: Path, site: Site, bus_url: str | None) -> Iterator[None
     ready = f"dronewatch {site.site_id}: "
     runs = [["serve", "--config", str(config)]] if bus_url is None else [
         ["worker", *parts, "--config", str(config)] for parts in WORKERS]
-    processes = []
     try:
         for argv in runs:
             process, said = start(argv, ready, root / f"{site.site_id}.log")
-            processes.append(process)
+            site.processes[argv[1]] = (argv, process)
             if "password '" in said[-1]:
                 site.password = said[-1].split("password '")[1].split("'")[0]
         yield
     finally:
+        processes = [process for _, process in site.processes.values()]
         for process in processes:
             process.terminate()
         for process in processes:
@@ -215,6 +226,61 @@ async def run_sites(sites: list[Site], targets: int, seconds: int) -> None:
     await asyncio.gather(*(drive(site, targets, seconds, seed=n + 1) for n, site in enumerate(sites)))
 
 
+def kill_and_restart(root: Path, site: Site, plan: list[tuple[float, str]]) -> None:
+    """At each (second, part) of ``plan``: SIGKILL that worker, then start it again at once."""
+    began = time.monotonic()
+    for at, part in plan:
+        time.sleep(max(0.0, began + at - time.monotonic()))
+        argv, process = site.processes[part]
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        site.processes[part] = (argv, start(argv, f"dronewatch {site.site_id}: ", root / f"{site.site_id}.log")[0])
+        print(f"killed and restarted {part} at {time.monotonic() - began:.1f} s", file=sys.stderr, flush=True)
+
+
+def stream_detections(url: str, site_id: str) -> int:
+    """The detection lines on ``dw.<site>.ingest``, read back from the server's stream."""
+    async def count() -> int:
+        client = await nats.connect(url)
+        reader = await client.jetstream().pull_subscribe(f"dw.{site_id}.ingest", config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE))
+        found = 0
+        while True:
+            try:
+                messages = await reader.fetch(500, timeout=2.0)
+            except (TimeoutError, nats.errors.TimeoutError):
+                break
+            found += sum(m.data.count(b'"type":"detection"') for m in messages)
+        await client.close()
+        return found
+
+    return asyncio.run(count())
+
+
+def measure_kills(targets: int, seconds: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as data, contextlib.ExitStack() as stack:
+        root = Path(data)
+        url = stack.enter_context(nats_server(root / "nats"))
+        site = Site("site1", free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM))
+        stack.enter_context(site_processes(root, site, url))
+        killer = threading.Thread(target=kill_and_restart, args=(
+            root, site, [(15.0, "tracker"), (25.0, "assessment"), (35.0, "storage")]))
+        killer.start()
+        asyncio.run(run_sites([site], targets, seconds))
+        killer.join()
+        on_stream = stream_detections(url, site.site_id)
+        repository = Repository(open_database(f"sqlite:///{root / site.site_id / 'dronewatch.db'}"))
+        deadline = time.monotonic() + 90  # a killed worker's messages come again once their wait is over
+        while repository.count("detections") < on_stream and time.monotonic() < deadline:
+            time.sleep(0.5)
+        stored = repository.count("detections")
+        row = summary([site], seconds)
+        row.update(targets=float(targets), sent=float(site.detections), on_stream=float(on_stream),
+                   stored=float(stored), lost=float(max(0, on_stream - stored)),
+                   twice=float(max(0, stored - on_stream)), audit_ok=float(repository.verify_audit().ok))
+        return row
+
+
 def measure(mode: str, n_sites: int, targets: int, seconds: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as data, contextlib.ExitStack() as stack:
         root = Path(data)
@@ -247,7 +313,25 @@ def main() -> int:
     parser.add_argument("--targets", type=int, default=1000)
     parser.add_argument("--site-targets", type=int, default=250, help="targets per site in the sites table")
     parser.add_argument("--quick", action="store_true", help="30 s runs, 1 and 2 sites")
+    parser.add_argument("--kill", action="store_true", help="kill -9 each stage's worker during ingest instead")
+    parser.add_argument("--kill-targets", type=int, default=170, help="targets in the --kill run (~300 detections/s)")
     args = parser.parse_args()
+    if args.kill:
+        r = measure_kills(args.kill_targets, max(args.seconds, 50))
+        print(r, file=sys.stderr, flush=True)
+        text = "\n".join([
+            "# kill -9 of each worker during ingest", "",
+            f"`python3 dev.py bench benchmarks/bench_scale.py --kill` ({args.kill_targets} targets, "
+            f"{r['detections_per_s']:.0f} detections/s; tracker, assessment and storage killed at 15, 25, 35 s and "
+            "started again)", "",
+            "| sent | on the stream | stored | lost | stored twice | audit chain | track p50 / p99 (after 10 s) |",
+            "|---:|---:|---:|---:|---:|:--|---:|",
+            f"| {r['sent']:.0f} | {r['on_stream']:.0f} | {r['stored']:.0f} | {r['lost']:.0f} | {r['twice']:.0f} | "
+            f"{'intact' if r['audit_ok'] else 'BROKEN'} | {r['track_p50_ms']:.0f} / {r['track_p99_ms']:.0f} ms |", ""])
+        (HERE / "results").mkdir(exist_ok=True)
+        (HERE / "results" / "bench_scale_kill.md").write_text(text)
+        print(text)
+        return 0
     seconds = 30 if args.quick else args.seconds
     load = []
     for mode in ("workers", "embedded"):
