@@ -208,34 +208,36 @@ class Pipeline:
         raise TimeoutError("the pipeline did not drain")
 
     async def restore(self, repository: Repository) -> None:
-        """The site as storage holds it: sensors (for the edge, the tracker and the assessment), zones in
-        force, open alerts (they can still be acknowledged, and clear as usual), track numbers going on."""
+        """The site as storage holds it, for the parts running here: sensors (for the edge, the tracker and
+        the assessment), zones in force, open alerts (they can still be acknowledged, and clear as usual),
+        track numbers going on. Storage may lag behind a stage that was killed: the numbering and open
+        alerts the stage itself last published, where there are some, are newer and taken instead."""
         sensors, zones, stored_alerts, next_track = await asyncio.to_thread(
             lambda: (repository.sensors(self.site_id), repository.zones(self.site_id),
                      [a for a in repository.alerts(self.site_id) if a.state != "resolved"],
                      repository.next_track_number(self.site_id)))
-        # storage may lag behind a stage that was killed: what the stage itself last published is newer
-        last = [*(await self._last_published("state")), *(await self._last_published("tracks"))]
-        numbering = {k: v for r in last if isinstance(r, ScenarioInfo) for k, v in r.fields.items()}
-        next_track = max(next_track, int(str(numbering.get("next_track_number", 1))))
-        self.first_alert_number = max(self.first_alert_number, int(str(numbering.get("next_alert_number", 1))))
-        if any(isinstance(r, ScenarioInfo) and "next_alert_number" in r.fields for r in last):
-            stored_alerts = []  # the state holds every open alert, in their latest form
-        alerts = list({a.id: a for a in [*stored_alerts, *(r for r in last if isinstance(r, Alert))]}.values())
         self.gate.restore(sensors)
-        for sensor in sensors:
-            self.stream.feed(sensor)
-        self.stream.tracker.first_track_number(next_track)
-        counters = self.stage("assessment")
-        for sensor in sensors:
-            self._set_sensor(sensor)
-        for zone in zones:
-            self._set_zone(zone, counters)
-        if self.assessor is not None and alerts:
-            self.assessor.book.restore(alerts)
-        counters.counts["restored_sensors"] = len(sensors)
-        counters.counts["restored_zones"] = len(self._zones)
-        counters.counts["restored_alerts"] = len(alerts) if self.assessor is not None else 0
+        if "tracker" in self.stages:
+            numbering = _numbering(await self._last_published("tracks"))
+            for sensor in sensors:
+                self.stream.feed(sensor)
+            self.stream.tracker.first_track_number(max(next_track, numbering.get("next_track_number", 1)))
+        if "assessment" in self.stages:
+            state = await self._last_published("state")
+            numbering = _numbering(state)
+            self.first_alert_number = max(self.first_alert_number, numbering.get("next_alert_number", 1))
+            # a state holds every open alert, in its latest form
+            alerts = [r for r in state if isinstance(r, Alert)] if "next_alert_number" in numbering else stored_alerts
+            counters = self.stage("assessment")
+            for sensor in sensors:
+                self._set_sensor(sensor)
+            for zone in zones:
+                self._set_zone(zone, counters)
+            if self.assessor is not None and alerts:
+                self.assessor.book.restore(alerts)
+            counters.counts["restored_sensors"] = len(sensors)
+            counters.counts["restored_zones"] = len(self._zones)
+            counters.counts["restored_alerts"] = len(alerts) if self.assessor is not None else 0
         self._restored = True
 
     async def _last_published(self, stream: str) -> Sequence[Record]:
@@ -357,39 +359,37 @@ class Pipeline:
                 if command is None:
                     continue
                 async with self._book_lock:
-                    result = await self._apply(command, counters)
-                if result.alert is not None:
-                    await self._when_stored(result.alert)
+                    result, stored = await self._apply(command, counters)
+                await stored
                 counters.counts[command.action if result.status == "done" else result.status] += 1
                 await self.bus.publish(Message(subject(self.site_id, "results"), data=result.line()))
             await subscription.done(message)
 
-    async def _apply(self, command: Command, counters: StageCounters) -> CommandResult:
+    async def _apply(self, command: Command, counters: StageCounters) -> tuple[CommandResult, Awaitable[None]]:
+        """The command's result, and what to wait for before answering (:meth:`_stored`)."""
         if command.action == "delete_zone":
             if command.target not in {z.id for z in self._zones}:
-                return CommandResult(command.id, "not_open")
+                return CommandResult(command.id, "not_open"), asyncio.sleep(0)
             self._zones = [z for z in self._zones if z.id != command.target]
             if self.assessor is not None:
                 self.assessor.set_zones(self._zones)
             await self._publish_state()
-            return CommandResult(command.id, "done")
+            return CommandResult(command.id, "done"), asyncio.sleep(0)
         result = apply_alert_command(self.assessor.book if self.assessor is not None else None, command)
-        if result.alert is not None:
-            self._being_stored_soon(result.alert)
-            await self._publish_alerts([result.alert], counters)
-        return result
+        if result.alert is None:
+            return result, asyncio.sleep(0)
+        stored = self._stored(result.alert)
+        await self._publish_alerts([result.alert], counters)
+        return result, stored
 
-    def _being_stored_soon(self, alert: Alert) -> None:
-        if "storage" in self._subscriptions:
-            self._being_stored[(alert.id, alert.t, alert.state)] = asyncio.get_running_loop().create_future()
-
-    def _when_stored(self, alert: Alert) -> Awaitable[None]:
-        """Done once storage has written ``alert``: an operator is told of a change only once it outlives a
-        crash (the in-process bus keeps nothing; on NATS the server has the line once it is published)."""
-        waiting = self._being_stored.get((alert.id, alert.t, alert.state))
-        if waiting is None:
+    def _stored(self, alert: Alert) -> Awaitable[None]:
+        """Done once storage here has written ``alert`` (made before it is published): an operator is told
+        of a change only once it outlives a crash. The in-process bus keeps nothing; on NATS the server has
+        the line once it is published, and storage runs elsewhere."""
+        if "storage" not in self._subscriptions:
             return asyncio.sleep(0)
-        return waiting
+        stored = self._being_stored[(alert.id, alert.t, alert.state)] = asyncio.get_running_loop().create_future()
+        return stored
 
     def _set_sensor(self, sensor: Sensor) -> None:
         known = any(s.id == sensor.id for s in self._sensors)  # in place: the first one places the site
@@ -472,9 +472,12 @@ class Pipeline:
         counters.counts["scans"] += sum(isinstance(r, Scan) for _, r in records)
 
     def _settle(self, records: list[tuple[str, Record]]) -> None:
-        for _, record in records:
-            if isinstance(record, Alert) and (waiting := self._being_stored.pop((record.id, record.t, record.state),
-                                                                                None)):
+        """Written (or refused): an operator's alert line is not waited for any longer. Only the line on
+        ``alerts`` counts, not its copy in a ``state``."""
+        for stream, record in records:
+            if not isinstance(record, Alert) or stream not in _STORED["Alert"]:
+                continue
+            if (waiting := self._being_stored.pop((record.id, record.t, record.state), None)) is not None:
                 waiting.set_result(None)
 
     def _store(self, repository: Repository, records: list[tuple[str, Record]],
@@ -489,3 +492,9 @@ class Pipeline:
 _STORED = {"Detection": ("ingest",), "TrackReport": ("picture",), "Sensor": ("ingest",), "Zone": ("ingest",),
            "Alert": ("alerts",)}
 """Which stream each kind of record is stored from (a track report goes by ``tracks`` and ``picture``)."""
+
+
+def _numbering(records: Sequence[Record]) -> dict[str, int]:
+    """The numbers a stage published to go on from (``next_track_number``, ``next_alert_number``)."""
+    return {key: int(str(value)) for r in records if isinstance(r, ScenarioInfo) for key, value in r.fields.items()
+            if key in ("next_track_number", "next_alert_number")}
