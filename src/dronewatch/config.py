@@ -23,6 +23,7 @@ from dronewatch.assessment.config import AssessmentConfig
 from dronewatch.errors import ConfigError, DronewatchError
 from dronewatch.model import LEVELS
 from dronewatch.tracking.config import TrackerConfig
+from dronewatch.tracking.regional import RegionalConfig
 from dronewatch.web.tiles import TileArchive
 
 ROLES = ("admin", "operator", "analyst", "partner")
@@ -168,6 +169,30 @@ class TakConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RegionConfig:
+    """A region (a ``[[regions]]`` table): neighbouring sites whose tracks make one regional picture
+    (``tracking/regional.py``), assessed against all of their zones. It reads and writes the bus like
+    a site, ``dw.<region id>.*``: its API routes are a site's, ``/api/sites/<region id>/...``."""
+
+    id: str = ""
+    """Letters, digits, - or _; not a site's id."""
+    name: str = ""
+    sites: tuple[str, ...] = ()
+    """Two or more sites (their ``site.id``), each run with its own workers on the same bus."""
+    bias_m: float = 15.0
+    """How far apart (standard deviation per axis, metres) two sites place one object beyond their tracks'
+    own uncertainty: survey and clock differences."""
+    max_distance_m: float = 300.0
+    """Two sites' tracks farther apart than this are never one object."""
+    stale_s: float = 5.0
+    """A site whose picture is older than this (its tracker stopped) leaves the regional picture."""
+
+    @property
+    def fusion(self) -> RegionalConfig:
+        return RegionalConfig(bias_m=self.bias_m, max_distance_m=self.max_distance_m, stale_s=self.stale_s)
+
+
+@dataclass(frozen=True, slots=True)
 class MapConfig:
     tile_url: str = ""
     """A tile URL template with ``{z}``, ``{x}`` and ``{y}`` (a tile server the browsers reach), or empty."""
@@ -188,6 +213,7 @@ class Config:
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     tak: tuple[TakConfig, ...] = ()
+    regions: tuple[RegionConfig, ...] = ()
     sapient: SapientConfig = field(default_factory=SapientConfig)
     map: MapConfig = field(default_factory=MapConfig)
     tracking: TrackerConfig = field(default_factory=TrackerConfig)
@@ -244,7 +270,7 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     return config
 
 
-_LISTS: dict[str, type] = {"tak": TakConfig}
+_LISTS: dict[str, type] = {"tak": TakConfig, "regions": RegionConfig}
 """Sections that are arrays of tables; the environment addresses an entry by its index:
 ``DRONEWATCH_TAK__0__URL``."""
 
@@ -350,6 +376,25 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: site.id: {config.site.id!r} must be letters, digits, - or _")
     _check_map(config.map, source)
     _check_bus(config, source)
+    _check_regions(config, source)
+
+
+def _check_regions(config: Config, source: str) -> None:
+    seen = {config.site.id}
+    for index, region in enumerate(config.regions):
+        where = f"{source}: regions[{index}]"
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", region.id):
+            raise ConfigError(f"{where}.id: {region.id!r} must be letters, digits, - or _")
+        if region.id in seen:
+            raise ConfigError(f"{where}.id: {region.id!r} is already a site's or another region's id")
+        seen.add(region.id)
+        if len(set(region.sites)) < 2 or len(set(region.sites)) != len(region.sites):
+            raise ConfigError(f"{where}.sites: expected two or more different sites, got {list(region.sites)}")
+        for site in region.sites:
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", site) or site in {r.id for r in config.regions}:
+                raise ConfigError(f"{where}.sites: {site!r} is not a site id")
+        if not (region.bias_m >= 0 and region.max_distance_m > 0 and region.stale_s > 0):
+            raise ConfigError(f"{where}: bias_m must not be negative, max_distance_m and stale_s must be positive")
 
 
 def _check_ingest(ingest: IngestConfig, source: str) -> None:

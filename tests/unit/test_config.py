@@ -117,6 +117,30 @@ def test_bad_tak_destinations_name_entry_and_key(tmp_path: Path, toml: str, envi
         load_config(site, environ)
 
 
+def test_regions_are_an_array_of_tables_with_indexed_overrides(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text('[site]\nid = "north"\n[[regions]]\nid = "border"\nsites = ["north", "south"]\n')
+    [region] = load_config(site, {"DRONEWATCH_REGIONS__0__STALE_S": "8"}).regions
+    assert (region.id, region.sites, region.fusion.stale_s, region.fusion.bias_m) == (
+        "border", ("north", "south"), 8.0, 15.0)
+
+
+@pytest.mark.parametrize(("toml", "reason"), [
+    ('[[regions]]\nid = "b r"\nsites = ["a", "b"]\n', r"regions\[0\].id: 'b r' must be letters"),
+    ('[[regions]]\nid = "site"\nsites = ["a", "b"]\n', r"regions\[0\].id: 'site' is already a site's"),
+    ('[[regions]]\nid = "r"\nsites = ["a"]\n', r"regions\[0\].sites: expected two or more different sites"),
+    ('[[regions]]\nid = "r"\nsites = ["a", "a"]\n', r"regions\[0\].sites: expected two or more"),
+    ('[[regions]]\nid = "r"\nsites = ["a", "r2"]\n[[regions]]\nid = "r2"\nsites = ["a", "b"]\n',
+     r"regions\[0\].sites: 'r2' is not a site id"),
+    ('[[regions]]\nid = "r"\nsites = ["a", "b"]\nstale_s = 0\n', r"regions\[0\]: .*stale_s must be positive"),
+])
+def test_bad_regions_name_entry_and_key(tmp_path: Path, toml: str, reason: str) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(toml)
+    with pytest.raises(ConfigError, match=reason):
+        load_config(site, {})
+
+
 def test_a_site_tunes_its_tracker_and_threat_rules(tmp_path: Path) -> None:
     site = tmp_path / "site.toml"
     site.write_text("[tracking]\nconfirm_hits = 3\nq_horizontal = [0.05, 10, 100.5]\n"

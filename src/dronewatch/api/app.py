@@ -21,7 +21,7 @@ import binascii
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -193,6 +193,13 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
     session_s = config.security.session_hours * 3600.0
     limiter = LoginLimiter(config.security.login_attempts_per_minute)
     passwords = PasswordWork()
+    regions = {r.id: frozenset(r.sites) for r in config.regions}
+
+    def shared(items: Iterable[dict[str, Any]], site_id: str, who: Principal) -> list[dict[str, Any]]:
+        """Of a region's tracks and alerts, what ``who`` may see (:meth:`Principal.regional_share`)."""
+        if site_id not in regions:
+            return list(items)
+        return [part for item in items if (part := who.regional_share(item)) is not None]
 
     async def password_work(work: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -256,7 +263,7 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
 
     def site(site_id: str, who: Principal) -> Pipeline:
         pipeline = pipelines.get(site_id)
-        if pipeline is None or not who.may_see_site(site_id):
+        if pipeline is None or not who.may_see_site(site_id, regions):
             raise HTTPException(404, f"no site {site_id!r}")
         return pipeline
 
@@ -455,7 +462,7 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
     # ------------------------------------------------------------------ sites
     @app.get("/api/health", tags=["service"], responses=R401)
     async def health(who: Anyone) -> dict[str, Any]:
-        return {"status": "ok", "sites": [s for s in pipelines if who.may_see_site(s)]}
+        return {"status": "ok", "sites": [s for s in pipelines if who.may_see_site(s, regions)]}
 
     @app.get("/api/stats", tags=["service"], responses=_responses(R401, R403_ROLE))
     async def stats(who: Operator) -> dict[str, Any]:
@@ -463,22 +470,31 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
 
     @app.get("/api/sites", tags=["sites"], responses=R401)
     async def list_sites(who: Anyone) -> list[dict[str, str]]:
-        return [{"id": s} for s in pipelines if who.may_see_site(s)]
+        return [{"id": s} for s in pipelines if who.may_see_site(s, regions)]
 
     @app.get("/api/sites/{site_id}/sensors", tags=["sites"], responses=_responses(R401, R404_SITE))
     async def sensors(site_id: str, who: Anyone) -> list[dict[str, Any]]:
-        site(site_id, who)
+        """A site's sensors; a region's are its sites', ``<site>/<sensor id>``."""
+        pipeline = site(site_id, who)
+        if site_id in regions:
+            return [record_to_dict(s) for s in pipeline.site.sensors if who.may_see_site(s.id.split("/", 1)[0])]
         return [record_to_dict(s) for s in await asyncio.to_thread(repository.sensors, site_id)]
 
     @app.get("/api/sites/{site_id}/zones", tags=["zones"], responses=_responses(R401, R404_SITE))
     async def zones(site_id: str, who: Anyone) -> list[dict[str, Any]]:
-        site(site_id, who)
+        """A site's zones; a region's are its sites' zones in force, ``<site>/<zone id>``."""
+        pipeline = site(site_id, who)
+        if site_id in regions:
+            return [record_to_dict(z) for z in pipeline.site.zones if who.may_see_site(z.id.split("/", 1)[0])]
         return [record_to_dict(z) for z in await asyncio.to_thread(repository.zones, site_id)]
 
     @app.put("/api/sites/{site_id}/zones/{zone_id}", tags=["zones"],
-             responses=_responses(R401, R403_ROLE, R404_SITE, R422))
+             responses=_responses(R401, R403_ROLE, R404_SITE, R422, _problem(409, "A region's zones are its sites'")))
     async def put_zone(site_id: str, zone_id: str, body: ZoneBody, who: Admin, request: Request) -> dict[str, Any]:
         pipeline = site(site_id, who)
+        if site_id in regions:
+            raise HTTPException(409, f"{site_id!r} is a region: its zones are its sites', put the zone on one of "
+                                     f"{', '.join(sorted(regions[site_id]))}")
         try:
             zone = parse_line(_zone_line(zone_id, body))
             assert isinstance(zone, Zone)
@@ -537,7 +553,7 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         pipeline = site(site_id, who)
         if who.role == "partner" and not who.levels:
             return []
-        return [record_to_dict(r) for r in pipeline.site.live_tracks.values()]
+        return shared((record_to_dict(r) for r in pipeline.site.live_tracks.values()), site_id, who)
 
     def paged(page: Page[Any], request: Request, response: Response) -> str | None:
         """The next page's cursor into the response's headers; the cursor (None on the last page)."""
@@ -605,7 +621,7 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
     async def alerts(site_id: str, who: Anyone, state: str | None = None) -> list[dict[str, Any]]:
         site(site_id, who)
         found = await asyncio.to_thread(repository.alerts, site_id, state)
-        return [alert_json(a, who) for a in found if who.may_see_level(a.level)]
+        return shared((alert_json(a, who) for a in found if who.may_see_level(a.level)), site_id, who)
 
     async def _change_alert(site_id: str, alert_id: str, action: Action, body: Comment, who: Principal,
                             request: Request) -> dict[str, Any]:
@@ -648,7 +664,7 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         if who.csrf is not None and not _same_origin(websocket):
             # a session cookie goes with any page's WebSocket: only this service's own page may use it
             return WS_FORBIDDEN, "a session's stream must be opened by this service's own page (Origin)"
-        if site_id not in pipelines or not who.may_see_site(site_id):
+        if site_id not in pipelines or not who.may_see_site(site_id, regions):
             return WS_NOT_FOUND, f"no site {site_id!r}"
         return who
 
@@ -659,13 +675,20 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
         client can read them: 4401 no or invalid credentials (also when they end while the stream is
         open), 4403 not allowed, 4404 no such site or not granted."""
         checked = await stream_refusal(websocket, site_id)
-        await websocket.accept()
         if not isinstance(checked, Principal):
+            await websocket.accept()
             await websocket.close(*checked)
             return
         who, pipeline = checked, pipelines[site_id]
+        # subscribed before the client hears it is in: nothing published after that is missed
         subscriptions = [pipeline.bus.subscribe(f"dw.{site_id}.{stream}", overflow="drop_oldest", maxsize=1000)
                          for stream in ("picture", "alerts")]
+        try:
+            await websocket.accept()
+        except BaseException:  # the client went during the handshake: nobody reads these
+            for sub in subscriptions:
+                pipeline.bus.unsubscribe(sub)
+            raise
         sees_operators = who.role in config.security.operator_location_roles
         if sees_operators:
             subscriptions.append(pipeline.bus.subscribe(f"dw.{site_id}.operators", overflow="drop_oldest",
@@ -687,6 +710,7 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
                         batch.append(_redacted(item, who))
                     elif item.get("type") == "operator" and sees_operators:
                         batch.append(item)
+                batch = shared(batch, site_id, who)
                 if batch:
                     try:
                         await websocket.send_text(json.dumps(batch))

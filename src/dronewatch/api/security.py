@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +63,30 @@ class Principal:
     session: str | None = None
     """The session's id hash when authenticated by session cookie."""
 
-    def may_see_site(self, site_id: str) -> bool:
-        return self.role != "partner" or site_id in self.sites
+    def may_see_site(self, site_id: str, regions: Mapping[str, frozenset[str]] | None = None) -> bool:
+        """A site granted; a region (``regions``: its sites by region id) when one of its sites is."""
+        if self.role != "partner":
+            return True
+        return site_id in self.sites or bool(regions and set(regions.get(site_id, ())) & set(self.sites))
+
+    def regional_share(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        """A regional track or alert (a JSON object) as far as this principal may see it: a partner sees a
+        track that one of its granted sites contributed to, naming only those sites' tracks and sensors, and
+        an alert on a granted site's zone (or, without a zone, on such a track). None: nothing of it."""
+        if self.role != "partner":
+            return item
+        def granted(identity: str) -> bool:
+            return identity.split("/", 1)[0] in self.sites
+        evidence = item.get("evidence") or {}
+        sensors = item["sensors"] if item.get("type") == "track" else evidence.get("sensors")
+        shared = [s for s in sensors or () if granted(s)]
+        if item.get("type") == "track":
+            members = [m for m in item.get("members") or () if granted(m)]
+            return {**item, "members": members, "sensors": shared} if members else None
+        zone = item.get("zone")
+        if not (granted(str(zone)) if zone is not None else shared):
+            return None
+        return {**item, "evidence": {**evidence, "sensors": shared}} if evidence else item
 
     def may_see_level(self, level: str) -> bool:
         return self.role != "partner" or level in self.levels

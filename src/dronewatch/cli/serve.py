@@ -12,13 +12,15 @@ import logging
 import signal
 import sys
 import time
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import uvicorn
 
 from dronewatch.api.app import create_app
 from dronewatch.api.security import hash_password, new_password
-from dronewatch.bus import Bus
+from dronewatch.bus import Bus, InProcessBus
 from dronewatch.bus.nats import NatsBus
 from dronewatch.cli import COMMANDS
 from dronewatch.config import Config, host_port, load_config
@@ -29,11 +31,15 @@ from dronewatch.model import Sensor
 from dronewatch.outputs.sapient import SapientParent
 from dronewatch.outputs.tak import TakOutput
 from dronewatch.service.pipeline import STAGES, Pipeline
+from dronewatch.service.region import RegionalPicture
 from dronewatch.sim.scenarios import built_in
 from dronewatch.storage import Repository, open_database
 
 log = logging.getLogger(__name__)
-PARTS = ("sources", *STAGES, "outputs", "api")
+SITE_PARTS = ("sources", *STAGES, "outputs")
+PARTS = (*SITE_PARTS, "api", "region")
+"""``region``: the regions' trackers, assessment and storage (``[[regions]]``); ``api`` shows the regions
+and their sites too."""
 
 
 def add_parser(commands: Any) -> None:
@@ -73,6 +79,32 @@ def build_pipeline(config: Config, repository: Repository, bus: Bus | None = Non
     return pipeline
 
 
+def build_pipelines(config: Config, repository: Repository, bus: Bus,
+                    parts: tuple[str, ...] = PARTS, *, durable: bool = False) -> dict[str, Pipeline]:
+    """The pipelines of the parts running here, by site: the configured site's (:func:`build_pipeline`);
+    each region's, with its tracker (:class:`RegionalPicture`), where ``region`` runs here; and where the
+    API runs, a view of every region and of its sites."""
+    pipelines = {}
+    if set(parts) & {*SITE_PARTS, "api"}:
+        pipelines[config.site.id] = build_pipeline(config, repository, bus, parts, durable=durable)
+    viewing = "api" in parts
+    for region in config.regions:
+        running = "region" in parts
+        if not (running or viewing):
+            continue
+        pipeline = Pipeline(region.id, repository, bus, live=False,
+                            stages=("assessment", "storage") if running else (),
+                            first_alert_number=repository.alert_count(region.id) + 1,
+                            assessment=config.assessment, durable=durable, view=viewing, region=True)
+        if running:
+            pipeline.add_source("regional", RegionalPicture(region))
+        pipelines[region.id] = pipeline
+        for site_id in region.sites if viewing else ():
+            if site_id not in pipelines:
+                pipelines[site_id] = Pipeline(site_id, repository, bus, stages=())
+    return pipelines
+
+
 def _add_sources(config: Config, pipeline: Pipeline, nodes: SapientNodes | None) -> None:
     sources = config.sources
     if sources.simulate:
@@ -108,17 +140,19 @@ async def serve(config: Config, *, parts: tuple[str, ...] = PARTS, durable: bool
     """Run the site's ``parts`` until cancelled or a SIGINT/SIGTERM (``durable``: the stages read through
     durable consumers, as workers do)."""
     repository = Repository(await asyncio.to_thread(open_database, config.database_url))
-    repository.ensure_site(config.site.id, config.site.name, time.time())
     created = first_admin(repository) if "api" in parts else None
-    bus = None
+    bus: Bus = InProcessBus()
     if config.bus.url:
         bus = await NatsBus.connect(config.bus.url, stream=config.bus.stream,
                                     max_age_s=config.bus.max_age_hours * 3600.0,
                                     name=f"dronewatch {config.site.id} {' '.join(parts)}")
-    pipeline = build_pipeline(config, repository, bus, parts, durable=durable)
+    pipelines = build_pipelines(config, repository, bus, parts, durable=durable)
+    names = {config.site.id: config.site.name, **{r.id: r.name or r.id for r in config.regions}}
+    for site_id in pipelines:
+        repository.ensure_site(site_id, names.get(site_id, site_id), time.time())
     server = None
     if "api" in parts:
-        app = create_app(config, repository, {config.site.id: pipeline})
+        app = create_app(config, repository, pipelines)
         server = uvicorn.Server(uvicorn.Config(app, host=config.service.host, port=config.service.port,
                                                log_level="warning", lifespan="off"))
 
@@ -129,13 +163,14 @@ async def serve(config: Config, *, parts: tuple[str, ...] = PARTS, durable: bool
             repository.audit("dronewatch", "retention.purge", f"site/{config.site.id}", at=time.time(),
                              detail=removed)
 
-    await pipeline.restore(repository)  # the site as it was, guarded before the first new record
-    running = asyncio.create_task(pipeline.run())
+    for pipeline in pipelines.values():  # each site as it was, guarded before the first new record
+        await pipeline.restore(repository)
+    running = asyncio.create_task(_run_all(pipelines.values()))
     serving = asyncio.create_task(server.serve() if server is not None else asyncio.Event().wait())
     purging = asyncio.create_task(purge() if "storage" in parts else asyncio.Event().wait())
     while server is not None and not server.started and not serving.done():
         await asyncio.sleep(0.05)
-    restored = pipeline.stage("assessment").counts
+    restored = pipelines[config.site.id].stage("assessment").counts if config.site.id in pipelines else Counter()
     if "assessment" in parts and (restored["restored_sensors"] or restored["restored_zones"]
                                   or restored["restored_alerts"]):
         announce(f"restored from storage: {restored['restored_sensors']} sensor(s), {restored['restored_zones']} "
@@ -155,14 +190,25 @@ async def serve(config: Config, *, parts: tuple[str, ...] = PARTS, durable: bool
             server.should_exit = True
         else:
             serving.cancel()
-        pipeline.stop()
+        for pipeline in pipelines.values():
+            pipeline.stop()
         ended = await asyncio.gather(running, serving, return_exceptions=True)
         purging.cancel()
-        await pipeline.bus.close()
+        await bus.close()
         announce("dronewatch stopped")
     failure = next((e for e in ended if isinstance(e, DronewatchError)), None)
     if failure is not None:  # the pipeline could not run (its bus): the service stops with the reason
         raise failure
+
+
+async def _run_all(pipelines: Iterable[Pipeline]) -> None:
+    """Every pipeline until all have stopped; the first to fail stops the others."""
+    runs = [asyncio.create_task(p.run()) for p in pipelines]
+    try:
+        await asyncio.gather(*runs)
+    finally:
+        for run in runs:
+            run.cancel()
 
 
 def stop_on_sigterm() -> None:

@@ -312,11 +312,7 @@ def _parse_zone(obj: dict[str, Any]) -> Zone:
 def _parse_track(obj: dict[str, Any]) -> TrackReport:
     lat, lon = _req_number(obj, "lat"), _req_number(obj, "lon")
     _check_lat_lon(lat, lon)
-    sensors = obj.get("sensors")
-    if sensors is not None and (
-        not isinstance(sensors, list) or not all(isinstance(s, str) for s in sensors)
-    ):
-        raise _Bad("'sensors' not a list of strings")
+    sensors, members = _strings(obj, "sensors"), _strings(obj, "members")
     vel = _vector3(obj, "vel_enu", required=True)
     assert vel is not None
     return TrackReport(
@@ -330,9 +326,17 @@ def _parse_track(obj: dict[str, Any]) -> TrackReport:
         confidence=_number(obj, "confidence", required=False),
         uas_id=_text(obj, "uas_id", required=False),
         icao=_text(obj, "icao", required=False),
-        sensors=tuple(sensors) if sensors is not None else None,
+        sensors=sensors,
         sigma_m=_number(obj, "sigma_m", required=False),
+        members=members,
     )
+
+
+def _strings(obj: dict[str, Any], key: str) -> tuple[str, ...] | None:
+    value = obj.get(key)
+    if value is not None and (not isinstance(value, list) or not all(isinstance(s, str) for s in value)):
+        raise _Bad(f"'{key}' not a list of strings")
+    return tuple(value) if value is not None else None
 
 
 def _parse_alert(obj: dict[str, Any]) -> Alert:
@@ -549,7 +553,7 @@ def record_to_dict(record: Record) -> dict[str, Any]:
             "lon": record.lon, "alt": record.alt, "vel_enu": list(record.vel_enu),
             "class": record.cls, "confidence": record.confidence, "uas_id": record.uas_id,
             "icao": record.icao, "sensors": list(record.sensors) if record.sensors is not None else None,
-            "sigma_m": record.sigma_m,
+            "sigma_m": record.sigma_m, "members": list(record.members) if record.members is not None else None,
         })
     if isinstance(record, Alert):
         return _drop_none({

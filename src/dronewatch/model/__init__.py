@@ -119,6 +119,8 @@ class TrackReport:
     sensors: tuple[str, ...] | None = None
     sigma_m: float | None = None
     """The RMS of the position's standard deviations (east, north, up), metres: how far off it may be."""
+    members: tuple[str, ...] | None = None
+    """A regional track's site tracks, ``<site>/<track id>`` each (``tracking/regional.py``)."""
 
 
 @dataclass(slots=True, frozen=True)

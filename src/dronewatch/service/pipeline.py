@@ -68,17 +68,20 @@ class Pipeline:
 
     ``stages``: which of :data:`STAGES` run here (storage only with a repository). ``durable``: each
     reads through a durable consumer named ``<site>-<stage>`` (on NATS: one process per stage and
-    site). ``view``: follow the site's state for the API and the outputs."""
+    site). ``view``: follow the site's state for the API and the outputs. ``region``: a region's pipeline
+    (:mod:`dronewatch.service.region`), whose sensors and zones come from its sites through ``tracks``."""
 
     def __init__(self, site_id: str, repository: Repository | None = None, bus: Bus | None = None, *,
                  live: bool = True, ingest_queue: int = 50_000, first_alert_number: int = 1,
                  ingest: IngestConfig | None = None, tracking: TrackerConfig | None = None,
                  assessment: AssessmentConfig | None = None, clock: Callable[[], float] = time.time,
-                 stages: Iterable[str] = STAGES, durable: bool = False, view: bool = True) -> None:
+                 stages: Iterable[str] = STAGES, durable: bool = False, view: bool = True,
+                 region: bool = False) -> None:
         self.stages = tuple(stages)
         if unknown := set(self.stages) - set(STAGES):
             raise ConfigError(f"unknown stage(s) {', '.join(sorted(unknown))}: stages are {', '.join(STAGES)}")
         self.site_id = site_id
+        self.region = region
         self.first_alert_number = first_alert_number
         self.bus = bus if bus is not None else InProcessBus()
         self.repository = repository
@@ -113,6 +116,7 @@ class Pipeline:
         """Held by an assessment step and by a command: a command never lands inside a step."""
         self._zones: list[Zone] = []
         self._restored = False
+        self._storing = False
         self._sensors: list[Sensor] = []
 
     def stage(self, name: str) -> StageCounters:
@@ -200,12 +204,16 @@ class Pipeline:
         """Wait until every queue is empty and the stages idle (for replays and tests)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if all(s.queue.qsize() == 0 for s in self._subscriptions.values()):
+            if self._idle():
                 await asyncio.sleep(0.05)
-                if all(s.queue.qsize() == 0 for s in self._subscriptions.values()):
+                if self._idle():
                     return
             await asyncio.sleep(0.02)
         raise TimeoutError("the pipeline did not drain")
+
+    def _idle(self) -> bool:
+        """Every queue empty, and storage not holding a batch it could not write yet."""
+        return not self._storing and all(s.queue.qsize() == 0 for s in self._subscriptions.values())
 
     async def restore(self, repository: Repository) -> None:
         """The site as storage holds it, for the parts running here: sensors (for the edge, the tracker and
@@ -218,16 +226,19 @@ class Pipeline:
                      repository.next_track_number(self.site_id)))
         self.gate.restore(sensors)
         if "tracker" in self.stages:
-            numbering = _numbering(await self._last_published("tracks"))
+            numbering = published_numbering(await self.last_published("tracks"))
             for sensor in sensors:
                 self.stream.feed(sensor)
             self.stream.tracker.first_track_number(max(next_track, numbering.get("next_track_number", 1)))
         if "assessment" in self.stages:
-            state = await self._last_published("state")
-            numbering = _numbering(state)
+            state = await self.last_published("state")
+            numbering = published_numbering(state)
             self.first_alert_number = max(self.first_alert_number, numbering.get("next_alert_number", 1))
-            # a state holds every open alert, in its latest form
+            # a state holds every open alert in its latest form
             alerts = [r for r in state if isinstance(r, Alert)] if "next_alert_number" in numbering else stored_alerts
+            if self.region:  # its sensors and zones in force too: storage keeps a site's, not a region's
+                sensors = [r for r in state if isinstance(r, Sensor)]
+                zones = [r for r in state if isinstance(r, Zone)]
             counters = self.stage("assessment")
             for sensor in sensors:
                 self._set_sensor(sensor)
@@ -240,7 +251,7 @@ class Pipeline:
             counters.counts["restored_alerts"] = len(alerts) if self.assessor is not None else 0
         self._restored = True
 
-    async def _last_published(self, stream: str) -> Sequence[Record]:
+    async def last_published(self, stream: str) -> Sequence[Record]:
         """The records of the last message on ``dw.<site>.<stream>`` (none: nothing yet)."""
         latest = self.bus.subscribe(subject(self.site_id, stream), overflow="drop_oldest", maxsize=1, last=True)
         try:
@@ -322,7 +333,11 @@ class Pipeline:
                 changed = True
         if changed:
             await self._publish_state()
-        if not reports or self.assessor is None:
+        if self.assessor is None:
+            return
+        if not reports:
+            if any(isinstance(r, ScenarioInfo) for r in records):  # a tracker's update with no track left
+                await self.bus.publish(Message(subject(self.site_id, "picture"), records=[]))
             return
         assessor = self.assessor
         # the picture first, every track update with the track's latest class, so that a track update
@@ -432,7 +447,10 @@ class Pipeline:
             records = [(m.subject.rsplit(".", 1)[-1], r) for m in fresh for r in records_of(m, counters, "storage")]
             sequences = [m.sequence for m in fresh if m.sequence is not None]
             position = (reader, max(sequences)) if sequences else None
-            await self._store_until_written(repository, records, counters, position)
+            if records or position is not None:  # an empty picture (no track left) has nothing to write
+                self._storing = True
+                await self._store_until_written(repository, records, counters, position)
+                self._storing = False
             if position is not None:
                 stored_up_to = position[1]
             await subscription.done(*batch)
@@ -494,7 +512,7 @@ _STORED = {"Detection": ("ingest",), "TrackReport": ("picture",), "Sensor": ("in
 """Which stream each kind of record is stored from (a track report goes by ``tracks`` and ``picture``)."""
 
 
-def _numbering(records: Sequence[Record]) -> dict[str, int]:
+def published_numbering(records: Sequence[Record]) -> dict[str, int]:
     """The numbers a stage published to go on from (``next_track_number``, ``next_alert_number``)."""
     return {key: int(str(value)) for r in records if isinstance(r, ScenarioInfo) for key, value in r.fields.items()
             if key in ("next_track_number", "next_alert_number")}

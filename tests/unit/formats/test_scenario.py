@@ -39,6 +39,15 @@ def test_format_examples_parse_and_write_back_the_same_json() -> None:
         assert json.loads(record_to_line(record)) == json.loads(text)
 
 
+def test_a_regional_track_keeps_its_members_and_site_named_sensors() -> None:
+    line = ('{"type":"track","t":1764000001.0,"id":"border-1","lat":31.705,"lon":-106.395,"alt":1228.4,'
+            '"vel_enu":[3.1,-7.9,0.2],"sensors":["north/radar-1","south/rf-2"],"sigma_m":4.2,'
+            '"members":["north/T7","south/T12"]}')
+    record = parse_line(line)
+    assert isinstance(record, TrackReport) and record.members == ("north/T7", "south/T12")
+    assert json.loads(record_to_line(record)) == json.loads(line)
+
+
 def test_unknown_types_and_keys_are_ignored() -> None:
     assert parse_line('{"type":"weather","wind":3}') is None
     record = parse_line('{"type":"scan","t":1.0,"sensor":"r","colour":"blue"}')
@@ -53,6 +62,8 @@ def test_unknown_types_and_keys_are_ignored() -> None:
     ('{"type":"sensor","id":"s","kind":"sonar","lat":1,"lon":2,"alt":3}', "kind"),
     ('{"type":"track","t":1,"id":"T1","lat":1,"lon":2,"alt":3}', "vel_enu"),
     ('[1, 2]', "object"),
+    ('{"type":"track","t":1,"id":"R1","lat":1,"lon":2,"alt":3,"vel_enu":[0,0,0],"members":"north/T1"}',
+     "'members' not a list of strings"),
 ])
 def test_malformed_lines_are_rejected_with_what_is_wrong(text: str, says: str) -> None:
     with pytest.raises(FormatError) as caught:
