@@ -63,6 +63,8 @@ from dronewatch.storage.repository import Cursor, Page
 from dronewatch.web.tiles import MAX_ZOOM, TileArchive
 
 WEB = Path(__file__).resolve().parent.parent / "web"
+TRACK_LINE = b'{"type":"track",'
+"""How every track line of a picture begins (``record_to_line``): what else is on the subject is not passed on."""
 HISTORY_LIMIT = 5000
 """Rows in a page of history when the request names no ``limit``."""
 HISTORY_LIMIT_MAX = 50_000
@@ -697,9 +699,17 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
             if pipeline.site.operators:
                 await websocket.send_text(json.dumps(list(pipeline.site.operators.values())))
 
+        whole_picture = who.role != "partner" or (bool(who.levels) and site_id not in regions)
+
         async def forward(sub: Any) -> None:
             # one WebSocket message per bus message: a JSON array of track or alert objects
             while (message := await sub.get()) is not None:
+                if whole_picture and message.subject.endswith(".picture"):
+                    # the track lines as they are, encoded once for every client (1,000 tracks a second)
+                    lines = [line for line in message.data.split(b"\n") if line.startswith(TRACK_LINE)]
+                    if lines:
+                        await send(b"[" + b",".join(lines) + b"]")
+                    continue
                 batch = []
                 items = ([record_to_dict(r) for r in message.records] if message.records is not None
                          else [json.loads(line) for line in message.data.decode().splitlines()])
@@ -712,11 +722,13 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
                         batch.append(item)
                 batch = shared(batch, site_id, who)
                 if batch:
-                    try:
-                        await websocket.send_text(json.dumps(batch))
-                    except WebSocketDisconnect:  # the client went while a message was on its way
-                        group.cancel_scope.cancel()
-                        return
+                    await send(json.dumps(batch).encode())
+
+        async def send(text: bytes) -> None:
+            try:
+                await websocket.send_text(text.decode())
+            except WebSocketDisconnect:  # the client went while a message was on its way
+                group.cancel_scope.cancel()
 
         refusal: tuple[int, str] | None = None
 

@@ -297,8 +297,8 @@ class Assessor:
                   sigma: FloatArray) -> list[Condition]:
         c = self.config
         out = []
-        others = [n for n, r in enumerate(reports) if r.uas_id is None and r.icao is None
-                  and self.classes[r.id].cls in ("drone", "unknown")]
+        others = np.array([n for n, r in enumerate(reports) if r.uas_id is None and r.icao is None
+                           and self.classes[r.id].cls in ("drone", "unknown")], dtype=np.intp)
         for n, report in enumerate(reports):
             if report.uas_id is None:
                 continue
@@ -307,13 +307,13 @@ class Assessor:
             who = self._who(report, cls)
             evidence = self._evidence(report, cls, float(sigma[n]))
             # a sensor track flying alongside, further off than both uncertainties allow
-            pairs: dict[str, int] = {}
-            for m in others:
-                offset = float(np.linalg.norm(position[m] - position[n]))
-                allowed = 3.0 * math.hypot(sigma[n], sigma[m])
-                if allowed < offset <= c.spoof_max_offset_m and np.linalg.norm(velocity[m] - velocity[n]) < 5.0:
-                    pairs[reports[m].id] = state.spoof_pairs.get(reports[m].id, 0) + 1
-            state.spoof_pairs = pairs
+            offset = np.linalg.norm(position[others] - position[n], axis=1)
+            allowed = 3.0 * np.hypot(sigma[n], sigma[others])
+            alongside = ((allowed < offset) & (offset <= c.spoof_max_offset_m)
+                         & (np.linalg.norm(velocity[others] - velocity[n], axis=1) < 5.0))
+            state.spoof_pairs = {reports[m].id: state.spoof_pairs.get(reports[m].id, 0) + 1
+                                 for m in others[alongside]}
+            pairs = state.spoof_pairs
             steady = [(k, v) for k, v in pairs.items() if v >= c.spoof_pair_steps]
             if steady:
                 other = steady[0][0]

@@ -112,6 +112,9 @@ class Pipeline:
         self.loop_lag = LoopLag()
         self._being_stored: dict[tuple[str, float, str], asyncio.Future[None]] = {}
         """An operator's alert line whose command result waits until storage has written it."""
+        self._due: list[TrackReport] | None = None
+        """The latest tracks due for an assessment step that has not begun."""
+        self._stepping: asyncio.Task[None] | None = None
         self._book_lock = asyncio.Lock()
         """Held by an assessment step and by a command: a command never lands inside a step."""
         self._zones: list[Zone] = []
@@ -191,9 +194,9 @@ class Pipeline:
         self._tasks = [asyncio.create_task(supervise(name, work, self.stage(name)), name=name)
                        for name, work in workers]
         await self._stopping.wait()
-        for task in self._tasks:
+        for task in [*self._tasks, *([self._stepping] if self._stepping else [])]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *([self._stepping] if self._stepping else []), return_exceptions=True)
         if self.view is not None:
             self.view.close()
 
@@ -212,8 +215,9 @@ class Pipeline:
         raise TimeoutError("the pipeline did not drain")
 
     def _idle(self) -> bool:
-        """Every queue empty, and storage not holding a batch it could not write yet."""
-        return not self._storing and all(s.queue.qsize() == 0 for s in self._subscriptions.values())
+        """Every queue empty, no assessment step to finish, and storage not holding a batch it could not write yet."""
+        stepping = self._due is not None or (self._stepping is not None and not self._stepping.done())
+        return not (self._storing or stepping) and all(s.queue.qsize() == 0 for s in self._subscriptions.values())
 
     async def restore(self, repository: Repository) -> None:
         """The site as storage holds it, for the parts running here: sensors (for the edge, the tracker and
@@ -348,12 +352,28 @@ class Pipeline:
         await self.publish("picture", picture)
         if reports[0].t - assessor.assessed_at < assessor.config.period_s - 1e-9:
             return
-        async with self._book_lock:
-            # the classifier and rules take some ms per hundred tracks: off the event loop
-            alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports)
-            if alerts:
-                counters.counts["updates"] += 1
-                await self._publish_alerts(alerts, counters)
+        # the step runs beside the picture: the next track update is not held up by it, and a step that
+        # takes longer than the period goes on with the latest tracks, skipping the ones it could not take
+        if self._due is not None:
+            counters.counts["steps_skipped"] += 1
+        self._due = reports
+        if self._stepping is None or self._stepping.done():
+            self._stepping = asyncio.create_task(self._steps(assessor, counters), name="assessment step")
+
+    async def _steps(self, assessor: Assessor, counters: StageCounters) -> None:
+        while (reports := self._due) is not None:
+            self._due = None
+            if reports[0].t - assessor.assessed_at < assessor.config.period_s - 1e-9:
+                continue  # came while the step before ran, and is too soon after it
+            try:
+                async with self._book_lock:
+                    # the classifier and rules take some ms per hundred tracks: off the event loop
+                    alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports)
+                    if alerts:
+                        counters.counts["updates"] += 1
+                        await self._publish_alerts(alerts, counters)
+            except Exception as error:
+                counters.failed("assessment", "step", error)
 
     async def _publish_alerts(self, alerts: Sequence[Alert], counters: StageCounters) -> None:
         counters.counts["alert_lines"] += len(alerts)

@@ -15,7 +15,7 @@ import asyncio
 import json
 from typing import Any
 
-from dronewatch.bus import Bus, subject
+from dronewatch.bus import Bus, Message, subject
 from dronewatch.geo import LocalFrame
 from dronewatch.model import Alert, Sensor, TrackReport, Zone
 from dronewatch.service.worker import StageCounters, records_of
@@ -28,7 +28,8 @@ class SiteView:
         self.sensors: list[Sensor] = []
         self.zones: list[Zone] = []
         self.open_alerts: dict[str, Alert] = {}
-        self.live_tracks: dict[str, TrackReport] = {}
+        self._picture: Message | None = None
+        self._live_tracks: dict[str, TrackReport] = {}
         self.operators: dict[str, dict[str, Any]] = {}
         """The latest operator position per UAS ID (personal data: see the API's role rule)."""
         self.placed = asyncio.Event()
@@ -44,6 +45,20 @@ class SiteView:
     def frame(self) -> LocalFrame | None:
         first = self.sensors[0] if self.sensors else None
         return LocalFrame(first.lat, first.lon, first.alt) if first is not None else None
+
+    @property
+    def live_tracks(self) -> dict[str, TrackReport]:
+        """The latest picture's tracks by id: read when asked for, not at every picture (1,000 tracks a second
+        would cost this process more than everything else it does)."""
+        if self._picture is not None:
+            records = records_of(self._picture, self.counters, "view")
+            self._live_tracks = {r.id: r for r in records if isinstance(r, TrackReport)}
+            self._picture = None
+        return self._live_tracks
+
+    @live_tracks.setter
+    def live_tracks(self, tracks: dict[str, TrackReport]) -> None:
+        self._picture, self._live_tracks = None, tracks
 
     @property
     def ready(self) -> asyncio.Event:
@@ -63,15 +78,15 @@ class SiteView:
                 for line in message.data.split(b"\n"):
                     self._operator(line, message.subject)
                 continue
-            records = records_of(message, self.counters, "view")
             if name == "picture":
-                self.live_tracks = {r.id: r for r in records if isinstance(r, TrackReport)}
-            else:
-                self.sensors = [r for r in records if isinstance(r, Sensor)]
-                self.zones = [r for r in records if isinstance(r, Zone)]
-                self.open_alerts = {r.id: r for r in records if isinstance(r, Alert)}
-                if self.sensors:
-                    self.placed.set()
+                self._picture = message
+                continue
+            records = records_of(message, self.counters, "view")
+            self.sensors = [r for r in records if isinstance(r, Sensor)]
+            self.zones = [r for r in records if isinstance(r, Zone)]
+            self.open_alerts = {r.id: r for r in records if isinstance(r, Alert)}
+            if self.sensors:
+                self.placed.set()
 
     def _operator(self, line: bytes, where: str) -> None:
         if not line.strip():

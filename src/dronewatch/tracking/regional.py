@@ -19,6 +19,7 @@ Its estimate is the members' positions and velocities weighted by the inverse of
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -151,9 +152,12 @@ class RegionalFusion:
                             continue
                         held = self._regional_of.get(members[i]) in before
                         gate = config.hold_gate if held else config.gate
+                        # a pair held from before stays on its positions: two trackers' velocities disagree for
+                        # a second or two whenever the object manoeuvres (a loop, a pull-up, a stop)
+                        slack = (math.inf if held else
+                                 1.0 if settled and self._settled(members[i], t) else _NEW_TRACK_SPEED_SLACK)
                         if (normalised[row] <= gate and distance[row] <= config.max_distance_m
-                                and speed_difference[row] <= config.max_speed_difference_mps * (
-                                    1 if settled and self._settled(members[i], t) else _NEW_TRACK_SPEED_SLACK)):
+                                and speed_difference[row] <= config.max_speed_difference_mps * slack):
                             # a pair held from before is preferred to a new one at the same distance
                             cost[row, column] = normalised[row] * (0.5 if held else 1.0)
                 finite = np.where(np.isfinite(cost), cost, 1e12)
@@ -170,8 +174,11 @@ class RegionalFusion:
         that lost the object and found it again, a hand-over with a gap); else the next number."""
         ids: list[str | None] = [None] * len(groups)
         taken: set[str] = set()
-        def claim(g: int) -> tuple[int, float]:  # bigger groups first, then the one with the oldest member
-            return -len(groups[g]), min(self._first_seen.get(members[i], t) for i in groups[g])
+        def claim(g: int) -> tuple[int, float, float]:
+            # bigger groups first, then the surer one (a track leaving its site's cover coasts, growing
+            # uncertain, while the one that goes on is updated), then the one with the oldest member
+            return (-len(groups[g]), round(estimates[g].variance, 1),
+                    min(self._first_seen.get(members[i], t) for i in groups[g]))
 
         for g in sorted(range(len(groups)), key=claim):
             before = Counter(r for i in groups[g] if (r := self._regional_of.get(members[i])) is not None)

@@ -65,7 +65,8 @@ def run_feed(path: Path, protocol: str, lines: list[str], zones: list[Zone]) -> 
 
 
 def track_points(repo: Repository) -> list[tuple[object, ...]]:
-    return [(r.id, r.t, round(r.lat, 9), round(r.lon, 9), round(r.alt, 4), r.cls)
+    """Where every track was (a live picture's class is the one of the step done by then: a matter of timing)."""
+    return [(r.id, r.t, round(r.lat, 9), round(r.lon, 9), round(r.alt, 4))
             for r in repo.track_history("station", 0.0, 4e9)]
 
 

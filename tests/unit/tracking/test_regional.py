@@ -102,3 +102,28 @@ def test_restored_members_keep_their_regional_ids_and_numbering_goes_on() -> Non
     after = {t.members: t.id for t in again.step(T0 + 1)}
     assert after[("west/T1",)] == first[("west/T1",)] and after[("west/T2",)] == first[("west/T2",)]
     assert after[("west/T3",)] == "border-3"
+
+
+def test_a_held_pair_stays_one_track_while_the_two_trackers_velocities_disagree_in_a_manoeuvre() -> None:
+    region = fusion()
+    for k in range(16):
+        t, east = T0 + k, 2000.0 + 20.0 * k
+        bent = (20.0, 16.0, 0.0) if k in (10, 11) else (20.0, 0.0, 0.0)  # a loop: one tracker turns first
+        region.set_picture("west", [report("T1", t, east, 0.0, vel=bent)])
+        region.set_picture("east", [report("T9", t, east + 3.0, 0.0, vel=(20.0, 0.0, 0.0))])
+        [one] = region.step(t)
+        assert one.id == "border-1" and len(one.members or ()) == 2, k
+
+
+def test_when_a_pair_parts_the_surer_track_keeps_the_id() -> None:
+    region = fusion()
+    for k in range(12):
+        t, east = T0 + k, 2000.0 + 20.0 * k
+        # west's track leaves its cover at k = 6 and coasts off course, ever less sure; east's goes on
+        west_east, west_sigma = (east, 10.0) if k < 6 else (east + 60.0 * (k - 5), 10.0 + 15.0 * (k - 5))
+        region.set_picture("west", [report("T1", t, west_east, 0.0, sigma=west_sigma)])
+        region.set_picture("east", [report("T9", t, east + 3.0, 0.0, sigma=10.0)])
+        tracks = {tuple(r.members or ()): r.id for r in region.step(t)}
+        if k < 6:
+            assert tracks == {("east/T9", "west/T1"): "border-1"}
+    assert tracks[("east/T9",)] == "border-1" and tracks[("west/T1",)] != "border-1"
