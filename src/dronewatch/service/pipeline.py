@@ -273,33 +273,46 @@ class Pipeline:
         subscription = self._subscriptions["tracker"]
         while (message := await subscription.get()) is not None:
             counters.counts["messages"] += 1
-            passed: list[Record] = []
-            for record in records_of(message, counters, "tracker"):
-                if isinstance(record, Sensor | Zone):
-                    passed.append(record)
-                try:
-                    snapshots = self.stream.feed(record)
-                except DronewatchError as error:
-                    counters.bad("tracker", message.subject, f"refused by the tracker: {error}")
-                    continue
-                except Exception as error:
-                    counters.failed("tracker", f"{message.subject} {type(record).__name__}", error)
-                    continue
-                if isinstance(record, Detection):
-                    counters.counts["detections"] += 1
-                    if record.uas_id and record.operator_lat is not None and record.operator_lon is not None:
-                        await self._publish_operator(record)
-                for snapshot in snapshots:
-                    frame = self.stream.tracker.site
-                    assert frame is not None
-                    reports = snapshot.reports(frame)
-                    counters.counts["snapshots"] += 1
-                    # where numbering goes on, for a tracker restarted before storage has caught up
-                    numbering = ScenarioInfo({"next_track_number": self.stream.tracker.next_track_number})
-                    await self.publish("tracks", [*passed, numbering, *reports])
-                    passed = []
-            await self.publish("tracks", passed)
+            records = records_of(message, counters, "tracker")
+            # the tracker's arithmetic off the event loop, which carries the API and the other stages too
+            for stream, out in await asyncio.to_thread(self._track, records, counters, message.subject):
+                if stream == "operators":
+                    await self._publish_operator(out[0])  # type: ignore[arg-type]
+                else:
+                    await self.publish(stream, out)
             await subscription.done(message)
+
+    def _track(self, records: Sequence[Record], counters: StageCounters, where: str
+               ) -> list[tuple[str, Sequence[Record]]]:
+        """A message's records through the tracker: what to publish, in order. Runs in a thread, one at a time."""
+        out: list[tuple[str, Sequence[Record]]] = []
+        passed: list[Record] = []
+        for record in records:
+            if isinstance(record, Sensor | Zone):
+                passed.append(record)
+            try:
+                snapshots = self.stream.feed(record)
+            except DronewatchError as error:
+                counters.bad("tracker", where, f"refused by the tracker: {error}")
+                continue
+            except Exception as error:
+                counters.failed("tracker", f"{where} {type(record).__name__}", error)
+                continue
+            if isinstance(record, Detection):
+                counters.counts["detections"] += 1
+                if record.uas_id and record.operator_lat is not None and record.operator_lon is not None:
+                    out.append(("operators", [record]))
+            for snapshot in snapshots:
+                frame = self.stream.tracker.site
+                assert frame is not None
+                reports = snapshot.reports(frame)
+                counters.counts["snapshots"] += 1
+                # where numbering goes on, for a tracker restarted before storage has caught up
+                numbering = ScenarioInfo({"next_track_number": self.stream.tracker.next_track_number})
+                out.append(("tracks", [*passed, numbering, *reports]))
+                passed = []
+        out.append(("tracks", passed))
+        return out
 
     async def _publish_operator(self, detection: Detection) -> None:
         """Where a Remote ID drone's operator stands: its own subject, which only entitled roles read."""
