@@ -34,11 +34,11 @@ from dronewatch.errors import ConfigError, FormatError
 from dronewatch.formats.remoteid.receiver import parse_receiver_line
 from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
 from dronewatch.model import Detection
+from dronewatch.service.worker import backoff_s
 
 MAX_LINE_BYTES = 8192
 MAX_CONNECTIONS = 64
 _READ_BYTES = 1 << 16
-_RECONNECT_S = (0.5, 1.0, 2.0, 5.0)
 _UDP_BUFFER_BYTES = 4 << 20
 
 
@@ -216,7 +216,7 @@ class ReceiverStream:
                         self.stats.reject(f"{host}:{port}", f"connection lost: {error}")
                     finally:
                         writer.close()
-                await asyncio.sleep(_RECONNECT_S[min(attempt, len(_RECONNECT_S) - 1)])
+                await asyncio.sleep(backoff_s(attempt))
                 attempt += 1
 
         self._tasks.append(asyncio.create_task(connect()))

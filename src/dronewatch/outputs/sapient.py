@@ -48,13 +48,12 @@ from dronewatch.formats.sapient.framing import MAX_MESSAGE_BYTES, FrameError, Fr
 from dronewatch.formats.sapient.messages import decode, encode, kind_of, site_node_id, stable_ulid, ulid, validate
 from dronewatch.ingest.sapient import ErrorPolicy, SapientNodes
 from dronewatch.model import Alert, TrackReport
-from dronewatch.service.worker import StageCounters, records_of
+from dronewatch.service.worker import StageCounters, backoff_s, records_of
 
 if TYPE_CHECKING:
     from dronewatch.service.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
-_RECONNECT_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 _READ_BYTES = 1 << 16
 HONOURED_REQUESTS = ("registration", "status")
 
@@ -117,7 +116,7 @@ class SapientParent(ErrorPolicy):
                             await writer.wait_closed()
                     counters.counts["disconnects"] += 1
                 counters.counts["queue_dropped"] = pictures.dropped + alerts.dropped
-                await asyncio.sleep(_RECONNECT_S[min(attempt, len(_RECONNECT_S) - 1)])
+                await asyncio.sleep(backoff_s(attempt))
                 attempt += 1
         finally:
             pipeline.bus.unsubscribe(pictures)

@@ -42,13 +42,12 @@ from dronewatch.config import TakConfig
 from dronewatch.errors import DecodeError, TransportError
 from dronewatch.formats import cot
 from dronewatch.model import LEVELS, Alert, Level, TrackReport, Zone
-from dronewatch.service.worker import StageCounters, records_of
+from dronewatch.service.worker import BACKOFF_S, StageCounters, records_of
 
 if TYPE_CHECKING:
     from dronewatch.service.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
-_RECONNECT_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 _SA_EVERY_S = 20.0
 _SA_STALE_S = 90.0
 _ALERT_STALE_S = 30.0
@@ -113,7 +112,7 @@ class TakOutput:
     """Tracks, zones and alerts of one site to one TAK destination (see the module docstring)."""
 
     def __init__(self, config: TakConfig, *, simulated: bool = False, clock: Callable[[], float] = time.time,
-                 run: str | None = None, reconnect_s: tuple[float, ...] = _RECONNECT_S) -> None:
+                 run: str | None = None, reconnect_s: tuple[float, ...] = BACKOFF_S) -> None:
         self.config = config
         self.reconnect_s = reconnect_s
         self.name = config.name or config.url
