@@ -176,7 +176,8 @@ class Repository:
         rows = [{"site_id": site_id, "track_id": r.id, "t": r.t, "lat": r.lat, "lon": r.lon, "alt": r.alt,
                  "vel_e": r.vel_enu[0], "vel_n": r.vel_enu[1], "vel_u": r.vel_enu[2], "cls": r.cls,
                  "confidence": r.confidence, "uas_id": r.uas_id, "icao": r.icao,
-                 "sensors": list(r.sensors) if r.sensors is not None else None} for r in reports]
+                 "sensors": list(r.sensors) if r.sensors is not None else None, "sigma_m": r.sigma_m,
+                 "members": list(r.members) if r.members is not None else None} for r in reports]
         db.execute(insert(schema.track_points), rows)
 
     def track_history(self, site_id: str, t_from: float, t_to: float, track_id: str | None = None
@@ -194,7 +195,9 @@ class Repository:
         return Page([TrackReport(t=r["t"], id=r["track_id"], lat=r["lat"], lon=r["lon"], alt=r["alt"],
                                  vel_enu=(r["vel_e"], r["vel_n"], r["vel_u"]), cls=r["cls"],
                                  confidence=r["confidence"], uas_id=r["uas_id"], icao=r["icao"],
-                                 sensors=tuple(r["sensors"]) if r["sensors"] is not None else None)
+                                 sensors=tuple(r["sensors"]) if r["sensors"] is not None else None,
+                                 sigma_m=r["sigma_m"],
+                                 members=tuple(r["members"]) if r["members"] is not None else None)
                      for r in rows], cursor)
 
     def detections(self, site_id: str, t_from: float, t_to: float) -> list[dict[str, Any]]:

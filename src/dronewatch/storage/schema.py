@@ -84,6 +84,8 @@ track_points = Table(
     Column("uas_id", String(64)),
     Column("icao", String(16)),
     Column("sensors", JSON),
+    Column("sigma_m", Float),
+    Column("members", JSON),
     Index("ix_track_points_site_t", "site_id", "t"),
     Index("ix_track_points_site_track_t", "site_id", "track_id", "t"),
 )

@@ -63,7 +63,8 @@ def test_detections_keep_operator_positions_apart(repo: Repository) -> None:
 
 def test_track_history_by_time_window(repo: Repository) -> None:
     reports = [TrackReport(t=NOW + k, id=f"T{k % 2}", lat=31.7 + k * 1e-4, lon=-106.5, alt=1200.0,
-                           vel_enu=(1.0, 2.0, 0.0), cls="drone", sensors=("radar-1",)) for k in range(10)]
+                           vel_enu=(1.0, 2.0, 0.0), cls="drone", sensors=("radar-1",), sigma_m=4.5 + k,
+                           members=("north/T7", "south/T3") if k % 2 else None) for k in range(10)]
     repo.add_track_points("station", reports)
     assert repo.track_history("station", NOW + 2, NOW + 5) == reports[2:6]
     assert [r.t for r in repo.track_history("station", NOW, NOW + 9, "T1")] == [NOW + k for k in (1, 3, 5, 7, 9)]
