@@ -10,7 +10,6 @@ process, once as three worker processes on NATS (each site's, and the region's w
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import numpy as np
 
 from dronewatch.bus import InProcessBus, Message, subject
 from dronewatch.config import RegionConfig
-from dronewatch.formats.scenario import record_to_dict
+from dronewatch.formats.scenario import record_to_dict, record_to_line
 from dronewatch.geo import LocalFrame
 from dronewatch.model import Alert, Detection, Record, Scan, Sensor, TrackReport, Truth, Zone
 from dronewatch.service.pipeline import Pipeline
@@ -33,59 +32,42 @@ from dronewatch.service.region import RegionalPicture
 from dronewatch.sim.custom import load_scenario
 from dronewatch.sim.engine import SimScenario, generate
 
+
+def station(number: int, east_m: float) -> str:
+    """A station's radar and RF direction finder, ``east_m`` east of the first one, 2.2 km cover each."""
+    return f"""
+[[sensor]]
+id = "radar-{number}"
+kind = "radar"
+east_m = {east_m}
+north_m = 0
+mast_m = 8
+sigma = {{ range_m = 5.0, azimuth_deg = 0.5, elevation_deg = 0.5 }}
+pd = 0.9
+clutter_per_scan = 3
+min_range_m = 80
+max_range_m = 2200
+max_elevation_deg = 60
+
+[[sensor]]
+id = "rf-{number}"
+kind = "rf"
+east_m = {east_m + 30}
+north_m = 0
+mast_m = 6
+sigma = {{ azimuth_deg = 2.0 }}
+pd = 0.9
+max_range_m = 2200
+"""
+
+
 SCENARIO = """
 [scenario]
 name = "two-stations"
 duration_s = 420
 site = { lat = 31.70, lon = -106.40, alt = 1150.0 }
 zone = []
-
-[[sensor]]
-id = "radar-1"
-kind = "radar"
-east_m = 0
-north_m = 0
-mast_m = 8
-sigma = { range_m = 5.0, azimuth_deg = 0.5, elevation_deg = 0.5 }
-pd = 0.9
-clutter_per_scan = 3
-min_range_m = 80
-max_range_m = 2200
-max_elevation_deg = 60
-
-[[sensor]]
-id = "rf-1"
-kind = "rf"
-east_m = 30
-north_m = 0
-mast_m = 6
-sigma = { azimuth_deg = 2.0 }
-pd = 0.9
-max_range_m = 2200
-
-[[sensor]]
-id = "radar-2"
-kind = "radar"
-east_m = 3000
-north_m = 0
-mast_m = 8
-sigma = { range_m = 5.0, azimuth_deg = 0.5, elevation_deg = 0.5 }
-pd = 0.9
-clutter_per_scan = 3
-min_range_m = 80
-max_range_m = 2200
-max_elevation_deg = 60
-
-[[sensor]]
-id = "rf-2"
-kind = "rf"
-east_m = 3030
-north_m = 0
-mast_m = 6
-sigma = { azimuth_deg = 2.0 }
-pd = 0.9
-max_range_m = 2200
-
+""" + station(1, 0.0) + station(2, 3000.0) + """
 [[object]]
 type = "waypoints"
 id = "crosser"
@@ -267,12 +249,12 @@ def test_two_sites_and_their_region_as_worker_processes_on_nats(tmp_path: Path, 
                 assert put.status_code == 200, put.text
             sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             for name in SITES:
-                sender.sendto("".join(line_of(r) for r in sensors[name]).encode(), ("127.0.0.1", ports[name]))
+                sender.sendto("".join(record_to_line(r) for r in sensors[name]).encode(), ("127.0.0.1", ports[name]))
             time.sleep(0.5)
             started = time.monotonic()
             by_second: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
             for t, name, record in timeline:
-                by_second[int(t - scenario.t0)][name].append(line_of(record))
+                by_second[int(t - scenario.t0)][name].append(record_to_line(record))
             for second in sorted(by_second):
                 time.sleep(max(0.0, started + second / 12.0 - time.monotonic()))
                 for name, lines in by_second[second].items():
@@ -298,10 +280,6 @@ def test_two_sites_and_their_region_as_worker_processes_on_nats(tmp_path: Path, 
                 process.wait(20)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-def line_of(record: Record) -> str:
-    return json.dumps(record_to_dict(record)) + "\n"
 
 
 def worker(config: Path, *parts: str) -> subprocess.Popen[str]:
