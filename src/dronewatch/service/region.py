@@ -65,7 +65,8 @@ class RegionalPicture:
                 fusion.set_picture(site, reports)
                 latest_t = max([latest_t, *(r.t for r in reports)])
                 counters.counts["pictures"] += 1
-                regional = fusion.step(latest_t)
+                # some ms per hundred tracks: off the event loop (only this loop touches the fusion)
+                regional = await asyncio.to_thread(fusion.step, latest_t)
                 counters.counts["merged"] += sum(len(r.members or ()) > 1 for r in regional)
                 await pipeline.publish("tracks", [ScenarioInfo({"next_track_number": fusion.next_number}),
                                                   *regional])

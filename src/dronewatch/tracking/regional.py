@@ -7,25 +7,28 @@ its assessment raises one alert per zone, not one per site.
 A step takes every site's latest picture, predicts each track to the step's time, and groups tracks
 of different sites that are the same object. Two tracks are the same object when their distance,
 measured in their combined uncertainty, is within the gate, and their velocities agree; a pair that
-was together before is held with a wider gate (two trackers' estimates of one object wander apart
-for a moment, and a regional track that splits and joins again would flicker its identity). Sites are
+was together before is held with a wider gate, on positions alone (two trackers' estimates of one
+object wander apart for a moment, their velocities most of all while it manoeuvres, and a regional
+track that splits and joins again would flicker its identity). Sites are
 taken in turn, each one's tracks matched to the groups so far by optimal assignment: a site never
 puts two of its tracks into one group (its tracker already judged them two objects). Tracks that
 share a Remote ID or ICAO identity are one object whatever the distance.
 
-A regional track keeps its id while any of its members goes on; a new object gets the next number.
-Its estimate is the members' positions and velocities weighted by the inverse of their variance.
+A regional track keeps its id while any of its members goes on; when a pair parts, the surer side
+keeps it; new site tracks where a regional track was lost in the last ``stale_s`` take its id (a
+hand-over with a gap, a site tracker that lost the object and found it again); a new object gets the
+next number. Its estimate is the members' positions and velocities weighted by the inverse of their variance.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial import cKDTree
 
 from dronewatch.geo import LocalFrame
 from dronewatch.model import Sensor, TrackReport, Zone
@@ -108,8 +111,11 @@ class RegionalFusion:
         self._lost = {key: e for key, e in {**self._lost, **self._last}.items()
                       if key not in now and t - e.t <= self.config.stale_s}
         self._last = now
-        return [self._merged(ids[g], estimates[g], [reports[i] for i in group], [members[i] for i in group])
-                for g, group in enumerate(groups)]
+        if not groups or self.frame is None:
+            return []
+        lat, lon, alt = self.frame.to_geodetic(np.array([e.position for e in estimates]))
+        return [_merged(ids[g], estimates[g], (float(lat[g]), float(lon[g]), float(alt[g])),
+                        [reports[i] for i in group], [members[i] for i in group]) for g, group in enumerate(groups)]
 
     def _fresh(self, t: float) -> tuple[list[str], list[TrackReport]]:
         members: list[str] = []
@@ -129,37 +135,47 @@ class RegionalFusion:
         """Indices of ``reports`` that are one object each, sites matched in turn to the groups so far."""
         config = self.config
         site_of = [m.split("/", 1)[0] for m in members]
+        identities = [{f"uas {r.uas_id}"} if r.uas_id else set() for r in reports]
+        for found, report in zip(identities, reports, strict=True):
+            if report.icao:
+                found.add(f"icao {report.icao}")
         groups: list[list[int]] = []
         for site in dict.fromkeys(site_of):
             mine = [i for i, s in enumerate(site_of) if s == site]
             open_groups = [g for g, group in enumerate(groups) if all(site_of[i] != site for i in group)]
             matched: set[int] = set()
             if open_groups:
+                # the groups holding a Remote ID or ICAO identity that one of this site's tracks carries too
+                owner = {name: column for column, g in enumerate(open_groups) for j in groups[g]
+                         for name in identities[j]}
+                shared: dict[int, set[int]] = {}
+                for row, i in enumerate(mine):
+                    for name in identities[i] & owner.keys():
+                        shared.setdefault(owner[name], set()).add(row)
                 cost = np.full((len(mine), len(open_groups)), np.inf)
-                for column, g in enumerate(open_groups):
-                    group = groups[g]
-                    weights = 1.0 / variance[group]
-                    centre = (position[group] * weights[:, None]).sum(0) / weights.sum()
-                    centre_variance = 1.0 / weights.sum()
-                    distance = np.linalg.norm(position[mine] - centre, axis=1)
-                    normalised = distance ** 2 / (variance[mine] + centre_variance + config.bias_m ** 2)
-                    speed_difference = np.linalg.norm(velocity[mine] - velocity[group].mean(0), axis=1)
-                    before = {self._regional_of.get(members[i]) for i in group} - {None}
-                    settled = all(self._settled(members[i], t) for i in group)
-                    for row, i in enumerate(mine):
-                        if _same_identity(reports[i], [reports[j] for j in group]):
-                            cost[row, column] = 0.0
-                            continue
-                        held = self._regional_of.get(members[i]) in before
-                        gate = config.hold_gate if held else config.gate
-                        # a pair held from before stays on its positions: two trackers' velocities disagree for
-                        # a second or two whenever the object manoeuvres (a loop, a pull-up, a stop)
-                        slack = (math.inf if held else
-                                 1.0 if settled and self._settled(members[i], t) else _NEW_TRACK_SPEED_SLACK)
-                        if (normalised[row] <= gate and distance[row] <= config.max_distance_m
-                                and speed_difference[row] <= config.max_speed_difference_mps * slack):
-                            # a pair held from before is preferred to a new one at the same distance
-                            cost[row, column] = normalised[row] * (0.5 if held else 1.0)
+                centres, centre_variance, mean_velocity, before, settled = self._describe(
+                    t, [groups[g] for g in open_groups], members, position, velocity, variance)
+                # only the tracks near enough can join a group (or one with an identity they share)
+                near = cKDTree(centres).query_ball_point(position[mine], r=config.max_distance_m)
+                rows = np.array([row for row, columns in enumerate(near) for _ in columns], dtype=np.intp)
+                columns = np.array([column for found in near for column in found], dtype=np.intp)
+                index = np.asarray(mine, dtype=np.intp)[rows]
+                distance = np.linalg.norm(position[index] - centres[columns], axis=1)
+                normalised = distance ** 2 / (variance[index] + centre_variance[columns] + config.bias_m ** 2)
+                held = np.array([self._regional_of.get(members[i]) in before[c]
+                                 for i, c in zip(index, columns, strict=True)], dtype=bool)
+                both_settled = np.array([settled[c] and self._settled(members[i], t)
+                                         for i, c in zip(index, columns, strict=True)], dtype=bool)
+                # a pair held from before stays on its positions: two trackers' velocities disagree for a
+                # second or two whenever the object manoeuvres (a loop, a pull-up, a stop)
+                slack = np.where(held, np.inf, np.where(both_settled, 1.0, _NEW_TRACK_SPEED_SLACK))
+                agree = (np.linalg.norm(velocity[index] - mean_velocity[columns], axis=1)
+                         <= config.max_speed_difference_mps * slack)
+                fits = (normalised <= np.where(held, config.hold_gate, config.gate)) & agree
+                # a pair held from before is preferred to a new one at the same distance
+                cost[rows[fits], columns[fits]] = normalised[fits] * np.where(held[fits], 0.5, 1.0)
+                for column, sharing in shared.items():
+                    cost[list(sharing), column] = 0.0
                 finite = np.where(np.isfinite(cost), cost, 1e12)
                 for row, column in zip(*linear_sum_assignment(finite), strict=True):
                     if np.isfinite(cost[row, column]):
@@ -168,12 +184,27 @@ class RegionalFusion:
             groups += [[i] for i in mine if i not in matched]
         return groups
 
+    def _describe(self, t: float, groups: list[list[int]], members: list[str], position: np.ndarray,
+                  velocity: np.ndarray, variance: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[set[str]], list[bool]]:
+        """Per group: its centre and the centre's variance (inverse-variance weighted), its mean velocity, the
+        regional ids its members had, and whether all of them are settled."""
+        weights = [1.0 / variance[group] for group in groups]
+        centres = np.array([(position[group] * w[:, None]).sum(0) / w.sum() for group, w in zip(groups, weights,
+                                                                                                   strict=True)])
+        centre_variance = np.array([1.0 / w.sum() for w in weights])
+        mean_velocity = np.array([velocity[group].mean(0) for group in groups])
+        before = [{r for i in group if (r := self._regional_of.get(members[i])) is not None} for group in groups]
+        settled = [all(self._settled(members[i], t) for i in group) for group in groups]
+        return centres, centre_variance, mean_velocity, before, settled
+
     def _name(self, t: float, groups: list[list[int]], members: list[str], estimates: list[_Estimate]) -> list[str]:
         """Each group's regional id: the one most of its members had (ties: the oldest); for a group of new
         members only, a regional track lost in the last ``stale_s`` where it would be now (a site's tracker
         that lost the object and found it again, a hand-over with a gap); else the next number."""
         ids: list[str | None] = [None] * len(groups)
         taken: set[str] = set()
+
         def claim(g: int) -> tuple[int, float, float]:
             # bigger groups first, then the surer one (a track leaving its site's cover coasts, growing
             # uncertain, while the one that goes on is updated), then the one with the oldest member
@@ -210,21 +241,6 @@ class RegionalFusion:
                 self.next_number += 1
         return [i for i in ids if i is not None]
 
-    def _merged(self, regional_id: str, estimate: _Estimate, reports: list[TrackReport],
-                members: list[str]) -> TrackReport:
-        assert self.frame is not None
-        lat, lon, alt = self.frame.to_geodetic(estimate.position)
-        best = max(reports, key=lambda r: r.confidence or 0.0)
-        sensors = [f"{m.split('/', 1)[0]}/{s}" for r, m in zip(reports, members, strict=True) for s in r.sensors or ()]
-        return TrackReport(
-            t=estimate.t, id=regional_id, lat=float(lat), lon=float(lon), alt=float(alt),
-            vel_enu=(round(float(estimate.velocity[0]), 3), round(float(estimate.velocity[1]), 3),
-                     round(float(estimate.velocity[2]), 3)),
-            cls=best.cls, confidence=best.confidence,
-            uas_id=next((r.uas_id for r in reports if r.uas_id), None),
-            icao=next((r.icao for r in reports if r.icao), None),
-            sensors=tuple(dict.fromkeys(sensors)), sigma_m=round(float(np.sqrt(estimate.variance)), 2),
-            members=tuple(sorted(members)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,17 +252,29 @@ class _Estimate:
     """Per axis, m²."""
 
 
+def _merged(regional_id: str, estimate: _Estimate, where: tuple[float, float, float], reports: list[TrackReport],
+            members: list[str]) -> TrackReport:
+    """The regional track of a group: its estimate at ``where`` (latitude, longitude, altitude), the surest
+    class of its members, their identities, and their sensors and tracks named by site."""
+    best = max(reports, key=lambda r: r.confidence or 0.0)
+    sensors = [f"{m.split('/', 1)[0]}/{s}" for r, m in zip(reports, members, strict=True) for s in r.sensors or ()]
+    velocity = estimate.velocity
+    return TrackReport(
+        t=estimate.t, id=regional_id, lat=where[0], lon=where[1], alt=where[2],
+        vel_enu=(round(float(velocity[0]), 3), round(float(velocity[1]), 3), round(float(velocity[2]), 3)),
+        cls=best.cls, confidence=best.confidence,
+        uas_id=next((r.uas_id for r in reports if r.uas_id), None),
+        icao=next((r.icao for r in reports if r.icao), None),
+        sensors=tuple(dict.fromkeys(sensors)), sigma_m=round(float(np.sqrt(estimate.variance)), 2),
+        members=tuple(sorted(members)))
+
+
 def _fused(t: float, position: np.ndarray, velocity: np.ndarray, variance: np.ndarray) -> _Estimate:
     """The members' estimates weighted by the inverse of their variance."""
     weights = 1.0 / variance
     total = float(weights.sum())
     return _Estimate(t, (position * weights[:, None]).sum(0) / total, (velocity * weights[:, None]).sum(0) / total,
                      1.0 / total)
-
-
-def _same_identity(report: TrackReport, others: Sequence[TrackReport]) -> bool:
-    return any((report.uas_id and report.uas_id == o.uas_id) or (report.icao and report.icao == o.icao)
-               for o in others)
 
 
 def _number(regional_id: str) -> int:
