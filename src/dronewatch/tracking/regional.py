@@ -35,6 +35,7 @@ from dronewatch.model import Sensor, TrackReport, Zone
 
 _UNKNOWN_SIGMA_M = 50.0
 """A track without ``sigma_m`` (a replayed file's, say) is taken as this far off."""
+_LEAST_SIGMA_M = 1.0
 _CHI2_3DOF_99 = 11.34
 _NEW_TRACK_SPEED_SLACK = 2.0
 _SETTLE_S = 5.0
@@ -101,7 +102,9 @@ class RegionalFusion:
             dt = np.array([t - r.t for r in reports])[:, None]
             velocity = np.array([r.vel_enu for r in reports], dtype=np.float64)
             position = self.frame.positions_of(reports) + velocity * dt
-            variance = np.array([(r.sigma_m or _UNKNOWN_SIGMA_M) ** 2 for r in reports])
+            sigma = np.array([r.sigma_m if r.sigma_m is not None else _UNKNOWN_SIGMA_M for r in reports])
+            # a sigma that is no number, or next to none, must not outweigh every other site's track
+            variance = np.maximum(np.where(np.isfinite(sigma), sigma, _UNKNOWN_SIGMA_M), _LEAST_SIGMA_M) ** 2
             groups = self._group(t, members, reports, position, velocity, variance)
             estimates = [_fused(t, position[g], velocity[g], variance[g]) for g in groups]
         ids = self._name(t, groups, members, estimates)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dronewatch.geo import LocalFrame
 from dronewatch.model import Sensor, TrackReport
@@ -127,3 +129,30 @@ def test_when_a_pair_parts_the_surer_track_keeps_the_id() -> None:
         if k < 6:
             assert tracks == {("east/T9", "west/T1"): "border-1"}
     assert tracks[("east/T9",)] == "border-1" and tracks[("west/T1",)] != "border-1"
+
+
+track_strategy = st.builds(
+    lambda east, north, up, speed, sigma, uas: (east, north, up, speed, sigma, uas),
+    st.floats(-3000, 3000), st.floats(-3000, 3000), st.floats(0, 500), st.floats(-40, 40),
+    st.one_of(st.none(), st.floats(0, 1e6), st.just(float("nan"))), st.sampled_from([None, "U1", "U2"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["west", "east", "south"]), st.lists(track_strategy, max_size=6)),
+                min_size=1, max_size=5))
+def test_every_site_track_is_in_one_regional_track_and_no_site_twice_in_one(
+        steps: list[dict[str, list[tuple[float, float, float, float, float | None, str | None]]]]) -> None:
+    region = fusion()
+    for k, pictures in enumerate(steps):
+        t = T0 + k
+        for site, tracks in pictures.items():
+            region.set_picture(site, [
+                report(f"T{n}", t, east, north, up=up, vel=(speed, 0.0, 0.0), sigma=sigma, uas_id=uas)
+                for n, (east, north, up, speed, sigma, uas) in enumerate(tracks)])
+        out = region.step(t)
+        members = [m for r in out for m in r.members or ()]
+        fresh = {f"{site}/T{n}" for site, tracks in pictures.items() for n in range(len(tracks))}
+        assert fresh <= set(members) and len(members) == len(set(members))
+        assert all(len({m.split("/")[0] for m in r.members or ()}) == len(r.members or ()) for r in out)
+        assert len({r.id for r in out}) == len(out)
+        assert all(np.isfinite([r.lat, r.lon, r.alt, *r.vel_enu]).all() for r in out)
