@@ -81,6 +81,7 @@ class Pipeline:
         if unknown := set(self.stages) - set(STAGES):
             raise ConfigError(f"unknown stage(s) {', '.join(sorted(unknown))}: stages are {', '.join(STAGES)}")
         self.site_id = site_id
+        self.live = live
         self.region = region
         self.first_alert_number = first_alert_number
         self.bus = bus if bus is not None else InProcessBus()
@@ -365,8 +366,11 @@ class Pipeline:
         await self.publish("picture", picture)
         if reports[0].t - assessor.assessed_at < assessor.config.period_s - 1e-9:
             return
-        # the step runs beside the picture: the next track update is not held up by it, and a step that
-        # takes longer than the period goes on with the latest tracks, skipping the ones it could not take
+        if not self.live:  # a replay: every step in its turn, so that the same file gives the same alerts
+            await self._step(assessor, reports, counters)
+            return
+        # live, the step runs beside the picture: the next track update is not held up by it, and a step
+        # that takes longer than the period goes on with the latest tracks, skipping the ones it could not take
         if self._due is not None:
             counters.counts["steps_skipped"] += 1
         self._due = reports
@@ -379,14 +383,17 @@ class Pipeline:
             if reports[0].t - assessor.assessed_at < assessor.config.period_s - 1e-9:
                 continue  # came while the step before ran, and is too soon after it
             try:
-                async with self._book_lock:
-                    # the classifier and rules take some ms per hundred tracks: off the event loop
-                    alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports)
-                    if alerts:
-                        counters.counts["updates"] += 1
-                        await self._publish_alerts(alerts, counters)
+                await self._step(assessor, reports, counters)
             except Exception as error:
                 counters.failed("assessment", "step", error)
+
+    async def _step(self, assessor: Assessor, reports: list[TrackReport], counters: StageCounters) -> None:
+        async with self._book_lock:
+            # the classifier and rules take some ms per hundred tracks: off the event loop
+            alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports)
+            if alerts:
+                counters.counts["updates"] += 1
+                await self._publish_alerts(alerts, counters)
 
     async def _publish_alerts(self, alerts: Sequence[Alert], counters: StageCounters) -> None:
         counters.counts["alert_lines"] += len(alerts)
@@ -482,8 +489,10 @@ class Pipeline:
             position = (reader, max(sequences)) if sequences else None
             if records or position is not None:  # an empty picture (no track left) has nothing to write
                 self._storing = True
-                await self._store_until_written(repository, records, counters, position)
-                self._storing = False
+                try:
+                    await self._store_until_written(repository, records, counters, position)
+                finally:
+                    self._storing = False
             if position is not None:
                 stored_up_to = position[1]
             await subscription.done(*batch)
