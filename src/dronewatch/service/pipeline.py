@@ -120,7 +120,8 @@ class Pipeline:
         """Held by an assessment step and by a command: a command never lands inside a step."""
         self._zones: list[Zone] = []
         self._restored = False
-        self._storing = False
+        self._busy = 0
+        """Messages a stage (tracker, assessment, storage) has taken off its queue and not finished."""
         self._sensors: list[Sensor] = []
 
     def stage(self, name: str) -> StageCounters:
@@ -216,9 +217,10 @@ class Pipeline:
         raise TimeoutError("the pipeline did not drain")
 
     def _idle(self) -> bool:
-        """Every queue empty, no assessment step to finish, and storage not holding a batch it could not write yet."""
+        """Every queue empty, no assessment step to finish, no message a stage has taken and not finished
+        (storage may hold a batch it cannot write yet)."""
         stepping = self._due is not None or (self._stepping is not None and not self._stepping.done())
-        return not (self._storing or stepping) and all(s.queue.qsize() == 0 for s in self._subscriptions.values())
+        return not (self._busy or stepping) and all(s.queue.qsize() == 0 for s in self._subscriptions.values())
 
     async def restore(self, repository: Repository) -> None:
         """The site as storage holds it, for the parts running here: sensors (for the edge, the tracker and
@@ -275,12 +277,16 @@ class Pipeline:
         while (message := await subscription.get()) is not None:
             counters.counts["messages"] += 1
             records = records_of(message, counters, "tracker")
-            # the tracker's arithmetic off the event loop, which carries the API and the other stages too
-            for stream, out in await asyncio.to_thread(self._track, records, counters, message.subject):
-                if stream == "operators":
-                    await self._publish_operator(out[0])  # type: ignore[arg-type]
-                else:
-                    await self.publish(stream, out)
+            self._busy += 1  # taken off its queue, not yet published: drain waits for it
+            try:
+                # the tracker's arithmetic off the event loop, which carries the API and the other stages too
+                for stream, out in await asyncio.to_thread(self._track, records, counters, message.subject):
+                    if stream == "operators":
+                        await self._publish_operator(out[0])  # type: ignore[arg-type]
+                    else:
+                        await self.publish(stream, out)
+            finally:
+                self._busy -= 1
             await subscription.done(message)
 
     def _track(self, records: Sequence[Record], counters: StageCounters, where: str
@@ -326,10 +332,13 @@ class Pipeline:
         subscription = self._subscriptions["assessment"]
         await self._publish_state()  # the site as restored, for views that start before any change
         while (message := await subscription.get()) is not None:
+            self._busy += 1
             try:
                 await self._assess(records_of(message, counters, "assessment"), counters)
             except Exception as error:
                 counters.failed("assessment", message.subject, error)
+            finally:
+                self._busy -= 1
             await subscription.done(message)
 
     async def _publish_state(self) -> None:
@@ -488,11 +497,11 @@ class Pipeline:
             sequences = [m.sequence for m in fresh if m.sequence is not None]
             position = (reader, max(sequences)) if sequences else None
             if records or position is not None:  # an empty picture (no track left) has nothing to write
-                self._storing = True
+                self._busy += 1
                 try:
                     await self._store_until_written(repository, records, counters, position)
                 finally:
-                    self._storing = False
+                    self._busy -= 1
             if position is not None:
                 stored_up_to = position[1]
             await subscription.done(*batch)
