@@ -32,12 +32,13 @@ replays and the simulator wait for room instead, so they lose nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -196,9 +197,10 @@ class Pipeline:
         self._tasks = [asyncio.create_task(supervise(name, work, self.stage(name)), name=name)
                        for name, work in workers]
         await self._stopping.wait()
-        for task in [*self._tasks, *([self._stepping] if self._stepping else [])]:
+        running = [*self._tasks, *([self._stepping] if self._stepping else [])]
+        for task in running:
             task.cancel()
-        await asyncio.gather(*self._tasks, *([self._stepping] if self._stepping else []), return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
         if self.view is not None:
             self.view.close()
 
@@ -215,6 +217,15 @@ class Pipeline:
                     return
             await asyncio.sleep(0.02)
         raise TimeoutError("the pipeline did not drain")
+
+    @contextlib.contextmanager
+    def _working(self) -> Iterator[None]:
+        """Around a message a stage has taken off its queue and not finished: :meth:`drain` waits for it."""
+        self._busy += 1
+        try:
+            yield
+        finally:
+            self._busy -= 1
 
     def _idle(self) -> bool:
         """Every queue empty, no assessment step to finish, no message a stage has taken and not finished
@@ -277,22 +288,15 @@ class Pipeline:
         while (message := await subscription.get()) is not None:
             counters.counts["messages"] += 1
             records = records_of(message, counters, "tracker")
-            self._busy += 1  # taken off its queue, not yet published: drain waits for it
-            try:
+            with self._working():
                 # the tracker's arithmetic off the event loop, which carries the API and the other stages too
-                for stream, out in await asyncio.to_thread(self._track, records, counters, message.subject):
-                    if stream == "operators":
-                        await self._publish_operator(out[0])  # type: ignore[arg-type]
-                    else:
-                        await self.publish(stream, out)
-            finally:
-                self._busy -= 1
+                for out in await asyncio.to_thread(self._track, records, counters, message.subject):
+                    await self.bus.publish(out)
             await subscription.done(message)
 
-    def _track(self, records: Sequence[Record], counters: StageCounters, where: str
-               ) -> list[tuple[str, Sequence[Record]]]:
+    def _track(self, records: Sequence[Record], counters: StageCounters, where: str) -> list[Message]:
         """A message's records through the tracker: what to publish, in order. Runs in a thread, one at a time."""
-        out: list[tuple[str, Sequence[Record]]] = []
+        out: list[Message] = []
         passed: list[Record] = []
         for record in records:
             if isinstance(record, Sensor | Zone):
@@ -308,7 +312,7 @@ class Pipeline:
             if isinstance(record, Detection):
                 counters.counts["detections"] += 1
                 if record.uas_id and record.operator_lat is not None and record.operator_lon is not None:
-                    out.append(("operators", [record]))
+                    out.append(self._operator(record))
             for snapshot in snapshots:
                 frame = self.stream.tracker.site
                 assert frame is not None
@@ -316,29 +320,28 @@ class Pipeline:
                 counters.counts["snapshots"] += 1
                 # where numbering goes on, for a tracker restarted before storage has caught up
                 numbering = ScenarioInfo({"next_track_number": self.stream.tracker.next_track_number})
-                out.append(("tracks", [*passed, numbering, *reports]))
+                out.append(Message(subject(self.site_id, "tracks"), records=[*passed, numbering, *reports]))
                 passed = []
-        out.append(("tracks", passed))
+        if passed:
+            out.append(Message(subject(self.site_id, "tracks"), records=passed))
         return out
 
-    async def _publish_operator(self, detection: Detection) -> None:
+    def _operator(self, detection: Detection) -> Message:
         """Where a Remote ID drone's operator stands: its own subject, which only entitled roles read."""
         position = {"type": "operator", "t": detection.t, "uas_id": detection.uas_id,
                     "lat": detection.operator_lat, "lon": detection.operator_lon}
-        await self.bus.publish(Message(subject(self.site_id, "operators"), (json.dumps(position) + "\n").encode()))
+        return Message(subject(self.site_id, "operators"), (json.dumps(position) + "\n").encode())
 
     async def _assessment(self) -> None:
         counters = self.stage("assessment")
         subscription = self._subscriptions["assessment"]
         await self._publish_state()  # the site as restored, for views that start before any change
         while (message := await subscription.get()) is not None:
-            self._busy += 1
-            try:
-                await self._assess(records_of(message, counters, "assessment"), counters)
-            except Exception as error:
-                counters.failed("assessment", message.subject, error)
-            finally:
-                self._busy -= 1
+            with self._working():
+                try:
+                    await self._assess(records_of(message, counters, "assessment"), counters)
+                except Exception as error:
+                    counters.failed("assessment", message.subject, error)
             await subscription.done(message)
 
     async def _publish_state(self) -> None:
@@ -497,11 +500,8 @@ class Pipeline:
             sequences = [m.sequence for m in fresh if m.sequence is not None]
             position = (reader, max(sequences)) if sequences else None
             if records or position is not None:  # an empty picture (no track left) has nothing to write
-                self._busy += 1
-                try:
+                with self._working():
                     await self._store_until_written(repository, records, counters, position)
-                finally:
-                    self._busy -= 1
             if position is not None:
                 stored_up_to = position[1]
             await subscription.done(*batch)
