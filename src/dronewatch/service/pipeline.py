@@ -57,11 +57,14 @@ from dronewatch.model import Alert, Detection, Record, Scan, ScenarioInfo, Senso
 from dronewatch.service.view import SiteView
 from dronewatch.service.worker import LoopLag, StageCounters, backoff_s, records_of, supervise
 from dronewatch.storage import Repository
-from dronewatch.tracking import StreamTracker, Tracker, TrackerConfig
+from dronewatch.tracking import StreamTracker, Tracker, TrackerConfig, TrackSnapshot
 
 log = logging.getLogger(__name__)
 _STORE_BATCH = 500
 STAGES = ("tracker", "assessment", "storage")
+CLOSE_WAITING_S = 0.05
+"""A live feed's pause after which the scans of sensors without scan lines (direction finders, Remote ID
+receivers) are taken as whole: one scan's detections come together, within milliseconds."""
 
 
 class Pipeline:
@@ -285,7 +288,19 @@ class Pipeline:
     async def _tracker(self) -> None:
         counters = self.stage("tracker")
         subscription = self._subscriptions["tracker"]
-        while (message := await subscription.get()) is not None:
+        while True:
+            # live, a sensor's scan without a scan line is closed once the feed pauses, not a scan later;
+            # a replay closes it at the next later line, as `dronewatch track` does
+            pause = CLOSE_WAITING_S if self.live and self.stream.waiting() else None
+            try:
+                message = await asyncio.wait_for(subscription.get(), pause)
+            except TimeoutError:
+                with self._working():
+                    for out in await asyncio.to_thread(self._close_waiting, counters):
+                        await self.bus.publish(out)
+                continue
+            if message is None:
+                break
             counters.counts["messages"] += 1
             records = records_of(message, counters, "tracker")
             with self._working():
@@ -314,17 +329,28 @@ class Pipeline:
                 if record.uas_id and record.operator_lat is not None and record.operator_lon is not None:
                     out.append(self._operator(record))
             for snapshot in snapshots:
-                frame = self.stream.tracker.site
-                assert frame is not None
-                reports = snapshot.reports(frame)
-                counters.counts["snapshots"] += 1
-                # where numbering goes on, for a tracker restarted before storage has caught up
-                numbering = ScenarioInfo({"next_track_number": self.stream.tracker.next_track_number})
-                out.append(Message(subject(self.site_id, "tracks"), records=[*passed, numbering, *reports]))
+                out.append(self._snapshot_message(snapshot, passed, counters))
                 passed = []
         if passed:
             out.append(Message(subject(self.site_id, "tracks"), records=passed))
         return out
+
+    def _close_waiting(self, counters: StageCounters) -> list[Message]:
+        """The snapshots of scans closed because the feed paused (see ``CLOSE_WAITING_S``). Runs in a thread."""
+        try:
+            snapshots = self.stream.close_waiting()
+        except Exception as error:
+            counters.failed("tracker", "closing the scans of sensors without scan lines", error)
+            return []
+        return [self._snapshot_message(snapshot, [], counters) for snapshot in snapshots]
+
+    def _snapshot_message(self, snapshot: TrackSnapshot, passed: list[Record], counters: StageCounters) -> Message:
+        frame = self.stream.tracker.site
+        assert frame is not None
+        counters.counts["snapshots"] += 1
+        # where numbering goes on, for a tracker restarted before storage has caught up
+        numbering = ScenarioInfo({"next_track_number": self.stream.tracker.next_track_number})
+        return Message(subject(self.site_id, "tracks"), records=[*passed, numbering, *snapshot.reports(frame)])
 
     def _operator(self, detection: Detection) -> Message:
         """Where a Remote ID drone's operator stands: its own subject, which only entitled roles read."""

@@ -99,6 +99,18 @@ class ScanScheduler:
         self._ready = []
         return ready
 
+    def waiting(self) -> bool:
+        """Whether a sensor without scan lines has detections waiting for a later line to close them."""
+        return any(q.pending and q.without_scan_lines for q in self._queues.values())
+
+    def close_waiting(self) -> list[Batch]:
+        """Close the batches of sensors without scan lines now, not at the next later line: a live feed that
+        has gone quiet for a moment has sent the whole of those scans (see :meth:`StreamTracker.close_waiting`)."""
+        for sensor_id, queue in self._queues.items():
+            if queue.without_scan_lines and queue.pending:
+                self._ready.extend(self._group(sensor_id, queue, float("inf"), fill_empty=False))
+        return self._release()
+
     def _close_before(self, t: float) -> None:
         """Close the batches of sensors without scan lines that end before ``t``."""
         for sensor_id, queue in self._queues.items():
@@ -164,9 +176,9 @@ class StreamTracker:
     """A tracker fed one record at a time (a live feed): :meth:`feed` returns the snapshots the
     record completes, one per update time, as :func:`track_records` yields them for a file.
 
-    With ``immediate``, a snapshot follows every batch at once (a live feed cannot wait for the
-    next batch to learn that no other sensor reports the same time: that would add a scan
-    period of latency); snapshots of equal time may then repeat."""
+    With ``immediate``, a snapshot follows the batches of each time a record completes at once (a
+    live feed cannot wait for the next batch to learn that no other sensor reports the same
+    time: that would add a scan period of latency); snapshots of equal time may then repeat."""
 
     def __init__(self, tracker: Tracker | None = None, *, immediate: bool = False) -> None:
         self.tracker = tracker if tracker is not None else Tracker()
@@ -193,6 +205,16 @@ class StreamTracker:
             raise TrackingError(f"sensor {record.sensor!r} has no sensor line yet")
         return self._run(self._scheduler.feed(record))
 
+    def waiting(self) -> bool:
+        """Whether :meth:`close_waiting` has batches to close."""
+        return self._scheduler.waiting()
+
+    def close_waiting(self) -> list[TrackSnapshot]:
+        """The snapshots of the waiting batches of sensors without scan lines, closed now. A live feed calls
+        this when no record has come for a moment: such a sensor's scan is otherwise closed only by the next
+        later line, which on a quiet site is a scan period away (and then holds up the radar scan after it)."""
+        return self._run(self._scheduler.close_waiting())
+
     def finish(self) -> list[TrackSnapshot]:
         """The snapshots of what is still pending at the end of the stream."""
         out = self._run(self._scheduler.finish())
@@ -202,12 +224,13 @@ class StreamTracker:
 
     def _run(self, batches: list[Batch]) -> list[TrackSnapshot]:
         out = []
-        for sensor_id, t, detections in batches:
+        for n, (sensor_id, t, detections) in enumerate(batches):
             if not self.immediate and self._last_t is not None and t > self._last_t:
                 out.append(self.tracker.snapshot())
             self.tracker.process(sensor_id, t, detections)
             self._last_t = self.tracker.time
-            if self.immediate:
+            # several sensors' scans of one time closed together: one snapshot after the last of them
+            if self.immediate and (n + 1 == len(batches) or batches[n + 1][1] != t):
                 out.append(self.tracker.snapshot())
         return out
 

@@ -19,7 +19,7 @@ from dronewatch.assessment.commands import Command
 from dronewatch.config import IngestConfig
 from dronewatch.ingest.gate import INPUT_TYPES, Origin
 from dronewatch.ingest.sources import FileReplay, JsonLinesListener, Simulator
-from dronewatch.model import Detection, Record
+from dronewatch.model import Detection, Record, TrackReport
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.sim import engine
 from dronewatch.sim.scenarios import built_in, station_sensors, station_zones
@@ -248,3 +248,34 @@ def test_the_site_configuration_tunes_the_pipelines_tracker_and_threat_rules(rep
     assert pipeline.stream.tracker.config.confirm_hits == 4
     assert pipeline.assessor is not None and pipeline.assessor.config.critical_horizon_s == 90.0
     assert pipeline.stats()["tracker"]["detections"] > 100
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_live_a_scan_without_a_scan_line_is_tracked_once_the_feed_pauses(live: bool) -> None:
+    """A Remote ID receiver writes no scan lines: its scan is known whole only from a later line. Live, a
+    pause in the feed closes it (a quiet site does not wait a scan period); a replay waits for the line."""
+    receiver = next(s for s in station_sensors() if s.kind == "remoteid")
+    reports = [Detection(t=NOW + k, sensor=receiver.id, lat=31.70 + 1e-5 * k, lon=-106.40, alt=1200.0,
+                         uas_id="RID-1") for k in range(5)]
+
+    async def scenario() -> set[float]:
+        pipeline = Pipeline("station", live=live)
+        seen: set[float] = set()
+        tracks = pipeline.bus.subscribe("dw.station.tracks")
+        task = asyncio.create_task(pipeline.run())
+        await pipeline.admit([receiver, *reports], Origin("replay", live=False), pipeline.stage("test"), "test")
+
+        async def read() -> None:
+            while (message := await tracks.get()) is not None:
+                seen.update(r.t for r in message.records or () if isinstance(r, TrackReport))
+
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(1.0)
+        reader.cancel()
+        pipeline.stop()
+        await task
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert NOW + 3 in seen  # closed by the next line in either case
+    assert (NOW + 4 in seen) is live

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dronewatch.model import Detection, Record, Scan, Sensor
-from dronewatch.tracking import ScanScheduler
+from dronewatch.tracking import ScanScheduler, StreamTracker
 
 
 def radar(sensor_id: str = "r", period_s: float | None = None) -> Sensor:
@@ -39,3 +39,22 @@ def test_batches_of_several_sensors_come_out_in_time_order() -> None:
     records: list[Record] = [radar("a"), radar("b"), plot(1.0, "a"), plot(1.5, "b"), plot(2.0, "a"), plot(2.0, "b"),
                              plot(3.0, "a")]
     assert batches(records) == [("a", 1.0, 1), ("b", 1.5, 1), ("a", 2.0, 1), ("b", 2.0, 1), ("a", 3.0, 1)]
+
+
+def test_live_stream_gives_one_snapshot_per_time_a_record_completes() -> None:
+    """Live (``immediate``), two sensors' scans of one time closed by one record make one snapshot, taken
+    after both: the first would be stale before it was sent."""
+    stream = StreamTracker(immediate=True)
+    for record in [radar("a"), radar("b"), plot(1.0, "a"), plot(1.0, "b"), plot(2.0, "a"), plot(2.0, "b")]:
+        assert stream.feed(record) == []  # neither has shown yet whether it writes scan lines
+    assert [s.t for s in stream.feed(plot(3.0, "a"))] == [1.0, 2.0]
+
+
+def test_close_waiting_closes_the_scans_of_sensors_without_scan_lines_only() -> None:
+    scheduler = ScanScheduler()
+    for record in [radar("a"), radar("b"), plot(1.0, "a"), plot(2.0, "a"), plot(2.0, "b"), Scan(2.0, "b"),
+                   plot(3.0, "a"), plot(3.0, "b")]:
+        scheduler.feed(record)
+    assert scheduler.waiting()  # a has shown it writes no scan lines, b that it does
+    assert [(s, t, len(d)) for s, t, d in scheduler.close_waiting()] == [("a", 3.0, 1)]
+    assert not scheduler.waiting()
