@@ -2,7 +2,8 @@
 """Developer entry point: ``python3 dev.py demo`` or ``python3 dev.py test``.
 
 Each command creates ``.venv`` beside this file if it is missing, installs the
-package into it (editable, with the test tools), then runs. Needs only Python 3.11+.
+package into it (editable; ``test`` and ``bench`` with their tools), then runs.
+Needs only Python 3.11+.
 ``test`` also creates ``.venv-fts`` with FreeTAKServer, a TAK server the integration tests run
 (it pins protobuf 3.18, so it cannot share ``.venv``).
 """
@@ -44,15 +45,22 @@ def run(*args: str | Path) -> None:
         raise subprocess.CalledProcessError(code, [str(a) for a in args])
 
 
-def ensure_venv(extras: str) -> None:
+def ensure_venv(extras: str = "") -> None:
+    """The package installed in ``.venv`` with ``extras`` (comma-separated; none: what it needs to run),
+    and with any it already had: the demo does not wait for the test tools, and does not take them away."""
     if not (BIN / "python").exists():
         print(f"creating {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
-    wanted = f"{extras}:{(ROOT / 'pyproject.toml').stat().st_mtime_ns}"
-    if STAMP.exists() and STAMP.read_text() == wanted:
+    version = str((ROOT / "pyproject.toml").stat().st_mtime_ns)
+    had_version, _, had = STAMP.read_text().partition(":") if STAMP.exists() else ("", "", "")
+    installed = set(filter(None, had.split(","))) if had_version == version else set()
+    wanted = set(filter(None, extras.split(",")))
+    if had_version == version and wanted <= installed:
         return
-    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", f".[{extras}]")
-    STAMP.write_text(wanted)
+    together = ",".join(sorted(wanted | installed))
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e",
+        f".[{together}]" if together else ".")
+    STAMP.write_text(f"{version}:{together}")
 
 
 def ensure_fts_venv() -> None:
@@ -97,7 +105,7 @@ def main(argv: list[str]) -> int:
     rest = argv[1:]
     try:
         if command == "demo":
-            ensure_venv("test")
+            ensure_venv()
             run(BIN / "dronewatch", "demo", *rest)
         elif command == "test":
             ensure_venv("test")
@@ -109,9 +117,12 @@ def main(argv: list[str]) -> int:
         elif command == "bench":
             ensure_venv("test,bench")
             run(BIN / "python", *rest)
-        else:
+        elif command in ("help", "-h", "--help"):
             print(__doc__)
-            return 0 if command in ("help", "-h", "--help") else 2
+        else:
+            print(f"dev.py: unknown command {command!r}: the commands are demo, test and bench\n", file=sys.stderr)
+            print(__doc__, file=sys.stderr)
+            return 2
     except subprocess.CalledProcessError as error:
         return error.returncode or 1
     return 0

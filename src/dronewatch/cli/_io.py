@@ -12,14 +12,15 @@ from typing import IO, TYPE_CHECKING
 
 from tqdm import tqdm
 
+from dronewatch.errors import FormatError
 from dronewatch.formats.scenario import OnError, ReadStats, ScenarioReader
 
 if TYPE_CHECKING:
     from dronewatch.assessment.config import AssessmentConfig
     from dronewatch.tracking.config import TrackerConfig
 
-# Files smaller than this finish before a progress bar is worth drawing.
-_PROGRESS_MIN_BYTES = 2_000_000
+PROGRESS_AFTER_S = 1.0
+"""A progress bar shows once work has taken this long: short runs finish without one flashing by."""
 
 
 def add_config_option(parser: argparse.ArgumentParser, sections: str) -> None:
@@ -47,15 +48,14 @@ def read_scenario(path: str, *, on_error: OnError = "skip", progress: bool = Tru
             yield from sys.stdin
             return
         size = os.path.getsize(path)
-        show = progress and size >= _PROGRESS_MIN_BYTES and sys.stderr.isatty()
         with open(path, encoding="utf-8") as handle, tqdm(
-            total=size, unit="B", unit_scale=True, desc=Path(path).name, disable=not show, leave=False,
-            file=sys.stderr,
+            total=size, unit="B", unit_scale=True, desc=Path(path).name, disable=not (progress and sys.stderr.isatty()),
+            leave=False, file=sys.stderr, delay=PROGRESS_AFTER_S,
         ) as bar:
             pending = 0
             for line in handle:
                 pending += len(line)
-                if pending > 1 << 20:
+                if pending > 1 << 16:
                     bar.update(pending)
                     pending = 0
                 yield line
@@ -72,6 +72,15 @@ def open_output(path: str) -> Iterator[IO[str]]:
         return
     with open(path, "w", encoding="utf-8") as handle:
         yield handle
+
+
+def require_records(reader: ScenarioReader) -> None:
+    """After a command has read an input it cannot do without: a :class:`FormatError` if it held no scenario
+    line at all (an empty file, or bad lines only). Every batch command treats such input alike."""
+    stats = reader.stats
+    if not stats.records:
+        why = f"its {stats.bad_lines} line(s) are all bad, the first: {stats.errors[0]}" if stats.errors else "empty"
+        raise FormatError(f"no scenario lines ({why})", source=reader.source)
 
 
 def format_bad_lines(stats: ReadStats, limit: int = 5) -> list[str]:

@@ -10,9 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from dronewatch.assessment import Assessor
 from dronewatch.cli import COMMANDS
-from dronewatch.cli._io import add_config_option, format_bad_lines, open_output, read_scenario, site_tuning
+from dronewatch.cli._io import (
+    PROGRESS_AFTER_S,
+    add_config_option,
+    format_bad_lines,
+    open_output,
+    read_scenario,
+    require_records,
+    site_tuning,
+)
 from dronewatch.errors import ConfigError
 from dronewatch.formats.scenario import ScenarioWriter
 from dronewatch.model import Alert, Detection, Record, ScenarioInfo, Sensor, TrackReport, Truth, Zone
@@ -108,7 +118,9 @@ def _grouped(reports: Iterable[Record]) -> Iterator[tuple[float, list[TrackRepor
 
 def run_assess(args: argparse.Namespace) -> int:
     scenario = read_scenario(args.scenario, progress=False)
-    sensors, zones, _, _ = _site(scenario)
+    site = list(scenario)
+    require_records(scenario)
+    sensors, zones, _, _ = _site(site)
     assessor = Assessor(site_frame(sensors), sensors, zones, site_tuning(args.config)[1])
     tracks = read_scenario(args.tracks)
     with open_output(args.output) as output:
@@ -120,16 +132,20 @@ def run_assess(args: argparse.Namespace) -> int:
 
 def run_all(args: argparse.Namespace) -> int:
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    records = list(read_scenario(args.scenario))
+    reader = read_scenario(args.scenario)
+    records = list(reader)
+    require_records(reader)
     sensors, zones, truths, name = _site(records)
+    out.mkdir(parents=True, exist_ok=True)
     frame = site_frame(sensors)
     tracking, assessment = site_tuning(args.config)
     assessor = Assessor(frame, sensors, zones, assessment)
     tracker = Tracker(tracking)
 
     def updates(writer: ScenarioWriter) -> Iterator[tuple[float, list[TrackReport]]]:
-        for snapshot in track_records(records, tracker):
+        fed = tqdm(records, desc="tracking and assessing", unit=" lines", leave=False, file=sys.stderr,
+                   disable=not sys.stderr.isatty(), delay=PROGRESS_AFTER_S)
+        for snapshot in track_records(fed, tracker):
             reports = snapshot.reports(frame)
             writer.write_all(reports)
             yield snapshot.t, reports
@@ -146,7 +162,7 @@ def run_all(args: argparse.Namespace) -> int:
                          alerts=result.alerts) if truths else None
     report = _report(name or Path(args.scenario).name, tracker, result, score.format_table() if score else None)
     (out / "report.md").write_text(report, encoding="utf-8")
-    for line in result.summary():
+    for line in [*result.summary(), *format_bad_lines(reader.stats)]:
         print(line, file=sys.stderr)
     print(f"-> {out / 'report.md'}, {out / 'site.svg'}, {out / 'tracks.jsonl'}, {out / 'alerts.jsonl'}",
           file=sys.stderr)

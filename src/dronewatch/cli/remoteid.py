@@ -13,6 +13,7 @@ from typing import IO, Any
 from dronewatch.cli import COMMANDS
 from dronewatch.cli._io import open_output
 from dronewatch.errors import ConfigError, DecodeError
+from dronewatch.formats.capture import read_frames
 from dronewatch.formats.remoteid import MessagePack, decode, encode
 from dronewatch.formats.remoteid.messages import message_from_dict, message_to_dict
 from dronewatch.formats.scenario import ScenarioWriter
@@ -84,7 +85,7 @@ def run_decode(args: argparse.Namespace) -> int:
         print(json.dumps({"messages": [message_to_dict(m) for m in messages]}))
         return 0
     stats = CaptureStats()
-    for found in remoteid_frames(Path(args.capture).read_bytes(), stats):
+    for found in remoteid_frames(_capture(args.capture), stats):
         print(json.dumps({"frame": found.frame, "t": found.t, "transport": found.payload.transport,
                           "sender": found.payload.sender, "counter": found.payload.counter,
                           "messages": [message_to_dict(m) for m in found.messages]}))
@@ -96,6 +97,17 @@ def run_decode(args: argparse.Namespace) -> int:
     for reason, count in stats.rejected.most_common():
         print(f"  rejected {count}: {reason}", file=sys.stderr)
     return 0
+
+
+def _capture(path: str) -> bytes:
+    """The bytes of a capture file, if they are one: a file whose first frame cannot be read (not pcap or
+    pcapng, or cut off before it) is a :class:`DecodeError`, not an empty capture."""
+    data = Path(path).read_bytes()
+    try:
+        next(iter(read_frames(data)), None)
+    except DecodeError as error:
+        raise DecodeError(f"{path}: not a capture: {error}") from None
+    return data
 
 
 def _receiver(args: argparse.Namespace) -> Sensor:
@@ -113,7 +125,7 @@ def run_detections(args: argparse.Namespace) -> int:
     stats = CaptureStats()
     assembler = RemoteIdAssembler(sensor_id=args.sensor_id, ground_alt_m=receiver.alt)
     found = []
-    for frame in remoteid_frames(Path(args.capture).read_bytes(), stats):
+    for frame in remoteid_frames(_capture(args.capture), stats):
         found += assembler.add(frame.t, frame.payload.sender, frame.messages)
     found.sort(key=lambda d: d.t)
     with open_output(args.output) as output:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import sys
 import time
 from collections import Counter
@@ -24,7 +26,7 @@ from dronewatch.bus import Bus, InProcessBus
 from dronewatch.bus.nats import NatsBus
 from dronewatch.cli import COMMANDS
 from dronewatch.config import Config, host_port, load_config
-from dronewatch.errors import DronewatchError
+from dronewatch.errors import ConfigError, DronewatchError
 from dronewatch.ingest.sapient import SapientListener, SapientNodes
 from dronewatch.ingest.sources import FileReplay, JsonLinesListener, RemoteIdReceivers, Simulator
 from dronewatch.model import Sensor
@@ -139,6 +141,8 @@ async def serve(config: Config, *, parts: tuple[str, ...] = PARTS, durable: bool
                 announce: Any = print) -> None:
     """Run the site's ``parts`` until cancelled or a SIGINT/SIGTERM (``durable``: the stages read through
     durable consumers, as workers do)."""
+    # the port first: a taken one stops the start with a clear error before anything runs
+    listening = listen_socket(config.service.host, config.service.port) if "api" in parts else None
     repository = Repository(await asyncio.to_thread(open_database, config.database_url))
     created = first_admin(repository) if "api" in parts else None
     bus: Bus = InProcessBus()
@@ -166,7 +170,8 @@ async def serve(config: Config, *, parts: tuple[str, ...] = PARTS, durable: bool
     for pipeline in pipelines.values():  # each site as it was, guarded before the first new record
         await pipeline.restore(repository)
     running = asyncio.create_task(_run_all(pipelines.values()))
-    serving = asyncio.create_task(server.serve() if server is not None else asyncio.Event().wait())
+    serving = asyncio.create_task(server.serve(sockets=[listening]) if server is not None and listening is not None
+                                  else asyncio.Event().wait())
     purging = asyncio.create_task(purge() if "storage" in parts else asyncio.Event().wait())
     while server is not None and not server.started and not serving.done():
         await asyncio.sleep(0.05)
@@ -199,6 +204,19 @@ async def serve(config: Config, *, parts: tuple[str, ...] = PARTS, durable: bool
     failure = next((e for e in ended if isinstance(e, DronewatchError)), None)
     if failure is not None:  # the pipeline could not run (its bus): the service stops with the reason
         raise failure
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The service's listening socket, bound now; a :class:`ConfigError` naming the port if it cannot be."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as error:
+        taken = error.errno == errno.EADDRINUSE
+        raise ConfigError(f"service.port: cannot listen on {host}:{port}: "
+                          + ("another program is using that port; stop it or choose another port "
+                             "(dronewatch demo --port N, or [service] port / DRONEWATCH_SERVICE__PORT)"
+                             if taken else str(error.strerror or error))) from None
 
 
 async def _run_all(pipelines: Iterable[Pipeline]) -> None:

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from dronewatch.cli import COMMANDS
-from dronewatch.cli._io import add_config_option, format_bad_lines, open_output, read_scenario, site_tuning
+from dronewatch.cli._io import (
+    add_config_option,
+    format_bad_lines,
+    open_output,
+    read_scenario,
+    require_records,
+    site_tuning,
+)
 from dronewatch.formats.scenario import OnError, ReadStats, ScenarioWriter
 from dronewatch.tracking import Tracker, TrackerConfig, TrackerStats, track_records
 
@@ -45,6 +52,7 @@ def track_file(input_path: str, output: IO[str], *, on_error: OnError = "skip", 
     for snapshot in track_records(reader, tracker):
         assert tracker.site is not None
         writer.write_all(snapshot.reports(tracker.site))
+    require_records(reader)
     return TrackRun(reader.stats, tracker.stats, writer.count, time.perf_counter() - start)
 
 

@@ -89,7 +89,7 @@ from scipy.optimize import linear_sum_assignment
 from dronewatch.errors import FormatError
 from dronewatch.formats.scenario import open_scenario
 from dronewatch.geo import LocalFrame
-from dronewatch.model import TRUTH_CLASSES, Alert, Detection, Sensor, TrackReport, Truth
+from dronewatch.model import TRUTH_CLASSES, Alert, Detection, Record, Sensor, TrackReport, Truth
 from dronewatch.sim.plots import PLOT_SENSOR_KINDS, pd_by_range, revisit_period_s, seen_by_plots, sensor_plots
 from dronewatch.sim.siap import continuity, gate_association
 
@@ -191,7 +191,9 @@ class ScoreReport:
              f"{self.gospa_localisation:.2f} / {self.gospa_missed:.2f} / {self.gospa_false:.2f} m"),
             ("tracks per truth (per time)", number(self.tracks_per_truth)),
             ("track ids per truth object", number(self.track_ids_per_truth_object)),
-            ("ID switches / fragmentations", f"{self.id_switches} / {self.fragmentations}"),
+            ("ID switches / fragmentations (all objects)", f"{self.id_switches} / {self.fragmentations}"
+             + (f", {self.id_switches / self.truth_objects:.1f} / {self.fragmentations / self.truth_objects:.1f}"
+                " an object" if self.truth_objects else "")),
             ("first-track latency mean / max", f"{number(self.latency_mean_s, ' s', 1)} / "
                                                f"{number(self.latency_max_s, ' s', 1)}"),
             ("objects never tracked", f"{self.never_tracked}"),
@@ -222,6 +224,9 @@ class ScoreReport:
             lines += [f"{row:<10}" + "".join(f"{counts[c]:>10}" for c in columns)
                       for row, counts in self.confusion_matrix.items()]
         lines += [f"note: {note}" for note in self.notes]
+        lines += ["", "ID switch: the track nearest an object (within c) changed id, so the object was followed by a",
+                  "new track: after a break, a swap with a neighbour, or a duplicate taking over. Fragmentation: its",
+                  "tracking resumed after a gap. Both are summed over every object of the scenario."]
         return "\n".join(lines)
 
 
@@ -573,20 +578,27 @@ def score_files(scenario_path: str | Path, tracks_path: str | Path, alerts_path:
     """Score the track lines of ``tracks_path`` against the truth lines of ``scenario_path`` (its sensor and
     detection lines give the plot figures); the alert lines of ``alerts_path``, if given, the alert times and
     classification calls."""
+    return score_records(open_scenario(scenario_path), open_scenario(tracks_path),
+                         None if alerts_path is None else open_scenario(alerts_path), **options)
+
+
+def score_records(scenario: Iterable[Record], tracks: Iterable[Record], alerts: Iterable[Record] | None = None,
+                  **options: Any) -> ScoreReport:
+    """:func:`score_files` on records already being read."""
     sensors: list[Sensor] = []
     truths: list[Truth] = []
     detections: list[Detection] = []
-    for record in open_scenario(scenario_path):
+    for record in scenario:
         if isinstance(record, Truth):
             truths.append(record)
         elif isinstance(record, Detection):
             detections.append(record)
         elif isinstance(record, Sensor):
             sensors.append(record)
-    tracks = [r for r in open_scenario(tracks_path) if isinstance(r, TrackReport)]
-    alerts = None if alerts_path is None else [r for r in open_scenario(alerts_path) if isinstance(r, Alert)]
-    return score_tracks(truths, tracks, site_frame(sensors, truths), sensors=sensors, detections=detections,
-                        alerts=alerts, **options)
+    reports = [r for r in tracks if isinstance(r, TrackReport)]
+    raised = None if alerts is None else [r for r in alerts if isinstance(r, Alert)]
+    return score_tracks(truths, reports, site_frame(sensors, truths), sensors=sensors, detections=detections,
+                        alerts=raised, **options)
 
 
 class TruthIndex:

@@ -58,3 +58,33 @@ def test_track_can_stop_at_the_first_malformed_line(tmp_path: Path, capsys: pyte
 def test_missing_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["track", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "out.jsonl")]) == 2
     assert "nope.jsonl" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["track", "{input}", "-o", "{out}/t.jsonl"], ["run", "{input}", "-o", "{out}/r"],
+                                     ["assess", "{input}", "{input}"], ["score", "{input}", "{input}"]])
+@pytest.mark.parametrize("content", ["", "not json\n{\n"])
+def test_every_batch_command_rejects_input_without_a_scenario_line_alike(
+        command: list[str], content: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "in.jsonl"
+    empty.write_text(content, encoding="utf-8")
+    argv = [part.format(input=empty, out=tmp_path) for part in command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"dronewatch {command[0]}: {empty}: no scenario lines" in err
+    assert ("empty" if not content else "all bad, the first: " + f"{empty}:1: not JSON") in err
+
+
+def test_run_reports_a_malformed_line_as_track_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "in.jsonl"
+    write_scenario(scenario, bad_line_at=9)
+    assert main(["run", str(scenario), "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "bad lines skipped: 1" in err and f"{scenario}:9" in err
+
+
+def test_a_mistyped_option_shows_the_sub_commands_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["track", str(tmp_path / "in.jsonl"), "--on-eror", "raise"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: dronewatch track ") and "unrecognized arguments: --on-eror raise" in err

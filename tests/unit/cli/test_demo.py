@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -34,3 +35,20 @@ def test_demo_serves_signs_in_and_stops(stop_with: signal.Signals, free_port: Ca
     assert demo.wait(20) == 0
     assert "dronewatch stopped" in demo.stderr.read()
     assert not database.parent.exists()  # the temporary data directory is gone
+
+
+def test_a_taken_port_stops_the_demo_at_once_with_the_port_named(free_port: Callable[..., int]) -> None:
+    port = free_port()
+    with socket.create_server(("127.0.0.1", port)):
+        demo = subprocess.run([sys.executable, "-m", "dronewatch.cli", "demo", "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)
+    assert demo.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: another program is using that port" in demo.stderr
+    assert "--port" in demo.stderr and "Traceback" not in demo.stderr
+
+
+def test_dev_py_names_an_unknown_command() -> None:
+    done = subprocess.run([sys.executable, str(Path(__file__).parents[3] / "dev.py"), "tset"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "unknown command 'tset'" in done.stderr

@@ -41,3 +41,13 @@ def test_decode_hex(capsys: pytest.CaptureFixture[str]) -> None:
     assert "1 messages need 28 bytes, only 27" in capsys.readouterr().err
     assert main(["remoteid", "decode", "--hex", "zz"]) == 2
     assert "not hexadecimal" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["decode", "detections"])
+def test_a_file_that_is_no_capture_is_an_error(command: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    lines = tmp_path / "scenario.jsonl"
+    lines.write_text('{"type":"scenario","name":"x"}\n', encoding="utf-8")
+    extra = ["--receiver", "47.0,8.0,400"] if command == "detections" else []
+    assert main(["remoteid", command, str(lines), *extra]) == 2
+    assert f"{lines}: not a capture: not a pcap or pcapng capture" in capsys.readouterr().err

@@ -64,3 +64,15 @@ def test_bad_range_bins_are_a_clear_error(run_dir: Path, capsys: pytest.CaptureF
     assert main(["score", str(run_dir / "scenario.jsonl"), str(run_dir / "run" / "tracks.jsonl"),
                  "--range-bins", "500,250"]) == 2
     assert "--range-bins" in capsys.readouterr().err
+
+
+def test_the_table_says_what_an_id_switch_is_and_counts_it_per_object(
+        run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["score", str(run_dir / "scenario.jsonl"), str(run_dir / "run" / "tracks.jsonl")]) == 0
+    table = capsys.readouterr().out
+    figures = json.loads(json.dumps(score_json(run_dir, capsys)))
+    row = next(line for line in table.splitlines() if line.startswith("ID switches / fragmentations (all objects)"))
+    per_object = figures["id_switches"] / figures["truth_objects"]  # type: ignore[operator]
+    assert f"{figures['id_switches']} / {figures['fragmentations']}, {per_object:.1f} / " in row
+    assert "ID switch: the track nearest an object (within c) changed id" in table
