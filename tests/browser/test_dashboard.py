@@ -325,3 +325,31 @@ def test_operator_positions_only_for_roles_allowed_to_see_them(page: Page, brows
     time.sleep(2)
     assert other.query_selector(".operator") is None
     other.context.close()
+
+
+THREAT_ROWS = """() => [...document.querySelectorAll('#threats li[data-track]')].map(row => {
+    const when = row.querySelector('.countdown');
+    const seconds = when.dataset.seconds == null ? null : Number(when.dataset.seconds);
+    return [row.dataset.track, when.dataset.breachAt ?? null, seconds];
+})"""
+
+
+def test_the_threat_board_counts_down_to_the_predicted_breach_soonest_first(page: Page, service: Service) -> None:
+    sign_in(page, service)
+    page.wait_for_selector("#threats li[data-track] .countdown[data-breach-at]", timeout=90000)
+    compared, before = 0, page.evaluate(THREAT_ROWS)
+    for _ in range(20):  # the board is drawn once a second; at 10x a breach comes or goes within seconds
+        page.wait_for_timeout(1100)
+        after = page.evaluate(THREAT_ROWS)
+        counting = [seconds for _, _, seconds in after if seconds is not None]
+        assert counting == sorted(counting)  # the soonest breach on top
+        later = {track: (at, seconds) for track, at, seconds in after}
+        for track, at, seconds in before:
+            if at is not None and later.get(track, (None, None))[0] == at and seconds > 0:
+                assert later[track][1] < seconds, (track, before, after)  # the same breach time: fewer seconds left
+                compared += 1
+        before = after
+        if compared >= 3:
+            break
+    assert compared >= 3
+    page.screenshot(path=str(service.root / "threat-board.png"))

@@ -8,13 +8,18 @@ Rules report *conditions* at every assessment step; the book turns them into ale
   acknowledged alert: the new level needs a new look); it never steps down, so it cannot flap;
 - the alert resolves when its condition has been absent for ``clear_s`` (hysteresis), or at
   once when its track has ended; a later condition opens a new alert with a new id;
+- a prediction's breach time ``t + eta_s`` is kept to within ``ETA_MOVED_S`` (or a tenth of the time
+  left, if more): when the estimate moves further, a line with the new ``t`` and ``eta_s`` and the
+  same level and state (a countdown from the last line stays true; it does not re-open an
+  acknowledged alert); the reasons, which name the time left, change with it;
 - an operator may acknowledge an open alert; it stays acknowledged until it escalates, its
   track is lost while the alert is held (the assessment decides which are), or it resolves;
 - alerts a restarted service finds open (:meth:`AlertBook.restore`) are live again: they can be
   acknowledged and resolved, and they clear ``clear_s`` after the first step unless a person
   has done so (their tracks are gone: the tracker starts afresh, with new track ids).
 
-A line is written whenever an alert opens, escalates, is acknowledged or resolves.
+A line is written whenever an alert opens, escalates, its predicted breach time moves, it is
+acknowledged or it resolves.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from typing import Any
 
 from dronewatch.errors import ConfigError
 from dronewatch.model import LEVELS, Alert, Level
+
+ETA_MOVED_S = 3.0
+"""How far an alert's predicted breach time may move before it gets a new line (see the module docstring)."""
 
 AlertKey = tuple[str, str | None, str]
 """(subject, zone, kind): the subject is a track id, or ``swarm:<zone>`` for a swarm."""
@@ -103,9 +111,12 @@ class AlertBook:
                 live.alert = replace(live.alert, t=t, level=level, state="open", track=condition.track,
                                      reasons=condition.reasons, eta_s=condition.eta_s, evidence=condition.evidence)
                 lines.append(live.alert)
-            else:  # keep the latest figures for whoever reads the open alerts, without a line
-                live.alert = replace(live.alert, reasons=condition.reasons, eta_s=condition.eta_s,
+            elif _breach_moved(live.alert, t, condition.eta_s):
+                live.alert = replace(live.alert, t=t, reasons=condition.reasons, eta_s=condition.eta_s,
                                      evidence=condition.evidence, track=condition.track)
+                lines.append(live.alert)
+            else:  # the latest evidence for whoever reads the open alerts, without a line
+                live.alert = replace(live.alert, evidence=condition.evidence, track=condition.track)
         for key, live in list(self._live.items()):
             if key in present:
                 continue
@@ -142,3 +153,13 @@ class AlertBook:
             if live.alert.id == alert_id:
                 return key, live
         raise ConfigError(f"alert {alert_id!r} is not open (resolved, or never existed)")
+
+
+def _breach_moved(alert: Alert, t: float, eta_s: float | None) -> bool:
+    """Whether the breach time predicted at ``t`` is further from the alert's last line's than the book keeps."""
+    if alert.eta_s is None or eta_s is None:
+        return alert.eta_s != eta_s
+    was, now = alert.t + alert.eta_s, t + eta_s
+    if max(was, now) <= t + ETA_MOVED_S:
+        return False  # due or overdue by either estimate: nothing left to count down
+    return abs(now - was) > max(ETA_MOVED_S, 0.1 * eta_s)

@@ -230,3 +230,19 @@ def test_a_prediction_needs_two_steps_to_open() -> None:
     assert book.step(2.0, [predicted], {"T1"}) == []
     (opened,) = book.step(3.0, [predicted], {"T1"})
     assert opened.eta_s == 30.0
+
+
+def test_a_moved_breach_time_gets_a_line_and_a_steady_one_none() -> None:
+    book = AlertBook()
+
+    def heading(t: float, eta_s: float) -> list[Alert]:
+        return book.step(t, [Condition(("T1", "compound", "zone_breach_predicted"), "T1", "critical",
+                                       (f"breach in {eta_s:.0f} s",), eta_s)], {"T1"})
+
+    (opened,) = heading(0.0, 60.0)
+    book.acknowledge(opened.id, 0.5, "officer 12")
+    assert [heading(float(t), 60.0 - t + 2.0 * (t % 2)) for t in range(1, 20)] == [[]] * 19  # within 3 s: none
+    (slowed,) = heading(20.0, 50.0)  # breach at 70 s, not 60 s: the countdown would be 10 s early
+    assert (slowed.id, slowed.t, slowed.eta_s, slowed.reasons) == (opened.id, 20.0, 50.0, ("breach in 50 s",))
+    assert slowed.state == "acknowledged" and slowed.level == "critical"  # a new figure, not a new look
+    assert heading(69.0, 0.0) == [] and heading(75.0, 0.0) == []  # due: nothing left to count down

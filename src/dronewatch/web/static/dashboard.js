@@ -52,6 +52,7 @@ const state = {
   csrf: sessionStorage.getItem("dw-csrf") || "", role: null,
   site: null, map: null, layers: null, tracks: new Map(), alerts: new Map(),
   socket: null, retry: 0, detail: null, replay: null,
+  clock: null, centre: null, groundAlt: 0, firstSeen: new Map(),
 };
 
 async function apiResponse(path, options = {}) {
@@ -96,7 +97,7 @@ function closeSite() {
   if (state.replay) stopReplay(false);
   if (state.layers) for (const layer of Object.values(state.layers)) layer.clearLayers();
   pending.clear();
-  state.tracks.clear(); state.alerts.clear();
+  state.tracks.clear(); state.alerts.clear(); state.firstSeen.clear(); state.clock = null;
   if (state.operators) state.operators.clear();
   state.site = null; state.detail = null;
   renderDetail(); renderAlerts();
@@ -178,14 +179,17 @@ async function openSite(site) {
     api(`/api/sites/${site}/sensors`), api(`/api/sites/${site}/zones`),
     api(`/api/sites/${site}/tracks`), api(`/api/sites/${site}/alerts`)]);
   drawSite(sensors, zones);
-  for (const track of tracks) updateTrack(track);
-  for (const alert of alerts) state.alerts.set(alert.id, alert);
+  for (const track of tracks) { tick(track.t); updateTrack(track); }
+  for (const alert of alerts) noteAlert(alert);
   renderAlerts();
   connect();
 }
 
 function drawSite(sensors, zones) {
   const centre = sensors.length ? [sensors[0].lat, sensors[0].lon] : [0, 0];
+  // the assessment's frame: heights and ranges are from the first sensor's site, as the alerts' reasons say
+  state.centre = L.latLng(centre);
+  state.groundAlt = sensors.length ? sensors[0].alt : 0;
   state.map.setView(centre, 14);
   for (let r = 500; r <= 3000; r += 500) {  // the offline background: range rings and a cross
     L.circle(centre, { radius: r, color: "#3b4a63", weight: 1, fill: false, interactive: false })
@@ -252,7 +256,7 @@ function drawTrack(shown) {
   }
   const identity = track.uas_id ? ` RID ${track.uas_id}` : track.icao ? ` ICAO ${track.icao}` : "";
   shown.marker.moveTo(here,
-    `${track.id} ${track.class || "unknown"} ${speed.toFixed(0)} m/s ${track.alt.toFixed(0)} m${identity}`);
+    `${track.id} ${track.class || "unknown"} ${speed.toFixed(0)} m/s ${(track.alt - state.groundAlt).toFixed(0)} m up${identity}`);
   if (state.tracks.size <= BUSY_TRACKS || shown.updates++ % 3 === 0 || !shown.trailEnd) {
     shown.trailLine.setLatLngs(shown.trail);
     shown.trailEnd = here;
@@ -340,11 +344,117 @@ function renderAlerts() {
     if (list.children[index] !== item) list.insertBefore(item, list.children[index] || null);
   });
   for (const gone of existing.values()) gone.remove();
+  renderThreats();
   const counts = { critical: 0, warning: 0, info: 0 };
   for (const alert of live) counts[alert.level] += 1;
   document.getElementById("counts").innerHTML = Object.entries(counts)
     .map(([level, n]) => `<span class="level-${level}">${n} ${level}</span>`).join(" ");
 }
+
+// ------------------------------------------------------------------ threat board
+// The picture's clock is the tracks' own time (the sensors'), carried on by the wall clock between
+// updates: a countdown to a predicted breach is the breach time (an alert line's t + eta_s) less it.
+function tick(t) {
+  if (!state.clock || t > state.clock.t) state.clock = { t, at: performance.now() };
+}
+
+function pictureNow() {
+  return state.clock ? state.clock.t + (performance.now() - state.clock.at) / 1000 : Date.now() / 1000;
+}
+
+function noteAlert(alert) {
+  state.alerts.set(alert.id, alert);
+  if (!state.firstSeen.has(alert.id) || alert.t < state.firstSeen.get(alert.id)) state.firstSeen.set(alert.id, alert.t);
+}
+
+const THREAT_WORDS = { zone_entry: "inside", zone_breach_predicted: "heading in", loiter: "loitering",
+                       remote_id_spoof: "Remote ID doubtful", swarm: "swarm" };
+
+function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+}
+
+function threats(now) {
+  // one row per track with a live warning or critical alert, soonest breach first
+  const byTrack = new Map();
+  for (const alert of state.alerts.values()) {
+    if (alert.state === "resolved" || alert.level === "info") continue;
+    const row = byTrack.get(alert.track) || [];
+    row.push(alert);
+    byTrack.set(alert.track, row);
+  }
+  return [...byTrack.entries()].map(([track, alerts]) => {
+    const top = alerts.reduce((a, b) => (LEVEL_ORDER[b.level] < LEVEL_ORDER[a.level] ? b : a));
+    // impact: inside a zone at its own (critical) level, or the soonest predicted breach
+    const struck = alerts.find((a) => a.kind === "zone_entry" && a.level === "critical");
+    const inside = alerts.filter((a) => a.kind === "zone_entry").map((a) => a.zone);
+    // a breach of a zone it is inside already is no countdown
+    const next = alerts.filter((a) => a.eta_s != null && !inside.includes(a.zone))
+      .sort((a, b) => (a.t + a.eta_s) - (b.t + b.eta_s))[0];
+    const breachAt = struck ? null : next ? next.t + next.eta_s : null;
+    const seconds = struck ? 0 : breachAt != null ? breachAt - now : Infinity;
+    const since = Math.min(...alerts.map((a) => state.firstSeen.get(a.id) ?? a.t));
+    return { track, alerts, top, struck, next, inside, breachAt, seconds, since };
+  }).sort((a, b) => a.seconds - b.seconds || LEVEL_ORDER[a.top.level] - LEVEL_ORDER[b.top.level]);
+}
+
+function renderThreats() {
+  const board = document.getElementById("threats");
+  if (state.replay) { board.innerHTML = ""; return; }
+  const now = pictureNow();
+  const rows = threats(now);
+  if (!rows.length) { board.innerHTML = '<li class="none">No threats</li>'; return; }
+  board.innerHTML = "";
+  for (const row of rows) {
+    const item = document.createElement("li");
+    item.className = row.top.level;
+    item.dataset.track = row.track;
+    const when = document.createElement("span");
+    when.className = "countdown";
+    if (row.struck) when.textContent = `inside ${row.struck.zone}`;
+    else if (row.breachAt != null) {
+      when.textContent = `${row.next.zone} ${row.seconds > 0 ? `in ${duration(row.seconds)}` : "due"}`;
+      when.dataset.breachAt = String(row.breachAt);
+      when.dataset.seconds = String(Math.max(0, Math.round(row.seconds)));
+    } else when.textContent = row.top.kind === "zone_entry" ? `inside ${row.top.zone}`
+      : THREAT_WORDS[row.top.kind] || row.top.kind.replaceAll("_", " ");
+    const title = document.createElement("div");
+    title.innerHTML = `<b class="level-${row.top.level}">${row.top.level}</b> `;
+    title.append(when);
+    const shown = state.tracks.get(row.track);
+    const track = shown && shown.last;
+    const facts = [row.track];
+    if (track) {
+      facts.push(`${track.class || "unknown"}${track.confidence != null ? ` ${(track.confidence * 100).toFixed(0)}%` : ""}`,
+                 track.uas_id ? `Remote ID ${track.uas_id}` : "no Remote ID");
+      if (state.centre) {
+        const here = L.latLng(track.lat, track.lon);
+        const east = state.centre.distanceTo(L.latLng(state.centre.lat, track.lon)) * Math.sign(track.lon - state.centre.lng);
+        const north = state.centre.distanceTo(L.latLng(track.lat, state.centre.lng)) * Math.sign(track.lat - state.centre.lat);
+        const bearing = (Math.atan2(east, north) * 180 / Math.PI + 360) % 360;
+        facts.push(`${(state.centre.distanceTo(here) / 1000).toFixed(1)} km at ${bearing.toFixed(0).padStart(3, "0")}°`,
+                   `${(track.alt - state.groundAlt).toFixed(0)} m up`);
+      }
+    } else facts.push("track lost");
+    if (!row.struck && row.breachAt != null && row.inside.length) facts.push(`inside ${row.inside.join(", ")}`);
+    facts.push(`for ${duration(now - row.since)}`);
+    const factLine = document.createElement("div");
+    factLine.className = "facts";
+    factLine.textContent = facts.join(" · ");
+    const reasons = document.createElement("div");
+    reasons.className = "reasons";
+    reasons.textContent = row.top.reasons.slice(0, 2).join("; ");
+    item.append(title, factLine, reasons);
+    board.append(item);
+  }
+}
+
+document.getElementById("threats").addEventListener("click", (event) => {
+  const row = event.target.closest("li[data-track]");
+  if (row) showDetail(row.dataset.track);
+});
+setInterval(renderThreats, 1000);
 
 function alertItem(alert) {
   const item = document.createElement("li");
@@ -407,11 +517,11 @@ function connect() {
     const cues = [];
     let alerts = false;
     for (const item of JSON.parse(event.data)) {
-      if (item.type === "track") queueTrack(item);
+      if (item.type === "track") { tick(item.t); queueTrack(item); }
       else if (item.type === "operator") updateOperator(item);
       else if (item.type === "alert") {
         const previous = state.alerts.get(item.id);
-        state.alerts.set(item.id, item);
+        noteAlert(item);
         alerts = true;
         if (item.level === "critical" && item.state === "open" && (!previous || previous.level !== "critical")) {
           cues.push(item);
@@ -448,7 +558,8 @@ function renderDetail() {
   document.getElementById("detail-title").textContent = `Track ${track.id}`;
   const facts = { class: `${track.class || "unknown"}${track.confidence != null ? ` (${(track.confidence * 100).toFixed(0)}%)` : ""}`,
                   "Remote ID": track.uas_id || "none", ICAO: track.icao || "none",
-                  sensors: (track.sensors || []).join(", "), altitude: `${track.alt.toFixed(0)} m`,
+                  sensors: (track.sensors || []).join(", "),
+                  height: `${(track.alt - state.groundAlt).toFixed(0)} m above the site (${track.alt.toFixed(0)} m above the ellipsoid)`,
                   speed: `${Math.hypot(track.vel_enu[0], track.vel_enu[1]).toFixed(1)} m/s` };
   const list = document.getElementById("detail-facts");
   list.innerHTML = "";
@@ -465,7 +576,7 @@ function plot(canvas, history) {
   g.clearRect(0, 0, canvas.width, canvas.height);
   if (history.length < 2) return;
   const t0 = history[0].t, t1 = history[history.length - 1].t;
-  const series = [["altitude (m)", (p) => p.alt, "#74c0fc"],
+  const series = [["height above the site (m)", (p) => p.alt - state.groundAlt, "#74c0fc"],
                   ["speed (m/s)", (p) => Math.hypot(p.vel_enu[0], p.vel_enu[1]), "#ffa94d"]];
   series.forEach(([name, value, colour], k) => {
     const values = history.map(value);
