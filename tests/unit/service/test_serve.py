@@ -28,6 +28,8 @@ async def udp_to_websocket(config: Config, udp_port: int, lines: list[str], want
     said: list[str] = []
     service = asyncio.create_task(serve(config, announce=said.append))
     while len(said) < 2:
+        if service.done():  # it could not start: say why, rather than wait for it for ever
+            raise AssertionError(f"the service stopped before it served: {said}") from service.exception()
         await asyncio.sleep(0.05)
     password = said[1].split("password '")[1].split("'")[0]
     base = f"http://127.0.0.1:{config.service.port}"
