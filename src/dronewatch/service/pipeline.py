@@ -288,26 +288,35 @@ class Pipeline:
     async def _tracker(self) -> None:
         counters = self.stage("tracker")
         subscription = self._subscriptions["tracker"]
-        while True:
-            # live, a sensor's scan without a scan line is closed once the feed pauses, not a scan later;
-            # a replay closes it at the next later line, as `dronewatch track` does
-            pause = CLOSE_WAITING_S if self.live and self.stream.waiting() else None
-            try:
-                message = await asyncio.wait_for(subscription.get(), pause)
-            except TimeoutError:
-                with self._working():
-                    for out in await asyncio.to_thread(self._close_waiting, counters):
-                        await self.bus.publish(out)
-                continue
-            if message is None:
-                break
-            counters.counts["messages"] += 1
-            records = records_of(message, counters, "tracker")
-            with self._working():
-                # the tracker's arithmetic off the event loop, which carries the API and the other stages too
-                for out in await asyncio.to_thread(self._track, records, counters, message.subject):
-                    await self.bus.publish(out)
-            await subscription.done(message)
+        getting: asyncio.Task[Message | None] | None = None
+        try:
+            while True:
+                # live, a sensor's scan without a scan line is closed once the feed pauses, not a scan later;
+                # a replay closes it at the next later line, as `dronewatch track` does. The wait for the next
+                # message goes on across a pause (no cancelled get: nothing taken and dropped on the way)
+                getting = getting or asyncio.ensure_future(subscription.get())
+                pause = CLOSE_WAITING_S if self.live and self.stream.waiting() else None
+                if not (await asyncio.wait({getting}, timeout=pause))[0]:
+                    with self._working():
+                        for out in await asyncio.to_thread(self._close_waiting, counters):
+                            await self.bus.publish(out)
+                    continue
+                message, getting = getting.result(), None
+                if message is None:
+                    break
+                await self._track_message(message, counters, subscription)
+        finally:
+            if getting is not None:
+                getting.cancel()
+
+    async def _track_message(self, message: Message, counters: StageCounters, subscription: Subscription) -> None:
+        counters.counts["messages"] += 1
+        records = records_of(message, counters, "tracker")
+        with self._working():
+            # the tracker's arithmetic off the event loop, which carries the API and the other stages too
+            for out in await asyncio.to_thread(self._track, records, counters, message.subject):
+                await self.bus.publish(out)
+        await subscription.done(message)
 
     def _track(self, records: Sequence[Record], counters: StageCounters, where: str) -> list[Message]:
         """A message's records through the tracker: what to publish, in order. Runs in a thread, one at a time."""

@@ -195,7 +195,11 @@ def test_a_tiny_scan_period_costs_a_bounded_number_of_empty_scans() -> None:
              '{"type":"detection","t":1764000000.0,"sensor":"rf-1","azimuth_deg":90.0}',
              '{"type":"detection","t":1764000002.0,"sensor":"rf-1","azimuth_deg":90.0}',
              '{"type":"detection","t":1764000100.0,"sensor":"rf-1","azimuth_deg":90.0}']
-    batches = [len(stream.feed(parse(line))) for line in lines]
+    batches = []
+    for line in lines:
+        before = stream.tracker.stats.batches
+        stream.feed(parse(line))
+        batches.append(stream.tracker.stats.batches - before)
     assert batches == [0, 0, MAX_EMPTY_SCANS + 1, MAX_EMPTY_SCANS + 1]
 
 
