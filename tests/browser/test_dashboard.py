@@ -198,14 +198,19 @@ def test_a_critical_alert_is_acknowledged_and_stored(page: Page, service: Servic
     sign_in(page, service)
     alert = page.wait_for_selector("#alerts li.critical", timeout=90000)
     alert_id = alert.get_attribute("data-alert")
-    page.on("dialog", lambda dialog: dialog.accept("seen from the browser"))
-    page.click(f"#alerts li[data-alert='{alert_id}'] button[data-action=acknowledge]")  # the list re-renders
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    item = f"#alerts li[data-alert='{alert_id}']"
+    page.click(f"{item} button[data-action=acknowledge]")
+    page.fill(f"{item} form.comment input[name=comment]", "seen from the browser")  # inline: the page goes on
+    page.click(f"{item} form.comment button[type=submit]")  # the list re-renders
     page.wait_for_selector(f"#alerts li[data-alert='{alert_id}'].acknowledged, #alerts li[data-alert='{alert_id}']"
                            ":not(.open)", timeout=5000)
     repo = Repository(open_database(f"sqlite:///{service.root / 'data' / 'dronewatch.db'}"))
     events = repo.alert_events("station", str(alert_id))
     assert any(e["state"] == "acknowledged" and e["comment"] == "seen from the browser" for e in events)
     # the acknowledged alert may resolve by now (10x speed): open the detail from whichever alert is there
+    assert dialogs == []
     page.click("#alerts li a[data-track]")
     page.wait_for_selector("#detail:not([hidden])")
     drawn = page.evaluate("""() => { const c = document.getElementById('detail-plot');
@@ -353,3 +358,20 @@ def test_the_threat_board_counts_down_to_the_predicted_breach_soonest_first(page
             break
     assert compared >= 3
     page.screenshot(path=str(service.root / "threat-board.png"))
+
+
+def test_on_a_laptop_screen_the_track_detail_opens_over_the_map(browser: Browser, service: Service) -> None:
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    try:
+        sign_in(page, service)
+        wait_for_tracks(page)
+        page.wait_for_selector("#alerts li a[data-track]", timeout=90000)
+        page.click("#alerts li a[data-track]")
+        page.wait_for_selector("#detail:not([hidden])")
+        box = page.locator("#detail").bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 768 and box["x"] + box["width"] <= 1366
+        assert page.locator("#detail-plot").is_visible()
+        page.screenshot(path=str(service.root / "detail-1366.png"))
+    finally:
+        context.close()

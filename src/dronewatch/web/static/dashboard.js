@@ -334,7 +334,8 @@ function renderAlerts() {
     const signature = JSON.stringify([alert.level, alert.state, alert.reasons, alert.eta_s == null ? null
                                       : Math.round(alert.eta_s), alert.track]);
     let item = existing.get(alert.id);
-    if (!item || item.dataset.signature !== signature) {
+    const typing = item && item.querySelector("form.comment");  // not swept away while an officer types
+    if (!item || (item.dataset.signature !== signature && !typing)) {
       const fresh = alertItem(alert);
       fresh.dataset.signature = signature;
       if (item) item.replaceWith(fresh);
@@ -473,15 +474,30 @@ function alertItem(alert) {
     const button = document.createElement("button");
     button.textContent = action === "acknowledge" ? "Acknowledge" : "Resolve";
     button.dataset.action = action;
-    button.onclick = () => changeAlert(alert.id, action);
+    button.onclick = () => askComment(item, alert.id, action);
     item.append(button);
   }
   title.querySelector("a").onclick = (event) => { event.preventDefault(); showDetail(alert.track); };
   return item;
 }
 
-async function changeAlert(id, action) {
-  const comment = window.prompt(`Comment (${action})`, "") ?? "";
+function askComment(item, id, action) {
+  // an inline form, not window.prompt: the page (map, alarms, other alerts) goes on while the officer types
+  item.querySelector("form.comment")?.remove();
+  const form = document.createElement("form");
+  form.className = "comment";
+  form.dataset.action = action;
+  form.innerHTML = `<input name="comment" placeholder="comment (optional)" aria-label="comment">` +
+    `<button type="submit">${action === "acknowledge" ? "Acknowledge" : "Resolve"}</button>` +
+    `<button type="button" data-cancel>Cancel</button>`;
+  form.onsubmit = (event) => { event.preventDefault(); changeAlert(id, action, form.comment.value); };
+  form.querySelector("[data-cancel]").onclick = () => form.remove();
+  item.append(form);
+  form.comment.focus();
+}
+
+async function changeAlert(id, action, comment = "") {
+  document.querySelector(`#alerts li[data-alert="${id}"] form.comment`)?.remove();  // sent: the list may re-render
   try {
     const line = await api(`/api/sites/${state.site}/alerts/${id}/${action}`,
                            { method: "POST", body: JSON.stringify({ comment }) });
