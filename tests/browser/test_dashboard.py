@@ -375,3 +375,22 @@ def test_on_a_laptop_screen_the_track_detail_opens_over_the_map(browser: Browser
         page.screenshot(path=str(service.root / "detail-1366.png"))
     finally:
         context.close()
+
+
+def test_the_alarm_sounds_again_until_the_critical_alert_is_acknowledged(page: Page, service: Service) -> None:
+    sign_in(page, service)
+    page.wait_for_selector("#alerts li.critical.open", timeout=90000)
+    first = page.evaluate("state.alarms || 0")
+    page.wait_for_function(f"() => state.alarms >= {first} + 2", timeout=15000)  # every 5 s while unacknowledged
+    for alert in page.query_selector_all("#alerts li.critical.open"):
+        alert_id = alert.get_attribute("data-alert")
+        item = f"#alerts li[data-alert='{alert_id}']"
+        page.click(f"{item} button[data-action=acknowledge]")
+        page.click(f"{item} form.comment button[type=submit]")
+    page.wait_for_function("() => !alarmDue()", timeout=5000)
+    sounded, quiet = page.evaluate("state.alarms"), True
+    for _ in range(12):  # 6 s: more than an alarm period
+        page.wait_for_timeout(500)
+        quiet = quiet and not page.evaluate("alarmDue()")  # at 10x a new critical alert may open meanwhile
+    if quiet:
+        assert page.evaluate("state.alarms") == sounded

@@ -513,14 +513,32 @@ async function changeAlert(id, action, comment = "") {
 function cue(alert) {
   const item = document.querySelector(`#alerts li[data-alert="${alert.id}"]`);
   if (item) item.classList.add("flash");
+  sound();
+}
+
+// The alarm goes on sounding, every ALARM_EVERY_MS, while a critical alert is open and nobody has
+// acknowledged it: one beep is missed by an officer who looked away.
+const ALARM_EVERY_MS = 5000;
+
+function alarmDue() {
+  return !state.replay && [...state.alerts.values()].some((a) => a.level === "critical" && a.state === "open");
+}
+
+function sound() {
+  state.alarms = (state.alarms || 0) + 1;  // how often it sounded (the browser tests read it)
   try {
     const audio = new AudioContext();
-    const tone = audio.createOscillator();
-    tone.frequency.value = 880;
-    tone.connect(audio.destination);
-    tone.start(); tone.stop(audio.currentTime + 0.4);
-  } catch (error) { /* no audio device: the flash stays */ }
+    for (const [start, pitch] of [[0, 880], [0.25, 660]]) {  // two tones: not a notification chime
+      const tone = audio.createOscillator();
+      tone.frequency.value = pitch;
+      tone.connect(audio.destination);
+      tone.start(audio.currentTime + start); tone.stop(audio.currentTime + start + 0.2);
+    }
+    setTimeout(() => audio.close(), 1000);
+  } catch (error) { /* no audio device: the flash and the red count stay */ }
 }
+
+setInterval(() => { if (alarmDue()) sound(); }, ALARM_EVERY_MS);
 
 function connect() {
   if (state.socket) { state.socket.onclose = null; state.socket.close(); }
