@@ -6,14 +6,15 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from dronewatch.errors import FormatError
 from dronewatch.formats.scenario import OnError, ReadStats, ScenarioReader
+from dronewatch.model import Record
 
 if TYPE_CHECKING:
     from dronewatch.assessment.config import AssessmentConfig
@@ -21,6 +22,12 @@ if TYPE_CHECKING:
 
 PROGRESS_AFTER_S = 1.0
 """A progress bar shows once work has taken this long: short runs finish without one flashing by."""
+
+
+def progress_bar(items: Iterable[Any] | None = None, *, show: bool = True, **options: Any) -> tqdm[Any]:
+    """A progress bar on stderr, when it is a terminal, from ``PROGRESS_AFTER_S`` into the work on."""
+    return tqdm(items, disable=not (show and sys.stderr.isatty()), leave=False, file=sys.stderr,
+                delay=PROGRESS_AFTER_S, **options)
 
 
 def add_config_option(parser: argparse.ArgumentParser, sections: str) -> None:
@@ -48,9 +55,8 @@ def read_scenario(path: str, *, on_error: OnError = "skip", progress: bool = Tru
             yield from sys.stdin
             return
         size = os.path.getsize(path)
-        with open(path, encoding="utf-8") as handle, tqdm(
-            total=size, unit="B", unit_scale=True, desc=Path(path).name, disable=not (progress and sys.stderr.isatty()),
-            leave=False, file=sys.stderr, delay=PROGRESS_AFTER_S,
+        with open(path, encoding="utf-8") as handle, progress_bar(
+            show=progress, total=size, unit="B", unit_scale=True, desc=Path(path).name,
         ) as bar:
             pending = 0
             for line in handle:
@@ -72,6 +78,14 @@ def open_output(path: str) -> Iterator[IO[str]]:
         return
     with open(path, "w", encoding="utf-8") as handle:
         yield handle
+
+
+def read_all(path: str, *, progress: bool = True) -> tuple[list[Record], ReadStats]:
+    """Every record of ``path`` (see :func:`read_scenario`), which must hold one (:func:`require_records`)."""
+    reader = read_scenario(path, progress=progress)
+    records = list(reader)
+    require_records(reader)
+    return records, reader.stats
 
 
 def require_records(reader: ScenarioReader) -> None:

@@ -10,17 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from dronewatch.assessment import Assessor
 from dronewatch.cli import COMMANDS
 from dronewatch.cli._io import (
-    PROGRESS_AFTER_S,
     add_config_option,
     format_bad_lines,
     open_output,
+    progress_bar,
+    read_all,
     read_scenario,
-    require_records,
     site_tuning,
 )
 from dronewatch.errors import ConfigError
@@ -117,24 +115,20 @@ def _grouped(reports: Iterable[Record]) -> Iterator[tuple[float, list[TrackRepor
 
 
 def run_assess(args: argparse.Namespace) -> int:
-    scenario = read_scenario(args.scenario, progress=False)
-    site = list(scenario)
-    require_records(scenario)
+    site, site_read = read_all(args.scenario, progress=False)
     sensors, zones, _, _ = _site(site)
     assessor = Assessor(site_frame(sensors), sensors, zones, site_tuning(args.config)[1])
     tracks = read_scenario(args.tracks)
     with open_output(args.output) as output:
         result = assess_snapshots(assessor, _grouped(tracks), ScenarioWriter(output))
-    for line in [*result.summary(), *format_bad_lines(scenario.stats), *format_bad_lines(tracks.stats)]:
+    for line in [*result.summary(), *format_bad_lines(site_read), *format_bad_lines(tracks.stats)]:
         print(line, file=sys.stderr)
     return 0
 
 
 def run_all(args: argparse.Namespace) -> int:
     out = Path(args.output)
-    reader = read_scenario(args.scenario)
-    records = list(reader)
-    require_records(reader)
+    records, read = read_all(args.scenario)
     sensors, zones, truths, name = _site(records)
     out.mkdir(parents=True, exist_ok=True)
     frame = site_frame(sensors)
@@ -143,9 +137,7 @@ def run_all(args: argparse.Namespace) -> int:
     tracker = Tracker(tracking)
 
     def updates(writer: ScenarioWriter) -> Iterator[tuple[float, list[TrackReport]]]:
-        fed = tqdm(records, desc="tracking and assessing", unit=" lines", leave=False, file=sys.stderr,
-                   disable=not sys.stderr.isatty(), delay=PROGRESS_AFTER_S)
-        for snapshot in track_records(fed, tracker):
+        for snapshot in track_records(progress_bar(records, desc="tracking and assessing", unit=" lines"), tracker):
             reports = snapshot.reports(frame)
             writer.write_all(reports)
             yield snapshot.t, reports
@@ -162,7 +154,7 @@ def run_all(args: argparse.Namespace) -> int:
                          alerts=result.alerts) if truths else None
     report = _report(name or Path(args.scenario).name, tracker, result, score.format_table() if score else None)
     (out / "report.md").write_text(report, encoding="utf-8")
-    for line in [*result.summary(), *format_bad_lines(reader.stats)]:
+    for line in [*result.summary(), *format_bad_lines(read)]:
         print(line, file=sys.stderr)
     print(f"-> {out / 'report.md'}, {out / 'site.svg'}, {out / 'tracks.jsonl'}, {out / 'alerts.jsonl'}",
           file=sys.stderr)

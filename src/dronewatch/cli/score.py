@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from dronewatch.cli import COMMANDS
-from dronewatch.cli._io import format_bad_lines, read_scenario, require_records
+from dronewatch.cli._io import format_bad_lines, read_all, read_scenario
 from dronewatch.errors import ConfigError
 from dronewatch.sim.metrics import RANGE_BINS_M, score_records
 
@@ -48,13 +48,13 @@ def _range_bins(text: str | None) -> tuple[float, ...]:
 
 def run(args: argparse.Namespace) -> int:
     bins = _range_bins(args.range_bins)
-    readers = [read_scenario(path, progress=False) for path in (args.scenario, args.tracks, args.alerts) if path]
-    scenario = list(readers[0])
-    require_records(readers[0])  # tracks and alerts may be empty: a run with none
-    report = score_records(scenario, readers[1], readers[2] if args.alerts else None, cutoff_m=args.cutoff,
-                           association_gate_m=args.gate, range_bins_m=bins)
+    scenario, scenario_read = read_all(args.scenario, progress=False)  # tracks and alerts may be empty: none
+    tracks = read_scenario(args.tracks, progress=False)
+    alerts = read_scenario(args.alerts, progress=False) if args.alerts else None
+    report = score_records(scenario, tracks, alerts, cutoff_m=args.cutoff, association_gate_m=args.gate,
+                           range_bins_m=bins)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_table())
-    for reader in readers:
-        for line in format_bad_lines(reader.stats):
+    for read in (scenario_read, tracks.stats, *([alerts.stats] if alerts else [])):
+        for line in format_bad_lines(read):
             print(line, file=sys.stderr)
     return 0

@@ -297,26 +297,25 @@ class Pipeline:
                 getting = getting or asyncio.ensure_future(subscription.get())
                 pause = CLOSE_WAITING_S if self.live and self.stream.waiting() else None
                 if not (await asyncio.wait({getting}, timeout=pause))[0]:
-                    with self._working():
-                        for out in await asyncio.to_thread(self._close_waiting, counters):
-                            await self.bus.publish(out)
+                    await self._tracker_work(self._close_waiting, counters)
                     continue
                 message, getting = getting.result(), None
                 if message is None:
                     break
-                await self._track_message(message, counters, subscription)
+                counters.counts["messages"] += 1
+                await self._tracker_work(self._track, records_of(message, counters, "tracker"), counters,
+                                         message.subject)
+                await subscription.done(message)
         finally:
             if getting is not None:
                 getting.cancel()
 
-    async def _track_message(self, message: Message, counters: StageCounters, subscription: Subscription) -> None:
-        counters.counts["messages"] += 1
-        records = records_of(message, counters, "tracker")
+    async def _tracker_work(self, work: Callable[..., list[Message]], *args: Any) -> None:
+        """``work`` on the tracker, then what it gives published, in order."""
         with self._working():
             # the tracker's arithmetic off the event loop, which carries the API and the other stages too
-            for out in await asyncio.to_thread(self._track, records, counters, message.subject):
+            for out in await asyncio.to_thread(work, *args):
                 await self.bus.publish(out)
-        await subscription.done(message)
 
     def _track(self, records: Sequence[Record], counters: StageCounters, where: str) -> list[Message]:
         """A message's records through the tracker: what to publish, in order. Runs in a thread, one at a time."""

@@ -185,6 +185,10 @@ async function openSite(site) {
   connect();
 }
 
+function height(point) {  // above the site, as the alerts' reasons give it
+  return point.alt - state.groundAlt;
+}
+
 function drawSite(sensors, zones) {
   const centre = sensors.length ? [sensors[0].lat, sensors[0].lon] : [0, 0];
   // the assessment's frame: heights and ranges are from the first sensor's site, as the alerts' reasons say
@@ -256,7 +260,7 @@ function drawTrack(shown) {
   }
   const identity = track.uas_id ? ` RID ${track.uas_id}` : track.icao ? ` ICAO ${track.icao}` : "";
   shown.marker.moveTo(here,
-    `${track.id} ${track.class || "unknown"} ${speed.toFixed(0)} m/s ${(track.alt - state.groundAlt).toFixed(0)} m up${identity}`);
+    `${track.id} ${track.class || "unknown"} ${speed.toFixed(0)} m/s ${height(track).toFixed(0)} m up${identity}`);
   if (state.tracks.size <= BUSY_TRACKS || shown.updates++ % 3 === 0 || !shown.trailEnd) {
     shown.trailLine.setLatLngs(shown.trail);
     shown.trailEnd = here;
@@ -368,8 +372,8 @@ function noteAlert(alert) {
   if (!state.firstSeen.has(alert.id) || alert.t < state.firstSeen.get(alert.id)) state.firstSeen.set(alert.id, alert.t);
 }
 
-const THREAT_WORDS = { zone_entry: "inside", zone_breach_predicted: "heading in", loiter: "loitering",
-                       remote_id_spoof: "Remote ID doubtful", swarm: "swarm" };
+const THREAT_WORDS = { zone_breach_predicted: "heading in", loiter: "loitering", remote_id_spoof: "Remote ID doubtful",
+                       swarm: "swarm" };
 
 function duration(seconds) {
   const s = Math.max(0, Math.round(seconds));
@@ -435,7 +439,7 @@ function renderThreats() {
         const north = state.centre.distanceTo(L.latLng(track.lat, state.centre.lng)) * Math.sign(track.lat - state.centre.lat);
         const bearing = (Math.atan2(east, north) * 180 / Math.PI + 360) % 360;
         facts.push(`${(state.centre.distanceTo(here) / 1000).toFixed(1)} km at ${bearing.toFixed(0).padStart(3, "0")}°`,
-                   `${(track.alt - state.groundAlt).toFixed(0)} m up`);
+                   `${height(track).toFixed(0)} m up`);
       }
     } else facts.push("track lost");
     if (!row.struck && row.breachAt != null && row.inside.length) facts.push(`inside ${row.inside.join(", ")}`);
@@ -486,7 +490,6 @@ function askComment(item, id, action) {
   item.querySelector("form.comment")?.remove();
   const form = document.createElement("form");
   form.className = "comment";
-  form.dataset.action = action;
   form.innerHTML = `<input name="comment" placeholder="comment (optional)" aria-label="comment">` +
     `<button type="submit">${action === "acknowledge" ? "Acknowledge" : "Resolve"}</button>` +
     `<button type="button" data-cancel>Cancel</button>`;
@@ -593,7 +596,7 @@ function renderDetail() {
   const facts = { class: `${track.class || "unknown"}${track.confidence != null ? ` (${(track.confidence * 100).toFixed(0)}%)` : ""}`,
                   "Remote ID": track.uas_id || "none", ICAO: track.icao || "none",
                   sensors: (track.sensors || []).join(", "),
-                  height: `${(track.alt - state.groundAlt).toFixed(0)} m above the site (${track.alt.toFixed(0)} m above the ellipsoid)`,
+                  height: `${height(track).toFixed(0)} m above the site (${track.alt.toFixed(0)} m above the ellipsoid)`,
                   speed: `${Math.hypot(track.vel_enu[0], track.vel_enu[1]).toFixed(1)} m/s` };
   const list = document.getElementById("detail-facts");
   list.innerHTML = "";
@@ -610,7 +613,7 @@ function plot(canvas, history) {
   g.clearRect(0, 0, canvas.width, canvas.height);
   if (history.length < 2) return;
   const t0 = history[0].t, t1 = history[history.length - 1].t;
-  const series = [["height above the site (m)", (p) => p.alt - state.groundAlt, "#74c0fc"],
+  const series = [["height above the site (m)", height, "#74c0fc"],
                   ["speed (m/s)", (p) => Math.hypot(p.vel_enu[0], p.vel_enu[1]), "#ffa94d"]];
   series.forEach(([name, value, colour], k) => {
     const values = history.map(value);
