@@ -38,6 +38,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy,
 from dronewatch.bus import Message, Overflow, Subscription
 from dronewatch.errors import TransportError
 from dronewatch.model import Record
+from dronewatch.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 _FETCH_MAX = 256
@@ -167,10 +168,9 @@ class NatsBus:
             pump.cancel()
 
     async def close(self) -> None:
-        for subscription, pump in self._pumps.items():
+        for subscription in self._pumps:
             subscription.close()
-            pump.cancel()
-        await asyncio.gather(*self._pumps.values(), return_exceptions=True)
+        await cancel_and_wait(self._pumps.values())
         self._pumps.clear()
         await self.client.close()
 

@@ -36,6 +36,7 @@ from dronewatch.service.pipeline import STAGES, Pipeline
 from dronewatch.service.region import RegionalPicture
 from dronewatch.sim.scenarios import built_in
 from dronewatch.storage import Repository, open_database
+from dronewatch.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 SITE_PARTS = ("sources", *STAGES, "outputs")
@@ -225,8 +226,7 @@ async def _run_all(pipelines: Iterable[Pipeline]) -> None:
     try:
         await asyncio.gather(*runs)
     finally:
-        for run in runs:
-            run.cancel()
+        await cancel_and_wait(runs)
 
 
 def stop_on_sigterm() -> None:

@@ -57,6 +57,7 @@ from dronewatch.model import Alert, Detection, Record, Scan, ScenarioInfo, Senso
 from dronewatch.service.view import SiteView
 from dronewatch.service.worker import LoopLag, StageCounters, backoff_s, records_of, supervise
 from dronewatch.storage import Repository
+from dronewatch.tasks import cancel_and_wait
 from dronewatch.tracking import StreamTracker, Tracker, TrackerConfig, TrackSnapshot
 
 log = logging.getLogger(__name__)
@@ -200,10 +201,7 @@ class Pipeline:
         self._tasks = [asyncio.create_task(supervise(name, work, self.stage(name)), name=name)
                        for name, work in workers]
         await self._stopping.wait()
-        running = [*self._tasks, *([self._stepping] if self._stepping else [])]
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
+        await cancel_and_wait([*self._tasks, *([self._stepping] if self._stepping else [])])
         if self.view is not None:
             self.view.close()
 
