@@ -4,11 +4,11 @@ import base64
 import binascii
 import json
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dronewatch.assessment.commands import MAX_COMMENT
 from dronewatch.config import MAX_TOKEN_DAYS, ROLES
@@ -157,3 +157,144 @@ def window(t_from: float, t_to: float) -> None:
 def zone_line(zone_id: str, body: ZoneBody) -> str:
     return json.dumps({"type": "zone", "id": zone_id, "level": body.level, "floor_m": body.floor_m,
                        "ceiling_m": body.ceiling_m, "polygon": [list(p) for p in body.polygon]})
+
+
+# ---------------------------------------------------------------- responses
+# Records go out as the scenario format writes them (docs/scenario-format.md): a field that does not apply is
+# absent, not null (their routes answer with ``response_model_exclude_unset``).
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class TrackOut(_Record):
+    """A track's latest estimate."""
+
+    type: Literal["track"] = "track"
+    t: float = Field(description="UNIX time of the estimate")
+    id: str
+    lat: float = Field(description="WGS-84 degrees")
+    lon: float = Field(description="WGS-84 degrees")
+    alt: float = Field(description="Metres above the WGS-84 ellipsoid")
+    vel_enu: tuple[float, float, float] = Field(description="East, north, up, m/s")
+    cls: str | None = Field(default=None, alias="class", description="drone, bird, aircraft or unknown")
+    confidence: float | None = Field(default=None, description="Of the class, 0 to 1")
+    uas_id: str | None = Field(default=None, description="Remote ID the track carries")
+    icao: str | None = Field(default=None, description="ADS-B address the track carries")
+    sensors: list[str] | None = Field(default=None, description="Sensors that supported it in the last 3 s")
+    sigma_m: float | None = Field(default=None, description="How far off the position may be (RMS of its "
+                                                            "standard deviations), metres")
+    members: list[str] | None = Field(default=None, description="A regional track's site tracks, <site>/<track>")
+
+
+class AlertOut(_Record):
+    """An alert in its latest state."""
+
+    type: Literal["alert"] = "alert"
+    t: float = Field(description="UNIX time of this state")
+    id: str
+    track: str
+    level: str = Field(description=f"One of {', '.join(LEVELS)}")
+    kind: str
+    state: str = Field(description="open, acknowledged or resolved")
+    reasons: list[str]
+    zone: str | None = None
+    eta_s: float | None = Field(default=None, description="Seconds from t to the predicted breach")
+    evidence: dict[str, Any] | None = Field(default=None, description="What the alert was raised on: the "
+                                            "track's state, class, identities, contributing sensors")
+    by: str | None = Field(default=None, description="The operator who made this change")
+    comment: str | None = None
+
+
+class SensorOut(_Record):
+    type: Literal["sensor"] = "sensor"
+    id: str
+    kind: str
+    lat: float
+    lon: float
+    alt: float
+    sigma: dict[str, float] = Field(default_factory=dict)
+    pd: float | None = None
+    period_s: float | None = None
+    clutter_per_scan: float | None = None
+    min_range_m: float | None = None
+    max_range_m: float | None = None
+    min_elevation_deg: float | None = None
+    max_elevation_deg: float | None = None
+    azimuth_min_deg: float | None = None
+    azimuth_max_deg: float | None = None
+
+
+class ZoneOut(_Record):
+    type: Literal["zone"] = "zone"
+    id: str
+    level: str
+    floor_m: float = Field(description="Metres above the site")
+    ceiling_m: float = Field(description="Metres above the site")
+    polygon: list[tuple[float, float]] = Field(description="[lat, lon] corners")
+
+
+class DetectionOut(_Record):
+    """A stored detection as the sensor gave it; which fields it has depends on the sensor's kind."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["detection"] = "detection"
+    t: float
+    sensor: str
+
+
+class OperatorPosition(BaseModel):
+    t: float
+    uas_id: str
+    lat: float
+    lon: float
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    sites: list[str] = Field(description="The sites (and regions) the caller may see")
+
+
+class SiteRef(BaseModel):
+    id: str
+
+
+class Session(BaseModel):
+    name: str
+    role: str
+    csrf_token: str = Field(description="Send it in X-CSRF-Token with every state change of this session")
+
+
+class Grants(BaseModel):
+    """A user's role and grants: the sites and alert levels a partner may see (other roles see all)."""
+
+    name: str
+    role: str
+    sites: list[str]
+    levels: list[str]
+
+
+class User(Grants):
+    id: int
+
+
+class UserRow(User):
+    disabled: bool
+    created_at: float
+
+
+class NewTokenOut(BaseModel):
+    id: int
+    token: str = Field(description="Shown this once")
+    expires_at: float
+    note: str
+
+
+class TokenRow(BaseModel):
+    id: int
+    name: str
+    created_at: float
+    expires_at: float
+    last_used_at: float | None
+    revoked: bool

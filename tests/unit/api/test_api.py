@@ -178,6 +178,7 @@ def test_reads_of_history_and_operator_locations_are_audited(service: tuple[Test
     history = client.get("/api/sites/station/tracks/history", params={"from": NOW - 1, "to": NOW + 1},
                          headers=headers)
     assert history.status_code == 200 and history.json()[0]["id"] == "T1"
+    assert history.json()[0]["type"] == "track" and None not in history.json()[0].values()  # absent, not null
     assert client.get("/api/sites/station/operators", params={"from": NOW, "to": NOW + 1},
                       headers=headers).status_code == 200
     assert client.get("/api/sites/station/tracks/history", params={"from": NOW + 1, "to": NOW},
@@ -399,6 +400,14 @@ def test_openapi_declares_how_to_authenticate_and_the_errors(service: tuple[Test
     assert "X-Next-Cursor" in history["responses"]["200"]["headers"]
     assert {"401", "429"} <= set(spec["paths"]["/api/login"]["post"]["responses"])
     assert "security" not in spec["paths"]["/api/login"]["post"]
+    # every answer's shape is declared, records as the scenario format writes them ("class", not "cls")
+    shapes = spec["components"]["schemas"]
+    assert set(shapes["TrackOut"]["required"]) == {"t", "id", "lat", "lon", "alt", "vel_enu"}
+    assert "class" in shapes["TrackOut"]["properties"] and "cls" not in shapes["TrackOut"]["properties"]
+    for path, model in [("/api/sites/{site_id}/tracks", "TrackOut"), ("/api/sites/{site_id}/alerts", "AlertOut"),
+                        ("/api/sites/{site_id}/zones", "ZoneOut"), ("/api/users", "UserRow")]:
+        answer = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert answer["items"]["$ref"] == f"#/components/schemas/{model}", path
 
 
 # ------------------------------------------------------------------ paging

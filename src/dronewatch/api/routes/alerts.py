@@ -8,7 +8,16 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
-from dronewatch.api.models import R401, R403_ROLE, R404_SITE, R422, Comment, problem, responses
+from dronewatch.api.models import (
+    R401,
+    R403_ROLE,
+    R404_SITE,
+    R422,
+    AlertOut,
+    Comment,
+    problem,
+    responses,
+)
 from dronewatch.api.security import Principal
 from dronewatch.api.service import Anyone, Operator, Service
 from dronewatch.assessment.commands import Action, Command
@@ -24,7 +33,8 @@ def routes(service: Service) -> APIRouter:
     shared = service.shared
     alert_json = service.alert_json
 
-    @router.get("/api/sites/{site_id}/alerts", tags=["alerts"], responses=responses(R401, R404_SITE, R422))
+    @router.get("/api/sites/{site_id}/alerts", tags=["alerts"], responses=responses(R401, R404_SITE, R422),
+                response_model=list[AlertOut], response_model_exclude_unset=True)
     async def alerts(site_id: str, who: Anyone, state: str | None = None) -> list[dict[str, Any]]:
         site(site_id, who)
         found = await asyncio.to_thread(repository.alerts, site_id, state)
@@ -45,16 +55,19 @@ def routes(service: Service) -> APIRouter:
                                problem(503, "The site's assessment did not answer in time (the command stays "
                                              "queued and may still be applied)"))
 
-    @router.post("/api/sites/{site_id}/alerts/{alert_id}/acknowledge", tags=["alerts"], responses=_ALERT_CHANGE)
+    @router.post("/api/sites/{site_id}/alerts/{alert_id}/acknowledge", tags=["alerts"], responses=_ALERT_CHANGE,
+                 response_model=AlertOut, response_model_exclude_unset=True)
     async def acknowledge(site_id: str, alert_id: str, body: Comment, who: Operator,
                           request: Request) -> dict[str, Any]:
         return await _change_alert(site_id, alert_id, "acknowledge", body, who, request)
 
-    @router.post("/api/sites/{site_id}/alerts/{alert_id}/resolve", tags=["alerts"], responses=_ALERT_CHANGE)
+    @router.post("/api/sites/{site_id}/alerts/{alert_id}/resolve", tags=["alerts"], responses=_ALERT_CHANGE,
+                 response_model=AlertOut, response_model_exclude_unset=True)
     async def resolve(site_id: str, alert_id: str, body: Comment, who: Operator, request: Request) -> dict[str, Any]:
         return await _change_alert(site_id, alert_id, "resolve", body, who, request)
 
-    @router.post("/api/sites/{site_id}/alerts/{alert_id}/comment", tags=["alerts"], responses=_ALERT_CHANGE)
+    @router.post("/api/sites/{site_id}/alerts/{alert_id}/comment", tags=["alerts"], responses=_ALERT_CHANGE,
+                 response_model=AlertOut, response_model_exclude_unset=True)
     async def comment(site_id: str, alert_id: str, body: Comment, who: Operator, request: Request) -> dict[str, Any]:
         """A note on a live alert, kept in its history; the alert's state does not change."""
         if not body.comment:

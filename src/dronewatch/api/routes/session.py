@@ -9,7 +9,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi import Path as PathParam
 
-from dronewatch.api.models import R401, R403_CSRF, R422, Login, NewToken, PasswordChange, problem, responses
+from dronewatch.api.models import (
+    R401,
+    R403_CSRF,
+    R422,
+    Grants,
+    Login,
+    NewToken,
+    NewTokenOut,
+    PasswordChange,
+    Session,
+    TokenRow,
+    problem,
+    responses,
+)
 from dronewatch.api.security import (
     SESSION_COOKIE,
     check_login,
@@ -38,7 +51,7 @@ def routes(service: Service) -> APIRouter:
     @router.post("/api/login", tags=["session"], responses=responses(
         problem(401, "Wrong name or password"),
         problem(429, "Too many failed logins for this name and address, or too many logins at once"), R422))
-    async def login(body: Login, request: Request, response: Response) -> dict[str, Any]:
+    async def login(body: Login, request: Request, response: Response) -> Session:
         """A session: the cookie, and the ``csrf_token`` that state changes must send in ``X-CSRF-Token``."""
         address = client_address(request)
         if not limiter.allowed(body.name, address):
@@ -58,7 +71,7 @@ def routes(service: Service) -> APIRouter:
         response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="strict", secure=secure_cookie,
                             max_age=int(session_s))
         await audit(user["name"], "login", f"user/{user['name']}", request)
-        return {"name": user["name"], "role": user["role"], "csrf_token": csrf}
+        return Session(name=user["name"], role=user["role"], csrf_token=csrf)
 
     @router.post("/api/logout", tags=["session"], responses=responses(R401, R403_CSRF))
     async def logout(who: Anyone, request: Request, response: Response) -> dict[str, str]:
@@ -70,8 +83,8 @@ def routes(service: Service) -> APIRouter:
         return {"logged_out": who.name}
 
     @router.get("/api/me", tags=["session"], responses=R401)
-    async def me(who: Anyone) -> dict[str, Any]:
-        return {"name": who.name, "role": who.role, "sites": list(who.sites), "levels": list(who.levels)}
+    async def me(who: Anyone) -> Grants:
+        return Grants(name=who.name, role=who.role, sites=list(who.sites), levels=list(who.levels))
 
     @router.post("/api/me/password", tags=["session"], responses=responses(
         R401, problem(403, "The current password is wrong (or a session's change lacks X-CSRF-Token)"),
@@ -93,7 +106,7 @@ def routes(service: Service) -> APIRouter:
         return {"changed": who.name, "sessions_ended": ended}
 
     @router.post("/api/tokens", tags=["session"], responses=responses(R401, R403_CSRF, R422))
-    async def create_token(body: NewToken, who: Anyone, request: Request) -> dict[str, Any]:
+    async def create_token(body: NewToken, who: Anyone, request: Request) -> NewTokenOut:
         """An API token, shown this once; it expires after ``expires_in_days``."""
         days = body.expires_in_days or config.security.token_days_default
         if days > config.security.token_days_max:
@@ -106,12 +119,12 @@ def routes(service: Service) -> APIRouter:
                                            expires_at=expires_at)
         await audit(who, "token.create", f"user/{who.name}", request, name=body.name, id=token_id,
                     expires_at=expires_at)
-        return {"id": token_id, "token": token, "expires_at": expires_at, "note": "shown once: store it now"}
+        return NewTokenOut(id=token_id, token=token, expires_at=expires_at, note="shown once: store it now")
 
     @router.get("/api/tokens", tags=["session"], responses=R401)
-    async def list_tokens(who: Anyone) -> list[dict[str, Any]]:
+    async def list_tokens(who: Anyone) -> list[TokenRow]:
         """The caller's tokens (never the tokens themselves): name, created_at, expires_at, last_used_at, revoked."""
-        return await asyncio.to_thread(repository.tokens, who.user_id)
+        return [TokenRow(**row) for row in await asyncio.to_thread(repository.tokens, who.user_id)]
 
     @router.delete("/api/tokens/{token_id}", tags=["session"], responses=responses(
         R401, R403_CSRF, problem(404, "No such token of the caller's")))

@@ -8,7 +8,20 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
-from dronewatch.api.models import R401, R403_ROLE, R404_SITE, R422, ZoneBody, problem, responses, zone_line
+from dronewatch.api.models import (
+    R401,
+    R403_ROLE,
+    R404_SITE,
+    R422,
+    Health,
+    SensorOut,
+    SiteRef,
+    ZoneBody,
+    ZoneOut,
+    problem,
+    responses,
+    zone_line,
+)
 from dronewatch.api.service import Admin, Anyone, Operator, Service
 from dronewatch.assessment.commands import Command
 from dronewatch.errors import DronewatchError
@@ -28,18 +41,19 @@ def routes(service: Service) -> APIRouter:
     command = service.command
 
     @router.get("/api/health", tags=["service"], responses=R401)
-    async def health(who: Anyone) -> dict[str, Any]:
-        return {"status": "ok", "sites": [s for s in pipelines if who.may_see_site(s, regions)]}
+    async def health(who: Anyone) -> Health:
+        return Health(status="ok", sites=[s for s in pipelines if who.may_see_site(s, regions)])
 
     @router.get("/api/stats", tags=["service"], responses=responses(R401, R403_ROLE))
     async def stats(who: Operator) -> dict[str, Any]:
         return {site_id: pipeline.stats() for site_id, pipeline in pipelines.items()}
 
     @router.get("/api/sites", tags=["sites"], responses=R401)
-    async def list_sites(who: Anyone) -> list[dict[str, str]]:
-        return [{"id": s} for s in pipelines if who.may_see_site(s, regions)]
+    async def list_sites(who: Anyone) -> list[SiteRef]:
+        return [SiteRef(id=s) for s in pipelines if who.may_see_site(s, regions)]
 
-    @router.get("/api/sites/{site_id}/sensors", tags=["sites"], responses=responses(R401, R404_SITE))
+    @router.get("/api/sites/{site_id}/sensors", tags=["sites"], responses=responses(R401, R404_SITE),
+                response_model=list[SensorOut], response_model_exclude_unset=True)
     async def sensors(site_id: str, who: Anyone) -> list[dict[str, Any]]:
         """A site's sensors; a region's are its sites', ``<site>/<sensor id>``."""
         pipeline = site(site_id, who)
@@ -47,7 +61,8 @@ def routes(service: Service) -> APIRouter:
             return [record_to_dict(s) for s in pipeline.site.sensors if who.may_see_site(s.id.split("/", 1)[0])]
         return [record_to_dict(s) for s in await asyncio.to_thread(repository.sensors, site_id)]
 
-    @router.get("/api/sites/{site_id}/zones", tags=["zones"], responses=responses(R401, R404_SITE))
+    @router.get("/api/sites/{site_id}/zones", tags=["zones"], responses=responses(R401, R404_SITE),
+                response_model=list[ZoneOut], response_model_exclude_unset=True)
     async def zones(site_id: str, who: Anyone) -> list[dict[str, Any]]:
         """A site's zones; a region's are its sites' zones in force, ``<site>/<zone id>``."""
         pipeline = site(site_id, who)
@@ -56,7 +71,8 @@ def routes(service: Service) -> APIRouter:
         return [record_to_dict(z) for z in await asyncio.to_thread(repository.zones, site_id)]
 
     @router.put("/api/sites/{site_id}/zones/{zone_id}", tags=["zones"],
-             responses=responses(R401, R403_ROLE, R404_SITE, R422, problem(409, "A region's zones are its sites'")))
+             responses=responses(R401, R403_ROLE, R404_SITE, R422, problem(409, "A region's zones are its sites'")),
+             response_model=ZoneOut, response_model_exclude_unset=True)
     async def put_zone(site_id: str, zone_id: str, body: ZoneBody, who: Admin, request: Request) -> dict[str, Any]:
         pipeline = site(site_id, who)
         if site_id in regions:

@@ -16,7 +16,10 @@ from dronewatch.api.models import (
     R404_SITE,
     R422,
     CursorText,
+    DetectionOut,
     Limit,
+    OperatorPosition,
+    TrackOut,
     cursor_of,
     paged,
     responses,
@@ -34,7 +37,8 @@ def routes(service: Service) -> APIRouter:
     site = service.site
     shared = service.shared
 
-    @router.get("/api/sites/{site_id}/tracks", tags=["tracks"], responses=responses(R401, R404_SITE))
+    @router.get("/api/sites/{site_id}/tracks", tags=["tracks"], responses=responses(R401, R404_SITE),
+                response_model=list[TrackOut], response_model_exclude_unset=True)
     async def live_tracks(site_id: str, who: Anyone) -> list[dict[str, Any]]:
         pipeline = site(site_id, who)
         if who.role == "partner" and not who.levels:
@@ -43,7 +47,8 @@ def routes(service: Service) -> APIRouter:
 
     _HISTORY = responses(PAGED, R401, R403_ROLE, R404_SITE, R422)
 
-    @router.get("/api/sites/{site_id}/tracks/history", tags=["tracks"], responses=_HISTORY)
+    @router.get("/api/sites/{site_id}/tracks/history", tags=["tracks"], responses=_HISTORY,
+                response_model=list[TrackOut], response_model_exclude_unset=True)
     async def track_history(site_id: str, who: Staff, request: Request, response: Response,
                             t_from: Annotated[float, Query(alias="from")],
                             t_to: Annotated[float, Query(alias="to")],
@@ -59,7 +64,8 @@ def routes(service: Service) -> APIRouter:
                     rows=len(page.rows), cursor=cursor, next=following)
         return [record_to_dict(r) for r in page.rows]
 
-    @router.get("/api/sites/{site_id}/detections", tags=["tracks"], responses=_HISTORY)
+    @router.get("/api/sites/{site_id}/detections", tags=["tracks"], responses=_HISTORY,
+                response_model=list[DetectionOut], response_model_exclude_unset=True)
     async def detections(site_id: str, who: Staff, request: Request, response: Response,
                          t_from: Annotated[float, Query(alias="from")],
                          t_to: Annotated[float, Query(alias="to")],
@@ -74,7 +80,8 @@ def routes(service: Service) -> APIRouter:
                     rows=len(page.rows), cursor=cursor, next=following)
         return page.rows
 
-    @router.get("/api/sites/{site_id}/operators", tags=["tracks"], responses=_HISTORY)
+    @router.get("/api/sites/{site_id}/operators", tags=["tracks"], responses=_HISTORY,
+                response_model=list[OperatorPosition])
     async def operators(site_id: str, who: Anyone, request: Request, response: Response,
                         t_from: Annotated[float, Query(alias="from")],
                         t_to: Annotated[float, Query(alias="to")],

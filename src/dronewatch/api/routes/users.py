@@ -13,9 +13,12 @@ from dronewatch.api.models import (
     R403_ROLE,
     R409,
     R422,
+    Grants,
     NewUser,
     PasswordReset,
+    User,
     UserName,
+    UserRow,
     UserUpdate,
     problem,
     responses,
@@ -35,11 +38,11 @@ def routes(service: Service) -> APIRouter:
     R404_USER = problem(404, "No such user")
 
     @router.get("/api/users", tags=["admin"], responses=responses(R401, R403_ROLE))
-    async def list_users(who: Admin) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(repository.users)
+    async def list_users(who: Admin) -> list[UserRow]:
+        return [UserRow(**row) for row in await asyncio.to_thread(repository.users)]
 
     @router.post("/api/users", tags=["admin"], responses=responses(R401, R403_ROLE, R409, R422))
-    async def create_user(body: NewUser, who: Admin, request: Request) -> dict[str, Any]:
+    async def create_user(body: NewUser, who: Admin, request: Request) -> User:
         await check_grant(body.role, body.sites, body.levels)
         if await asyncio.to_thread(repository.user, name=body.name) is not None:
             raise HTTPException(409, f"user {body.name!r} exists")
@@ -48,10 +51,10 @@ def routes(service: Service) -> APIRouter:
         user_id = await asyncio.to_thread(repository.add_user, body.name, password_hash, body.role, now=clock(),
                                           sites=sites, levels=levels)
         await audit(who, "user.create", f"user/{body.name}", request, role=body.role, sites=sites, levels=levels)
-        return {"id": user_id, "name": body.name, "role": body.role, "sites": sites, "levels": levels}
+        return User(id=user_id, name=body.name, role=body.role, sites=sites, levels=levels)
 
     @router.patch("/api/users/{name}", tags=["admin"], responses=responses(R401, R403_ROLE, R404_USER, R409, R422))
-    async def update_user(name: UserName, body: UserUpdate, who: Admin, request: Request) -> dict[str, Any]:
+    async def update_user(name: UserName, body: UserUpdate, who: Admin, request: Request) -> Grants:
         """A user's role and grants (sites and alert levels, which restrict a partner); what is left out stays."""
         if name == who.name and body.role not in (None, "admin"):
             raise HTTPException(409, "you may not take away your own admin role")
@@ -61,11 +64,12 @@ def routes(service: Service) -> APIRouter:
         before = await asyncio.to_thread(repository.update_user, name, role=body.role, sites=sites, levels=levels)
         if before is None:
             raise HTTPException(404, f"no user {name!r}")
-        was = {"role": before["role"], "sites": list(before["sites"]), "levels": list(before["levels"])}
-        after = {"role": body.role or was["role"], "sites": was["sites"] if sites is None else sites,
-                 "levels": was["levels"] if levels is None else levels}
-        await audit(who, "user.update", f"user/{name}", request, before=was, after=after)
-        return {"name": name, **after}
+        was = Grants(name=name, role=before["role"], sites=list(before["sites"]), levels=list(before["levels"]))
+        after = Grants(name=name, role=body.role or was.role, sites=was.sites if sites is None else sites,
+                       levels=was.levels if levels is None else levels)
+        await audit(who, "user.update", f"user/{name}", request, before=was.model_dump(exclude={"name"}),
+                    after=after.model_dump(exclude={"name"}))
+        return after
 
     @router.post("/api/users/{name}/disable", tags=["admin"], responses=responses(R401, R403_ROLE, R404_USER, R409))
     async def disable_user(name: UserName, who: Admin, request: Request) -> dict[str, str]:
