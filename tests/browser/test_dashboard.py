@@ -209,6 +209,13 @@ def test_a_critical_alert_is_acknowledged_and_stored(page: Page, service: Servic
     repo = Repository(open_database(f"sqlite:///{service.root / 'data' / 'dronewatch.db'}"))
     events = repo.alert_events("station", str(alert_id))
     assert any(e["state"] == "acknowledged" and e["comment"] == "seen from the browser" for e in events)
+    # the event log says who did what, live and after the page is opened again (from storage)
+    for _ in range(2):
+        events = page.locator(f"#log li[data-alert='{alert_id}']")
+        events.filter(has_text='acknowledged by admin "seen from the browser"').wait_for(timeout=5000)
+        assert events.filter(has_text=": opened").count() == 1
+        page.reload()
+        wait_for_tracks(page)
     # the acknowledged alert may resolve by now (10x speed): open the detail from whichever alert is there
     assert dialogs == []
     page.click("#alerts li a[data-track]")
@@ -394,3 +401,21 @@ def test_the_alarm_sounds_again_until_the_critical_alert_is_acknowledged(page: P
         quiet = quiet and not page.evaluate("alarmDue()")  # at 10x a new critical alert may open meanwhile
     if quiet:
         assert page.evaluate("state.alarms") == sounded
+
+
+def test_a_threat_whose_track_is_lost_at_the_compound_stays_on_the_board(page: Page, service: Service) -> None:
+    sign_in(page, service)
+    row = page.wait_for_selector("#threats li.lost[data-track]", timeout=120000)  # the attack drone's strike
+    track = row.get_attribute("data-track")
+    lost = f"#threats li.lost[data-track='{track}']"
+    assert "lost" in page.inner_text(f"{lost} .countdown")  # "IMPACT · lost inside compound" or "lost near ..."
+    page.wait_for_timeout(5000)  # 50 s at 10x: a track that ended is long gone, its threat is not
+    assert page.query_selector(lost) is not None
+    page.screenshot(path=str(service.root / "threat-lost.png"))
+    alert_id = page.evaluate(f"""() => [...state.alerts.values()].find(a => a.track === '{track}' && a.evidence
+                                   && a.evidence.lost_t != null && a.state === 'open').id""")
+    item = f"#alerts li[data-alert='{alert_id}']"
+    page.click(f"{item} button[data-action=acknowledge]")
+    page.click(f"{item} form.comment button[type=submit]")
+    page.wait_for_function(f"""() => {{ const a = state.alerts.get('{alert_id}');
+                                return a.state !== 'open'; }}""", timeout=5000)

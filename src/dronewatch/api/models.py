@@ -235,6 +235,21 @@ class ZoneOut(_Record):
     polygon: list[tuple[float, float]] = Field(description="[lat, lon] corners")
 
 
+class AlertEvent(BaseModel):
+    """One change of one alert, as the event log keeps it."""
+
+    t: float
+    alert: str
+    track: str
+    zone: str | None
+    kind: str
+    state: str = Field(description="After the change: open, acknowledged or resolved")
+    level: str = Field(description="After the change")
+    by: str = Field(description="Who made the change: assessment, or an operator's name")
+    comment: str | None = Field(description="The operator's words with the change")
+    why: str | None = Field(description="For a resolution: the reason it gave (track ended, resolved by ...)")
+
+
 class DetectionOut(_Record):
     """A stored detection as the sensor gave it; which fields it has depends on the sensor's kind."""
 

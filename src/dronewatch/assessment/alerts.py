@@ -126,7 +126,7 @@ class AlertBook:
             if subject_ended or t - live.last_seen_t >= self.clear_s:
                 why = ("track ended" if subject_ended else f"not seen again within {self.clear_s:g} s of a restart"
                        if key[0].startswith("restored:") else f"condition cleared for {self.clear_s:g} s")
-                lines.append(replace(live.alert, t=t, state="resolved", reasons=(*live.alert.reasons, why)))
+                lines.append(_restated(live.alert, t, state="resolved", reasons=(*live.alert.reasons, why)))
                 del self._live[key]
         return lines
 
@@ -134,14 +134,14 @@ class AlertBook:
         """Close a live alert by hand; the line to write. The same condition later opens a new alert."""
         key, live = self._find(alert_id)
         del self._live[key]
-        return replace(live.alert, t=t, state="resolved", reasons=(*live.alert.reasons, f"resolved by {by}"))
+        return _restated(live.alert, t, state="resolved", reasons=(*live.alert.reasons, f"resolved by {by}"))
 
     def acknowledge(self, alert_id: str, t: float, by: str) -> Alert:
         """Mark a live alert acknowledged by ``by``; the line to write."""
         _, live = self._find(alert_id)
         if live.alert.state != "acknowledged":
-            live.alert = replace(live.alert, t=t, state="acknowledged",
-                                 reasons=(*live.alert.reasons, f"acknowledged by {by}"))
+            live.alert = _restated(live.alert, t, state="acknowledged",
+                                   reasons=(*live.alert.reasons, f"acknowledged by {by}"))
         return live.alert
 
     def live(self, alert_id: str) -> Alert:
@@ -153,6 +153,15 @@ class AlertBook:
             if live.alert.id == alert_id:
                 return key, live
         raise ConfigError(f"alert {alert_id!r} is not open (resolved, or never existed)")
+
+
+def _restated(alert: Alert, t: float, **changes: Any) -> Alert:
+    """The alert as a line at ``t`` with ``changes``: its predicted breach time ``t + eta_s`` kept (a
+    countdown from the new line stays true). Never before the alert's last line: an operator's change is
+    stamped by the service's clock, and a simulation faster than real time runs ahead of it."""
+    t = max(t, alert.t)
+    eta_s = None if alert.eta_s is None else max(alert.t + alert.eta_s - t, 0.0)
+    return replace(alert, t=t, eta_s=eta_s, **changes)
 
 
 def _breach_moved(alert: Alert, t: float, eta_s: float | None) -> bool:

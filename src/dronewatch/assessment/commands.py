@@ -133,7 +133,8 @@ def apply_alert_command(book: AlertBook | None, command: Command) -> CommandResu
         elif command.action == "resolve":
             changed = book.resolve(command.target, command.t, command.by)
         elif command.action == "comment":
-            changed = replace(book.live(command.target), t=command.t)
+            live = book.live(command.target)
+            changed = replace(live, t=max(command.t, live.t))  # in order, as _restated keeps it
         else:
             raise ValueError(f"{command.action} is not a command on an alert")
     except ConfigError:

@@ -38,9 +38,9 @@ class AssessmentConfig:
     clear_s: float = 15.0
     lost_near_m: float = 500.0
     lost_hold_s: float = 600.0
-    """A critical zone's alert whose track is lost within ``lost_near_m`` of the zone stays open for
-    ``lost_hold_s``, unless a person resolves it sooner: losing a track close in (it dived under the
-    radar's beam, it landed) is no sign the threat has gone."""
+    """A critical zone's alert whose track is lost within ``lost_near_m`` of the zone stays open until a
+    person acknowledges it, and for ``lost_hold_s`` at least, unless a person resolves it: losing a track
+    close in (it dived under the radar's beam, it landed, it struck) is no sign the threat has gone."""
 
     def check(self, where: str = "assessment") -> None:
         """Raise :class:`ConfigError` naming the first value no site could mean."""

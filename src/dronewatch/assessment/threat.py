@@ -250,13 +250,15 @@ class Assessor:
 
     def _held(self, t: float) -> list[Condition]:
         """The zone alerts of tracks lost near their zones, held open (see ``lost_hold_s``)."""
-        open_ids = {a.id for a in self.book.open_alerts}
+        live = {a.id: a for a in self.book.open_alerts}
         zones = {z.id: z for z in self.zones.zones}
         out = []
         for track_id, lost in list(self._lost.items()):
             age = t - lost.t
-            alerts = [a for a in lost.alerts if a.id in open_ids and a.zone in zones]
-            if age > self.config.lost_hold_s or not alerts:
+            # past the hold, only what nobody has acknowledged since the loss: a strike must be seen
+            alerts = [a for a in lost.alerts if a.id in live and a.zone in zones
+                      and (age <= self.config.lost_hold_s or live[a.id].state != "acknowledged")]
+            if not alerts:
                 del self._lost[track_id]
                 continue
             for alert in alerts:
@@ -272,8 +274,9 @@ class Assessor:
                     why, eta_now = f"track lost near zone {zone.id}", None
                 out.append(Condition(
                     (track_id, zone.id, alert.kind), track_id, alert.level,
-                    (*alert.reasons, f"{why}, {age:.0f} s ago; held open for {self.config.lost_hold_s:g} s "
-                                     "unless resolved by hand"), eta_now, alert.evidence or {}, lost=True))
+                    (*alert.reasons, f"{why}, {age:.0f} s ago; held open until acknowledged, and for "
+                                     f"{self.config.lost_hold_s:g} s at least, unless resolved by hand"),
+                    eta_now, {**(alert.evidence or {}), "lost_t": lost.t}, lost=True))
         return out
 
     def _swarms(self, reports: list[TrackReport], heading_for: dict[int, list[tuple[float, int]]],

@@ -222,6 +222,24 @@ class Repository:
         rows, cursor = self._page(query, c.t, c.seq, after, limit)
         return Page([{"t": r["t"], "uas_id": r["uas_id"], "lat": r["lat"], "lon": r["lon"]} for r in rows], cursor)
 
+    def alert_events_page(self, site_id: str, t_from: float, t_to: float, *, after: Cursor | None = None,
+                          limit: int | None = None) -> Page[dict[str, Any]]:
+        """The site's event log: every change of every alert in the window, in time order. Each: when, the
+        alert (its track, zone and kind), its state and level after the change, who made it (``assessment``
+        or an operator) with their comment, and for a resolution the reason it gave."""
+        e, a = schema.alert_events.c, schema.alerts.c
+        query = (select(e.t, e.alert_id, a.track_id, a.zone_id, a.kind, e.state, e.level, e.actor, e.comment,
+                        a.reasons)
+                 .join_from(schema.alert_events, schema.alerts, and_(a.site_id == e.site_id, a.id == e.alert_id))
+                 .where(and_(e.site_id == site_id, e.t >= t_from, e.t <= t_to)))
+        rows, cursor = self._page(query, e.t, e.seq, after, limit)
+        return Page([{"t": r["t"], "alert": r["alert_id"], "track": r["track_id"], "zone": r["zone_id"],
+                      "kind": r["kind"], "state": r["state"], "level": r["level"], "by": r["actor"],
+                      "comment": r["comment"],
+                      # a resolution is an alert's last line: its last reason is why it resolved
+                      "why": r["reasons"][-1] if r["state"] == "resolved" and r["reasons"] else None}
+                     for r in rows], cursor)
+
     def save_alert(self, site_id: str, alert: Alert, actor: str = "assessment", comment: str | None = None) -> None:
         """One alert line: the alert's current row, and an event in its history."""
         with self.engine.begin() as db:

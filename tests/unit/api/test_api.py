@@ -494,3 +494,27 @@ def test_an_open_stream_closes_when_its_session_ends(service: tuple[TestClient, 
         # the block closes the socket first, which ends the waiting thread)
         message = waiting.submit(ws.receive).result(timeout=10)
     assert (message["type"], message["code"]) == ("websocket.close", 4401)
+
+
+def test_the_event_log_keeps_every_change_of_every_alert_with_who_made_it(
+        service: tuple[TestClient, Repository, dict]) -> None:
+    client, repo, _ = service
+    repo.save_alert("station", Alert(t=NOW + 5, id="A1", track="T1", level="critical", kind="zone_entry",
+                                     state="acknowledged", reasons=("inside zone compound", "acknowledged by olga"),
+                                     zone="compound"), actor="olga", comment="on it")
+    repo.save_alert("station", Alert(t=NOW + 9, id="A1", track="T1", level="critical", kind="zone_entry",
+                                     state="resolved", zone="compound",
+                                     reasons=("inside zone compound", "acknowledged by olga", "track ended")))
+    window = {"from": NOW - 1, "to": NOW + 60}
+    log = client.get("/api/sites/station/events", params=window, headers=token(client, "ann"))
+    assert log.status_code == 200
+    assert [(e["t"] - NOW, e["alert"], e["state"], e["by"], e["comment"], e["why"]) for e in log.json()] == [
+        (0, "A1", "open", "assessment", None, None), (0, "A2", "open", "assessment", None, None),
+        (5, "A1", "acknowledged", "olga", "on it", None), (9, "A1", "resolved", "assessment", None, "track ended")]
+    assert {(e["track"], e["zone"], e["kind"]) for e in log.json() if e["alert"] == "A1"} == {
+        ("T1", "compound", "zone_entry")}
+    # a partner sees its granted levels only; every read is audited
+    partner = client.get("/api/sites/station/events", params=window, headers=token(client, "pat")).json()
+    assert {e["level"] for e in partner} == {"critical"}
+    assert client.get("/api/sites/other/events", params=window, headers=token(client, "pat")).status_code == 404
+    assert [r["action"] for r in repo.audit_records()].count("read.events") == 2

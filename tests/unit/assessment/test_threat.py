@@ -113,10 +113,21 @@ def test_a_drone_lost_close_to_the_compound_keeps_its_critical_alert_open() -> N
     lines = fly(book, 30.0, {"T10": straight((0.0, 700.0, 40.0), (0.0, -12.0, 0.0))})  # lost 340 m out
     critical = first(lines, "zone_breach_predicted", "compound", "critical")
     book.book.acknowledge(critical.id, T0 + 30.5, "officer 12")
-    held = [a for t in range(31, 160) for a in book.update(T0 + t, []) if a.id == critical.id]
-    reopened, resolved = held
+    held = [a for t in range(31, 300) for a in book.update(T0 + t, []) if a.id == critical.id]
+    (reopened,) = held  # nobody has acknowledged it since the loss: held past lost_hold_s
     assert reopened.state == "open" and reopened.level == "critical" and reopened.t == T0 + 31.0
     assert reopened.reasons[-1].startswith("track lost 14 s before its predicted breach of zone compound, 1 s ago")
+    assert reopened.evidence is not None and reopened.evidence["lost_t"] == T0 + 30.0
+    book.book.acknowledge(critical.id, T0 + 300.5, "officer 12")
+    (resolved,) = [a for a in book.update(T0 + 301.0, []) if a.id == critical.id]  # seen, and the hold is over
+    assert resolved.state == "resolved" and resolved.reasons[-1] == "track ended"
+    # acknowledged within the hold: held for lost_hold_s, then let go
+    book = assessor(lost_hold_s=120.0)
+    opened = first(fly(book, 30.0, {"T13": straight((0.0, 700.0, 40.0), (0.0, -12.0, 0.0))}),
+                   "zone_breach_predicted", "compound", "critical")
+    book.update(T0 + 31.0, [])
+    book.book.acknowledge(opened.id, T0 + 40.0, "officer 12")
+    (resolved,) = [a for t in range(41, 200) for a in book.update(T0 + t, []) if a.id == opened.id]
     assert resolved.state == "resolved" and resolved.t - T0 == pytest.approx(30.0 + 121.0)
     # a person may resolve it sooner
     book = assessor()
@@ -240,9 +251,19 @@ def test_a_moved_breach_time_gets_a_line_and_a_steady_one_none() -> None:
                                        (f"breach in {eta_s:.0f} s",), eta_s)], {"T1"})
 
     (opened,) = heading(0.0, 60.0)
-    book.acknowledge(opened.id, 0.5, "officer 12")
+    acknowledged = book.acknowledge(opened.id, 10.0, "officer 12")
+    assert (acknowledged.t, acknowledged.eta_s) == (10.0, 50.0)  # the line moves, the breach time does not
     assert [heading(float(t), 60.0 - t + 2.0 * (t % 2)) for t in range(1, 20)] == [[]] * 19  # within 3 s: none
     (slowed,) = heading(20.0, 50.0)  # breach at 70 s, not 60 s: the countdown would be 10 s early
     assert (slowed.id, slowed.t, slowed.eta_s, slowed.reasons) == (opened.id, 20.0, 50.0, ("breach in 50 s",))
     assert slowed.state == "acknowledged" and slowed.level == "critical"  # a new figure, not a new look
     assert heading(69.0, 0.0) == [] and heading(75.0, 0.0) == []  # due: nothing left to count down
+    assert book.resolve(opened.id, 80.0, "officer 12").eta_s == 0.0  # overdue: no breach in the past
+
+
+def test_an_operator_change_stamped_before_the_alert_s_last_line_comes_after_it() -> None:
+    book = AlertBook()
+    (opened,) = book.step(100.0, [Condition(("T1", "compound", "zone_breach_predicted"), "T1", "critical",
+                                            ("breach in 60 s",), 60.0)], {"T1"})
+    acknowledged = book.acknowledge(opened.id, 40.0, "officer 12")  # the service's clock behind the sensors'
+    assert (acknowledged.t, acknowledged.eta_s) == (100.0, 60.0)

@@ -4,19 +4,27 @@
 """
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from dronewatch.api.models import (
+    HISTORY_LIMIT,
+    PAGED,
     R401,
     R403_ROLE,
     R404_SITE,
     R422,
+    AlertEvent,
     AlertOut,
     Comment,
+    CursorText,
+    Limit,
+    cursor_of,
+    paged,
     problem,
     responses,
+    window,
 )
 from dronewatch.api.security import Principal
 from dronewatch.api.service import Anyone, Operator, Service
@@ -39,6 +47,29 @@ def routes(service: Service) -> APIRouter:
         site(site_id, who)
         found = await asyncio.to_thread(repository.alerts, site_id, state)
         return shared((alert_json(a, who) for a in found if who.may_see_level(a.level)), site_id, who)
+
+    @router.get("/api/sites/{site_id}/events", tags=["alerts"],
+                responses=responses(PAGED, R401, R404_SITE, R422), response_model=list[AlertEvent])
+    async def events(site_id: str, who: Anyone, request: Request, response: Response,
+                     t_from: Annotated[float, Query(alias="from")], t_to: Annotated[float, Query(alias="to")],
+                     limit: Limit = HISTORY_LIMIT, cursor: CursorText = None) -> list[dict[str, Any]]:
+        """The event log: every change of every alert in a window (at most 31 days), resolved or not, with who
+        made it, a page at a time. A partner sees the alert levels granted to it; of a region, the alerts on its
+        granted sites' zones."""
+
+        def visible(event: dict[str, Any]) -> bool:
+            if who.role != "partner" or site_id not in service.regions:
+                return True
+            return event["zone"] is not None and event["zone"].split("/", 1)[0] in who.sites
+
+        site(site_id, who)
+        window(t_from, t_to)
+        page = await asyncio.to_thread(repository.alert_events_page, site_id, t_from, t_to,
+                                       after=cursor_of(cursor), limit=limit)
+        following = paged(page, request, response)
+        await audit(who, "read.events", f"site/{site_id}", request, t_from=t_from, t_to=t_to, rows=len(page.rows),
+                    cursor=cursor, next=following)
+        return [event for event in page.rows if who.may_see_level(event["level"]) and visible(event)]
 
     async def _change_alert(site_id: str, alert_id: str, action: Action, body: Comment, who: Principal,
                             request: Request) -> dict[str, Any]:

@@ -52,7 +52,7 @@ const state = {
   csrf: sessionStorage.getItem("dw-csrf") || "", role: null,
   site: null, map: null, layers: null, tracks: new Map(), alerts: new Map(),
   socket: null, retry: 0, detail: null, replay: null,
-  clock: null, centre: null, groundAlt: 0, firstSeen: new Map(),
+  clock: null, centre: null, groundAlt: 0, firstSeen: new Map(), events: new Map(),
 };
 
 async function apiResponse(path, options = {}) {
@@ -97,7 +97,7 @@ function closeSite() {
   if (state.replay) stopReplay(false);
   if (state.layers) for (const layer of Object.values(state.layers)) layer.clearLayers();
   pending.clear();
-  state.tracks.clear(); state.alerts.clear(); state.firstSeen.clear(); state.clock = null;
+  state.tracks.clear(); state.alerts.clear(); state.firstSeen.clear(); state.events.clear(); state.clock = null;
   if (state.operators) state.operators.clear();
   state.site = null; state.detail = null;
   renderDetail(); renderAlerts();
@@ -183,6 +183,12 @@ async function openSite(site) {
   for (const alert of alerts) noteAlert(alert);
   renderAlerts();
   connect();
+  // the event log of the last hours, from storage: what happened before this page opened
+  const now = pictureNow();
+  for (const event of await apiAllPages(`/api/sites/${site}/events?from=${now - LOG_HOURS * 3600}&to=${now + 3600}`)) {
+    noteEvent(event);
+  }
+  renderLog();
 }
 
 function height(point) {  // above the site, as the alerts' reasons give it
@@ -369,7 +375,47 @@ function pictureNow() {
 
 function noteAlert(alert) {
   state.alerts.set(alert.id, alert);
+  noteEvent({ t: alert.t, alert: alert.id, track: alert.track, zone: alert.zone ?? null, kind: alert.kind,
+              state: alert.state, level: alert.level, by: alert.by || "assessment", comment: alert.comment ?? null,
+              why: alert.state === "resolved" ? alert.reasons[alert.reasons.length - 1] : null });
   if (!state.firstSeen.has(alert.id) || alert.t < state.firstSeen.get(alert.id)) state.firstSeen.set(alert.id, alert.t);
+}
+
+// ------------------------------------------------------------------ event log
+// Every change of every alert, resolved or not, with who made it: from storage when the site opens, then
+// from the stream. Newest first; the last LOG_KEPT kept in the page.
+const LOG_HOURS = 12, LOG_KEPT = 300;
+
+function noteEvent(event) {
+  state.events.set(`${event.alert}|${event.t}|${event.state}|${event.level}`, event);
+  if (state.events.size > LOG_KEPT * 2) {
+    for (const key of [...state.events.keys()].slice(0, state.events.size - LOG_KEPT)) state.events.delete(key);
+  }
+}
+
+function eventText(event, before) {
+  const what = `${event.alert} ${event.level} ${event.kind.replaceAll("_", " ")}${event.zone ? ` · ${event.zone}` : ""}` +
+    ` · ${event.track}`;
+  const who = event.by !== "assessment" ? ` by ${event.by}` : "";
+  const done = !before ? "opened" : event.state !== before.state ? event.state
+    : event.level !== before.level ? `raised to ${event.level}` : who ? "comment" : "updated";
+  return `${what}: ${done}${who}${event.comment ? ` "${event.comment}"` : ""}${event.why ? ` (${event.why})` : ""}`;
+}
+
+function renderLog() {
+  const events = [...state.events.values()].sort((a, b) => a.t - b.t);
+  const last = new Map();  // each alert's event before
+  const items = events.map((event) => {
+    const item = document.createElement("li");
+    item.className = `${event.level} ${event.state}`;
+    item.dataset.alert = event.alert;
+    const time = document.createElement("time");
+    time.textContent = new Date(event.t * 1000).toLocaleTimeString([], { hour12: false });
+    item.append(time, " ", eventText(event, last.get(event.alert)));
+    last.set(event.alert, event);
+    return item;
+  }).reverse().slice(0, LOG_KEPT);
+  document.getElementById("log").replaceChildren(...items);
 }
 
 const THREAT_WORDS = { zone_breach_predicted: "heading in", loiter: "loitering", remote_id_spoof: "Remote ID doubtful",
@@ -393,14 +439,18 @@ function threats(now) {
     const top = alerts.reduce((a, b) => (LEVEL_ORDER[b.level] < LEVEL_ORDER[a.level] ? b : a));
     // impact: inside a zone at its own (critical) level, or the soonest predicted breach
     const struck = alerts.find((a) => a.kind === "zone_entry" && a.level === "critical");
+    // its track lost close to the zone (held open by the assessment): an impact nobody may miss
+    const held = alerts.filter((a) => a.evidence && a.evidence.lost_t != null);
+    const lost = held.find((a) => a.kind === "zone_entry") || held[0];
     const inside = alerts.filter((a) => a.kind === "zone_entry").map((a) => a.zone);
     // a breach of a zone it is inside already is no countdown
     const next = alerts.filter((a) => a.eta_s != null && !inside.includes(a.zone))
       .sort((a, b) => (a.t + a.eta_s) - (b.t + b.eta_s))[0];
-    const breachAt = struck ? null : next ? next.t + next.eta_s : null;
-    const seconds = struck ? 0 : breachAt != null ? breachAt - now : Infinity;
+    const breachAt = struck || lost ? null : next ? next.t + next.eta_s : null;
+    const seconds = struck || lost ? 0 : breachAt != null ? breachAt - now : Infinity;
     const since = Math.min(...alerts.map((a) => state.firstSeen.get(a.id) ?? a.t));
-    return { track, alerts, top, struck, next, inside, breachAt, seconds, since };
+    const unseen = alerts.some((a) => a.state === "open");
+    return { track, alerts, top, struck, lost, next, inside, breachAt, seconds, since, unseen };
   }).sort((a, b) => a.seconds - b.seconds || LEVEL_ORDER[a.top.level] - LEVEL_ORDER[b.top.level]);
 }
 
@@ -413,11 +463,14 @@ function renderThreats() {
   board.innerHTML = "";
   for (const row of rows) {
     const item = document.createElement("li");
-    item.className = row.top.level;
+    item.className = `${row.top.level}${row.lost ? " lost" : ""}${row.unseen ? " unseen" : ""}`;
     item.dataset.track = row.track;
     const when = document.createElement("span");
     when.className = "countdown";
-    if (row.struck) when.textContent = `inside ${row.struck.zone}`;
+    if (row.lost) {
+      when.textContent = row.lost.kind === "zone_entry" ? `IMPACT · lost inside ${row.lost.zone}`
+        : `lost near ${row.lost.zone}`;
+    } else if (row.struck) when.textContent = `inside ${row.struck.zone}`;
     else if (row.breachAt != null) {
       when.textContent = `${row.next.zone} ${row.seconds > 0 ? `in ${duration(row.seconds)}` : "due"}`;
       when.dataset.breachAt = String(row.breachAt);
@@ -441,9 +494,11 @@ function renderThreats() {
         facts.push(`${(state.centre.distanceTo(here) / 1000).toFixed(1)} km at ${bearing.toFixed(0).padStart(3, "0")}°`,
                    `${height(track).toFixed(0)} m up`);
       }
-    } else facts.push("track lost");
+    }
+    if (row.lost) facts.push(`track lost ${duration(now - row.lost.evidence.lost_t)} ago`);
+    else if (!track) facts.push("track lost");
     if (!row.struck && row.breachAt != null && row.inside.length) facts.push(`inside ${row.inside.join(", ")}`);
-    facts.push(`for ${duration(now - row.since)}`);
+    facts.push(`for ${duration(now - row.since)}`, row.unseen ? "NOT ACKNOWLEDGED" : "acknowledged");
     const factLine = document.createElement("div");
     factLine.className = "facts";
     factLine.textContent = facts.join(" · ");
@@ -504,13 +559,14 @@ async function changeAlert(id, action, comment = "") {
   try {
     const line = await api(`/api/sites/${state.site}/alerts/${id}/${action}`,
                            { method: "POST", body: JSON.stringify({ comment }) });
-    state.alerts.set(line.id, line);
+    noteAlert(line);
   } catch (error) {  // 404: it resolved meanwhile, drop it; anything else: say so, keep it
     const alert = state.alerts.get(id);
     if (alert && error.message.startsWith("404")) state.alerts.set(id, Object.assign({}, alert, { state: "resolved" }));
     document.getElementById("connection").title = `${id}: ${error.message}`;
   }
   renderAlerts();
+  renderLog();
 }
 
 function cue(alert) {
@@ -565,7 +621,7 @@ function connect() {
         }
       }
     }
-    if (alerts) renderAlerts();  // once a message: a batch of many alerts is one list update
+    if (alerts) { renderAlerts(); renderLog(); }  // once a message: a batch of many alerts is one list update
     for (const item of cues) cue(item);
   };
   socket.onclose = (event) => {
