@@ -256,7 +256,7 @@ def test_a_partner_sees_only_its_site(page: Page, service: Service) -> None:
     page.wait_for_selector("#user:has-text('partner')")
     assert page.eval_on_selector_all("#site option", "options => options.map(o => o.value)") == []
     time.sleep(2)  # the admin's socket, had it stayed open, would have drawn more by now
-    assert page.query_selector_all("#alerts li, .track-label, .operator") == []  # alerts, range labels, pilots
+    assert page.query_selector_all("#alerts li, .ring-label, .zone-label, .operator") == []  # pilots too
     assert page.evaluate("[state.tracks.size, ...Object.values(state.layers).map(l => l.getLayers().length)]") == [
         0, 0, 0, 0, 0]  # tracks; rings, zones, sensors and tracks on the map
     assert page.is_hidden("#detail") and page.is_hidden("#replay-controls")
@@ -419,3 +419,31 @@ def test_a_threat_whose_track_is_lost_at_the_compound_stays_on_the_board(page: P
     page.click(f"{item} form.comment button[type=submit]")
     page.wait_for_function(f"""() => {{ const a = state.alerts.get('{alert_id}');
                                 return a.state !== 'open'; }}""", timeout=5000)
+
+
+def test_the_map_marks_the_threats_and_birds_can_be_hidden(page: Page, service: Service) -> None:
+    sign_in(page, service)
+    wait_for_tracks(page)
+    # legend, scale bar, north arrow; zone names on the map
+    assert page.is_visible(".map-legend") and page.is_visible(".leaflet-control-scale") and page.is_visible(".map-north")
+    assert "compound" in page.inner_text(".leaflet-rings-pane")
+    # a track with a live warning or critical alert: its hostile frame in the level's colour, a path to the zone
+    page.wait_for_function("""() => [...state.tracks.values()].some(s => s.marker.threat
+                              && s.path.getLatLngs().length === 2)""", timeout=90000)
+    threats = page.evaluate("""() => [...state.tracks.values()].filter(s => s.marker.threat)
+                               .map(s => [s.last.id, s.marker.threat])""")
+    live = page.evaluate("""() => [...state.alerts.values()].filter(a => a.state !== 'resolved' && a.level !== 'info')
+                            .map(a => a.track)""")
+    assert threats and all(track in live for track, _ in threats)
+    # birds: small and unlabelled, then off the map with the toggle, and back
+    page.wait_for_function("() => [...state.tracks.values()].some(s => s.last.class === 'bird' && !s.marker.threat)",
+                           timeout=60000)
+    birds = """() => [...state.tracks.values()].filter(s => s.last.class === 'bird' && !s.marker.threat
+                                                       && state.detail !== s.last.id)"""
+    assert page.evaluate(f"({birds})().every(s => s.marker.options.radius === 3 && !s.drawnLabel)") is True
+    page.uncheck("#show-birds")
+    page.wait_for_timeout(1500)  # a second of updates: birds that came meanwhile stay off too
+    assert page.evaluate(f"({birds})().every(s => !state.layers.tracks.hasLayer(s.marker))") is True
+    page.check("#show-birds")
+    assert page.evaluate(f"({birds})().every(s => state.layers.tracks.hasLayer(s.marker))") is True
+    page.screenshot(path=str(service.root / "map-threats.png"))

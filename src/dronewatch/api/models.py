@@ -232,7 +232,7 @@ class ZoneOut(_Record):
     level: str
     floor_m: float = Field(description="Metres above the site")
     ceiling_m: float = Field(description="Metres above the site")
-    polygon: list[tuple[float, float]] = Field(description="[lat, lon] corners")
+    polygon: list[tuple[float, float]] = Field(description="[lon, lat] corners (GeoJSON order)")
 
 
 class AlertEvent(BaseModel):

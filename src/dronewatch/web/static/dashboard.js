@@ -22,19 +22,40 @@ const TrackMarker = L.CircleMarker.extend({
   },
   _updateBounds() {
     L.CircleMarker.prototype._updateBounds.call(this);
+    if (this.threat) {  // the halo, whole: a partial redraw must repaint (or clear) all of it
+      const r = this._radius + 13;
+      this._pxBounds.extend(this._point.subtract([r, r])).extend(this._point.add([r, r]));
+    }
     if (this._label) {
       const width = this._labelWidth || this._label.length * 7;  // measured at the first drawing
       this._pxBounds.extend(this._point.add([12 + width, 9]));
     }
   },
+  setThreat(level) {  // a track with a live alert: a halo and the hostile frame (a diamond) in the level's colour
+    if (level !== this.threat) { this.threat = level; this.redraw(); }
+  },
   _updatePath() {
-    L.CircleMarker.prototype._updatePath.call(this);
     const renderer = this._renderer;
+    if (renderer._drawing && !this._empty() && this.threat) {
+      const g = renderer._ctx, p = this._point, r = this._radius + 7;
+      g.globalAlpha = 1;
+      g.beginPath(); g.arc(p.x, p.y, r + 5, 0, 2 * Math.PI);
+      g.fillStyle = LEVEL_COLOURS[this.threat]; g.globalAlpha = 0.25; g.fill(); g.globalAlpha = 1;
+      g.beginPath(); g.moveTo(p.x, p.y - r); g.lineTo(p.x + r, p.y); g.lineTo(p.x, p.y + r); g.lineTo(p.x - r, p.y);
+      g.closePath(); g.lineWidth = 2.5; g.strokeStyle = LEVEL_COLOURS[this.threat]; g.stroke();
+    }
+    L.CircleMarker.prototype._updatePath.call(this);
+    this.drawnLabel = null;
     if (!renderer._drawing || this._empty() || !this._label) return;
     const g = renderer._ctx;
     g.font = LABEL_FONT;
     if (this._labelWidth == null) this._labelWidth = g.measureText(this._label).width + 8;
     const x = this._point.x + 10, y = this._point.y;
+    // decluttered: a label that would cover one drawn before it in this pass is left out (a threat's never)
+    const box = [x, y - 8, x + this._labelWidth, y + 8];
+    const taken = renderer._labelBoxes || (renderer._labelBoxes = []);
+    if (!this.threat && taken.some((b) => box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3])) return;
+    taken.push(box);
     g.globalAlpha = 1;
     g.fillStyle = "rgba(0, 0, 0, 0.6)";
     g.fillRect(x, y - 8, this._labelWidth, 16);
@@ -45,6 +66,11 @@ const TrackMarker = L.CircleMarker.extend({
   },
 });
 
+// each redraw of the map's canvas starts with no label placed (the labels' decluttering, above)
+const CanvasWithLabels = L.Canvas.extend({
+  _draw() { this._labelBoxes = []; L.Canvas.prototype._draw.call(this); },
+});
+
 const STAFF = ["admin", "operator", "analyst"];  // may read stored history (a replay)
 const OPERATORS = ["admin", "operator"];  // may acknowledge and resolve alerts
 
@@ -52,7 +78,7 @@ const state = {
   csrf: sessionStorage.getItem("dw-csrf") || "", role: null,
   site: null, map: null, layers: null, tracks: new Map(), alerts: new Map(),
   socket: null, retry: 0, detail: null, replay: null,
-  clock: null, centre: null, groundAlt: 0, firstSeen: new Map(), events: new Map(),
+  clock: null, centre: null, groundAlt: 0, firstSeen: new Map(), events: new Map(), showBirds: true,
 };
 
 async function apiResponse(path, options = {}) {
@@ -150,7 +176,16 @@ async function setupMap() {
   if (state.map) return;
   const background = await api("/api/map");  // map.tile_url or map.tile_archive; empty: the grid alone
   if (state.map) return;  // a second openSite got here first
-  state.map = L.map("map", { zoomControl: true, attributionControl: false, preferCanvas: true });
+  state.map = L.map("map", { zoomControl: true, attributionControl: false, preferCanvas: true,
+                            renderer: new CanvasWithLabels() });
+  state.map.createPane("rings").style.zIndex = 350;  // range-ring and zone labels under the tracks, never over them
+  L.control.scale({ metric: true, imperial: false, position: "bottomleft" }).addTo(state.map);
+  mapControl("topright", "north", '<span aria-label="north">N</span><b>&#8593;</b>');
+  mapControl("bottomright", "legend", legendHtml());
+  document.getElementById("show-birds").addEventListener("change", (event) => {
+    state.showBirds = event.target.checked;
+    for (const shown of state.tracks.values()) showOrHide(shown);
+  });
   if (background.tiles) {
     const options = { maxZoom: 19 };
     if (background.min_native_zoom != null) options.minNativeZoom = background.min_native_zoom;
@@ -163,6 +198,24 @@ async function setupMap() {
   }
   state.layers = { grid: L.layerGroup().addTo(state.map), zones: L.layerGroup().addTo(state.map),
                    sensors: L.layerGroup().addTo(state.map), tracks: L.layerGroup().addTo(state.map) };
+}
+
+function mapControl(position, className, html) {
+  const Control = L.Control.extend({ onAdd() {
+    const box = L.DomUtil.create("div", `map-${className} leaflet-bar`);
+    box.innerHTML = html;
+    L.DomEvent.disableClickPropagation(box);
+    return box;
+  } });
+  return new Control({ position }).addTo(state.map);
+}
+
+function legendHtml() {
+  const dot = (colour) => `<i class="dot" style="background:${colour}"></i>`;
+  return `${Object.entries(CLASS_COLOURS).map(([name, colour]) => `${dot(colour)}${name}`).join("<br>")}` +
+    `<br><i class="hostile critical"></i>critical alert<br><i class="hostile warning"></i>warning alert` +
+    '<br><i class="path"></i>predicted path to the zone' +
+    '<br><label><input id="show-birds" type="checkbox" checked> birds</label>';
 }
 
 function escapeHtml(text) {
@@ -205,13 +258,19 @@ function drawSite(sensors, zones) {
     L.circle(centre, { radius: r, color: "#3b4a63", weight: 1, fill: false, interactive: false })
       .addTo(state.layers.grid);
     L.marker(L.latLng(centre[0] + r / 111320, centre[1]), {
-      icon: L.divIcon({ className: "track-label", html: `${r / 1000} km`, iconSize: null }), interactive: false,
+      icon: L.divIcon({ className: "ring-label", html: `${r / 1000} km`, iconSize: null }), interactive: false,
+      pane: "rings",
     }).addTo(state.layers.grid);
   }
   for (const zone of zones) {
     L.polygon(zone.polygon.map(([lon, lat]) => [lat, lon]), {
       color: LEVEL_COLOURS[zone.level], weight: 2, fillOpacity: 0.08,
-    }).bindTooltip(`zone ${zone.id} (${zone.level})`).addTo(state.layers.zones);
+    }).addTo(state.layers.zones);
+    // its name at its northernmost corner: nested zones' names do not sit on each other at a shared centre
+    const north = zone.polygon.reduce((a, b) => (b[1] > a[1] ? b : a));
+    L.tooltip({ permanent: true, direction: "top", className: `zone-label ${zone.level}`, interactive: false,
+                pane: "rings" })
+      .setLatLng([north[1], north[0]]).setContent(escapeHtml(zone.id)).addTo(state.layers.zones);
   }
   for (const sensor of sensors) {
     L.circleMarker([sensor.lat, sensor.lon], { radius: 5, color: "#fff", weight: 1, fillOpacity: 1 })
@@ -237,7 +296,8 @@ function recordTrack(track) {
     shown = { history: [], trail: [], colour: null, updates: 0, trailEnd: null,
               marker: new TrackMarker([track.lat, track.lon], { radius: 6, weight: 2, fillOpacity: 0.9 }),
               trailLine: L.polyline([], { weight: 1.5, opacity: 0.7, interactive: false }),
-              leader: L.polyline([], { weight: 1, interactive: false }) };
+              leader: L.polyline([], { weight: 1, interactive: false }),
+              path: L.polyline([], { weight: 2, dashArray: "6 5", interactive: false }) };
     shown.marker.on("click", () => showDetail(track.id));
     for (const part of trackParts(shown)) part.addTo(state.layers.tracks);
     state.tracks.set(track.id, shown);
@@ -265,14 +325,48 @@ function drawTrack(shown) {
     shown.leader.setStyle({ color: colour });
   }
   const identity = track.uas_id ? ` RID ${track.uas_id}` : track.icao ? ` ICAO ${track.icao}` : "";
-  shown.marker.moveTo(here,
+  const threat = threatOf(track.id);
+  // birds small and unlabelled unless selected or threatening: a flock is not a blob of labels
+  const quiet = track.class === "bird" && !threat && state.detail !== track.id;
+  if (shown.marker.options.radius !== (quiet ? 3 : 6)) shown.marker.setRadius(quiet ? 3 : 6);
+  shown.marker.setThreat(threat ? threat.level : null);
+  shown.marker.moveTo(here, quiet ? "" :
     `${track.id} ${track.class || "unknown"} ${speed.toFixed(0)} m/s ${height(track).toFixed(0)} m up${identity}`);
+  // the predicted path to the zone the threat heads for: straight on at its speed until the breach
+  const eta = threat && threat.eta_s != null ? Math.max(0, threat.t + threat.eta_s - track.t) : 0;
+  shown.path.setStyle({ color: threat ? LEVEL_COLOURS[threat.level] : colour });
+  shown.path.setLatLngs(eta > 0 ? [here, L.latLng(track.lat + (vn * eta) / 111320,
+    track.lon + (ve * eta) / (111320 * Math.cos(track.lat * Math.PI / 180)))] : []);
+  showOrHide(shown);
   if (state.tracks.size <= BUSY_TRACKS || shown.updates++ % 3 === 0 || !shown.trailEnd) {
     shown.trailLine.setLatLngs(shown.trail);
     shown.trailEnd = here;
   }
   shown.leader.setLatLngs(shown.trailEnd === here ? [here, ahead] : [shown.trailEnd, here, ahead]);
   if (state.detail === track.id) renderDetail();
+}
+
+function threatOf(trackId) {
+  // the track's most severe live warning or critical alert, the one with the soonest breach first
+  let worst = null;
+  for (const alert of state.alerts.values()) {
+    if (alert.track !== trackId || alert.state === "resolved" || alert.level === "info") continue;
+    if (!worst || LEVEL_ORDER[alert.level] < LEVEL_ORDER[worst.level]
+        || (alert.level === worst.level && alert.eta_s != null && (worst.eta_s == null
+            || alert.t + alert.eta_s < worst.t + worst.eta_s))) worst = alert;
+  }
+  return worst;
+}
+
+function showOrHide(shown) {
+  // the birds toggle: a bird leaves the map unless it threatens or is selected
+  const hidden = !state.showBirds && shown.last.class === "bird" && !threatOf(shown.last.id)
+    && state.detail !== shown.last.id;
+  if (hidden === !!shown.hidden) return;
+  shown.hidden = hidden;
+  for (const part of trackParts(shown)) {
+    if (hidden) state.layers.tracks.removeLayer(part); else part.addTo(state.layers.tracks);
+  }
 }
 
 // Live track updates are drawn in slices of at most SLICE_MS, each its own task: a message of 1,000
@@ -304,7 +398,7 @@ slicer.port1.onmessage = () => {
   if (pending.size && !sliceQueued) { sliceQueued = true; slicer.port2.postMessage(null); }
 };
 
-function trackParts(shown) { return [shown.trailLine, shown.leader, shown.marker]; }
+function trackParts(shown) { return [shown.trailLine, shown.leader, shown.path, shown.marker]; }
 
 function updateOperator(position) {
   // where a Remote ID drone's pilot stands (sent only to roles allowed to see it), linked to the drone
@@ -355,6 +449,12 @@ function renderAlerts() {
     if (list.children[index] !== item) list.insertBefore(item, list.children[index] || null);
   });
   for (const gone of existing.values()) gone.remove();
+  if (!state.replay) {  // the tracks an alert is about: their halo and predicted path now, not at their next update
+    for (const id of new Set([...state.alerts.values()].map((a) => a.track))) {
+      const shown = state.tracks.get(id);
+      if (shown) drawTrack(shown);
+    }
+  }
   renderThreats();
   const counts = { critical: 0, warning: 0, info: 0 };
   for (const alert of live) counts[alert.level] += 1;
