@@ -425,7 +425,7 @@ def test_the_map_marks_the_threats_and_birds_can_be_hidden(page: Page, service: 
     sign_in(page, service)
     wait_for_tracks(page)
     # legend, scale bar, north arrow; zone names on the map
-    assert page.is_visible(".map-legend") and page.is_visible(".leaflet-control-scale") and page.is_visible(".map-north")
+    assert all(page.is_visible(part) for part in (".map-legend", ".leaflet-control-scale", ".map-north"))
     assert "compound" in page.inner_text(".leaflet-rings-pane")
     # a track with a live warning or critical alert: its hostile frame in the level's colour, a path to the zone
     page.wait_for_function("""() => [...state.tracks.values()].some(s => s.marker.threat
@@ -447,3 +447,21 @@ def test_the_map_marks_the_threats_and_birds_can_be_hidden(page: Page, service: 
     page.check("#show-birds")
     assert page.evaluate(f"({birds})().every(s => state.layers.tracks.hasLayer(s.marker))") is True
     page.screenshot(path=str(service.root / "map-threats.png"))
+
+
+def test_an_officer_may_mute_their_alarm_for_minutes_and_it_is_audited(page: Page, service: Service) -> None:
+    sign_in(page, service)
+    page.wait_for_selector("#alerts li.critical.open", timeout=90000)
+    page.click("#mute")
+    page.wait_for_selector("#mute.muted")
+    assert page.inner_text("#mute").startswith("Alarm muted until")
+    sounded = page.evaluate("state.alarms || 0")
+    page.wait_for_timeout(6000)  # more than an alarm period; at 10x new critical alerts come meanwhile too
+    assert page.evaluate("state.alarms || 0") == sounded
+    page.reload()  # the mute is the user's, kept by the service, not the page's
+    page.wait_for_selector("#mute.muted")
+    page.click("#mute")
+    page.wait_for_selector("#mute:not(.muted)")
+    repo = Repository(open_database(f"sqlite:///{service.root / 'data' / 'dronewatch.db'}"))
+    actions = [(r["actor"], r["action"]) for r in repo.audit_records() if r["action"].startswith("alarm.")]
+    assert actions[-2:] == [("admin", "alarm.mute"), ("admin", "alarm.unmute")]

@@ -20,6 +20,8 @@ HISTORY_LIMIT = 5000
 """Rows in a page of history when the request names no ``limit``."""
 HISTORY_LIMIT_MAX = 50_000
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
+MAX_MUTE_MINUTES = 30
+"""The longest an operator may silence their alarm at once: it must come back by itself."""
 
 
 
@@ -288,6 +290,18 @@ class Grants(BaseModel):
     role: str
     sites: list[str]
     levels: list[str]
+
+
+class Me(Grants):
+    alarm_muted_until: float | None = Field(description="Until when this user's alarm is silenced (UNIX time)")
+
+
+class AlarmMute(BaseModel):
+    minutes: int = Field(default=5, ge=1, le=MAX_MUTE_MINUTES)
+
+
+class AlarmState(BaseModel):
+    muted_until: float | None = Field(description="UNIX time; null: the alarm sounds")
 
 
 class User(Grants):

@@ -83,6 +83,8 @@ class Service:
         self.regions = {r.id: frozenset(r.sites) for r in config.regions}
         self.secure_cookie = config.service.host not in ("127.0.0.1", "localhost", "::1")
         self._senders: dict[str, CommandSender] = {}
+        self.alarm_muted_until: dict[int, float] = {}
+        """By user id: until when the user silenced their alarm (kept in memory: a restart ends every mute)."""
         dummy_hash()  # made now, not at the first unknown user's login, which would then take twice as long
 
     def shared(self, items: Iterable[dict[str, Any]], site_id: str, who: Principal) -> list[dict[str, Any]]:

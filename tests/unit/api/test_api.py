@@ -518,3 +518,19 @@ def test_the_event_log_keeps_every_change_of_every_alert_with_who_made_it(
     assert {e["level"] for e in partner} == {"critical"}
     assert client.get("/api/sites/other/events", params=window, headers=token(client, "pat")).status_code == 404
     assert [r["action"] for r in repo.audit_records()].count("read.events") == 2
+
+
+def test_an_alarm_mute_is_the_user_s_bounded_audited_and_ends_by_itself(
+        service: tuple[TestClient, Repository, dict], clock: Clock) -> None:
+    client, repo, _ = service
+    olga, ann = token(client, "olga"), token(client, "ann")
+    assert client.put("/api/me/alarm-mute", json={"minutes": 31}, headers=olga).status_code == 422  # at most 30
+    muted = client.put("/api/me/alarm-mute", json={"minutes": 10}, headers=olga)
+    assert muted.status_code == 200 and muted.json() == {"muted_until": NOW + 600}
+    assert client.get("/api/me", headers=olga).json()["alarm_muted_until"] == NOW + 600
+    assert client.get("/api/me", headers=ann).json()["alarm_muted_until"] is None  # the user's, nobody else's
+    clock.t = NOW + 601
+    assert client.get("/api/me", headers=olga).json()["alarm_muted_until"] is None  # it ran out
+    assert client.delete("/api/me/alarm-mute", headers=olga).json() == {"muted_until": None}
+    assert [(r["actor"], r["action"]) for r in repo.audit_records() if r["action"].startswith("alarm.")] == [
+        ("olga", "alarm.mute"), ("olga", "alarm.unmute")]

@@ -13,8 +13,10 @@ from dronewatch.api.models import (
     R401,
     R403_CSRF,
     R422,
-    Grants,
+    AlarmMute,
+    AlarmState,
     Login,
+    Me,
     NewToken,
     NewTokenOut,
     PasswordChange,
@@ -25,6 +27,7 @@ from dronewatch.api.models import (
 )
 from dronewatch.api.security import (
     SESSION_COOKIE,
+    Principal,
     check_login,
     check_password,
     hash_password,
@@ -83,8 +86,29 @@ def routes(service: Service) -> APIRouter:
         return {"logged_out": who.name}
 
     @router.get("/api/me", tags=["session"], responses=R401)
-    async def me(who: Anyone) -> Grants:
-        return Grants(name=who.name, role=who.role, sites=list(who.sites), levels=list(who.levels))
+    async def me(who: Anyone) -> Me:
+        return Me(name=who.name, role=who.role, sites=list(who.sites), levels=list(who.levels),
+                  alarm_muted_until=muted_until(who))
+
+    def muted_until(who: Principal) -> float | None:
+        until = service.alarm_muted_until.get(who.user_id)
+        return until if until is not None and until > clock() else None
+
+    @router.put("/api/me/alarm-mute", tags=["session"], responses=responses(R401, R403_CSRF, R422))
+    async def mute_alarm(body: AlarmMute, who: Anyone, request: Request) -> AlarmState:
+        """Silence this user's alarm for ``minutes`` (at most 30; it sounds again by itself after). Alerts still
+        flash, count and stay on the threat board. Audited, as every change of a user's alarm is."""
+        until = clock() + body.minutes * 60.0
+        service.alarm_muted_until[who.user_id] = until
+        await audit(who, "alarm.mute", f"user/{who.name}", request, minutes=body.minutes, until=until)
+        return AlarmState(muted_until=until)
+
+    @router.delete("/api/me/alarm-mute", tags=["session"], responses=responses(R401, R403_CSRF))
+    async def unmute_alarm(who: Anyone, request: Request) -> AlarmState:
+        """The alarm sounds again at once (when a critical alert is open and unacknowledged). Audited."""
+        service.alarm_muted_until.pop(who.user_id, None)
+        await audit(who, "alarm.unmute", f"user/{who.name}", request)
+        return AlarmState(muted_until=None)
 
     @router.post("/api/me/password", tags=["session"], responses=responses(
         R401, problem(403, "The current password is wrong (or a session's change lacks X-CSRF-Token)"),

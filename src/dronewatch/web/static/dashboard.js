@@ -157,6 +157,7 @@ async function start() {
   document.getElementById("app").hidden = false;
   document.getElementById("user").textContent = `${me.name} (${me.role})`;
   state.role = me.role;
+  showMute(me.alarm_muted_until);
   document.getElementById("replay-controls").hidden = !STAFF.includes(me.role);
   const sites = await api("/api/sites");
   const select = document.getElementById("site");
@@ -672,7 +673,7 @@ async function changeAlert(id, action, comment = "") {
 function cue(alert) {
   const item = document.querySelector(`#alerts li[data-alert="${alert.id}"]`);
   if (item) item.classList.add("flash");
-  sound();
+  if (!muted()) sound();
 }
 
 // The alarm goes on sounding, every ALARM_EVERY_MS, while a critical alert is open and nobody has
@@ -682,6 +683,29 @@ const ALARM_EVERY_MS = 5000;
 function alarmDue() {
   return !state.replay && [...state.alerts.values()].some((a) => a.level === "critical" && a.state === "open");
 }
+
+// An officer may silence their own alarm for a few minutes (the service audits it and ends it by itself);
+// alerts still flash, count and stay on the board.
+const MUTE_MINUTES = 5;
+
+function muted() { return state.mutedUntil != null && Date.now() / 1000 < state.mutedUntil; }
+
+function showMute(until) {
+  state.mutedUntil = until;
+  const button = document.getElementById("mute");
+  button.textContent = muted()
+    ? `Alarm muted until ${new Date(until * 1000).toLocaleTimeString([], { hour12: false })} · unmute`
+    : `Mute alarm ${MUTE_MINUTES} min`;
+  button.classList.toggle("muted", muted());
+}
+
+async function toggleMute() {
+  const answer = muted() ? await api("/api/me/alarm-mute", { method: "DELETE" })
+    : await api("/api/me/alarm-mute", { method: "PUT", body: JSON.stringify({ minutes: MUTE_MINUTES }) });
+  showMute(answer.muted_until);
+}
+document.getElementById("mute").addEventListener("click", toggleMute);
+setInterval(() => { if (state.mutedUntil != null && !muted()) showMute(null); }, 1000);  // it ran out
 
 function sound() {
   state.alarms = (state.alarms || 0) + 1;  // how often it sounded (the browser tests read it)
@@ -697,7 +721,7 @@ function sound() {
   } catch (error) { /* no audio device: the flash and the red count stay */ }
 }
 
-setInterval(() => { if (alarmDue()) sound(); }, ALARM_EVERY_MS);
+setInterval(() => { if (alarmDue() && !muted()) sound(); }, ALARM_EVERY_MS);
 
 function connect() {
   if (state.socket) { state.socket.onclose = null; state.socket.close(); }
