@@ -234,15 +234,15 @@ async function openSite(site) {
     api(`/api/sites/${site}/tracks`), api(`/api/sites/${site}/alerts`)]);
   drawSite(sensors, zones);
   for (const track of tracks) { tick(track.t); updateTrack(track); }
-  for (const alert of alerts) noteAlert(alert);
-  renderAlerts();
-  connect();
-  // the event log of the last hours, from storage: what happened before this page opened
+  // the event log of the last hours from storage first: the log keeps events of one time in arrival order
   const now = pictureNow();
   for (const event of await apiAllPages(`/api/sites/${site}/events?from=${now - LOG_HOURS * 3600}&to=${now + 3600}`)) {
     noteEvent(event);
   }
+  for (const alert of alerts) noteAlert(alert);
+  renderAlerts();
   renderLog();
+  connect();
 }
 
 function height(point) {  // above the site, as the alerts' reasons give it
@@ -403,6 +403,7 @@ function trackParts(shown) { return [shown.trailLine, shown.leader, shown.path, 
 
 function updateOperator(position) {
   // where a Remote ID drone's pilot stands (sent only to roles allowed to see it), linked to the drone
+  if (state.replay) return;  // a live pilot has no place on a replayed map
   state.operators = state.operators || new Map();
   let shown = state.operators.get(position.uas_id);
   const here = L.latLng(position.lat, position.lon);
@@ -432,6 +433,13 @@ function dropStaleTracks() {
 function renderAlerts() {
   // keyed: an unchanged alert keeps its element (stable under the operator's pointer)
   const list = document.getElementById("alerts");
+  renderReplayBanner();
+  if (state.replay) {  // live alerts wait in the banner: none mixed into the past, none acknowledged from it
+    list.replaceChildren(Object.assign(document.createElement("li"), {
+      className: "none", textContent: "Replaying: live alerts wait in the banner above the map. Back to live to act on them." }));
+    renderThreats();
+    return;
+  }
   const live = [...state.alerts.values()].filter((a) => a.state !== "resolved")
     .sort((a, b) => LEVEL_ORDER[a.level] - LEVEL_ORDER[b.level] || b.t - a.t);
   const existing = new Map([...list.children].map((item) => [item.dataset.alert, item]));
@@ -488,7 +496,9 @@ function noteAlert(alert) {
 const LOG_HOURS = 12, LOG_KEPT = 300;
 
 function noteEvent(event) {
-  state.events.set(`${event.alert}|${event.t}|${event.state}|${event.level}`, event);
+  // the first copy of a line is kept: an alert's latest state (GET .../alerts) does not say who made it
+  const key = `${event.alert}|${event.t}|${event.state}|${event.level}`;
+  if (!state.events.has(key)) state.events.set(key, event);
   if (state.events.size > LOG_KEPT * 2) {
     for (const key of [...state.events.keys()].slice(0, state.events.size - LOG_KEPT)) state.events.delete(key);
   }
@@ -499,28 +509,36 @@ function eventText(event, before) {
     ` · ${event.track}`;
   const who = event.by !== "assessment" ? ` by ${event.by}` : "";
   const done = !before ? "opened" : event.state !== before.state ? event.state
-    : event.level !== before.level ? `raised to ${event.level}` : who ? "comment" : "updated";
+    : event.level !== before.level ? `raised to ${event.level}` : "comment";
   return `${what}: ${done}${who}${event.comment ? ` "${event.comment}"` : ""}${event.why ? ` (${event.why})` : ""}`;
 }
 
 function renderLog() {
   const events = [...state.events.values()].sort((a, b) => a.t - b.t);
   const last = new Map();  // each alert's event before
-  const items = events.map((event) => {
+  const items = [];
+  for (const event of events) {
+    const before = last.get(event.alert);
+    last.set(event.alert, event);
+    // a moved breach time alone is the countdown's business, not an event for the log
+    if (before && event.state === before.state && event.level === before.level && event.by === "assessment") continue;
     const item = document.createElement("li");
     item.className = `${event.level} ${event.state}`;
     item.dataset.alert = event.alert;
     const time = document.createElement("time");
-    time.textContent = new Date(event.t * 1000).toLocaleTimeString([], { hour12: false });
-    item.append(time, " ", eventText(event, last.get(event.alert)));
-    last.set(event.alert, event);
-    return item;
-  }).reverse().slice(0, LOG_KEPT);
-  document.getElementById("log").replaceChildren(...items);
+    time.textContent = utcTime(event.t);
+    item.append(time, " ", eventText(event, before));
+    items.push(item);
+  }
+  document.getElementById("log").replaceChildren(...items.reverse().slice(0, LOG_KEPT));
 }
 
 const THREAT_WORDS = { zone_breach_predicted: "heading in", loiter: "loitering", remote_id_spoof: "Remote ID doubtful",
                        swarm: "swarm" };
+
+function utcTime(t) {  // the page's times are UTC, as the replay's and the stored records' are
+  return new Date(t * 1000).toISOString().slice(11, 19);
+}
 
 function duration(seconds) {
   const s = Math.max(0, Math.round(seconds));
@@ -656,6 +674,7 @@ function askComment(item, id, action) {
 }
 
 async function changeAlert(id, action, comment = "") {
+  if (state.replay) return;  // never from a replay: the officer must see the live picture to act
   document.querySelector(`#alerts li[data-alert="${id}"] form.comment`)?.remove();  // sent: the list may re-render
   try {
     const line = await api(`/api/sites/${state.site}/alerts/${id}/${action}`,
@@ -680,8 +699,8 @@ function cue(alert) {
 // acknowledged it: one beep is missed by an officer who looked away.
 const ALARM_EVERY_MS = 5000;
 
-function alarmDue() {
-  return !state.replay && [...state.alerts.values()].some((a) => a.level === "critical" && a.state === "open");
+function alarmDue() {  // a replay does not silence it: the alerts are live ones
+  return [...state.alerts.values()].some((a) => a.level === "critical" && a.state === "open");
 }
 
 // An officer may silence their own alarm for a few minutes (the service audits it and ends it by itself);
@@ -694,7 +713,7 @@ function showMute(until) {
   state.mutedUntil = until;
   const button = document.getElementById("mute");
   button.textContent = muted()
-    ? `Alarm muted until ${new Date(until * 1000).toLocaleTimeString([], { hour12: false })} · unmute`
+    ? `Alarm muted until ${utcTime(until)} UTC · unmute`
     : `Mute alarm ${MUTE_MINUTES} min`;
   button.classList.toggle("muted", muted());
 }
@@ -813,7 +832,7 @@ function plot(canvas, history) {
 // ------------------------------------------------------------------ replay
 async function startReplay() {
   const minutes = Number(document.getElementById("replay-minutes").value) || 5;
-  const to = Date.now() / 1000, from = to - minutes * 60;
+  const to = pictureNow(), from = to - minutes * 60;  // the picture's minutes (a simulation may run ahead)
   const [points, alerts] = await Promise.all([
     apiAllPages(`/api/sites/${state.site}/tracks/history?from=${from}&to=${to}`),
     api(`/api/sites/${state.site}/alerts`)]);
@@ -836,6 +855,29 @@ async function startReplay() {
     marks.append(mark);
   }
   state.replay.timer = setInterval(stepReplay, 100);
+  renderAlerts();
+}
+
+function renderReplayBanner() {
+  // a replay is its own mode: marked with its time, the live alerts counted where they cannot be missed
+  const banner = document.getElementById("replay-banner");
+  const replay = state.replay;
+  if (banner.hidden !== !replay) {
+    banner.hidden = !replay;
+    if (state.map) state.map.invalidateSize();  // the banner and the replay bar take the map's height
+  }
+  if (!replay) return;
+  const live = { critical: 0, warning: 0 };
+  for (const alert of state.alerts.values()) {
+    if (alert.state === "open" && alert.level in live) live[alert.level] += 1;
+  }
+  const waiting = live.critical + live.warning;
+  banner.className = live.critical ? "critical" : live.warning ? "warning" : "";
+  banner.querySelector(".when").textContent = `REPLAY · ${utcTime(replay.t)} UTC` +
+    ` · x${replay.speed} · not the live picture`;
+  banner.querySelector(".live").textContent = waiting
+    ? `Live now: ${live.critical} critical, ${live.warning} warning alert(s) open and not acknowledged`
+    : "Live now: no open warning or critical alert";
 }
 
 function clearTracks() {
@@ -867,7 +909,8 @@ function advanceTo(t) {
   document.getElementById("replay-slider").value =
     String(Math.round(((t - replay.t0) / Math.max(replay.t1 - replay.t0, 1)) * 1000));
   document.getElementById("replay-time").textContent =
-    `${new Date(t * 1000).toISOString().slice(11, 19)} UTC · x${replay.speed}`;
+    `${utcTime(t)} UTC · x${replay.speed}`;
+  renderReplayBanner();
 }
 
 function stepReplay() {
@@ -888,6 +931,7 @@ function stopReplay(reopen = true) {
 
 document.getElementById("replay-start").addEventListener("click", startReplay);
 document.getElementById("replay-exit").addEventListener("click", () => stopReplay());
+document.getElementById("replay-live").addEventListener("click", () => stopReplay());
 document.getElementById("replay-pause").addEventListener("click", (event) => {
   if (!state.replay) return;
   state.replay.playing = !state.replay.playing;
