@@ -364,7 +364,7 @@ def test_operator_positions_only_for_roles_allowed_to_see_them(page: Page, brows
 THREAT_ROWS = """() => [...document.querySelectorAll('#threats li[data-track]')].map(row => {
     const when = row.querySelector('.countdown');
     const seconds = when.dataset.seconds == null ? null : Number(when.dataset.seconds);
-    return [row.dataset.track, when.dataset.breachAt ?? null, seconds];
+    return [row.dataset.track, when.dataset.breachAt ?? null, seconds, row.classList.contains('critical')];
 })"""
 
 
@@ -375,10 +375,13 @@ def test_the_threat_board_counts_down_to_the_predicted_breach_soonest_first(page
     for _ in range(20):  # the board is drawn once a second; at 10x a breach comes or goes within seconds
         page.wait_for_timeout(1100)
         after = page.evaluate(THREAT_ROWS)
-        counting = [seconds for _, _, seconds in after if seconds is not None]
-        assert counting == sorted(counting)  # the soonest breach on top
-        later = {track: (at, seconds) for track, at, seconds in after}
-        for track, at, seconds in before:
+        critical = [is_critical for *_, is_critical in after]
+        assert critical == sorted(critical, reverse=True)  # critical threats on top
+        for level in (True, False):  # then each level's soonest breach first
+            counting = [seconds for _, _, seconds, is_critical in after if seconds is not None and is_critical == level]
+            assert counting == sorted(counting)
+        later = {track: (at, seconds) for track, at, seconds, _ in after}
+        for track, at, seconds, _ in before:
             if at is not None and later.get(track, (None, None))[0] == at and seconds > 0:
                 assert later[track][1] < seconds, (track, before, after)  # the same breach time: fewer seconds left
                 compared += 1

@@ -10,6 +10,7 @@ const LEADER_S = 30;
 // anew each time: most of the page's work at 1,000 tracks); the leader bridges the few seconds.
 const BUSY_TRACKS = 200;
 const LABEL_FONT = "11px system-ui, sans-serif";
+const LABEL_STEP = 17;  // px: a label's height and a little
 
 // A track's dot with its label, both drawn on the map's canvas in the same pass as the trails. (As
 // HTML elements, 1,000 labels that move and change text every second cost the page hundreds of
@@ -22,9 +23,9 @@ const TrackMarker = L.CircleMarker.extend({
   },
   _updateBounds() {
     L.CircleMarker.prototype._updateBounds.call(this);
-    if (this.threat) {  // the halo, whole: a partial redraw must repaint (or clear) all of it
-      const r = this._radius + 13;
-      this._pxBounds.extend(this._point.subtract([r, r])).extend(this._point.add([r, r]));
+    if (this.threat) {  // the halo, and a label moved up or down out of another's way (below): all of them
+      const r = this._radius + 13, reach = r + 2 * LABEL_STEP;
+      this._pxBounds.extend(this._point.subtract([r, reach])).extend(this._point.add([r, reach]));
     }
     if (this._label) {
       const width = this._labelWidth || this._label.length * 7;  // measured at the first drawing
@@ -50,12 +51,16 @@ const TrackMarker = L.CircleMarker.extend({
     const g = renderer._ctx;
     g.font = LABEL_FONT;
     if (this._labelWidth == null) this._labelWidth = g.measureText(this._label).width + 8;
-    const x = this._point.x + 10, y = this._point.y;
-    // decluttered: a label that would cover one drawn before it in this pass is left out (a threat's never)
-    const box = [x, y - 8, x + this._labelWidth, y + 8];
+    const x = this._point.x + 10;
+    // decluttered: a label that would cover one drawn before it in this pass is left out; a threat's is moved
+    // up or down a line or two out of the way instead (or, if there is no room, drawn where it is)
     const taken = renderer._labelBoxes || (renderer._labelBoxes = []);
-    if (!this.threat && taken.some((b) => box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3])) return;
-    taken.push(box);
+    const free = (y) => !taken.some((b) => x < b[2] && b[0] < x + this._labelWidth && y - 8 < b[3] && b[1] < y + 8);
+    const shifts = this.threat ? [0, LABEL_STEP, -LABEL_STEP, 2 * LABEL_STEP, -2 * LABEL_STEP] : [0];
+    const shift = shifts.find((dy) => free(this._point.y + dy));
+    if (shift === undefined && !this.threat) return;
+    const y = this._point.y + (shift || 0);
+    taken.push([x, y - 8, x + this._labelWidth, y + 8]);
     g.globalAlpha = 1;
     g.fillStyle = "rgba(0, 0, 0, 0.6)";
     g.fillRect(x, y - 8, this._labelWidth, 16);
@@ -546,7 +551,7 @@ function duration(seconds) {
 }
 
 function threats(now) {
-  // one row per track with a live warning or critical alert, soonest breach first
+  // one row per track with a live warning or critical alert: critical ones first, each level soonest breach first
   const byTrack = new Map();
   for (const alert of state.alerts.values()) {
     if (alert.state === "resolved" || alert.level === "info") continue;
@@ -562,15 +567,18 @@ function threats(now) {
     const held = alerts.filter((a) => a.evidence && a.evidence.lost_t != null);
     const lost = held.find((a) => a.kind === "zone_entry") || held[0];
     const inside = alerts.filter((a) => a.kind === "zone_entry").map((a) => a.zone);
-    // a breach of a zone it is inside already is no countdown
-    const next = alerts.filter((a) => a.eta_s != null && !inside.includes(a.zone))
+    // the countdown is to the breach the row's level is about (a critical row's: the critical zone's, not the
+    // warning ring's it reaches first), the soonest of those; a zone it is inside already is no countdown
+    const counting = alerts.filter((a) => a.eta_s != null && !inside.includes(a.zone));
+    const worst = Math.min(...counting.map((a) => LEVEL_ORDER[a.level]));
+    const next = counting.filter((a) => LEVEL_ORDER[a.level] === worst)
       .sort((a, b) => (a.t + a.eta_s) - (b.t + b.eta_s))[0];
     const breachAt = struck || lost ? null : next ? next.t + next.eta_s : null;
     const seconds = struck || lost ? 0 : breachAt != null ? breachAt - now : Infinity;
     const since = Math.min(...alerts.map((a) => state.firstSeen.get(a.id) ?? a.t));
     const unseen = alerts.some((a) => a.state === "open");
     return { track, alerts, top, struck, lost, next, inside, breachAt, seconds, since, unseen };
-  }).sort((a, b) => a.seconds - b.seconds || LEVEL_ORDER[a.top.level] - LEVEL_ORDER[b.top.level]);
+  }).sort((a, b) => LEVEL_ORDER[a.top.level] - LEVEL_ORDER[b.top.level] || a.seconds - b.seconds);
 }
 
 function renderThreats() {
@@ -594,7 +602,7 @@ function renderThreats() {
       when.textContent = `${row.next.zone} ${row.seconds > 0 ? `in ${duration(row.seconds)}` : "due"}`;
       when.dataset.breachAt = String(row.breachAt);
       when.dataset.seconds = String(Math.max(0, Math.round(row.seconds)));
-    } else when.textContent = row.top.kind === "zone_entry" ? `inside ${row.top.zone}`
+    } else when.textContent = row.inside.length ? `inside ${row.inside.join(", ")}`
       : THREAT_WORDS[row.top.kind] || row.top.kind.replaceAll("_", " ");
     const title = document.createElement("div");
     title.innerHTML = `<b class="level-${row.top.level}">${row.top.level}</b> `;
