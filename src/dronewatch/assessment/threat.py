@@ -5,7 +5,8 @@ At each step (``period_s``, one second by default) every track is classified, th
 ==========================  ==================================================================
 ``zone_entry``              inside a zone (its floor and ceiling included)
 ``zone_breach_predicted``   the straight path at the current velocity comes within one standard
-                            deviation of a zone within ``warning_horizon_s``; ``eta_s`` given
+                            deviation of a zone within ``warning_horizon_s``; ``eta_s``: when the
+                            path itself enters, else when its band first touches
 ``loiter``                  a drone that stayed within ``loiter_radius_m`` for ``loiter_s``
 ``swarm``                   ``swarm_min`` or more drones inside or predicted into one zone
 ``no_remote_id``            a drone without Remote ID, ``no_remote_id_after_s`` after it appeared
@@ -162,8 +163,9 @@ class Assessor:
         inside = self.zones.inside(position)
         eta = self.zones.entry_times(position, velocity, sigma, c.warning_horizon_s,
                                      velocity_sigma_mps=c.velocity_sigma_mps, turn_rate_rps=turn_rate)
-        # the path itself entering, not only its uncertainty: a breach at least as likely as not
-        central_eta = self.zones.entry_times(position, velocity, np.zeros(len(reports)), c.critical_horizon_s,
+        # the path itself entering, not only its uncertainty: a breach at least as likely as not, and the
+        # expected time of it (the band's first touch is the earliest, by as much as the band is wide)
+        central_eta = self.zones.entry_times(position, velocity, np.zeros(len(reports)), c.warning_horizon_s,
                                              velocity_sigma_mps=0.0, turn_rate_rps=turn_rate)
         doubt_steps = round(c.settle_s / c.period_s) + 1  # longer than a class takes to settle
         out: list[Condition] = held
@@ -195,7 +197,9 @@ class Assessor:
             # (a young bird or clutter track has settled or gone by then)
             doubt_warns = (not unconfirmed and not (settled and cls.cls in ("bird", "aircraft"))
                            and (cap is None or LEVELS.index(cap) < LEVELS.index("warning")))
-            state.eta = {zone.id: float(eta[n, z]) for z, zone in enumerate(self.zones.zones)}
+            # the breach time an alert states and counts down to: the path's own where it enters, else the band's
+            expected = np.where(np.isfinite(central_eta[n]), central_eta[n], eta[n])
+            state.eta = {zone.id: float(expected[z]) for z, zone in enumerate(self.zones.zones)}
             for z, zone in enumerate(self.zones.zones):
                 zone_cap, open_after = cap, 1
                 close = inside[n, z] or central_eta[n, z] <= c.critical_horizon_s
@@ -215,10 +219,10 @@ class Assessor:
                     level = zone.level if eta[n, z] <= c.critical_horizon_s and likely else _lower(zone.level)
                     out.append(Condition((report.id, zone.id, "zone_breach_predicted"), report.id,
                                          _cap(level, zone_cap),
-                                         (*who, f"heading for zone {zone.id}, breach in {eta[n, z]:.0f} s"),
-                                         float(eta[n, z]), evidence, max(open_after, 2)))
+                                         (*who, f"heading for zone {zone.id}, breach in {expected[z]:.0f} s"),
+                                         float(expected[z]), evidence, max(open_after, 2)))
                     if zone_cap == "critical":
-                        heading_for[z].append((float(eta[n, z]), n))
+                        heading_for[z].append((float(expected[z]), n))
             if cls.cls != "drone":
                 continue
             if t - state.first_t >= c.loiter_s and len(state.positions) > 1:

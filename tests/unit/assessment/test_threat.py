@@ -66,6 +66,8 @@ def test_a_drone_heading_for_the_compound_warns_then_goes_critical_with_eta() ->
     assert critical.eta_s is not None and critical.eta_s <= 60.0
     # it reaches the zone edge at (1800 - 150) / 15 = 110 s: critical about a minute before
     assert 110.0 - (critical.t - T0) >= 55.0
+    # the breach time stated is the path's own, not its uncertainty band's first touch (seconds earlier)
+    assert critical.t + critical.eta_s == pytest.approx(T0 + 110.0, abs=1.0)
     assert any("drone without Remote ID" in r for r in critical.reasons)
     assert any("heading for zone compound, breach in" in r for r in critical.reasons)
     assert critical.evidence is not None and critical.evidence["class"] == "drone"
@@ -116,7 +118,7 @@ def test_a_drone_lost_close_to_the_compound_keeps_its_critical_alert_open() -> N
     held = [a for t in range(31, 300) for a in book.update(T0 + t, []) if a.id == critical.id]
     (reopened,) = held  # nobody has acknowledged it since the loss: held past lost_hold_s
     assert reopened.state == "open" and reopened.level == "critical" and reopened.t == T0 + 31.0
-    assert reopened.reasons[-1].startswith("track lost 14 s before its predicted breach of zone compound, 1 s ago")
+    assert reopened.reasons[-1].startswith("track lost 16 s before its predicted breach of zone compound, 1 s ago")
     assert reopened.evidence is not None and reopened.evidence["lost_t"] == T0 + 30.0
     book.book.acknowledge(critical.id, T0 + 300.5, "officer 12")
     (resolved,) = [a for a in book.update(T0 + 301.0, []) if a.id == critical.id]  # seen, and the hold is over
