@@ -232,8 +232,8 @@ class ZoneOut(_Record):
     type: Literal["zone"] = "zone"
     id: str
     level: str
-    floor_m: float = Field(description="Metres above the site")
-    ceiling_m: float = Field(description="Metres above the site")
+    floor_m: float = Field(description="Metres above the WGS-84 ellipsoid")
+    ceiling_m: float = Field(description="Metres above the WGS-84 ellipsoid")
     polygon: list[tuple[float, float]] = Field(description="[lon, lat] corners (GeoJSON order)")
 
 

@@ -352,16 +352,22 @@ function drawTrack(shown) {
   if (state.detail === track.id) renderDetail();
 }
 
-function threatOf(trackId) {
-  // the track's most severe live warning or critical alert, the one with the soonest breach first
-  let worst = null;
+function indexThreats() {
+  // each track's most severe live warning or critical alert, the one with the soonest breach first: once
+  // per batch of alerts, not once per track drawn
+  state.threats = new Map();
   for (const alert of state.alerts.values()) {
-    if (alert.track !== trackId || alert.state === "resolved" || alert.level === "info") continue;
+    if (alert.state === "resolved" || alert.level === "info") continue;
+    const worst = state.threats.get(alert.track);
     if (!worst || LEVEL_ORDER[alert.level] < LEVEL_ORDER[worst.level]
         || (alert.level === worst.level && alert.eta_s != null && (worst.eta_s == null
-            || alert.t + alert.eta_s < worst.t + worst.eta_s))) worst = alert;
+            || alert.t + alert.eta_s < worst.t + worst.eta_s))) state.threats.set(alert.track, alert);
   }
-  return worst;
+}
+
+function threatOf(trackId) {
+  // live alerts mark live tracks only, never a replayed one
+  return state.replay || !state.threats ? null : state.threats.get(trackId) || null;
 }
 
 function showOrHide(shown) {
@@ -438,6 +444,7 @@ function dropStaleTracks() {
 function renderAlerts() {
   // keyed: an unchanged alert keeps its element (stable under the operator's pointer)
   const list = document.getElementById("alerts");
+  indexThreats();
   renderReplayBanner();
   if (state.replay) {  // live alerts wait in the banner: none mixed into the past, none acknowledged from it
     list.replaceChildren(Object.assign(document.createElement("li"), {
