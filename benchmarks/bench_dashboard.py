@@ -83,10 +83,10 @@ PROBE = """() => {
     const start = performance.now();
     probe.handle(event);
     probe.handler.push(performance.now() - start);
-    probe.tracks += (event.data.match(/"type": "track"/g) || []).length;
+    probe.tracks += (event.data.match(/"type": ?"track"/g) || []).length;  // picture lines are compact
   };
   probe.socket.onmessage = (event) => {
-    if (probe.captured.length < 120 && event.data.includes('"type": "track"')) probe.captured.push(event.data);
+    if (probe.captured.length < 120 && /"type": ?"track"/.test(event.data)) probe.captured.push(event.data);
     probe.deliver(event);
   };
 }"""
@@ -274,7 +274,8 @@ def main() -> int:
                ("messages/s", "{messages_per_s:.1f}"), ("handler p50", "{handler_p50:.1f} ms"),
                ("handler max", "{handler_max:.0f} ms")]
     lines = ["# Dashboard frame rate with live tracks (Chromium, software rendering)", "",
-             f"`python3 dev.py bench benchmarks/bench_dashboard.py`: {args.seconds:g} s recorded per row; "
+             f"`python3 dev.py bench benchmarks/bench_dashboard.py --levels {args.levels}`: {args.seconds:g} s "
+             "recorded per row; "
              f"load average {load:.1f} on {os.cpu_count()} cores at the end (the service, Chromium and other work "
              "share them). The handler is the page's WebSocket message handler; the tracks it hands on are drawn "
              "in slices of at most 20 ms after it.", "",
