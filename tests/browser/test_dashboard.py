@@ -436,6 +436,12 @@ def test_a_threat_whose_track_is_lost_at_the_compound_stays_on_the_board(page: P
     page.wait_for_timeout(5000)  # 50 s at 10x: a track that ended is long gone, its threat is not
     assert page.query_selector(lost) is not None
     page.screenshot(path=str(service.root / "threat-lost.png"))
+    # once the track has left the map, its alert's link still opens a detail: its last state, from the evidence
+    page.wait_for_function(f"() => !state.tracks.has('{track}')", timeout=15000)
+    page.click(f"#alerts li a[data-track='{track}']")
+    page.wait_for_selector("#detail:not([hidden])")
+    assert "lost, last seen" in page.inner_text("#detail-title")
+    assert page.inner_text("#detail-facts").count("m above the site") == 1
     held = page.evaluate(f"""() => [...state.alerts.values()].filter(a => a.track === '{track}' && a.evidence
                              && a.evidence.lost_t != null && a.state !== 'resolved').map(a => [a.id, a.state])""")
     for alert_id, alert_state in held:  # an earlier test may have acknowledged it already (all critical ones)

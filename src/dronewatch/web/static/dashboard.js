@@ -800,13 +800,26 @@ function connect() {
 
 function showDetail(id) { state.detail = id; renderDetail(); }
 
+function lostTrack(id) {
+  // a track gone from the map that an open alert still holds: its last state, as the alert's evidence gives it
+  const held = [...state.alerts.values()]
+    .filter((a) => a.track === id && a.state !== "resolved" && a.evidence && a.evidence.track)
+    .sort((a, b) => (b.evidence.track.t ?? b.t) - (a.evidence.track.t ?? a.t))[0];
+  if (!held) return null;
+  const evidence = held.evidence;
+  const last = { t: held.t, ...evidence.track, id, class: evidence.class, confidence: evidence.confidence,
+                 uas_id: evidence.uas_id, icao: evidence.icao, sensors: evidence.sensors };
+  return { last, history: [last], lost: true };
+}
+
 function renderDetail() {
-  const shown = state.tracks.get(state.detail);
+  const shown = state.tracks.get(state.detail) || lostTrack(state.detail);
   const panel = document.getElementById("detail");
   if (!shown) { panel.hidden = true; return; }
   panel.hidden = false;
   const track = shown.last;
-  document.getElementById("detail-title").textContent = `Track ${track.id}`;
+  document.getElementById("detail-title").textContent =
+    `Track ${track.id}${shown.lost ? ` · lost, last seen ${utcTime(track.t)} UTC` : ""}`;
   const facts = { class: `${track.class || "unknown"}${track.confidence != null ? ` (${(track.confidence * 100).toFixed(0)}%)` : ""}`,
                   "Remote ID": track.uas_id || "none", ICAO: track.icao || "none",
                   sensors: (track.sensors || []).join(", "),
