@@ -144,9 +144,10 @@ class AlertBook:
                                    reasons=(*live.alert.reasons, f"acknowledged by {by}"))
         return live.alert
 
-    def live(self, alert_id: str) -> Alert:
-        """The live alert ``alert_id`` as it stands (:class:`ConfigError` if it is not live)."""
-        return self._find(alert_id)[1].alert
+    def commented(self, alert_id: str, t: float) -> Alert:
+        """The live alert ``alert_id`` as a line at ``t`` for an operator's comment, its state unchanged
+        (:class:`ConfigError` if it is not live)."""
+        return _restated(self._find(alert_id)[1].alert, t)
 
     def _find(self, alert_id: str) -> tuple[AlertKey, _Live]:
         for key, live in self._live.items():

@@ -133,8 +133,7 @@ def apply_alert_command(book: AlertBook | None, command: Command) -> CommandResu
         elif command.action == "resolve":
             changed = book.resolve(command.target, command.t, command.by)
         elif command.action == "comment":
-            live = book.live(command.target)
-            changed = replace(live, t=max(command.t, live.t))  # in order, as _restated keeps it
+            changed = book.commented(command.target, command.t)
         else:
             raise ValueError(f"{command.action} is not a command on an alert")
     except ConfigError:

@@ -167,6 +167,8 @@ class Assessor:
         # expected time of it (the band's first touch is the earliest, by as much as the band is wide)
         central_eta = self.zones.entry_times(position, velocity, np.zeros(len(reports)), c.warning_horizon_s,
                                              velocity_sigma_mps=0.0, turn_rate_rps=turn_rate)
+        # the breach time an alert states and counts down to: the path's own where it enters, else the band's
+        expected = np.where(np.isfinite(central_eta), central_eta, eta)
         doubt_steps = round(c.settle_s / c.period_s) + 1  # longer than a class takes to settle
         out: list[Condition] = held
         heading_for: dict[int, list[tuple[float, int]]] = {z: [] for z in range(len(self.zones))}
@@ -197,9 +199,7 @@ class Assessor:
             # (a young bird or clutter track has settled or gone by then)
             doubt_warns = (not unconfirmed and not (settled and cls.cls in ("bird", "aircraft"))
                            and (cap is None or LEVELS.index(cap) < LEVELS.index("warning")))
-            # the breach time an alert states and counts down to: the path's own where it enters, else the band's
-            expected = np.where(np.isfinite(central_eta[n]), central_eta[n], eta[n])
-            state.eta = {zone.id: float(expected[z]) for z, zone in enumerate(self.zones.zones)}
+            state.eta = {zone.id: float(expected[n, z]) for z, zone in enumerate(self.zones.zones)}
             for z, zone in enumerate(self.zones.zones):
                 zone_cap, open_after = cap, 1
                 close = inside[n, z] or central_eta[n, z] <= c.critical_horizon_s
@@ -219,10 +219,10 @@ class Assessor:
                     level = zone.level if eta[n, z] <= c.critical_horizon_s and likely else _lower(zone.level)
                     out.append(Condition((report.id, zone.id, "zone_breach_predicted"), report.id,
                                          _cap(level, zone_cap),
-                                         (*who, f"heading for zone {zone.id}, breach in {expected[z]:.0f} s"),
-                                         float(expected[z]), evidence, max(open_after, 2)))
+                                         (*who, f"heading for zone {zone.id}, breach in {expected[n, z]:.0f} s"),
+                                         float(expected[n, z]), evidence, max(open_after, 2)))
                     if zone_cap == "critical":
-                        heading_for[z].append((float(expected[z]), n))
+                        heading_for[z].append((float(expected[n, z]), n))
             if cls.cls != "drone":
                 continue
             if t - state.first_t >= c.loiter_s and len(state.positions) > 1:

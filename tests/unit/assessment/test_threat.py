@@ -253,6 +253,8 @@ def test_a_moved_breach_time_gets_a_line_and_a_steady_one_none() -> None:
                                        (f"breach in {eta_s:.0f} s",), eta_s)], {"T1"})
 
     (opened,) = heading(0.0, 60.0)
+    commented = book.commented(opened.id, 5.0)  # an operator's comment: a line, the same breach time and state
+    assert (commented.t, commented.eta_s, commented.state) == (5.0, 55.0, "open")
     acknowledged = book.acknowledge(opened.id, 10.0, "officer 12")
     assert (acknowledged.t, acknowledged.eta_s) == (10.0, 50.0)  # the line moves, the breach time does not
     assert [heading(float(t), 60.0 - t + 2.0 * (t % 2)) for t in range(1, 20)] == [[]] * 19  # within 3 s: none
