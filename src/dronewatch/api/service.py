@@ -9,10 +9,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, WebSocket
+from fastapi import Depends, HTTPException, Request, Response, WebSocket
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from dronewatch.api.commands import CommandSender
+from dronewatch.api.models import cursor_of, paged, window
 from dronewatch.api.security import (
     SESSION_COOKIE,
     LoginLimiter,
@@ -30,6 +31,7 @@ from dronewatch.formats.scenario import record_to_dict
 from dronewatch.model import LEVELS, Alert
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.storage import Repository
+from dronewatch.storage.repository import Page
 from dronewatch.web.tiles import TileArchive
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="token",
@@ -99,6 +101,19 @@ class Service:
         except PasswordsBusy as error:
             raise HTTPException(429, f"too many logins at once ({error}); try again in a second",
                                 headers={"Retry-After": "1"}) from None
+
+    async def history(self, who: Principal, site_id: str, action: str, read: Callable[..., Page[Any]],
+                      t_from: float, t_to: float, cursor: str | None, limit: int, request: Request,
+                      response: Response, **detail: Any) -> list[Any]:
+        """One page of a site's stored history: ``read`` (a repository's ``..._page``) over the window (at most
+        31 days), the next page's cursor in the response's headers, the read audited as ``action`` with
+        ``detail``. The caller has checked that ``who`` may see the site."""
+        window(t_from, t_to)
+        page = await asyncio.to_thread(read, site_id, t_from, t_to, after=cursor_of(cursor), limit=limit)
+        following = paged(page, request, response)
+        await self.audit(who, action, f"site/{site_id}", request, t_from=t_from, t_to=t_to, **detail,
+                         rows=len(page.rows), cursor=cursor, next=following)
+        return page.rows
 
     async def audit(self, who: Principal | str, action: str, target: str, request: Request | WebSocket,
                     **detail: Any) -> None:

@@ -20,11 +20,8 @@ from dronewatch.api.models import (
     Comment,
     CursorText,
     Limit,
-    cursor_of,
-    paged,
     problem,
     responses,
-    window,
 )
 from dronewatch.api.security import Principal
 from dronewatch.api.service import Anyone, Operator, Service
@@ -36,6 +33,7 @@ def routes(service: Service) -> APIRouter:
     repository = service.repository
     clock = service.clock
     audit = service.audit
+    history = service.history
     site = service.site
     command = service.command
     shared = service.shared
@@ -63,13 +61,9 @@ def routes(service: Service) -> APIRouter:
             return event["zone"] is not None and event["zone"].split("/", 1)[0] in who.sites
 
         site(site_id, who)
-        window(t_from, t_to)
-        page = await asyncio.to_thread(repository.alert_events_page, site_id, t_from, t_to,
-                                       after=cursor_of(cursor), limit=limit)
-        following = paged(page, request, response)
-        await audit(who, "read.events", f"site/{site_id}", request, t_from=t_from, t_to=t_to, rows=len(page.rows),
-                    cursor=cursor, next=following)
-        return [event for event in page.rows if who.may_see_level(event["level"]) and visible(event)]
+        events = await history(who, site_id, "read.events", repository.alert_events_page, t_from, t_to, cursor,
+                               limit, request, response)
+        return [event for event in events if who.may_see_level(event["level"]) and visible(event)]
 
     async def _change_alert(site_id: str, alert_id: str, action: Action, body: Comment, who: Principal,
                             request: Request) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 (No ``from __future__ import annotations`` here: FastAPI reads the route annotations.)
 """
 
-import asyncio
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -20,10 +20,7 @@ from dronewatch.api.models import (
     Limit,
     OperatorPosition,
     TrackOut,
-    cursor_of,
-    paged,
     responses,
-    window,
 )
 from dronewatch.api.service import Anyone, Service, Staff
 from dronewatch.formats.scenario import record_to_dict
@@ -33,7 +30,7 @@ def routes(service: Service) -> APIRouter:
     router = APIRouter()
     config = service.config
     repository = service.repository
-    audit = service.audit
+    history = service.history
     site = service.site
     shared = service.shared
 
@@ -56,13 +53,10 @@ def routes(service: Service) -> APIRouter:
                             limit: Limit = HISTORY_LIMIT, cursor: CursorText = None) -> list[dict[str, Any]]:
         """Stored track points of a window (at most 31 days), a page at a time."""
         site(site_id, who)
-        window(t_from, t_to)
-        page = await asyncio.to_thread(repository.track_history_page, site_id, t_from, t_to, track,
-                                       after=cursor_of(cursor), limit=limit)
-        following = paged(page, request, response)
-        await audit(who, "read.track_history", f"site/{site_id}", request, t_from=t_from, t_to=t_to, track=track,
-                    rows=len(page.rows), cursor=cursor, next=following)
-        return [record_to_dict(r) for r in page.rows]
+        points = await history(who, site_id, "read.track_history",
+                               functools.partial(repository.track_history_page, track_id=track),
+                               t_from, t_to, cursor, limit, request, response, track=track)
+        return [record_to_dict(r) for r in points]
 
     @router.get("/api/sites/{site_id}/detections", tags=["tracks"], responses=_HISTORY,
                 response_model=list[DetectionOut], response_model_exclude_unset=True)
@@ -72,13 +66,8 @@ def routes(service: Service) -> APIRouter:
                          limit: Limit = HISTORY_LIMIT, cursor: CursorText = None) -> list[dict[str, Any]]:
         """Stored detections of a window (at most 31 days), a page at a time."""
         site(site_id, who)
-        window(t_from, t_to)
-        page = await asyncio.to_thread(repository.detections_page, site_id, t_from, t_to, after=cursor_of(cursor),
-                                       limit=limit)
-        following = paged(page, request, response)
-        await audit(who, "read.detections", f"site/{site_id}", request, t_from=t_from, t_to=t_to,
-                    rows=len(page.rows), cursor=cursor, next=following)
-        return page.rows
+        return await history(who, site_id, "read.detections", repository.detections_page, t_from, t_to, cursor,
+                             limit, request, response)
 
     @router.get("/api/sites/{site_id}/operators", tags=["tracks"], responses=_HISTORY,
                 response_model=list[OperatorPosition])
@@ -91,12 +80,7 @@ def routes(service: Service) -> APIRouter:
         site(site_id, who)
         if who.role not in config.security.operator_location_roles:
             raise HTTPException(403, f"role {who.role} may not see operator locations")
-        window(t_from, t_to)
-        page = await asyncio.to_thread(repository.operator_positions_page, site_id, t_from, t_to,
-                                       after=cursor_of(cursor), limit=limit)
-        following = paged(page, request, response)
-        await audit(who, "read.operator_locations", f"site/{site_id}", request, t_from=t_from, t_to=t_to,
-                    rows=len(page.rows), cursor=cursor, next=following)
-        return page.rows
+        return await history(who, site_id, "read.operator_locations", repository.operator_positions_page, t_from,
+                             t_to, cursor, limit, request, response)
 
     return router
