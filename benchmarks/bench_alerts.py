@@ -9,6 +9,8 @@ seeds 101-112): simulate, track and assess in process, exactly as ``dronewatch r
   alert rose to critical (track within 100 m of it). No such alert before the breach: missed.
   An object is held where its truth lines end for 2 min (drones that land drop out of every
   sensor's coverage, and so out of the truth lines, but are still there).
+- **First warning**: breach time minus the first line at ``warning`` or above, of any kind on any zone,
+  on that drone (the approach ring's warnings included): what a rule that delays warnings costs.
 - **False alerts**: alerts that reached ``warning`` or ``critical`` while their track was a
   bird, an aircraft or clutter (no true object within 100 m), counted once per alert at its
   highest level, per hour of scenario time.
@@ -22,6 +24,7 @@ writes ``benchmarks/results/bench_alerts.md`` by default.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -52,6 +55,7 @@ class RunResult:
     duration_s: float
     breaches: int = 0
     warnings_s: list[float] = field(default_factory=list)
+    first_warnings_s: list[float] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
     short: list[str] = field(default_factory=list)
     """The drones warned less than ``SHORT_WARNING_S`` before their breach, with that time."""
@@ -78,6 +82,7 @@ def run(name: str, seed: int) -> RunResult:
     # per alert id: (highest level, who its track was then); per drone: first critical time
     highest: dict[str, tuple[int, str]] = {}
     first_critical: dict[str, float] = {}
+    first_warning: dict[str, float] = {}
     for snapshot in track_records(records, tracker):
         reports = snapshot.reports(frame)
         lines = assessor.update(snapshot.t, reports)
@@ -94,10 +99,13 @@ def run(name: str, seed: int) -> RunResult:
             level = LEVELS.index(alert.level)
             subjects = alert.evidence.get("tracks", [alert.track]) if alert.evidence else [alert.track]
             objects = [who_of.get(s, "clutter") for s in subjects]
-            if alert.level == "critical" and alert.zone == CRITICAL_ZONE:
-                for obj in objects:
-                    if cls_of_object.get(obj) == "drone":
-                        first_critical.setdefault(obj, alert.t)
+            for obj in objects:
+                if cls_of_object.get(obj) != "drone":
+                    continue
+                if level >= LEVELS.index("warning"):
+                    first_warning.setdefault(obj, alert.t)
+                if alert.level == "critical" and alert.zone == CRITICAL_ZONE:
+                    first_critical.setdefault(obj, alert.t)
             if level > highest.get(alert.id, (-1, ""))[0]:
                 lead = objects[0]
                 called = alert.evidence.get("class", "?") if alert.evidence else "?"
@@ -130,6 +138,8 @@ def run(name: str, seed: int) -> RunResult:
             continue
         breach = float(times[np.argmax(inside)])
         result.breaches += 1
+        if first_warning.get(obj, math.inf) <= breach:
+            result.first_warnings_s.append(breach - first_warning[obj])
         alerted = first_critical.get(obj)
         if alerted is None or alerted > breach:
             result.missed.append(obj)
@@ -160,6 +170,7 @@ def main() -> int:
     hours = sum(r.duration_s for r in results) / 3600.0
     warnings = [w for r in results for w in r.warnings_s]
     run_minimum = [min(r.warnings_s) for r in results if r.warnings_s]
+    first_warnings = [w for r in results for w in r.first_warnings_s]
     class_time: Counter[tuple[str, str]] = Counter()
     for r in results:
         class_time.update(r.class_time)
@@ -172,6 +183,7 @@ def main() -> int:
         f"| missed breaches (no critical alert before) | {sum(len(r.missed) for r in results)} | 0 |",
         f"| warning time, median | {statistics.median(warnings or [0.0]):.1f} s | >= 30 s |",
         f"| warning time, shortest (every run) | {min(run_minimum or [0.0]):.1f} s | >= 20 s |",
+        f"| first warning of any kind before a breach, median | {statistics.median(first_warnings or [0.0]):.1f} s | |",
         f"| false critical alerts per hour | {sum(len(r.false_critical) for r in results) / hours:.2f} | <= 1 |",
         f"| false warning alerts per hour | {sum(len(r.false_warning) for r in results) / hours:.2f} | <= 5 |",
         "", "Classification, share of track-time after each track's first 10 s:", "",

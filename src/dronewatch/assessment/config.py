@@ -26,6 +26,12 @@ class AssessmentConfig:
     and has this confidence in it: young tracks of birds and clutter are often not yet told
     apart, and a bird crossing a drone's RF bearing can look like a drone for a few seconds.
     (The classifier's confidence counts overlapping windows once: 0.85 is a firm call.)"""
+    outer_settle_s: float = 30.0
+    """How long a track without Remote ID must keep its class (at ``settled_confidence``) before a zone
+    below critical (an approach ring) hears of it above info: ``settle_s`` and one whole memory of the
+    classifier (20 s), so that the evidence the class rests on has turned over once. The outer ring is
+    wide and birds cross it all day, and a bird's first seconds are often called drone; waiting costs
+    little there, since the critical zone's own alerts do not wait for it."""
     turn_window_s: float = 10.0
     """Turn rate for path prediction: mean over this much of the track's recent history."""
     loiter_s: float = 120.0

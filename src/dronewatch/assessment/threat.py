@@ -185,8 +185,9 @@ class Assessor:
             cap = caps.get(cls.cls)
             if cls.cls != state.cls:
                 state.cls, state.cls_since = cls.cls, t
-            settled = report.uas_id is not None or (cls.confidence >= c.settled_confidence
-                                                    and t - state.cls_since >= c.settle_s)
+            kept = math.inf if report.uas_id is not None else (
+                t - state.cls_since if cls.confidence >= c.settled_confidence else 0.0)
+            settled = kept >= c.settle_s
             if any(self._kinds.get(sensor) == "radar" for sensor in report.sensors or ()):
                 state.radar_t = t
             unconfirmed = (report.uas_id is None and t - state.radar_t > c.radar_confirm_s
@@ -205,6 +206,8 @@ class Assessor:
                 close = inside[n, z] or central_eta[n, z] <= c.critical_horizon_s
                 if doubt_warns and zone.level == "critical" and close:
                     zone_cap, open_after = "warning", doubt_steps
+                elif zone.level != "critical" and zone_cap is not None and kept < c.outer_settle_s:
+                    zone_cap = "info"
                 if zone_cap is None:
                     continue
                 if inside[n, z]:

@@ -10,7 +10,12 @@ A track is deleted when any of these holds (``since``: the time since its last u
 - looks like clutter: confirmed, without identity, ``score < delete_score`` (half the confirmation
   score);
 - out of coverage: coasting and predicted outside the coverage of every sensor that ever updated
-  it, a tentative track at once, a confirmed one after ``outside_coverage_s``.
+  it, a tentative track at once, a confirmed one after ``outside_coverage_s``;
+- gone down: no radar has updated it for ``max_coast_s`` and it is predicted under the beam of
+  every radar that did (it landed, struck, or dropped behind the ground), even while bearings go
+  on updating it: a bearing does not say how far off the object is, and it kept a struck drone's
+  track flying underground on another drone's bearings until a clutter plot pulled it 400 m away.
+  A track over a radar (above its beam) stays with its bearings.
 
 A confirmed track held outside coverage is not reported meanwhile: a target crossing the blind
 cone above a radar keeps its track when it comes back.
@@ -64,11 +69,32 @@ def visible(tracks: TrackTable, rows: IntArray, sites: Iterable[SensorSite]) -> 
     return out
 
 
+def gone_down(tracks: TrackTable, t: float, sites: Iterable[SensorSite], config: TrackerConfig) -> BoolArray:
+    """Which tracks no radar has updated for ``max_coast_s`` and are predicted under the beam of every radar
+    that has (below its lowest elevation)."""
+    n = len(tracks)
+    under, any_radar, radar_seen = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.full(n, -np.inf)
+    for site in sites:
+        seen = np.isfinite(tracks.seen_at[:, site.index])
+        if site.sensor.kind != "radar" or not seen.any():
+            continue
+        radar_seen = np.fmax(radar_seen, tracks.seen_at[:, site.index])
+        below = np.zeros(n, dtype=bool)
+        if site.sensor.min_elevation_deg is not None:
+            rot, offset = site.pose
+            rel = tracks.x[:, :3] @ rot.T + offset
+            below = np.degrees(np.arctan2(rel[:, 2], np.hypot(rel[:, 0], rel[:, 1]))) < site.sensor.min_elevation_deg
+        under = np.where(seen, below & (under | ~any_radar), under)
+        any_radar |= seen
+    return under & (t - radar_seen > config.max_coast_s)
+
+
 def deletions(tracks: TrackTable, t: float, sites: Iterable[SensorSite], config: TrackerConfig
               ) -> tuple[BoolArray, BoolArray]:
     """At time ``t``: which tracks to delete, and which are coasting outside every coverage."""
+    sites = list(sites)
     since_update = t - tracks.last_update
-    gone = doomed(tracks, since_update, config)
+    gone = doomed(tracks, since_update, config) | gone_down(tracks, t, sites, config)
     outside = np.zeros(len(tracks), dtype=bool)
     coasting = np.flatnonzero(~gone & (since_update > 0))
     if coasting.size:

@@ -84,6 +84,17 @@ def test_zone_entry_takes_the_zone_level_and_resolves_when_the_track_ends() -> N
     assert resolved.state == "resolved" and resolved.reasons[-1] == "track ended"
 
 
+def test_the_approach_ring_hears_of_a_drone_without_remote_id_once_its_class_has_held_longer() -> None:
+    ring = {"T5": straight((1000.0, 0.0, 40.0), (0.0, 5.0, 0.0))}  # inside the approach ring, not heading in
+    lines = fly(assessor(), 40.0, ring)
+    entry = first(lines, "zone_entry", "approach", "warning")
+    # judged from 3 s, the class settled by 13 s, the ring told from 23 s: info until then
+    assert entry.t - T0 == 3.0 + AssessmentConfig().outer_settle_s
+    assert {a.level for a in lines if a.zone == "approach" and a.t < entry.t} == {"info"}
+    early = first(fly(assessor(outer_settle_s=10.0), 40.0, ring), "zone_entry", "approach", "warning")
+    assert early.t - T0 == 13.0
+
+
 def test_birds_raise_no_zone_alerts_and_lasting_doubt_near_a_critical_zone_warns() -> None:
     inbound = {"T3": straight((0.0, 600.0, 40.0), (0.0, -12.0, 0.0))}  # the compound in 37 s
     assert fly(assessor("bird"), 60.0, inbound) == []  # settled (10 s at 0.9) before its doubt could warn

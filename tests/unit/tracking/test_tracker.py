@@ -297,3 +297,43 @@ def test_a_target_that_crosses_the_blind_cone_above_the_radar_keeps_its_track() 
     forgetful = TrackerConfig(outside_coverage_s=0.0)
     ids, _ = ids_along(list(track_records(records, Tracker(forgetful, site=SITE))), target, 30.0)
     assert len(ids) == 2, ids
+
+
+def _radar_and_bearings(target: Motion, seconds: int, radar: Sensor) -> list[TrackSnapshot]:
+    """The radar sees ``target`` inside its elevation limits; two RF direction finders hear it throughout."""
+    rfs = [sensor("rf-west", "rf", east=-400.0, north=-100.0), sensor("rf-east", "rf", east=400.0, north=-100.0)]
+    rng = np.random.default_rng(5)
+    records: list[Record] = [radar, *rfs]
+    for k in range(seconds):
+        position = target(float(k))
+        elevation = np.degrees(np.arctan2(position[2], np.hypot(position[0], position[1])))
+        if radar.min_elevation_deg <= elevation <= radar.max_elevation_deg:  # type: ignore[operator]
+            records.append(observe(radar, T0 + k, position, rng))
+        records.append(Scan(t=T0 + k, sensor=radar.id))
+        for rf in rfs:
+            records += [observe(rf, T0 + k + 0.3, target(k + 0.3), rng), Scan(t=T0 + k + 0.3, sensor=rf.id)]
+    return list(track_records(records, Tracker(site=SITE)))
+
+
+def test_a_track_that_goes_down_under_the_radar_beam_ends_though_bearings_go_on() -> None:
+    radar = dataclasses.replace(sensor("radar-1", "radar", min_elevation_deg=-2.0, max_elevation_deg=40.0), pd=0.9)
+    # a drone diving onto a point 100 m from the radar, then (as a struck drone's bearings would, or another
+    # drone's on the same line) the bearings go on along the same path into the ground
+    dive = line([700.0, 700.0, 120.0], [-10.0, -10.0, -2.0])
+    under_from = next(k for k in range(80) if dive(float(k))[2] < -2.0 * np.hypot(*dive(float(k))[:2]) / 57.3)
+    snapshots = _radar_and_bearings(dive, 80, radar)
+    radar_track = next(s for s in snapshots if s.t >= T0 + under_from - 1).ids
+    assert len(radar_track) == 1
+    deadline = T0 + under_from + TrackerConfig().max_coast_s + 2.0
+    # the bearings may start a track of their own (they still hear something): not this one
+    assert all(radar_track[0] not in s.ids for s in snapshots if s.t > deadline)
+
+
+def test_a_track_over_the_radar_above_its_beam_stays_with_its_bearings() -> None:
+    radar = sensor("radar-1", "radar", min_elevation_deg=-2.0, max_elevation_deg=40.0)
+    # in to 50 m from the radar at 100 m up (63 deg), then hovering there for 30 s
+    approach = line([500.0, 0.0, 100.0], [-15.0, 0.0, 0.0])
+    hover = lambda t: approach(min(t, 30.0))  # noqa: E731
+    snapshots = _radar_and_bearings(hover, 60, radar)
+    late = [s for s in snapshots if s.t > T0 + 50]
+    assert late and all(nearest_track(s, hover(s.t - T0))[1] < 60.0 for s in late)
