@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from dronewatch.assessment.config import AssessmentConfig
 from dronewatch.errors import ConfigError, DronewatchError
+from dronewatch.formats.adsb import parse_feed_url
 from dronewatch.model import LEVELS
 from dronewatch.tracking.config import TrackerConfig
 from dronewatch.tracking.regional import RegionalConfig
@@ -99,6 +100,11 @@ class SourcesConfig:
     remoteid: str = ""
     """A live Remote ID receiver URL (docs/remoteid.md), or empty."""
     remoteid_receiver: str = ""
+    """``LAT,LON,ALT`` of that receiver."""
+    adsb: str = ""
+    """A live ADS-B receiver feed, ``FORMAT+tcp://HOST:PORT`` (``beast``, ``avr``, ``sbs`` or ``hex``; docs/adsb.md), or
+    empty."""
+    adsb_receiver: str = ""
     """``LAT,LON,ALT`` of that receiver."""
 
 
@@ -367,6 +373,13 @@ def _check(config: Config, source: str) -> None:
                           "(SAPIENT peers such as Apex refuse anything else)")
     if config.sources.remoteid and len(config.sources.remoteid_receiver.split(",")) != 3:
         raise ConfigError(f"{source}: sources.remoteid_receiver: expected LAT,LON,ALT for the Remote ID receiver")
+    if config.sources.adsb:
+        try:
+            parse_feed_url(config.sources.adsb)
+        except ConfigError as error:
+            raise ConfigError(f"{source}: sources.adsb: {error}") from None
+        if len(config.sources.adsb_receiver.split(",")) != 3:
+            raise ConfigError(f"{source}: sources.adsb_receiver: expected LAT,LON,ALT for the ADS-B receiver")
     if config.sources.speed < 0:
         raise ConfigError(f"{source}: sources.speed: must not be negative")
     _check_ingest(config.ingest, source)

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name: (module in dronewatch.cli, sum
     "run": ("assess", "track, assess and score a scenario in one go, with a readable report"),
     "score": ("score", "GOSPA, SIAP and C-UAS metrics of tracks (and alerts) against a scenario's truth"),
     "remoteid": ("remoteid", "decode broadcast Remote ID (ASTM F3411) from captures or hex"),
+    "adsb": ("adsb", "decode ADS-B / Mode S receiver feeds (Beast, AVR, SBS-1, hex) into messages and detections"),
     "sapient-sensor": ("sapient_sensor", "replay a scenario's detections as SAPIENT edge nodes"),
     "audit": ("audit", "the audit log"),
 }

@@ -27,8 +27,9 @@ from dronewatch.bus.nats import NatsBus
 from dronewatch.cli import COMMANDS
 from dronewatch.config import Config, host_port, load_config
 from dronewatch.errors import ConfigError, DronewatchError
+from dronewatch.ingest.adsb import ADSB_SIGMA
 from dronewatch.ingest.sapient import SapientListener, SapientNodes
-from dronewatch.ingest.sources import FileReplay, JsonLinesListener, RemoteIdReceivers, Simulator
+from dronewatch.ingest.sources import AdsbReceiver, FileReplay, JsonLinesListener, RemoteIdReceivers, Simulator
 from dronewatch.model import Sensor
 from dronewatch.outputs.sapient import SapientParent
 from dronewatch.outputs.tak import TakOutput
@@ -67,7 +68,7 @@ def first_admin(repository: Repository) -> tuple[str, str] | None:
 def build_pipeline(config: Config, repository: Repository, bus: Bus | None = None,
                    parts: tuple[str, ...] = PARTS, *, durable: bool = False) -> Pipeline:
     sources = config.sources
-    live = bool(sources.udp or sources.tcp or sources.remoteid or config.sapient.listen)
+    live = bool(sources.udp or sources.tcp or sources.remoteid or sources.adsb or config.sapient.listen)
     pipeline = Pipeline(config.site.id, repository, bus, live=live,
                         first_alert_number=repository.alert_count(config.site.id) + 1, ingest=config.ingest,
                         tracking=config.tracking, assessment=config.assessment,
@@ -123,6 +124,11 @@ def _add_sources(config: Config, pipeline: Pipeline, nodes: SapientNodes | None)
         lat, lon, alt = (float(v) for v in sources.remoteid_receiver.split(","))
         receiver = Sensor(id="rid-live", kind="remoteid", lat=lat, lon=lon, alt=alt)
         pipeline.add_source("remoteid", RemoteIdReceivers(sources.remoteid, receiver))
+    if sources.adsb:
+        lat, lon, alt = (float(v) for v in sources.adsb_receiver.split(","))
+        receiver = Sensor(id="adsb-live", kind="adsb", lat=lat, lon=lon, alt=alt, sigma=dict(ADSB_SIGMA),
+                          period_s=1.0)
+        pipeline.add_source("adsb", AdsbReceiver(sources.adsb, receiver))
     if config.sapient.listen and nodes is not None:
         pipeline.add_source("sapient", SapientListener(*host_port(config.sapient.listen),
                                                        node_id=config.sapient.node_id, nodes=nodes))

@@ -127,8 +127,9 @@ def course_speed(vel_enu: Sequence[float]) -> tuple[float, float]:
 
 
 def track_label(report: TrackReport) -> str:
-    """The callsign shown on the map: the Remote ID or ICAO identity when there is one, else class and id."""
-    identity = report.uas_id or report.icao
+    """The callsign shown on the map: an aircraft's own callsign, the Remote ID or ICAO identity when there is
+    one, else class and id."""
+    identity = report.callsign or report.uas_id or report.icao
     return f"{identity} ({report.id})" if identity else f"{(report.cls or 'unknown').upper()} {report.id}"
 
 
@@ -155,7 +156,7 @@ def describe_track(report: TrackReport, level: Level | None = None) -> str:
     elif report.cls == "drone":
         parts.append("no Remote ID")
     if report.icao:
-        parts.append(f"ICAO {report.icao}")
+        parts.append(f"ICAO {report.icao}" + (f" callsign {report.callsign}" if report.callsign else ""))
     parts.append(f"climb {report.vel_enu[2]:+.1f} m/s")
     if report.sensors:
         parts.append("seen by " + ", ".join(report.sensors))

@@ -120,7 +120,7 @@ _SIGMA_MAX_M = 100_000.0
 _SIGMA_MIN = 1e-3
 """The narrowest one standard deviation, in any unit (a millimetre, a millidegree): squared, a sigma of
 1e-300 is 0, and a measurement of no variance makes the tracker's innovation covariance singular."""
-_TEXT_MAX = {"icao": 16, "by": 100, "comment": 2000}
+_TEXT_MAX = {"icao": 16, "callsign": 16, "squawk": 4, "by": 100, "comment": 2000}
 BAD_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 """Control characters and lone surrogates, refused in identifiers: a surrogate cannot be written as UTF-8
 (SQLite, the audit hash, the bus refuse it), PostgreSQL text refuses NUL, XML (CoT) refuses C0 controls,
@@ -263,6 +263,8 @@ def _parse_detection(obj: dict[str, Any]) -> Detection:
         uas_id=_text(obj, "uas_id", required=False),
         icao=_text(obj, "icao", required=False),
         id=_text(obj, "id", required=False),
+        callsign=_text(obj, "callsign", required=False),
+        squawk=_text(obj, "squawk", required=False),
         **floats,
     )
 
@@ -326,6 +328,7 @@ def _parse_track(obj: dict[str, Any]) -> TrackReport:
         confidence=_number(obj, "confidence", required=False),
         uas_id=_text(obj, "uas_id", required=False),
         icao=_text(obj, "icao", required=False),
+        callsign=_text(obj, "callsign", required=False),
         sensors=sensors,
         sigma_m=_number(obj, "sigma_m", required=False),
         members=members,
@@ -552,7 +555,8 @@ def record_to_dict(record: Record) -> dict[str, Any]:
             "type": "track", "t": record.t, "id": record.id, "lat": record.lat,
             "lon": record.lon, "alt": record.alt, "vel_enu": list(record.vel_enu),
             "class": record.cls, "confidence": record.confidence, "uas_id": record.uas_id,
-            "icao": record.icao, "sensors": list(record.sensors) if record.sensors is not None else None,
+            "icao": record.icao, "callsign": record.callsign,
+            "sensors": list(record.sensors) if record.sensors is not None else None,
             "sigma_m": record.sigma_m, "members": list(record.members) if record.members is not None else None,
         })
     if isinstance(record, Alert):

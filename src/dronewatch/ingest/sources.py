@@ -1,5 +1,5 @@
 """Where the pipeline's records come from: file replay, the simulator, UDP and TCP JSON Lines
-listeners, and live Remote ID receivers. Each is a callable ``source(pipeline)`` run (and
+listeners, live Remote ID receivers and ADS-B receivers. Each is a callable ``source(pipeline)`` run (and
 supervised: restarted with back-off if it fails) by the pipeline. Every record goes through
 :meth:`Pipeline.admit`, the site's edge; bad input is counted in the source's own stage counters.
 """
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from dronewatch.clock import Pacer
 from dronewatch.errors import FormatError
 from dronewatch.formats.scenario import MAX_LINE_CHARS, parse_line
+from dronewatch.ingest.adsb import ModeSDecoder, live_feed
 from dronewatch.ingest.gate import INPUT_TYPES, Origin
 from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
 from dronewatch.ingest.remoteid_live import ReceiverStream, live_detections
@@ -164,3 +165,33 @@ class RemoteIdReceivers:
                 counters.counts["detections"] += 1
                 await pipeline.admit([detection], origin, counters, self.url)
                 _socket_rejects(stream, counters)
+
+
+@dataclass(slots=True)
+class AdsbReceiver:
+    """A site's ADS-B receiver (dump1090, readsb) over TCP, ``FORMAT+tcp://HOST:PORT``, as ``adsb`` detections:
+    one per decoded position. Frames and lines that cannot be decoded are counted by reason in the stage's
+    bad-input counters; the connection is re-opened with back-off when it drops (the pipeline restarts the
+    source). The decoder, and so what it knows of each aircraft, outlives a reconnection."""
+
+    url: str
+    receiver: Sensor
+    decoder: ModeSDecoder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.decoder = ModeSDecoder((self.receiver.lat, self.receiver.lon))
+
+    async def __call__(self, pipeline: Pipeline) -> None:
+        counters = pipeline.stage(f"adsb {self.url}")
+        origin = Origin("adsb")
+        await pipeline.admit([self.receiver], origin, counters, "configuration")
+        async for messages in live_feed(self.url, self.decoder):
+            detections = [d for d in (self.decoder.detection(m, self.receiver.id) for m in messages) if d is not None]
+            counters.counts["messages"] += len(messages)
+            counters.counts["detections"] += len(detections)
+            for kind in ("crc_failed", "undecodable", "unheard_address", "implausible_position", "bad_line",
+                         "beast_error"):
+                if self.decoder.counts[kind]:
+                    counters.bad_input[kind] = self.decoder.counts[kind]
+            if detections:
+                await pipeline.admit(detections, origin, counters, self.url)

@@ -68,6 +68,10 @@ class Detection:
     track_deg: float | None = None
     id: str | None = None
     snr_db: float | None = None
+    callsign: str | None = None
+    """``adsb``: the flight's callsign, as the aircraft broadcasts it."""
+    squawk: str | None = None
+    """``adsb``: its transponder code (7500, 7600 and 7700 are emergencies)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -116,6 +120,8 @@ class TrackReport:
     confidence: float | None = None
     uas_id: str | None = None
     icao: str | None = None
+    callsign: str | None = None
+    """An aircraft's callsign, as its ADS-B broadcasts it (with ``icao``)."""
     sensors: tuple[str, ...] | None = None
     sigma_m: float | None = None
     """The RMS of the position's standard deviations (east, north, up), metres: how far off it may be."""

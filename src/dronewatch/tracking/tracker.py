@@ -77,6 +77,8 @@ class TrackSnapshot:
     sensor_seen_at: FloatArray
     """Per track and sensor (in ``sensor_ids`` order): when that sensor last updated it; -inf never."""
     sensor_ids: list[str]
+    callsigns: list[str | None] = field(default_factory=list)
+    """Per track, the callsign its ICAO identity last broadcast (empty: none known for any)."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -103,7 +105,7 @@ class TrackSnapshot:
                 t=self.t, id=track_id, lat=float(lat[k]), lon=float(lon[k]), alt=float(alt[k]),
                 vel_enu=(float(velocity[k, 0]), float(velocity[k, 1]), float(velocity[k, 2])),
                 cls="drone" if uas_id else "aircraft" if icao else None,
-                uas_id=uas_id, icao=icao,
+                uas_id=uas_id, icao=icao, callsign=self.callsigns[k] if self.callsigns else None,
                 sensors=tuple(self.sensor_ids[i] for i in np.flatnonzero(self.t - self.sensor_seen_at[k] <= recent_s)),
                 sigma_m=sigma[track_id],
             ))
@@ -147,6 +149,9 @@ class Tracker:
         self.time: float | None = None
         self.stats = TrackerStats()
         self.sites: dict[str, SensorSite] = {}
+        self.callsigns: dict[str, str] = {}
+        """The callsign each ICAO identity last broadcast (ADS-B identification comes every few seconds, apart
+        from the position)."""
         self._gates = {m: _chi2_quantile(self.config.gate_probability, m) for m in range(1, 7)}
         modes = len(self.config.q_horizontal)
         if not len(self.config.q_vertical) == len(self.config.mode_stay_per_s) == len(self.config.mode_prior) == modes:
@@ -226,6 +231,7 @@ class Tracker:
             identities=self._table.identity[rows].tolist(),
             sensor_seen_at=self._table.seen_at[rows].copy(),
             sensor_ids=[s.sensor.id for s in sorted(self.sites.values(), key=lambda s: s.index)],
+            callsigns=[self.callsigns.get(key) for key in self._table.identity[rows]] if self.callsigns else [],
         )
 
     def _predict_to(self, t: float) -> None:
@@ -503,6 +509,9 @@ class Tracker:
     def _process_reports(self, site: SensorSite, detections: Sequence[Detection], t: float) -> None:
         if not detections:
             return
+        for detection in detections:
+            if detection.callsign:
+                self.callsigns[identity.identity_key(detection)] = detection.callsign
         batch = self._with_offset_noise(self._report_batch(site, identity.latest_per_identity(detections), t))
         assert batch.positions is not None
         positions = batch.positions

@@ -116,6 +116,14 @@ def test_a_track_says_what_partners_need() -> None:
     assert event.find("detail/link").get("uid") == ORIGIN.uid
 
 
+def test_an_aircraft_goes_to_partners_under_its_own_callsign() -> None:
+    report = TrackReport(t=1_764_000_000.0, id="T4", lat=31.8, lon=-106.5, alt=1_500.0, vel_enu=(60.0, 0.0, 0.0),
+                         cls="aircraft", icao="A1B2C3", callsign="CBP117")
+    event = etree.fromstring(cot.track_event(report, ORIGIN, uid="u", now_s=report.t, stale_s=10.0, how="m-f"))
+    assert event.find("detail/contact").get("callsign") == "CBP117 (T4)"
+    assert "ICAO A1B2C3 callsign CBP117" in event.find("detail/remarks").text
+
+
 @pytest.mark.parametrize(("cls", "level", "expected"), [
     ("drone", None, "a-u-A-M-H-Q"), ("drone", "warning", "a-s-A-M-H-Q"), ("drone", "critical", "a-h-A-M-H-Q"),
     ("aircraft", None, "a-n-A-C"), ("bird", None, "a-n-A"), (None, None, "a-u-A"), ("unknown", "critical", "a-h-A"),

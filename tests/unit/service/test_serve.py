@@ -17,6 +17,7 @@ import websockets
 from dronewatch.cli.serve import build_pipeline, serve
 from dronewatch.config import BusConfig, Config, ServiceConfig, SiteConfig, SourcesConfig, StorageConfig, load_config
 from dronewatch.errors import TransportError
+from dronewatch.formats.adsb import ModeSFrame, beast_frames
 from dronewatch.ingest.sapient import SapientListener
 from dronewatch.outputs.sapient import SapientParent
 from dronewatch.storage import Repository, open_database
@@ -114,3 +115,65 @@ def test_a_bus_url_with_no_server_behind_it_stops_the_service_with_the_reason(
                     bus=BusConfig(url=url))
     with pytest.raises(TransportError, match=f"NATS server {url}: cannot connect"):
         asyncio.run(serve(config, announce=lambda text: None))
+
+
+async def _beast_replay(frames: list[tuple[float, bytes]], port: int, served: asyncio.Event) -> asyncio.Server:
+    """A receiver's port 30005: each client gets the recording's frames at their recorded pace."""
+
+    async def client(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        start, first = asyncio.get_running_loop().time(), frames[0][0]
+        for t, raw in frames:
+            await asyncio.sleep(max(0.0, start + (t - first) - asyncio.get_running_loop().time()))
+            writer.write(raw)
+            await writer.drain()
+        served.set()
+        writer.close()
+
+    return await asyncio.start_server(client, "127.0.0.1", port)
+
+
+def test_a_live_beast_feed_becomes_aircraft_tracks_with_their_identity_and_is_stored(
+        tmp_path: Path, free_port: Callable[..., int]) -> None:
+    data = (Path(__file__).resolve().parents[2] / "data" / "feeds" / "adsb" / "ulss7_beast_2018-04-03.bin").read_bytes()
+    frames, _, _ = beast_frames(data)
+
+    def beast(frame: ModeSFrame) -> bytes:  # the frame as the receiver sent it: 1a, type, escaped body
+        body = round(frame.t * 12e6).to_bytes(6, "big") + bytes([frame.signal or 0]) + frame.data  # type: ignore[operator]
+        return bytes([0x1A, {2: 0x31, 7: 0x32, 14: 0x33}[len(frame.data)]]) + body.replace(b"\x1a", b"\x1a\x1a")
+
+    timed = [(frame.t, beast(frame)) for frame in frames]
+    assert b"".join(r for _, r in timed) == data  # byte for byte: the file holds no status frames
+    timed = [(t, r) for t, r in timed if t - frames[0].t <= 8.0]  # type: ignore[operator]
+    http_port, feed_port = free_port(), free_port()
+    url = f"sqlite:///{tmp_path / 'dw.db'}"
+    config = Config(site=SiteConfig(id="station"), service=ServiceConfig(port=http_port, data_dir=str(tmp_path)),
+                    storage=StorageConfig(url=url),
+                    sources=SourcesConfig(adsb=f"beast+tcp://127.0.0.1:{feed_port}", adsb_receiver="59.80,30.26,20"))
+
+    async def scenario() -> list[dict[str, object]]:
+        served = asyncio.Event()
+        server = await _beast_replay(timed, feed_port, served)
+        said: list[str] = []
+        service = asyncio.create_task(serve(config, announce=said.append))
+        await asyncio.wait_for(served.wait(), 30)
+        await asyncio.sleep(1.5)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as client:
+            password = said[1].split("password '")[1].split("'")[0]
+            await client.post("/api/login", json={"name": "admin", "password": password})
+            tracks = (await client.get("/api/sites/station/tracks")).json()
+        service.cancel()
+        await asyncio.gather(service, return_exceptions=True)
+        server.close()
+        return tracks  # type: ignore[no-any-return]
+
+    tracks = asyncio.run(scenario())
+    icaos = {t.get("icao") for t in tracks}
+    assert {"400159", "504DD9"} <= icaos, tracks
+    assert all(t["class"] == "aircraft" for t in tracks if t.get("icao"))
+    named = {t["icao"]: t["callsign"] for t in tracks if t.get("callsign")}
+    assert named and named.items() <= {"400159": "SDM6244", "504DD9": "MLD185", "780A5C": "CPA238",
+                                       "42460C": "UTA582", "4249B5": "AFL032", "424263": "UTA470",
+                                       "4CAAAE": "SDM6414", "71BE34": "AAR542", "780C5D": "CAO1024",
+                                       "4242E5": "AFL030", "4248E7": "SDM6620"}.items(), named
+    stored = Repository(open_database(url))
+    assert stored.count("detections") > 50

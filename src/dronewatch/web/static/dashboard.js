@@ -330,7 +330,8 @@ function drawTrack(shown) {
     shown.trailLine.setStyle({ color: colour });
     shown.leader.setStyle({ color: colour });
   }
-  const identity = track.uas_id ? ` RID ${track.uas_id}` : track.icao ? ` ICAO ${track.icao}` : "";
+  const identity = track.uas_id ? ` RID ${track.uas_id}` : track.callsign ? ` ${track.callsign}` :
+    track.icao ? ` ICAO ${track.icao}` : "";
   const threat = threatOf(track.id);
   // birds small and unlabelled unless selected or threatening: a flock is not a blob of labels
   const quiet = track.class === "bird" && !threat && state.detail !== track.id;
@@ -821,7 +822,7 @@ function renderDetail() {
   document.getElementById("detail-title").textContent =
     `Track ${track.id}${shown.lost ? ` · lost, last seen ${utcTime(track.t)} UTC` : ""}`;
   const facts = { class: `${track.class || "unknown"}${track.confidence != null ? ` (${(track.confidence * 100).toFixed(0)}%)` : ""}`,
-                  "Remote ID": track.uas_id || "none", ICAO: track.icao || "none",
+                  "Remote ID": track.uas_id || "none", ICAO: track.icao || "none", Callsign: track.callsign || "none",
                   sensors: (track.sensors || []).join(", "),
                   height: `${height(track).toFixed(0)} m above the site (${track.alt.toFixed(0)} m above the ellipsoid)`,
                   speed: `${Math.hypot(track.vel_enu[0], track.vel_enu[1]).toFixed(1)} m/s` };
