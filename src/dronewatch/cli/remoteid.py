@@ -81,7 +81,7 @@ def run_decode(args: argparse.Namespace) -> int:
         except DecodeError as error:
             print(f"dronewatch remoteid decode: {error}", file=sys.stderr)
             return 1
-        messages = () if item is None else item.messages if isinstance(item, MessagePack) else (item,)
+        messages = item.messages if isinstance(item, MessagePack) else (item,)
         print(json.dumps({"messages": [message_to_dict(m) for m in messages]}))
         return 0
     stats = CaptureStats()
@@ -91,7 +91,7 @@ def run_decode(args: argparse.Namespace) -> int:
                           "messages": [message_to_dict(m) for m in found.messages]}))
     summary = (f"{args.capture}: {stats.frames} frames, {stats.remote_id_frames} Remote ID frames "
                f"({', '.join(f'{k} {v}' for k, v in stats.by_transport.items()) or 'none'}), "
-               f"{stats.decoded} decoded, {stats.empty_packs} empty packs, {stats.crc_failures} CRC/FCS failures, "
+               f"{stats.decoded} decoded, {stats.crc_failures} CRC/FCS failures, "
                f"{sum(stats.rejected.values())} rejected")
     print(summary, file=sys.stderr)
     for reason, count in stats.rejected.most_common():

@@ -40,7 +40,6 @@ class CaptureStats:
     remote_id_frames: int = 0
     decoded: int = 0
     crc_failures: int = 0
-    empty_packs: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     by_transport: Counter[str] = field(default_factory=Counter)
     by_message: Counter[str] = field(default_factory=Counter)
@@ -89,9 +88,6 @@ def remoteid_frames(capture: bytes, stats: CaptureStats | None = None) -> Iterat
                     item = decode(payload.data)
                 except DecodeError as error:
                     stats.reject(frame.number, error.reason)
-                    continue
-                if item is None:
-                    stats.empty_packs += 1
                     continue
                 messages = item.messages if isinstance(item, MessagePack) else (item,)
                 stats.decoded += 1

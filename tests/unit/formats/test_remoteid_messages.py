@@ -182,8 +182,9 @@ def test_invalid_packs_and_messages_are_rejected(data: bytes, says: str) -> None
         decode(data)
 
 
-def test_empty_pack_is_discarded_quietly_and_a_full_pack_of_nine_decodes() -> None:
-    assert decode(bytes(228)[:0] + bytes.fromhex("f01900") + bytes(225)) is None
+def test_an_empty_pack_is_refused_and_a_full_pack_of_nine_decodes() -> None:
+    with pytest.raises(DecodeError, match="declares 0 messages"):
+        decode(bytes.fromhex("f01900") + bytes(225))
     auth = [Authentication(auth_type=AuthType.MESSAGE_SET_SIGNATURE, page=k, data=bytes([k]) * 5) for k in range(9)]
     pack = decode(encode(MessagePack(tuple(auth))))
     assert isinstance(pack, MessagePack) and [m.page for m in pack.messages] == list(range(9))  # type: ignore[attr-defined]
@@ -238,3 +239,21 @@ def test_any_bytes_give_a_message_or_a_decode_error(data: bytes) -> None:
 def test_bytes_behind_a_valid_header_give_a_message_or_a_decode_error(kind: int, body: bytes) -> None:
     with contextlib.suppress(DecodeError):
         decode(bytes([kind << 4 | 2]) + body)
+
+
+@pytest.mark.parametrize(("frame", "reason"), [
+    (bytes([0xF2, 25, 0]) + bytes(25), "message pack: declares 0 messages"),
+    (bytes([0xF2, 0, 0]), "message pack: declares 0 messages"),
+    (bytes([0x22, 0x10, 0, 18]) + bytes(21), "authentication page 0: length 18 does not fit in 1 page(s) (17 bytes)"),
+    (bytes([0x22, 0x10, 2, 64]) + bytes(21), "authentication page 0: length 64 does not fit in 3 page(s) (63 bytes)"),
+    (bytes([0x22, 0x10, 16, 17]) + bytes(21), "authentication page 0: last page index 16, at most 15"),
+])
+def test_what_the_reference_decoder_refuses_is_refused_with_its_reason(frame: bytes, reason: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode(frame)
+    assert caught.value.reason == reason
+
+
+def test_a_page_0_that_fills_its_pages_exactly_is_taken() -> None:
+    page = decode(bytes([0x22, 0x10, 2, 63]) + bytes(21))
+    assert isinstance(page, Authentication) and (page.last_page_index, page.length) == (2, 63)

@@ -376,12 +376,25 @@ def _self_id_type() -> Field:
     return Field("description_type", decode, lambda value, buf: _put_int(buf, 1, 1, int(value), "description_type"))
 
 
+_AUTH_LAST_PAGE_MAX = 15
+_AUTH_FIRST_PAGE_DATA = 17
+_AUTH_PAGE_DATA = 23
+
+
 def _auth_page_fields() -> Field:
     """Page 0 holds last page index, length, timestamp and 17 data bytes; other pages 23 data bytes."""
     stamp = epoch_2019("timestamp", 4)
 
     def decode(buf: bytes) -> dict[str, Any]:
         if buf[1] & 0x0F == 0:
+            # page 0 states how many pages follow and how long the data is: the reference decoder refuses a
+            # page 0 whose figures no set of pages can meet
+            if buf[2] > _AUTH_LAST_PAGE_MAX:
+                raise DecodeError(f"authentication page 0: last page index {buf[2]}, at most {_AUTH_LAST_PAGE_MAX}",
+                                  offset=2)
+            if buf[3] > _AUTH_FIRST_PAGE_DATA + _AUTH_PAGE_DATA * buf[2]:
+                raise DecodeError(f"authentication page 0: length {buf[3]} does not fit in {buf[2] + 1} page(s) "
+                                  f"({_AUTH_FIRST_PAGE_DATA + _AUTH_PAGE_DATA * buf[2]} bytes)", offset=3)
             return {"last_page_index": buf[2], "length": buf[3], "timestamp": stamp.decode(buf),
                     "data": bytes(buf[8:25])}
         return {"last_page_index": None, "length": None, "timestamp": None, "data": bytes(buf[2:25])}
@@ -525,8 +538,9 @@ _PACK_LIMITS = {MessageType.BASIC_ID: 2, MessageType.LOCATION: 1, MessageType.AU
                 MessageType.SELF_ID: 1, MessageType.SYSTEM: 1, MessageType.OPERATOR_ID: 1}
 
 
-def decode(data: bytes | bytearray | memoryview) -> Message | MessagePack | None:
-    """Decode one message or one message pack (trailing padding ignored); ``None`` for an empty pack."""
+def decode(data: bytes | bytearray | memoryview) -> Message | MessagePack:
+    """Decode one message or one message pack (trailing padding ignored). A pack that declares no messages is
+    refused, as the reference decoder (opendroneid-core-c) refuses it."""
     buf = bytes(data)
     if not buf:
         raise DecodeError("no bytes", offset=0)
@@ -535,8 +549,8 @@ def decode(data: bytes | bytearray | memoryview) -> Message | MessagePack | None
     if len(buf) < 3:
         raise DecodeError(f"a message pack header is 3 bytes, only {len(buf)}", offset=0)
     size, count = buf[1], buf[2]
-    if count == 0 and size in (0, MESSAGE_SIZE):
-        return None
+    if count == 0:
+        raise DecodeError("message pack: declares 0 messages", offset=2)
     if size != MESSAGE_SIZE:
         raise DecodeError(f"message pack: message size {size}, must be {MESSAGE_SIZE}", offset=1)
     if not 1 <= count <= MAX_PACK_MESSAGES:

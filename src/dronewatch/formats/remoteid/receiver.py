@@ -95,9 +95,8 @@ def parse_receiver_line(line: str, received_at: float, peer: str = "unknown") ->
         out = []
         for payload in payloads:
             item = decode(payload.data)
-            if item is not None:
-                messages = item.messages if isinstance(item, MessagePack) else (item,)
-                out.append(ReceivedFrame(t, payload.sender, payload.transport, messages, rssi))
+            messages = item.messages if isinstance(item, MessagePack) else (item,)
+            out.append(ReceivedFrame(t, payload.sender, payload.transport, messages, rssi))
         return out
     except DecodeError as error:
         raise FormatError(f"{kind}=: {error}") from None
