@@ -185,6 +185,7 @@ class TrackOut(_Record):
     uas_id: str | None = Field(default=None, description="Remote ID the track carries")
     icao: str | None = Field(default=None, description="ADS-B address the track carries")
     callsign: str | None = Field(default=None, description="the aircraft's callsign, as its ADS-B broadcasts it")
+    squawk: str | None = Field(default=None, description="its transponder code (7500, 7600, 7700: an emergency)")
     sensors: list[str] | None = Field(default=None, description="Sensors that supported it in the last 3 s")
     sigma_m: float | None = Field(default=None, description="How far off the position may be (RMS of its "
                                                             "standard deviations), metres")

@@ -13,13 +13,15 @@ At each step (``period_s``, one second by default) every track is classified, th
 ``remote_id_spoof``         a Remote ID track that a sensor track of the same object contradicts
                             (parallel, further apart than their uncertainty allows), or that no
                             radar confirms for ``spoof_unseen_s`` where a radar should see it
+``emergency_squawk``        an aircraft whose transponder says 7500, 7600 or 7700
 ==========================  ==================================================================
 
 Levels: a drone takes the zone's level when inside it or predicted in within
 ``critical_horizon_s``, one level less for later predictions. A track of ``unknown`` class
 is capped at ``warning``, birds and aircraft raise no zone alerts (aircraft: ``info`` for an
 entry). Swarms take the zone's level. Loitering and spoofing are warnings; a missing Remote
-ID is information. Every alert carries its reasons and the evidence it was raised on.
+ID and an aircraft's emergency squawk are information. Every alert carries its reasons and the evidence it
+was raised on.
 
 Safe under doubt (``docs/assessment.md``): near a critical zone, anything but a settled bird or
 aircraft warns; a prediction takes the zone's level only when the path itself enters, not its
@@ -44,7 +46,7 @@ from dronewatch.assessment.config import AssessmentConfig
 from dronewatch.geo import LocalFrame, enu2aer
 from dronewatch.geo.coverage import in_coverage
 from dronewatch.geo.zones import ZoneSet
-from dronewatch.model import LEVELS, Alert, Level, Sensor, TrackReport, Zone
+from dronewatch.model import EMERGENCY_SQUAWKS, LEVELS, Alert, Level, Sensor, TrackReport, Zone
 
 FloatArray = NDArray[np.float64]
 
@@ -226,6 +228,10 @@ class Assessor:
                                          float(expected[n, z]), evidence, max(open_after, 2)))
                     if zone_cap == "critical":
                         heading_for[z].append((float(expected[n, z]), n))
+            if report.squawk in EMERGENCY_SQUAWKS:
+                out.append(Condition((report.id, None, "emergency_squawk"), report.id, "info",
+                                     (*who, f"squawks {report.squawk}: {EMERGENCY_SQUAWKS[report.squawk]}"), None,
+                                     {**evidence, "callsign": report.callsign, "squawk": report.squawk}))
             if cls.cls != "drone":
                 continue
             if t - state.first_t >= c.loiter_s and len(state.positions) > 1:
@@ -362,7 +368,7 @@ class Assessor:
         if report.uas_id:
             return (f"drone broadcasting Remote ID {report.uas_id}",)
         if report.icao:
-            return (f"aircraft {report.icao} (ADS-B)",)
+            return (f"aircraft {report.callsign + ' ' if report.callsign else ''}{report.icao} (ADS-B)",)
         name = {"drone": "drone without Remote ID", "unknown": "unidentified track"}.get(cls.cls, cls.cls)
         because = f": {'; '.join(cls.reasons)}" if cls.reasons else ""
         return (f"{name} ({cls.confidence:.0%}{because})",)

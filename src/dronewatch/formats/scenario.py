@@ -329,6 +329,7 @@ def _parse_track(obj: dict[str, Any]) -> TrackReport:
         uas_id=_text(obj, "uas_id", required=False),
         icao=_text(obj, "icao", required=False),
         callsign=_text(obj, "callsign", required=False),
+        squawk=_text(obj, "squawk", required=False),
         sensors=sensors,
         sigma_m=_number(obj, "sigma_m", required=False),
         members=members,
@@ -555,7 +556,7 @@ def record_to_dict(record: Record) -> dict[str, Any]:
             "type": "track", "t": record.t, "id": record.id, "lat": record.lat,
             "lon": record.lon, "alt": record.alt, "vel_enu": list(record.vel_enu),
             "class": record.cls, "confidence": record.confidence, "uas_id": record.uas_id,
-            "icao": record.icao, "callsign": record.callsign,
+            "icao": record.icao, "callsign": record.callsign, "squawk": record.squawk,
             "sensors": list(record.sensors) if record.sensors is not None else None,
             "sigma_m": record.sigma_m, "members": list(record.members) if record.members is not None else None,
         })

@@ -36,12 +36,11 @@ import rs1090
 
 from dronewatch.errors import DecodeError, DronewatchError, FormatError
 from dronewatch.formats.adsb import FeedFormat, ModeSFrame, avr_line, beast_frames, hex_line, parse_feed_url, sbs_line
-from dronewatch.model import Detection
+from dronewatch.model import EMERGENCY_SQUAWKS, Detection
 
 FEET = 0.3048
 ADSB_SIGMA = {"lat": 15.0, "lon": 15.0, "alt": 25.0}
 """A transponder's reported position, one standard deviation in metres (NACp 8 and better: under 93 m at 95 %)."""
-EMERGENCY_SQUAWKS = {"7500": "hijack", "7600": "radio failure", "7700": "emergency"}
 _EXTENDED_SQUITTER = (17, 18)
 _ALL_CALL = 11
 _AIRBORNE_POSITION_TC = (*range(9, 19), *range(20, 23))

@@ -47,6 +47,10 @@ class Sensor:
     azimuth_max_deg: float | None = None
 
 
+EMERGENCY_SQUAWKS = {"7500": "hijack", "7600": "radio failure", "7700": "emergency"}
+"""Transponder codes a crew sets in an emergency, and what each says."""
+
+
 @dataclass(slots=True, frozen=True)
 class Detection:
     """One measurement of one sensor; which fields are set depends on the sensor kind."""
@@ -122,6 +126,8 @@ class TrackReport:
     icao: str | None = None
     callsign: str | None = None
     """An aircraft's callsign, as its ADS-B broadcasts it (with ``icao``)."""
+    squawk: str | None = None
+    """An aircraft's transponder code (7500, 7600 and 7700 are emergencies)."""
     sensors: tuple[str, ...] | None = None
     sigma_m: float | None = None
     """The RMS of the position's standard deviations (east, north, up), metres: how far off it may be."""

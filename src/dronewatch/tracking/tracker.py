@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -65,6 +66,13 @@ def _chi2_quantile(probability: float, dof: int) -> float:
     return float(chdtri(dof, 1.0 - probability))
 
 
+class Broadcast(NamedTuple):
+    """What an aircraft says of itself beside its position."""
+
+    callsign: str | None = None
+    squawk: str | None = None
+
+
 @dataclass(slots=True)
 class TrackSnapshot:
     """The confirmed tracks after one batch, in the site frame."""
@@ -77,8 +85,8 @@ class TrackSnapshot:
     sensor_seen_at: FloatArray
     """Per track and sensor (in ``sensor_ids`` order): when that sensor last updated it; -inf never."""
     sensor_ids: list[str]
-    callsigns: list[str | None] = field(default_factory=list)
-    """Per track, the callsign its ICAO identity last broadcast (empty: none known for any)."""
+    broadcasts: list[Broadcast | None] = field(default_factory=list)
+    """Per track, what its ICAO identity last broadcast of itself (empty: nothing known for any)."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -99,13 +107,14 @@ class TrackSnapshot:
         out = []
         for k, track_id in enumerate(self.ids):
             identity = self.identities[k]
+            said = (self.broadcasts[k] if self.broadcasts else None) or Broadcast()
             uas_id = identity[4:] if identity and identity.startswith("rid:") else None
             icao = identity[5:] if identity and identity.startswith("icao:") else None
             out.append(TrackReport(
                 t=self.t, id=track_id, lat=float(lat[k]), lon=float(lon[k]), alt=float(alt[k]),
                 vel_enu=(float(velocity[k, 0]), float(velocity[k, 1]), float(velocity[k, 2])),
                 cls="drone" if uas_id else "aircraft" if icao else None,
-                uas_id=uas_id, icao=icao, callsign=self.callsigns[k] if self.callsigns else None,
+                uas_id=uas_id, icao=icao, callsign=said.callsign, squawk=said.squawk,
                 sensors=tuple(self.sensor_ids[i] for i in np.flatnonzero(self.t - self.sensor_seen_at[k] <= recent_s)),
                 sigma_m=sigma[track_id],
             ))
@@ -149,9 +158,9 @@ class Tracker:
         self.time: float | None = None
         self.stats = TrackerStats()
         self.sites: dict[str, SensorSite] = {}
-        self.callsigns: dict[str, str] = {}
-        """The callsign each ICAO identity last broadcast (ADS-B identification comes every few seconds, apart
-        from the position)."""
+        self.broadcasts: dict[str, Broadcast] = {}
+        """The callsign and squawk each ICAO identity last broadcast (they come every few seconds, apart from
+        the position)."""
         self._gates = {m: _chi2_quantile(self.config.gate_probability, m) for m in range(1, 7)}
         modes = len(self.config.q_horizontal)
         if not len(self.config.q_vertical) == len(self.config.mode_stay_per_s) == len(self.config.mode_prior) == modes:
@@ -231,7 +240,7 @@ class Tracker:
             identities=self._table.identity[rows].tolist(),
             sensor_seen_at=self._table.seen_at[rows].copy(),
             sensor_ids=[s.sensor.id for s in sorted(self.sites.values(), key=lambda s: s.index)],
-            callsigns=[self.callsigns.get(key) for key in self._table.identity[rows]] if self.callsigns else [],
+            broadcasts=[self.broadcasts.get(key) for key in self._table.identity[rows]] if self.broadcasts else [],
         )
 
     def _predict_to(self, t: float) -> None:
@@ -510,8 +519,10 @@ class Tracker:
         if not detections:
             return
         for detection in detections:
-            if detection.callsign:
-                self.callsigns[identity.identity_key(detection)] = detection.callsign
+            if detection.callsign or detection.squawk:
+                key = identity.identity_key(detection)
+                said = self.broadcasts.get(key, Broadcast())
+                self.broadcasts[key] = Broadcast(detection.callsign or said.callsign, detection.squawk or said.squawk)
         batch = self._with_offset_noise(self._report_batch(site, identity.latest_per_identity(detections), t))
         assert batch.positions is not None
         positions = batch.positions

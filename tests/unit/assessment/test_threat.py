@@ -26,11 +26,11 @@ def always(cls: str) -> SoftmaxModel:
 
 
 def report(track_id: str, t: float, east: float, north: float, up: float, velocity: Sequence[float],
-           uas_id: str | None = None, sensors: tuple[str, ...] = ("radar-1",)) -> TrackReport:
+           uas_id: str | None = None, sensors: tuple[str, ...] = ("radar-1",), **identity: str) -> TrackReport:
     lat, lon, alt = SITE.to_geodetic(np.array([east, north, up]))
     return TrackReport(t=T0 + t, id=track_id, lat=float(lat), lon=float(lon), alt=float(alt),
                        vel_enu=(float(velocity[0]), float(velocity[1]), float(velocity[2])), uas_id=uas_id,
-                       sensors=sensors)
+                       sensors=sensors, **identity)  # type: ignore[arg-type]
 
 
 Path = Callable[[float], tuple[float, float, float, tuple[float, float, float]]]
@@ -282,3 +282,18 @@ def test_an_operator_change_stamped_before_the_alert_s_last_line_comes_after_it(
                                             ("breach in 60 s",), 60.0)], {"T1"})
     acknowledged = book.acknowledge(opened.id, 40.0, "officer 12")  # the service's clock behind the sensors'
     assert (acknowledged.t, acknowledged.eta_s) == (100.0, 60.0)
+
+
+def test_an_aircraft_squawking_an_emergency_raises_an_info_alert_naming_it() -> None:
+    def plane(t: float) -> tuple[float, float, float, tuple[float, float, float]]:
+        return (-3000.0 + 60.0 * t, 2000.0, 600.0, (60.0, 0.0, 0.0))
+
+    book = assessor("aircraft")
+    quiet = fly(book, 10.0, {"A1": plane}, A1={"icao": "A1B2C3", "callsign": "CBP117", "squawk": "1200"})
+    assert not [a for a in quiet if a.kind == "emergency_squawk"]
+    lines = fly(assessor("aircraft"), 10.0, {"A1": plane},
+                A1={"icao": "A1B2C3", "callsign": "CBP117", "squawk": "7700"})
+    alert = first(lines, "emergency_squawk")
+    assert alert.level == "info" and alert.zone is None and alert.t == T0 + 3.0
+    assert alert.reasons == ("aircraft CBP117 A1B2C3 (ADS-B)", "squawks 7700: emergency")
+    assert alert.evidence is not None and (alert.evidence["callsign"], alert.evidence["squawk"]) == ("CBP117", "7700")

@@ -337,3 +337,19 @@ def test_a_track_over_the_radar_above_its_beam_stays_with_its_bearings() -> None
     snapshots = _radar_and_bearings(hover, 60, radar)
     late = [s for s in snapshots if s.t > T0 + 50]
     assert late and all(nearest_track(s, hover(s.t - T0))[1] < 60.0 for s in late)
+
+
+def test_an_aircraft_track_carries_the_callsign_and_squawk_its_adsb_last_said() -> None:
+    receiver = Sensor(id="adsb-1", kind="adsb", lat=31.7775, lon=-106.5290, alt=1130.0,
+                      sigma={"lat": 15.0, "lon": 15.0, "alt": 25.0}, pd=1.0, period_s=1.0)
+    records: list[Record] = [receiver]
+    for k in range(6):
+        lat, lon, alt = SITE.to_geodetic(np.array([-2000.0 + 60.0 * k, 1000.0, 600.0]))
+        said = {"callsign": "CBP117"} if k == 1 else {"squawk": "7700"} if k == 4 else {}
+        records.append(Detection(t=T0 + k, sensor="adsb-1", lat=float(lat), lon=float(lon), alt=float(alt),
+                                 icao="A1B2C3", **said))  # type: ignore[arg-type]
+    reports = [s.reports(SITE) for s in track_records(records, Tracker(site=SITE))]
+    said = [(r[0].callsign, r[0].squawk) for r in reports]
+    assert said == [(None, None), ("CBP117", None), ("CBP117", None), ("CBP117", None), ("CBP117", "7700"),
+                    ("CBP117", "7700")]
+    assert {r[0].icao for r in reports} == {"A1B2C3"}
