@@ -73,11 +73,15 @@ class ModeSDecoder:
 
     def __init__(self, receiver: tuple[float, float] | None = None, *, start: float | None = None,
                  heard_s: float = 60.0, pair_s: float = 10.0, local_s: float = 30.0,
-                 max_range_m: float = 600_000.0, max_speed_mps: float = 600.0) -> None:
+                 max_range_m: float = 600_000.0, max_speed_mps: float = 600.0, forget_s: float = 600.0) -> None:
         self.receiver = receiver
         self.start = start
         self.heard_s, self.pair_s, self.local_s = heard_s, pair_s, local_s
         self.max_range_m, self.max_speed_mps = max_range_m, max_speed_mps
+        self.forget_s = forget_s
+        """An aircraft not heard for this long is forgotten: a receiver runs for months, and noise (or a
+        transmitter sending made-up addresses) would otherwise grow the table without end."""
+        self._swept_t = -math.inf
         self.aircraft: dict[str, Aircraft] = {}
         self.counts: Counter[str] = Counter()
         self.first_errors: dict[str, DronewatchError] = {}
@@ -133,6 +137,11 @@ class ModeSDecoder:
             out[k] = self._apply(frames[k], hex_frame, fields, arrived)
         self.counts["frames"] += len(frames)
         self.counts["mode_ac"] += len(frames) - len(mode_s)
+        latest = max((m["t"] for m in out if m is not None), default=-math.inf)
+        if latest - self._swept_t > self.forget_s / 10.0:
+            self._swept_t = latest
+            for icao in [k for k, plane in self.aircraft.items() if latest - plane.heard_t > self.forget_s]:
+                del self.aircraft[icao]
         return out
 
     def _apply(self, frame: ModeSFrame, hex_frame: str, decoded: dict[str, Any] | None, arrived: float | None

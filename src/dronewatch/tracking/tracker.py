@@ -573,6 +573,9 @@ class Tracker:
         self._table.outside[:] = outside
         if gone.any():
             self._keep(~gone)
+            if self.broadcasts:  # what a deleted aircraft said of itself goes with it; it says it again
+                live = set(self._table.identity.tolist())
+                self.broadcasts = {key: said for key, said in self.broadcasts.items() if key in live}
 
     def _keep(self, keep: BoolArray) -> None:
         self.stats.tracks_deleted += int(keep.size - keep.sum())

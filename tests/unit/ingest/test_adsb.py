@@ -145,3 +145,13 @@ def test_bad_lines_in_a_text_feed_are_counted_named_and_skipped() -> None:
     messages = list(feed_messages("\n".join(lines).encode(), "hex", decoder, "delft.txt"))
     assert decoder.counts["bad_line"] == 1 and decoder.counts["frames"] == 49 and messages
     assert str(decoder.first_errors["bad_line"]).startswith("delft.txt:4: ")
+
+
+def test_an_aircraft_not_heard_for_long_is_forgotten() -> None:
+    decoder = ModeSDecoder(forget_s=600.0)
+    frames, _, _ = beast_frames(BEAST.read_bytes())
+    decoder.decode(frames)
+    assert len(decoder.aircraft) == 11
+    later = [ModeSFrame((f.t or 0.0) + 700.0, f.data) for f in frames if f.data.hex().upper()[2:8] == "400159"]
+    decoder.decode(later)
+    assert set(decoder.aircraft) == {"400159"}
