@@ -7,14 +7,16 @@ import asyncio
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
 from dronewatch.cli import COMMANDS
 from dronewatch.cli._io import open_output
-from dronewatch.errors import ConfigError, DecodeError
+from dronewatch.errors import ConfigError, DecodeError, FormatError
 from dronewatch.formats.capture import read_frames
 from dronewatch.formats.remoteid import MessagePack, decode, encode
+from dronewatch.formats.remoteid.dronescout import read_uploads
 from dronewatch.formats.remoteid.messages import message_from_dict, message_to_dict
 from dronewatch.formats.scenario import ScenarioWriter
 from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
@@ -37,10 +39,12 @@ def add_parser(commands: Any) -> None:
     decoder.add_argument("--json", action="store_true", help="JSON lines (the default output format too)")
     decoder.set_defaults(run=run_decode)
     detections = actions.add_parser(
-        "detections", help="Remote ID detections of a capture, as scenario JSON Lines for dronewatch track",
+        "detections", help="Remote ID detections of a capture or a DroneScout sensor's uploads, as scenario JSON "
+                           "Lines for dronewatch track",
         description="Merge each transmitter's messages and write one remoteid detection per Location, after a "
                     "sensor line for the receiver.")
-    detections.add_argument("capture", help="pcap or pcapng file")
+    detections.add_argument("capture", help="pcap or pcapng file, or a BlueMark DroneScout sensor's uploads (JSON "
+                                            "array or JSON Lines)")
     detections.add_argument("-o", "--output", default="-", help="scenario JSON Lines (default: standard output)")
     detections.add_argument("--receiver", required=True, metavar="LAT,LON,ALT",
                             help="where the receiver stood: degrees, degrees, metres above the ellipsoid (its "
@@ -122,18 +126,33 @@ def _receiver(args: argparse.Namespace) -> Sensor:
 
 def run_detections(args: argparse.Namespace) -> int:
     receiver = _receiver(args)
-    stats = CaptureStats()
     assembler = RemoteIdAssembler(sensor_id=args.sensor_id, ground_alt_m=receiver.alt)
     found = []
-    for frame in remoteid_frames(_capture(args.capture), stats):
-        found += assembler.add(frame.t, frame.payload.sender, frame.messages)
+    head = Path(args.capture).read_bytes()[:64].lstrip()
+    if head[:1] in (b"{", b"["):  # a DroneScout sensor's uploads
+        bad: Counter[str] = Counter()
+        decoded = 0
+        for item in read_uploads(Path(args.capture).read_text("utf-8", errors="replace"), args.capture):
+            if isinstance(item, FormatError):
+                bad[item.reason] += 1
+                if sum(bad.values()) == 1:
+                    print(f"{args.capture}: first bad upload: {item}", file=sys.stderr)
+                continue
+            decoded += 1
+            found += assembler.add(item.t, item.sender, item.messages)
+        summary = f"{decoded} DroneScout uploads decoded, {sum(bad.values())} refused"
+    else:
+        stats = CaptureStats()
+        for frame in remoteid_frames(_capture(args.capture), stats):
+            found += assembler.add(frame.t, frame.payload.sender, frame.messages)
+        summary = f"{stats.decoded} Remote ID frames decoded"
     found.sort(key=lambda d: d.t)
     with open_output(args.output) as output:
         writer = ScenarioWriter(output)
         writer.write(receiver)
         writer.write_all(found)
     skipped = ", ".join(f"{n} {why}" for why, n in assembler.skipped.items()) or "none skipped"
-    print(f"{args.capture}: {stats.decoded} Remote ID frames decoded, {len(found)} detections "
+    print(f"{args.capture}: {summary}, {len(found)} detections "
           f"({len({d.uas_id for d in found})} UAS), {skipped}", file=sys.stderr)
     return 0
 

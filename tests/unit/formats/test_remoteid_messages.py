@@ -257,3 +257,8 @@ def test_what_the_reference_decoder_refuses_is_refused_with_its_reason(frame: by
 def test_a_page_0_that_fills_its_pages_exactly_is_taken() -> None:
     page = decode(bytes([0x22, 0x10, 2, 63]) + bytes(21))
     assert isinstance(page, Authentication) and (page.last_page_index, page.length) == (2, 63)
+
+
+def test_a_finite_value_beyond_any_field_is_an_encode_error_not_an_overflow() -> None:
+    with pytest.raises(EncodeError, match=r"lat: 1e\+?308 is out of range"):
+        encode(Location(lat=1e308, lon=0.0))

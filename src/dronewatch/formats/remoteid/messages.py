@@ -145,6 +145,8 @@ def scaled(name: str, offset: int, size: int, scale: float, add: float = 0.0, *,
             if not math.isfinite(value):
                 raise EncodeError(f"{name}: {value} is not a number")
             steps = (value - add) * per_unit if per_unit else (value - add) / scale
+            if not math.isfinite(steps):  # a finite value beyond any field: 1e308 degrees
+                raise EncodeError(f"{name}: {value} is out of range")
             raw = math.trunc(steps) if truncate else math.floor(steps + 0.5)
         _put_int(buf, offset, size, raw, name, signed)
 
