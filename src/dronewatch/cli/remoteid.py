@@ -140,6 +140,10 @@ def run_detections(args: argparse.Namespace) -> int:
                 continue
             decoded += 1
             found += assembler.add(item.t, item.sender, item.messages)
+        if not decoded:
+            why = next(iter(bad), "no uploads")
+            raise DecodeError(f"{args.capture}: not a capture: not a pcap or pcapng capture, nor DroneScout uploads "
+                              f"({why})")
         summary = f"{decoded} DroneScout uploads decoded, {sum(bad.values())} refused"
     else:
         stats = CaptureStats()
