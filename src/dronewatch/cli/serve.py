@@ -216,8 +216,18 @@ async def serve(config: Config, *, parts: tuple[str, ...] = PARTS, durable: bool
 def listen_socket(host: str, port: int) -> socket.socket:
     """The service's listening socket, bound now; a :class:`ConfigError` naming the port if it cannot be."""
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        return socket.create_server((host, port), family=family)
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        # the protocol named (IPPROTO_TCP), as asyncio's own listeners have it: asyncio sets TCP_NODELAY only on
+        # connections whose socket says TCP, and without it Nagle's algorithm held WebSocket frames back ~40 ms
+        listening = socket.socket(family, kind, proto)
+        try:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listening.bind(address)
+            listening.listen()
+        except OSError:
+            listening.close()
+            raise
+        return listening
     except OSError as error:
         taken = error.errno == errno.EADDRINUSE
         raise ConfigError(f"service.port: cannot listen on {host}:{port}: "
