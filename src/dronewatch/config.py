@@ -9,6 +9,7 @@ lists are given comma-separated. Unknown sections or keys, wrong types and bad v
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -100,12 +101,12 @@ class SourcesConfig:
     remoteid: str = ""
     """A live Remote ID receiver URL (docs/remoteid.md), or empty."""
     remoteid_receiver: str = ""
-    """``LAT,LON,ALT`` of that receiver."""
+    """``LAT,LON[,ALT]`` of that receiver."""
     adsb: str = ""
     """A live ADS-B receiver feed, ``FORMAT+tcp://HOST:PORT`` (``beast``, ``avr``, ``sbs`` or ``hex``; docs/adsb.md), or
     empty."""
     adsb_receiver: str = ""
-    """``LAT,LON,ALT`` of that receiver."""
+    """``LAT,LON[,ALT]`` of that receiver."""
 
 
 ZONE_SOURCES = ("simulate", "replay", "udp", "tcp")
@@ -371,15 +372,14 @@ def _check(config: Config, source: str) -> None:
     if node_id and not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", node_id):
         raise ConfigError(f"{source}: sapient.node_id: {node_id!r} is not a UUID version 4 in lower case "
                           "(SAPIENT peers such as Apex refuse anything else)")
-    if config.sources.remoteid and len(config.sources.remoteid_receiver.split(",")) != 3:
-        raise ConfigError(f"{source}: sources.remoteid_receiver: expected LAT,LON,ALT for the Remote ID receiver")
+    if config.sources.remoteid:
+        receiver_position(config.sources.remoteid_receiver, f"{source}: sources.remoteid_receiver")
     if config.sources.adsb:
         try:
             parse_feed_url(config.sources.adsb)
         except ConfigError as error:
             raise ConfigError(f"{source}: sources.adsb: {error}") from None
-        if len(config.sources.adsb_receiver.split(",")) != 3:
-            raise ConfigError(f"{source}: sources.adsb_receiver: expected LAT,LON,ALT for the ADS-B receiver")
+        receiver_position(config.sources.adsb_receiver, f"{source}: sources.adsb_receiver")
     if config.sources.speed < 0:
         raise ConfigError(f"{source}: sources.speed: must not be negative")
     _check_ingest(config.ingest, source)
@@ -457,6 +457,21 @@ def host_port(value: str, where: str = "address") -> tuple[str, int]:
     if not (host and port.isdigit() and 0 <= int(port) < 65536):
         raise ConfigError(f"{where}: expected HOST:PORT, got {value!r}")
     return host, int(port)
+
+
+def receiver_position(value: str, where: str = "receiver") -> tuple[float, float, float]:
+    """``LAT,LON[,ALT]`` (degrees, metres above the ellipsoid; ALT 0 when left out) as numbers;
+    :class:`ConfigError` naming ``where`` otherwise."""
+    try:
+        numbers = [float(v) for v in value.split(",")]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (2, 3) or not all(map(math.isfinite, numbers)):
+        raise ConfigError(f"{where}: expected LAT,LON[,ALT], got {value!r}")
+    lat, lon, *alt = numbers
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        raise ConfigError(f"{where}: {lat}, {lon} is not a position on Earth")
+    return lat, lon, alt[0] if alt else 0.0
 
 
 def keys() -> list[str]:

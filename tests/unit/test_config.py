@@ -168,7 +168,7 @@ def test_a_site_tunes_its_tracker_and_threat_rules(tmp_path: Path) -> None:
      r"site.toml: sources.adsb: ADS-B feed 'tcp://127.0.0.1:30005': expected FORMAT\+tcp://HOST:PORT"),
     ('[sources]\nadsb = "beast+tcp://127.0.0.1:70000"\nadsb_receiver = "59.8,30.26,20"\n', {},
      "port 70000 is not a TCP port"),
-    ('[sources]\nadsb = "beast+tcp://127.0.0.1:30005"\n', {}, "sources.adsb_receiver: expected LAT,LON,ALT"),
+    ('[sources]\nadsb = "beast+tcp://127.0.0.1:30005"\n', {}, r"sources.adsb_receiver: expected LAT,LON\[,ALT\]"),
     ("", {"DRONEWATCH_TRACKING__Q_HORIZONTAL": "0.02,x,150"},
      r"DRONEWATCH_TRACKING__Q_HORIZONTAL: tracking.q_horizontal\[1\]: expected a number"),
 ])

@@ -10,6 +10,7 @@ from typing import Any
 
 from dronewatch.cli import COMMANDS
 from dronewatch.cli._io import open_output
+from dronewatch.config import receiver_position
 from dronewatch.errors import ConfigError
 from dronewatch.formats.adsb import FEED_FORMATS, FeedFormat
 from dronewatch.formats.scenario import ScenarioWriter
@@ -52,17 +53,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _receiver(text: str | None, sensor_id: str = "adsb-1") -> Sensor | None:
     if text is None:
         return None
-    try:
-        values = [float(v) for v in text.split(",")]
-        if len(values) not in (2, 3):
-            raise ValueError
-    except ValueError:
-        raise ConfigError(f"--receiver: expected LAT,LON[,ALT], got {text!r}") from None
-    lat, lon, *rest = values
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-        raise ConfigError(f"--receiver: {lat}, {lon} is not a position on Earth")
-    return Sensor(id=sensor_id, kind="adsb", lat=lat, lon=lon, alt=rest[0] if rest else 0.0, sigma=dict(ADSB_SIGMA),
-                  period_s=1.0)
+    lat, lon, alt = receiver_position(text, "--receiver")
+    return Sensor(id=sensor_id, kind="adsb", lat=lat, lon=lon, alt=alt, sigma=dict(ADSB_SIGMA), period_s=1.0)
 
 
 def _read(args: argparse.Namespace, receiver: Sensor | None) -> tuple[ModeSDecoder, FeedFormat, bytes]:

@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from dronewatch.cli import COMMANDS
 from dronewatch.cli._io import open_output
+from dronewatch.config import receiver_position
 from dronewatch.errors import ConfigError, DecodeError, FormatError
 from dronewatch.formats.capture import read_frames
 from dronewatch.formats.remoteid import MessagePack, decode, encode
@@ -46,7 +47,7 @@ def add_parser(commands: Any) -> None:
     detections.add_argument("capture", help="pcap or pcapng file, or a BlueMark DroneScout sensor's uploads (JSON "
                                             "array or JSON Lines)")
     detections.add_argument("-o", "--output", default="-", help="scenario JSON Lines (default: standard output)")
-    detections.add_argument("--receiver", required=True, metavar="LAT,LON,ALT",
+    detections.add_argument("--receiver", required=True, metavar="LAT,LON[,ALT]",
                             help="where the receiver stood: degrees, degrees, metres above the ellipsoid (its "
                                  "ground, for drones that report only their height)")
     detections.add_argument("--sensor-id", default="rid-1")
@@ -65,7 +66,7 @@ def add_parser(commands: Any) -> None:
     listen.add_argument("url", help="udp://HOST:PORT, tcp://HOST:PORT, tcp-listen://HOST:PORT, serial:///dev/tty..., "
                                     "a file path, or -")
     listen.add_argument("-o", "--output", default="-", help="scenario JSON Lines (default: standard output)")
-    listen.add_argument("--receiver", required=True, metavar="LAT,LON,ALT", help="where the receiver stands")
+    listen.add_argument("--receiver", required=True, metavar="LAT,LON[,ALT]", help="where the receiver stands")
     listen.add_argument("--sensor-id", default="rid-1")
     listen.add_argument("--duration", type=float, help="stop after this many seconds (default: until the stream "
                                                         "ends or Ctrl-C)")
@@ -115,12 +116,7 @@ def _capture(path: str) -> bytes:
 
 
 def _receiver(args: argparse.Namespace) -> Sensor:
-    try:
-        lat, lon, alt = (float(v) for v in args.receiver.split(","))
-    except ValueError:
-        raise ConfigError(f"--receiver: expected LAT,LON,ALT, got {args.receiver!r}") from None
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-        raise ConfigError(f"--receiver: {lat}, {lon} is not a position on Earth")
+    lat, lon, alt = receiver_position(args.receiver, "--receiver")
     return Sensor(id=args.sensor_id, kind="remoteid", lat=lat, lon=lon, alt=alt)
 
 

@@ -25,7 +25,7 @@ from dronewatch.api.security import hash_password, new_password
 from dronewatch.bus import Bus, InProcessBus
 from dronewatch.bus.nats import NatsBus
 from dronewatch.cli import COMMANDS
-from dronewatch.config import Config, host_port, load_config
+from dronewatch.config import Config, host_port, load_config, receiver_position
 from dronewatch.errors import ConfigError, DronewatchError
 from dronewatch.ingest.adsb import ADSB_SIGMA
 from dronewatch.ingest.sapient import SapientListener, SapientNodes
@@ -121,11 +121,11 @@ def _add_sources(config: Config, pipeline: Pipeline, nodes: SapientNodes | None)
         if address:
             pipeline.add_source(protocol, JsonLinesListener(protocol, *host_port(address)))
     if sources.remoteid:
-        lat, lon, alt = (float(v) for v in sources.remoteid_receiver.split(","))
+        lat, lon, alt = receiver_position(sources.remoteid_receiver)
         receiver = Sensor(id="rid-live", kind="remoteid", lat=lat, lon=lon, alt=alt)
         pipeline.add_source("remoteid", RemoteIdReceivers(sources.remoteid, receiver))
     if sources.adsb:
-        lat, lon, alt = (float(v) for v in sources.adsb_receiver.split(","))
+        lat, lon, alt = receiver_position(sources.adsb_receiver)
         receiver = Sensor(id="adsb-live", kind="adsb", lat=lat, lon=lon, alt=alt, sigma=dict(ADSB_SIGMA),
                           period_s=1.0)
         pipeline.add_source("adsb", AdsbReceiver(sources.adsb, receiver))
