@@ -83,6 +83,11 @@ class SecurityConfig:
     """Lifetime of an API token whose request names none."""
     token_days_max: int = 365
     """The longest lifetime a token may be given."""
+    evidence_roles: tuple[str, ...] = ("admin", "analyst")
+    """Roles allowed to export evidence packages (each export is audited)."""
+    evidence_key: str = ""
+    """The site's Ed25519 signing key for evidence packages (PEM); empty: ``evidence-ed25519.pem`` in
+    ``service.data_dir``. Made at first start when the file does not exist."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +239,10 @@ class Config:
             return self.storage.url
         return f"sqlite:///{Path(self.service.data_dir).resolve() / 'dronewatch.db'}"
 
+    @property
+    def evidence_key_path(self) -> Path:
+        return Path(self.security.evidence_key or Path(self.service.data_dir) / "evidence-ed25519.pem")
+
 
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """The configuration from ``path`` (none: defaults) with ``environ``'s overrides, validated."""
@@ -352,10 +361,11 @@ def _check(config: Config, source: str) -> None:
     for name in ("detections_days", "tracks_days", "operator_locations_days", "purge_every_minutes"):
         if getattr(config.retention, name) <= 0:
             raise ConfigError(f"{source}: retention.{name}: must be positive")
-    unknown = set(config.security.operator_location_roles) - set(ROLES)
-    if unknown:
-        raise ConfigError(f"{source}: security.operator_location_roles: unknown role(s) "
-                          f"{', '.join(sorted(unknown))}; roles are {', '.join(ROLES)}")
+    for key in ("operator_location_roles", "evidence_roles"):
+        unknown = set(getattr(config.security, key)) - set(ROLES)
+        if unknown:
+            raise ConfigError(f"{source}: security.{key}: unknown role(s) {', '.join(sorted(unknown))}; "
+                              f"roles are {', '.join(ROLES)}")
     if config.security.session_hours <= 0 or config.security.login_attempts_per_minute <= 0:
         raise ConfigError(f"{source}: security: session_hours and login_attempts_per_minute must be positive")
     if not 1 <= config.security.token_days_default <= config.security.token_days_max <= MAX_TOKEN_DAYS:

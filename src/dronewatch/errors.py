@@ -48,3 +48,7 @@ class TransportError(DronewatchError):
 
 class StorageError(DronewatchError):
     """A database or archive cannot be opened or read; names the file and what is wrong."""
+
+
+class EvidenceError(DronewatchError):
+    """An evidence package cannot be made, or does not verify; names the file, key or record at fault."""

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name: (module in dronewatch.cli, sum
     "adsb": ("adsb", "decode ADS-B / Mode S receiver feeds (Beast, AVR, SBS-1, hex) into messages and detections"),
     "sapient-sensor": ("sapient_sensor", "replay a scenario's detections as SAPIENT edge nodes"),
     "audit": ("audit", "the audit log"),
+    "evidence": ("evidence", "signed incident packages: export one, verify one, show the site's public key"),
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from html import escape
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,20 +18,26 @@ from dronewatch.model import Alert, TrackReport, Zone
 
 FloatArray = NDArray[np.float64]
 CLASS_COLOURS = {"drone": "#d62728", "bird": "#2ca02c", "aircraft": "#1f77b4", "unknown": "#7f7f7f"}
+OPERATOR_COLOUR = "#9467bd"
 LEVEL_COLOURS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4"}
 _SIZE = 800.0
 _MARGIN = 40.0
 
 
 def site_svg(frame: LocalFrame, zones: Sequence[Zone], tracks: Mapping[str, Sequence[TrackReport]],
-             classes: Mapping[str, str], alerts: Sequence[Alert], title: str = "") -> str:
+             classes: Mapping[str, str], alerts: Sequence[Alert], title: str = "",
+             operators: Sequence[Mapping[str, Any]] = ()) -> str:
     """The SVG text. ``tracks`` maps a track id to its reports in time order; ``classes`` gives
     each track's class (missing: unknown); ``alerts`` are the alert lines (each alert is marked
-    where its track was when it first reached its highest level)."""
+    where its track was when it first reached its highest level); ``operators``: positions (``lat``,
+    ``lon``, ``uas_id``) where a drone's operator stood, drawn as squares."""
     zone_points = [frame.from_geodetic(np.array(z.polygon)[:, 1], np.array(z.polygon)[:, 0],
                                        np.full(len(z.polygon), frame.alt0_m)).reshape(-1, 3)[:, :2] for z in zones]
     track_points = {tid: frame.positions_of(reps)[:, :2] for tid, reps in tracks.items() if reps}
-    everything = np.vstack([np.zeros((1, 2)), *zone_points, *track_points.values()])
+    operator_points = frame.from_geodetic(np.array([o["lat"] for o in operators]),
+                                          np.array([o["lon"] for o in operators]),
+                                          np.full(len(operators), frame.alt0_m)).reshape(-1, 3)[:, :2]
+    everything = np.vstack([np.zeros((1, 2)), *zone_points, *track_points.values(), operator_points])
     low, high = everything.min(axis=0), everything.max(axis=0)
     half = max(float(np.max(high - low)) / 2.0, 100.0) * 1.05
     centre = (low + high) / 2.0
@@ -53,6 +60,11 @@ def site_svg(frame: LocalFrame, zones: Sequence[Zone], tracks: Mapping[str, Sequ
         cls = classes.get(tid, "unknown")
         parts.append(f'<polyline points="{xy(points)}" fill="none" stroke="{CLASS_COLOURS.get(cls, "#7f7f7f")}" '
                      f'stroke-width="1.5" stroke-opacity="0.8"><title>{escape(tid)}: {cls}</title></polyline>')
+    for operator, point in zip(operators, operator_points, strict=True):
+        left, top = (float(v) - 4.0 for v in xy(point.reshape(1, 2)).split(","))
+        parts.append(f'<rect x="{left:.1f}" y="{top:.1f}" width="8" height="8" fill="{OPERATOR_COLOUR}" '
+                     f'stroke="black" stroke-width="0.5"><title>operator of {escape(operator["uas_id"])}'
+                     "</title></rect>")
     origin = xy(np.zeros((1, 2))).split(",")
     parts.append(f'<circle cx="{origin[0]}" cy="{origin[1]}" r="4" fill="black"><title>site</title></circle>')
     for alert in _marked(alerts):
@@ -71,7 +83,8 @@ def site_svg(frame: LocalFrame, zones: Sequence[Zone], tracks: Mapping[str, Sequ
                  f'stroke-width="2"/><text x="{_MARGIN}" y="{y0 - 5}">{bar_m:g} m</text>')
     legend = [*(f'<tspan fill="{c}">{name}</tspan>' for name, c in CLASS_COLOURS.items()),
               *(f'<tspan fill="{c}">&#9650; {name} alert</tspan>' for name, c in LEVEL_COLOURS.items()
-                if name != "info")]
+                if name != "info"),
+              *([f'<tspan fill="{OPERATOR_COLOUR}">&#9632; operator</tspan>'] if operators else [])]
     parts.append(f'<text x="{_SIZE - _MARGIN}" y="{y0}" text-anchor="end">{"  ".join(legend)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"

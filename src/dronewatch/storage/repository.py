@@ -11,12 +11,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, RowMapping, Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RowMapping,
+    Select,
+    Text,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from dronewatch.config import RetentionConfig
@@ -283,6 +298,55 @@ class Repository:
                 and_(c.site_id == site_id, c.alert_id == alert_id)).order_by(c.seq)).mappings()
             return [dict(r) for r in rows]
 
+    def alert_rows(self, site_id: str, *, alert_id: str | None = None, t_from: float = -math.inf,
+                   t_to: float = math.inf) -> list[dict[str, Any]]:
+        """Alerts as stored (with ``opened_at`` and ``updated_at``): the one named, or those open at some
+        time in the window; each with its ``events``, every change and who made it."""
+        c, e = schema.alerts.c, schema.alert_events.c
+        query = select(schema.alerts).where(c.site_id == site_id)
+        query = (query.where(c.id == alert_id) if alert_id is not None
+                 else query.where(and_(c.opened_at <= t_to, c.updated_at >= t_from)))
+        with self.engine.connect() as db:
+            rows = [dict(r) for r in db.execute(query.order_by(c.opened_at, c.id)).mappings()]
+            events = db.execute(select(e.alert_id, e.t, e.state, e.level, e.actor, e.comment)
+                                .where(and_(e.site_id == site_id, e.alert_id.in_([r["id"] for r in rows])))
+                                .order_by(e.seq)).mappings()
+            by_alert: dict[str, list[dict[str, Any]]] = {}
+            for event in events:
+                by_alert.setdefault(event["alert_id"], []).append(
+                    {k: v for k, v in event.items() if k != "alert_id"})
+        for row in rows:
+            row.pop("site_id")
+            row["events"] = by_alert.get(row["id"], [])
+        return rows
+
+    def detection_lines(self, site_id: str, t_from: float, t_to: float) -> Iterator[str]:
+        """Detection records in the window as the JSON text they are stored as, in time order, streamed."""
+        c = schema.detections.c
+        query = (select(cast(c.record, Text)).where(and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to))
+                 .order_by(c.t, c.seq))
+        with self.engine.connect() as db:
+            for partition in db.execution_options(yield_per=20_000).execute(query).partitions():
+                yield from (row[0] for row in partition)
+
+    def sensor_health(self, site_id: str, t_from: float, t_to: float) -> dict[str, dict[str, Any]]:
+        """Per sensor that reported in the window: how many detections, the first and last, and the longest
+        silence (counting from the window's start and to its end)."""
+        c = schema.detections.c
+        gaps = (select(c.sensor_id, c.t, (c.t - func.lag(c.t).over(partition_by=c.sensor_id, order_by=c.t))
+                       .label("gap"))
+                .where(and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to)).subquery())
+        query = select(gaps.c.sensor_id, func.count(), func.min(gaps.c.t), func.max(gaps.c.t),
+                       func.max(gaps.c.gap)).group_by(gaps.c.sensor_id)
+        with self.engine.connect() as db:
+            return {sensor: {"detections": count, "first": first, "last": last,
+                             "longest_silence_s": max(gap or 0.0, first - t_from, t_to - last)}
+                    for sensor, count, first, last, gap in db.execute(query)}
+
+    def site_name(self, site_id: str) -> str | None:
+        with self.engine.connect() as db:
+            return db.execute(select(schema.sites.c.name).where(schema.sites.c.id == site_id)).scalar()
+
     def purge(self, now: float, retention: RetentionConfig) -> dict[str, int]:
         """Delete what is older than its retention allows; the counts, by table."""
         limits = {schema.detections: retention.detections_days, schema.track_points: retention.tracks_days,
@@ -454,6 +518,17 @@ class Repository:
                 except IntegrityError:
                     continue
         raise RuntimeError("audit log: could not append after 5 attempts")
+
+    def audit_head(self) -> str:
+        """The hash of the audit log's last record (the genesis hash when it has none)."""
+        c = schema.audit_log.c
+        with self.engine.connect() as db:
+            return db.execute(select(c.hash).order_by(c.seq.desc()).limit(1)).scalar() or GENESIS_HASH
+
+    def audit_record(self, seq: int) -> dict[str, Any] | None:
+        with self.engine.connect() as db:
+            row = db.execute(select(schema.audit_log).where(schema.audit_log.c.seq == seq)).mappings().first()
+            return dict(row) if row is not None else None
 
     def audit_records(self) -> Iterable[dict[str, Any]]:
         with self.engine.connect() as db:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -86,6 +87,31 @@ def test_alert_lifecycle_is_kept_with_its_events(repo: Repository) -> None:
         ("open", "warning", "assessment"), ("open", "critical", "assessment"),
         ("acknowledged", "critical", "officer-12")]
     assert events[-1]["comment"] == "on it"
+
+
+def test_what_an_evidence_package_reads(repo: Repository) -> None:
+    """Raw detection text, sensor health and alerts with their events, on both databases (the health query uses
+    a window function, the detection text a cast)."""
+    repo.add_detections("station", [Detection(t=NOW + k, sensor="radar-1", range_m=800.0 + k, azimuth_deg=45.0)
+                                    for k in (0, 1, 2, 9)] + [Detection(t=NOW + 4, sensor="rf-1", azimuth_deg=10.0)])
+    lines = list(repo.detection_lines("station", NOW + 1, NOW + 9))
+    assert [json.loads(line)["t"] for line in lines] == [NOW + 1, NOW + 2, NOW + 4, NOW + 9]
+    assert json.loads(lines[0]) == {"type": "detection", "t": NOW + 1, "sensor": "radar-1", "range_m": 801.0,
+                                    "azimuth_deg": 45.0}
+    health = repo.sensor_health("station", NOW - 1, NOW + 10)
+    assert health["radar-1"] == {"detections": 4, "first": NOW, "last": NOW + 9, "longest_silence_s": 7.0}
+    assert health["rf-1"]["longest_silence_s"] == 6.0  # from the last report to the window's end
+    opened = Alert(t=NOW, id="A1", track="T3", level="warning", kind="zone_entry", state="open", reasons=("in",))
+    repo.save_alert("station", opened)
+    repo.save_alert("station", Alert(**{**_fields(opened), "t": NOW + 30, "state": "resolved"}), actor="olga",
+                    comment="kite")
+    repo.save_alert("station", Alert(**{**_fields(opened), "id": "A2", "t": NOW + 100}))
+    (row,) = repo.alert_rows("station", t_from=NOW + 10, t_to=NOW + 20)
+    assert (row["id"], row["opened_at"], row["updated_at"]) == ("A1", NOW, NOW + 30)
+    assert [(e["state"], e["actor"], e["comment"]) for e in row["events"]] == [
+        ("open", "assessment", None), ("resolved", "olga", "kite")]
+    assert [r["id"] for r in repo.alert_rows("station", alert_id="A2")] == ["A2"]
+    assert repo.site_name("station") == "Border station" and repo.site_name("elsewhere") is None
 
 
 def _fields(alert: Alert) -> dict[str, object]:

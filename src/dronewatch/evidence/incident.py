@@ -1,0 +1,73 @@
+"""What an evidence package is made of, read from storage: an alert's track, or a site's tracks and
+alerts in a time window, with the sensors, zones, operator positions and sensor health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dronewatch.errors import EvidenceError
+from dronewatch.model import Sensor, TrackReport, Zone
+from dronewatch.storage import Repository
+
+FORMAT = "dronewatch-evidence/1"
+MANIFEST, SIGNATURE, PUBLIC_KEY = "manifest.json", "manifest.sig", "public-key.pem"
+ALERT_LEAD_S = 1800.0
+"""How far before an alert opened its track is taken into the package (and after it last changed, a tenth)."""
+
+
+@dataclass(slots=True)
+class Incident:
+    """What a package is made of."""
+
+    site_id: str
+    site_name: str
+    t_from: float
+    t_to: float
+    alert_id: str | None
+    tracks: dict[str, list[TrackReport]]
+    alerts: list[dict[str, Any]]
+    sensors: list[Sensor]
+    zones: list[Zone]
+    operators: list[dict[str, Any]] | None
+    """Operator positions; None when the one exporting may not see them."""
+    sensor_health: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.site_id} alert {self.alert_id}" if self.alert_id else f"{self.site_id} incident"
+
+
+def collect(repository: Repository, site_id: str, *, alert_id: str | None = None, t_from: float | None = None,
+            t_to: float | None = None, with_operators: bool = True) -> Incident:
+    """The records of one alert (its track from ``ALERT_LEAD_S`` before it opened), or of every track and
+    alert of a site in [t_from, t_to]."""
+    site_name = repository.site_name(site_id)
+    if site_name is None:
+        raise EvidenceError(f"site {site_id!r}: no such site in the database")
+    if alert_id is not None:
+        rows = repository.alert_rows(site_id, alert_id=alert_id)
+        if not rows:
+            raise EvidenceError(f"alert {alert_id!r}: no such alert at site {site_id!r}")
+        alert = rows[0]
+        reports = repository.track_history(site_id, alert["opened_at"] - ALERT_LEAD_S,
+                                           alert["updated_at"] + ALERT_LEAD_S / 10, alert["track_id"])
+        t_from = min([alert["opened_at"], *(r.t for r in reports[:1])])
+        t_to = max([alert["updated_at"], *(r.t for r in reports[-1:])])
+        alerts = [a for a in repository.alert_rows(site_id, t_from=t_from, t_to=t_to)
+                  if a["track_id"] == alert["track_id"]]
+        tracks = {alert["track_id"]: reports} if reports else {}
+    else:
+        if t_from is None or t_to is None or not t_from < t_to:
+            raise EvidenceError(f"time window: expected FROM before TO, got {t_from} and {t_to}")
+        tracks = {}
+        for report in repository.track_history(site_id, t_from, t_to):
+            tracks.setdefault(report.id, []).append(report)
+        alerts = repository.alert_rows(site_id, t_from=t_from, t_to=t_to)
+    operators = None
+    if with_operators:
+        uas_ids = {r.uas_id for reports in tracks.values() for r in reports if r.uas_id}
+        operators = [o for o in repository.operator_positions(site_id, t_from, t_to)
+                     if alert_id is None or o["uas_id"] in uas_ids]
+    return Incident(site_id, site_name, t_from, t_to, alert_id, tracks, alerts, repository.sensors(site_id),
+                    repository.zones(site_id), operators, repository.sensor_health(site_id, t_from, t_to))

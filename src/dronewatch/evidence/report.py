@@ -1,0 +1,262 @@
+"""The package's PDF report: map, timeline, altitude and speed, identities, alert events, sensors, and
+how to verify the package. Drawn with fpdf2; figures are SVG (the map is ``outputs.site_plot``'s).
+
+Tables stop at ``MAX_ROWS`` rows, naming the file of the package that has them all; figures draw at
+most ``MAX_POINTS`` points a track.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+import numpy as np
+from fpdf import FPDF
+
+from dronewatch.evidence.incident import MANIFEST, PUBLIC_KEY, SIGNATURE, Incident
+from dronewatch.evidence.tracks import track_summary
+from dronewatch.geo import LocalFrame
+from dronewatch.model import Alert, TrackReport
+from dronewatch.outputs.site_plot import CLASS_COLOURS, site_svg
+
+MAX_ROWS = 200
+MAX_POINTS = 400
+_CHART_TRACKS = 8
+_WIDTH_MM = 180.0
+
+
+def write_report(incident: Incident, *, package_id: str, key_fingerprint: str, at: float, actor: str) -> bytes:
+    """The PDF, as bytes."""
+    pdf = _Report(incident.name)
+    pdf.add_page()
+    pdf.heading(f"Incident report: {incident.name}", size=16)
+    pdf.pairs([("Site", f"{incident.site_name} ({incident.site_id})"),
+               ("Scope", f"alert {incident.alert_id}" if incident.alert_id else "every track and alert in the window"),
+               ("Window", f"{_utc(incident.t_from)} to {_utc(incident.t_to)} UTC"),
+               ("Exported", f"{_utc(at)} UTC by {actor}"),
+               ("Package", package_id),
+               ("Signing key", f"Ed25519, SHA-256 of the public key {key_fingerprint}")])
+    tracks = {tid: reports for tid, reports in incident.tracks.items() if reports}
+    summaries = {tid: track_summary(reports) for tid, reports in tracks.items()}
+    levels = [a["level"] for a in incident.alerts]
+    pdf.paragraph(f"{len(tracks)} track(s), {len(incident.alerts)} alert(s)"
+                  + (f", the highest {max(levels, key=('info', 'warning', 'critical').index)}" if levels else "")
+                  + f"; {len(incident.sensors)} sensor(s). "
+                  + ("Operator positions: withheld (the one exporting may not see them)."
+                     if incident.operators is None else f"{len(incident.operators)} operator position report(s)."))
+    pdf.heading("Map")
+    pdf.figure(_map_svg(incident, tracks, summaries), height_mm=_WIDTH_MM)
+
+    pdf.add_page()
+    chosen = sorted(tracks, key=lambda tid: -len(tracks[tid]))[:_CHART_TRACKS]
+    pdf.heading("Altitude and speed" + (f" of the {_CHART_TRACKS} longest tracks" if len(tracks) > len(chosen) else ""))
+    t0 = incident.t_from
+    pdf.figure(_chart_svg({tid: _thin(tracks[tid]) for tid in chosen}, lambda r: r.alt, "altitude (m)", t0,
+                          summaries), height_mm=70)
+    pdf.figure(_chart_svg({tid: _thin(tracks[tid]) for tid in chosen}, lambda r: math.hypot(*r.vel_enu),
+                          "speed (m/s)", t0, summaries), height_mm=70)
+    pdf.paragraph(f"Time axis: seconds after {_utc(t0)} UTC.")
+
+    pdf.heading("Timeline")
+    events = sorted(((e["t"], a, e) for a in incident.alerts for e in a["events"]), key=lambda item: item[0])
+    pdf.rows(("time (UTC)", "alert", "track", "zone", "level", "state", "by", "comment"),
+              [(_utc(t), a["id"], a["track_id"], a["zone_id"] or "", e["level"], e["state"], e["actor"],
+                e["comment"] or "") for t, a, e in events],
+              (28, 24, 18, 20, 16, 20, 22, 32), more="alerts.json")
+    pdf.heading("Alerts and their reasons")
+    pdf.rows(("alert", "kind", "level", "state", "opened (UTC)", "reasons"),
+              [(a["id"], a["kind"], a["level"], a["state"], _utc(a["opened_at"]), "; ".join(a["reasons"][-3:]))
+               for a in incident.alerts], (18, 34, 16, 18, 28, 66), more="alerts.json")
+
+    pdf.heading("Identities")
+    operators = incident.operators or []
+    pdf.rows(("track", "class", "first seen", "last seen", "Remote ID", "ICAO", "operator last at"),
+              [(tid, s["class"], _utc(s["first"]), _utc(s["last"]), " ".join(s["uas_ids"]) or "-",
+                " ".join(s["icao"]) or "-", _last_operator(operators, s["uas_ids"])) for tid, s in summaries.items()],
+              (18, 16, 28, 28, 36, 18, 36), more="tracks.csv")
+    pdf.heading("Sensors")
+    pdf.rows(("sensor", "kind", "position", "detections", "first", "last", "longest silence"),
+              [(s.id, s.kind, f"{s.lat:.5f}, {s.lon:.5f}, {s.alt:.0f} m",
+                *_health(incident.sensor_health.get(s.id))) for s in incident.sensors],
+              (24, 18, 44, 20, 26, 26, 22), more="sensors.json")
+
+    pdf.heading("How to verify this package")
+    pdf.paragraph(
+        f"{MANIFEST} lists every file of the package with its SHA-256, the hash of the site's audit log at the "
+        f"moment of export, and the audit record of the export itself. {SIGNATURE} is the Ed25519 signature of "
+        f"{MANIFEST} by the site's key; {PUBLIC_KEY} is that key's public half, for convenience only: obtain the "
+        "site's public key from the site itself (dronewatch evidence public-key) and check that its SHA-256 is the "
+        f"one printed above. Then run: dronewatch evidence verify PACKAGE.zip --public-key SITE.pem. It names the "
+        "first file that does not match, or a signature that does not. Without dronewatch: openssl pkeyutl -verify "
+        f"-pubin -inkey SITE.pem -rawin -in {MANIFEST} -sigfile {SIGNATURE}, then sha256sum each file and compare. "
+        "The site can show the export record in its audit log (dronewatch audit verify checks the chain).")
+    return bytes(pdf.output())
+
+
+class _Report(FPDF):
+    def __init__(self, title: str) -> None:
+        super().__init__(format="A4")
+        self.set_title(_latin(title))
+        self.set_creator("dronewatch")
+        self.set_auto_page_break(True, margin=15)
+        self.set_margins(15, 15, 15)
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("Helvetica", size=7)
+        self.cell(0, 5, f"dronewatch evidence report - page {self.page_no()}", align="C")
+
+    def heading(self, text: str, size: float = 12) -> None:
+        self.set_font("Helvetica", "B", size)
+        self.ln(2)
+        self.multi_cell(0, size * 0.5, _latin(text), new_x="LMARGIN", new_y="NEXT")
+        self.ln(1)
+
+    def paragraph(self, text: str) -> None:
+        self.set_font("Helvetica", size=9)
+        self.multi_cell(0, 4.5, _latin(text), new_x="LMARGIN", new_y="NEXT", align="L")
+        self.ln(1)
+
+    def pairs(self, rows: Sequence[tuple[str, str]]) -> None:
+        for name, value in rows:
+            self.set_font("Helvetica", "B", 9)
+            self.cell(30, 5, name)
+            self.set_font("Helvetica", size=9)
+            self.multi_cell(0, 5, _latin(value), new_x="LMARGIN", new_y="NEXT", align="L")
+        self.ln(1)
+
+    def figure(self, svg: str, height_mm: float) -> None:
+        if self.get_y() + height_mm > self.h - 15:
+            self.add_page()
+        self.image(io.BytesIO(svg.encode()), x=self.l_margin, y=self.get_y(), w=_WIDTH_MM, h=height_mm)
+        self.set_y(self.get_y() + height_mm + 2)
+
+    def rows(self, header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[float], more: str) -> None:
+        if not rows:
+            self.paragraph("None.")
+            return
+        self.set_font("Helvetica", size=7)
+        with super().table(col_widths=tuple(widths), width=sum(widths), align="LEFT", line_height=3.5,
+                           text_align="LEFT") as table:
+            table.row([_latin(h) for h in header])
+            for row in rows[:MAX_ROWS]:
+                table.row([_latin(str(value)) for value in row])
+        if len(rows) > MAX_ROWS:
+            self.paragraph(f"... and {len(rows) - MAX_ROWS} more rows: all of them are in {more}.")
+        self.ln(2)
+
+
+def _map_svg(incident: Incident, tracks: Mapping[str, Sequence[TrackReport]],
+             summaries: Mapping[str, Mapping[str, Any]]) -> str:
+    if incident.sensors:
+        frame = LocalFrame(float(np.mean([s.lat for s in incident.sensors])),
+                           float(np.mean([s.lon for s in incident.sensors])),
+                           float(np.mean([s.alt for s in incident.sensors])))
+    elif tracks:
+        first = next(iter(tracks.values()))[0]
+        frame = LocalFrame(first.lat, first.lon, first.alt)
+    else:
+        frame = LocalFrame(0.0, 0.0, 0.0)
+    lines = [Alert(t=e["t"], id=a["id"], track=a["track_id"], level=e["level"], kind=a["kind"], state=e["state"],
+                   reasons=tuple(a["reasons"]), zone=a["zone_id"]) for a in incident.alerts for e in a["events"]]
+    svg = site_svg(frame, incident.zones, {tid: _thin(reports) for tid, reports in tracks.items()},
+                   {tid: s["class"] for tid, s in summaries.items()}, lines, title=_latin(incident.name),
+                   operators=_thin_operators(incident.operators or []))
+    # the core PDF fonts have no triangle or square glyph: the legend keeps its words and colours;
+    # fpdf2 2.8 takes a grey (r = g = b) text fill for DeviceGray, which its text renderer refuses
+    grey = CLASS_COLOURS["unknown"]
+    return (svg.replace("&#9650; ", "").replace("&#9632; ", "")
+            .replace(f'<tspan fill="{grey}">', f'<tspan fill="{grey[:-1]}{"e" if grey[-1] == "f" else "f"}">'))
+
+
+def _chart_svg(tracks: Mapping[str, Sequence[TrackReport]], value: Any, label: str, t0: float,
+               summaries: Mapping[str, Mapping[str, Any]]) -> str:
+    """A line a track of ``value(report)`` against time, with axes and a legend."""
+    width, height, left, bottom, top = 900.0, 350.0, 60.0, 30.0, 15.0
+    series = {tid: (np.array([r.t - t0 for r in reports]), np.array([value(r) for r in reports]))
+              for tid, reports in tracks.items()}
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+             f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="12">',
+             f'<rect width="{width:.0f}" height="{height:.0f}" fill="white"/>']
+    if not series:
+        parts.append(f'<text x="{left}" y="{height / 2}">no track in the window</text></svg>')
+        return "\n".join(parts)
+    t_all = np.concatenate([t for t, _ in series.values()])
+    y_all = np.concatenate([y for _, y in series.values()])
+    t_low, t_high = float(t_all.min()), max(float(t_all.max()), float(t_all.min()) + 1.0)
+    y_low, y_high = float(y_all.min()), float(y_all.max())
+    pad = max((y_high - y_low) * 0.05, 1.0)
+    y_low, y_high = y_low - pad, y_high + pad
+    plot_w, plot_h = width - left - 20.0, height - top - bottom
+
+    def xy(t: np.ndarray, y: np.ndarray) -> str:
+        xs = left + (t - t_low) / (t_high - t_low) * plot_w
+        ys = top + (y_high - y) / (y_high - y_low) * plot_h
+        return " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys, strict=True))
+
+    parts.append(f'<rect x="{left}" y="{top}" width="{plot_w:.1f}" height="{plot_h:.1f}" fill="none" stroke="black"/>')
+    for tick in np.linspace(y_low, y_high, 5):
+        y = top + (y_high - tick) / (y_high - y_low) * plot_h
+        parts.append(f'<text x="{left - 5}" y="{y + 4:.1f}" text-anchor="end">{tick:.0f}</text>')
+    for tick in np.linspace(t_low, t_high, 6):
+        x = left + (tick - t_low) / (t_high - t_low) * plot_w
+        parts.append(f'<text x="{x:.1f}" y="{height - 12}" text-anchor="middle">{tick:.0f} s</text>')
+    parts.append(f'<text x="12" y="{top + plot_h / 2:.1f}" transform="rotate(-90 12 {top + plot_h / 2:.1f})" '
+                 f'text-anchor="middle">{escape(label)}</text>')
+    palette = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+    for index, (tid, (t, y)) in enumerate(series.items()):
+        colour = palette[index % len(palette)]
+        parts.append(f'<polyline points="{xy(t, y)}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+        parts.append(f'<text x="{left + 8}" y="{top + 16 + 14 * index}" fill="{colour}">{escape(tid)} '
+                     f'({escape(summaries[tid]["class"])})</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def _thin(reports: Sequence[TrackReport]) -> Sequence[TrackReport]:
+    if len(reports) <= MAX_POINTS:
+        return reports
+    keep = np.unique(np.linspace(0, len(reports) - 1, MAX_POINTS).round().astype(int))
+    return [reports[i] for i in keep]
+
+
+def _thin_operators(operators: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """One position per operator and 10 m: a pilot standing still is one square, not thousands."""
+    seen: set[tuple[str, int, int]] = set()
+    kept = []
+    for operator in operators:
+        cell = (operator["uas_id"], round(operator["lat"] * 1e4), round(operator["lon"] * 1e4))
+        if cell not in seen:
+            seen.add(cell)
+            kept.append(operator)
+    return kept
+
+
+def _last_operator(operators: Sequence[Mapping[str, Any]], uas_ids: Sequence[str]) -> str:
+    mine = [o for o in operators if o["uas_id"] in uas_ids]
+    if not mine:
+        return "-"
+    last = max(mine, key=lambda o: o["t"])
+    return f"{last['lat']:.5f}, {last['lon']:.5f}"
+
+
+def _health(health: Mapping[str, Any] | None) -> tuple[str, str, str, str]:
+    if not health:
+        return "0", "-", "-", "the whole window"
+    return (str(health["detections"]), _utc(health["first"]), _utc(health["last"]),
+            f"{health['longest_silence_s']:.1f} s")
+
+
+def _utc(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _latin(text: str) -> str:
+    """The core PDF fonts have Latin-1 only; the package's JSON files keep the exact text."""
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
