@@ -366,6 +366,9 @@ def _check(config: Config, source: str) -> None:
         if unknown:
             raise ConfigError(f"{source}: security.{key}: unknown role(s) {', '.join(sorted(unknown))}; "
                               f"roles are {', '.join(ROLES)}")
+    if "partner" in config.security.evidence_roles:
+        raise ConfigError(f"{source}: security.evidence_roles: a partner sees only the alert levels granted to it, "
+                          "and a package holds all of a track's alerts: partners may not export")
     if config.security.session_hours <= 0 or config.security.login_attempts_per_minute <= 0:
         raise ConfigError(f"{source}: security: session_hours and login_attempts_per_minute must be positive")
     if not 1 <= config.security.token_days_default <= config.security.token_days_max <= MAX_TOKEN_DAYS:

@@ -7,12 +7,14 @@ background (coloured squares made by the test). Screenshots go to ``DRONEWATCH_A
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -499,3 +501,37 @@ def test_an_officer_may_mute_their_alarm_for_minutes_and_it_is_audited(page: Pag
     repo = Repository(open_database(f"sqlite:///{service.root / 'data' / 'dronewatch.db'}"))
     actions = [(r["actor"], r["action"]) for r in repo.audit_records() if r["action"].startswith("alarm.")]
     assert actions[-2:] == [("admin", "alarm.mute"), ("admin", "alarm.unmute")]
+
+
+def test_the_attack_s_evidence_package_downloads_and_verifies_until_a_byte_changes(
+        page: Page, service: Service, tmp_path: Path) -> None:
+    sign_in(page, service)
+    alert = page.wait_for_selector("#alerts li.critical", timeout=90000)
+    alert_id = alert.get_attribute("data-alert")
+    with page.expect_download(timeout=30000) as download:
+        page.click(f"#alerts li[data-alert='{alert_id}'] button.evidence")
+    package = tmp_path / download.value.suggested_filename
+    download.value.save_as(package)
+    assert package.name.startswith(f"station-alert-{alert_id}-")
+    with httpx.Client(base_url=service.url) as client:
+        client.post("/api/login", json={"name": "admin", "password": service.password})
+        (tmp_path / "site.pem").write_text(client.get("/api/evidence/public-key").text)
+    verify = [sys.executable, "-m", "dronewatch.cli", "evidence", "verify", "--public-key", str(tmp_path / "site.pem")]
+    checked = subprocess.run([*verify, str(package)], check=False, capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    with zipfile.ZipFile(package) as archive:
+        assert json.loads(archive.read("manifest.json"))["scope"]["alert"] == alert_id
+        members = {name: archive.read(name) for name in archive.namelist()}
+        alerts = json.loads(members["alerts.json"])
+    assert any(a["id"] == alert_id and a["level"] == "critical" for a in alerts)
+    repo = Repository(open_database(f"sqlite:///{service.root / 'data' / 'dronewatch.db'}"))
+    assert any(r["action"] == "evidence_export" and r["actor"] == "admin" and r["detail"]["scope"]["alert"] == alert_id
+               for r in repo.audit_records())
+    for name in ("report.pdf", "detections.jsonl", "manifest.sig"):
+        changed = tmp_path / f"changed-{name}.zip"
+        with zipfile.ZipFile(changed, "w") as copy:
+            for member, data in members.items():
+                at = len(data) // 2
+                copy.writestr(member, data[:at] + bytes([data[at] ^ 0x20]) + data[at + 1:] if member == name else data)
+        refused = subprocess.run([*verify, str(changed)], check=False, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and f"FAILED: {name}:" in refused.stderr, refused.stderr

@@ -74,6 +74,30 @@ class Comment(BaseModel):
         return text
 
 
+MAX_EVIDENCE_WINDOW_S = 86400.0
+"""The longest window a package asked for over the API may cover (the command line has no limit)."""
+
+
+class EvidenceRequest(BaseModel):
+    """What to package: one alert (its track from half an hour before it opened), or a window of the site."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    alert: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$")
+    t_from: float | None = Field(default=None, alias="from", description="UNIX time; with to, not with alert")
+    t_to: float | None = Field(default=None, alias="to", description="UNIX time")
+
+    def check(self) -> None:
+        if (self.alert is None) == (self.t_from is None and self.t_to is None):
+            raise HTTPException(422, "name an alert, or a window (from and to), not both")
+        if self.alert is None:
+            if self.t_from is None or self.t_to is None:
+                raise HTTPException(422, "a window needs both from and to")
+            window(self.t_from, self.t_to)
+            if not self.t_from < self.t_to or self.t_to - self.t_from > MAX_EVIDENCE_WINDOW_S:
+                raise HTTPException(422, "from must be before to, and a package over the API covers at most 24 h "
+                                         "(the command line has no limit)")
+
+
 class NewUser(BaseModel):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
     role: str = Field(description=f"One of {', '.join(ROLES)}")
@@ -296,6 +320,7 @@ class Grants(BaseModel):
 
 class Me(Grants):
     alarm_muted_until: float | None = Field(description="Until when this user's alarm is silenced (UNIX time)")
+    may_export_evidence: bool = Field(description="Whether this user's role may export evidence packages")
 
 
 class AlarmMute(BaseModel):

@@ -27,6 +27,7 @@ from dronewatch.api.security import (
 from dronewatch.assessment.commands import Command, CommandResult
 from dronewatch.config import ROLES, Config
 from dronewatch.errors import TransportError
+from dronewatch.evidence import site_key
 from dronewatch.formats.scenario import record_to_dict
 from dronewatch.model import LEVELS, Alert
 from dronewatch.service.pipeline import Pipeline
@@ -87,6 +88,7 @@ class Service:
         self._senders: dict[str, CommandSender] = {}
         self.alarm_muted_until: dict[int, float] = {}
         """By user id: until when the user silenced their alarm (kept in memory: a restart ends every mute)."""
+        self.evidence_key = site_key(config.evidence_key_path)  # made at first start: its public key can be handed out
         dummy_hash()  # made now, not at the first unknown user's login, which would then take twice as long
 
     def shared(self, items: Iterable[dict[str, Any]], site_id: str, who: Principal) -> list[dict[str, Any]]:

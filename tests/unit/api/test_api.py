@@ -4,8 +4,10 @@ sessions and tokens that end, password changes, grants, paging, WebSocket close 
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +21,7 @@ from starlette.websockets import WebSocketDisconnect
 from dronewatch.api.app import create_app
 from dronewatch.api.security import hash_password
 from dronewatch.config import Config, ServiceConfig
+from dronewatch.evidence import load_public_key, verify_package
 from dronewatch.model import Alert, Detection, TrackReport
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.sim.scenarios import station_sensors
@@ -534,3 +537,55 @@ def test_an_alarm_mute_is_the_user_s_bounded_audited_and_ends_by_itself(
     assert client.delete("/api/me/alarm-mute", headers=olga).json() == {"muted_until": None}
     assert [(r["actor"], r["action"]) for r in repo.audit_records() if r["action"].startswith("alarm.")] == [
         ("olga", "alarm.mute"), ("olga", "alarm.unmute")]
+
+
+def test_evidence_is_exported_by_the_roles_allowed_audited_and_verifies(
+        service: tuple[TestClient, Repository, dict], tmp_path: Path) -> None:
+    client, repo, _ = service
+    repo.add_detections("station", [Detection(t=NOW, sensor="rid-1", lat=31.78, lon=-106.53, alt=1200.0,
+                                              uas_id="1581F00TEST", operator_lat=31.77, operator_lon=-106.54)])
+    repo.add_track_points("station", [TrackReport(t=NOW, id="T1", lat=31.78, lon=-106.53, alt=1200.0,
+                                                  vel_enu=(1.0, 0.0, 0.0), cls="drone", uas_id="1581F00TEST")])
+    analyst, admin = token(client, "ann"), token(client, "ada")
+    key = client.get("/api/evidence/public-key", headers=analyst)
+    assert key.status_code == 200 and key.text.startswith("-----BEGIN PUBLIC KEY-----")
+    (tmp_path / "site.pem").write_text(key.text)
+
+    packages = {}
+    for name, headers in (("ann", analyst), ("ada", admin)):
+        response = client.post("/api/sites/station/evidence", json={"alert": "A1"}, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/zip"
+        assert response.headers["x-signing-key-sha256"] == key.headers["x-signing-key-sha256"]
+        packages[name] = tmp_path / f"{name}.zip"
+        packages[name].write_bytes(response.content)
+        verdict = verify_package(packages[name], load_public_key(key.text.encode(), "site.pem"))
+        assert verdict.ok, verdict.message
+    # an analyst may not see where operators stand: nor in a package
+    with zipfile.ZipFile(packages["ann"]) as archive:
+        assert json.loads(archive.read("manifest.json"))["operator_positions"].startswith("withheld")
+    with zipfile.ZipFile(packages["ada"]) as archive:
+        assert json.loads(archive.read("manifest.json"))["operator_positions"] == "included"
+        assert b"1581F00TEST" in archive.read("tracks.gpx")
+    exports = [r for r in repo.audit_records() if r["action"] == "evidence_export"]
+    assert [(r["actor"], r["detail"]["scope"]["alert"]) for r in exports] == [("ann", "A1"), ("ada", "A1")]
+    assert exports[0]["source"] == "testclient" and repo.verify_audit().ok
+
+    operator, partner = token(client, "olga"), token(client, "pat")
+    assert client.post("/api/sites/station/evidence", json={"alert": "A1"}, headers=operator).status_code == 403
+    assert client.post("/api/sites/station/evidence", json={"alert": "A1"}, headers=partner).status_code == 403
+    refused = {
+        "no such alert": ({"alert": "A404"}, 404),
+        "both": ({"alert": "A1", "from": NOW, "to": NOW + 60}, 422),
+        "neither": ({}, 422),
+        "half a window": ({"from": NOW}, 422),
+        "over a day": ({"from": NOW, "to": NOW + 2 * DAY}, 422),
+        "not finite": ({"from": NOW, "to": "Infinity"}, 422),
+        "a path in the id": ({"alert": "../../etc"}, 404),
+        "a bad character": ({"alert": "A1\x00"}, 422),
+    }
+    for case, (body, status) in refused.items():
+        assert client.post("/api/sites/station/evidence", json=body, headers=analyst).status_code == status, case
+    window = client.post("/api/sites/station/evidence", json={"from": NOW - 60, "to": NOW + 60}, headers=analyst)
+    assert window.status_code == 200
+    assert client.post("/api/sites/elsewhere/evidence", json={"alert": "A1"}, headers=analyst).status_code == 404

@@ -88,7 +88,8 @@ def routes(service: Service) -> APIRouter:
     @router.get("/api/me", tags=["session"], responses=R401)
     async def me(who: Anyone) -> Me:
         return Me(name=who.name, role=who.role, sites=list(who.sites), levels=list(who.levels),
-                  alarm_muted_until=muted_until(who))
+                  alarm_muted_until=muted_until(who),
+                  may_export_evidence=who.role in service.config.security.evidence_roles)
 
     def muted_until(who: Principal) -> float | None:
         until = service.alarm_muted_until.get(who.user_id)

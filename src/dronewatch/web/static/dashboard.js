@@ -80,7 +80,7 @@ const STAFF = ["admin", "operator", "analyst"];  // may read stored history (a r
 const OPERATORS = ["admin", "operator"];  // may acknowledge and resolve alerts
 
 const state = {
-  csrf: sessionStorage.getItem("dw-csrf") || "", role: null,
+  csrf: sessionStorage.getItem("dw-csrf") || "", role: null, mayExport: false,
   site: null, map: null, layers: null, tracks: new Map(), alerts: new Map(),
   socket: null, retry: 0, detail: null, replay: null,
   clock: null, centre: null, groundAlt: 0, firstSeen: new Map(), events: new Map(), showBirds: true,
@@ -162,6 +162,7 @@ async function start() {
   document.getElementById("app").hidden = false;
   document.getElementById("user").textContent = `${me.name} (${me.role})`;
   state.role = me.role;
+  state.mayExport = me.may_export_evidence;
   showMute(me.alarm_muted_until);
   document.getElementById("replay-controls").hidden = !STAFF.includes(me.role);
   const sites = await api("/api/sites");
@@ -541,6 +542,7 @@ function renderLog() {
     const time = document.createElement("time");
     time.textContent = utcTime(event.t);
     item.append(time, " ", eventText(event, before));
+    if (state.mayExport && event.state === "resolved") item.append(" ", evidenceButton(event.alert));
     items.push(item);
   }
   document.getElementById("log").replaceChildren(...items.reverse().slice(0, LOG_KEPT));
@@ -671,8 +673,42 @@ function alertItem(alert) {
     button.onclick = () => askComment(item, alert.id, action);
     item.append(button);
   }
+  if (state.mayExport) item.append(evidenceButton(alert.id));
   title.querySelector("a").onclick = (event) => { event.preventDefault(); showDetail(alert.track); };
   return item;
+}
+
+function evidenceButton(id) {
+  const button = document.createElement("button");
+  button.className = "evidence";
+  button.textContent = "Evidence";
+  button.title = `Export the signed evidence package of ${id} (audited)`;
+  button.onclick = () => exportEvidence(id, button);
+  return button;
+}
+
+async function exportEvidence(id, button) {
+  // the package comes as a download: the signed zip as the server wrote it, not re-encoded by the page
+  button.disabled = true;
+  button.textContent = "Exporting…";
+  try {
+    const response = await apiResponse(`/api/sites/${state.site}/evidence`,
+                                       { method: "POST", body: JSON.stringify({ alert: id }) });
+    const blob = await response.blob();
+    const named = /filename="?([^";]+)"?/.exec(response.headers.get("content-disposition") || "");
+    const link = Object.assign(document.createElement("a"),
+                               { href: URL.createObjectURL(blob), download: named ? named[1] : `${id}-evidence.zip` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    button.textContent = "Evidence saved";
+  } catch (error) {
+    button.textContent = "Evidence failed";
+    button.title = error.message;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function askComment(item, id, action) {
