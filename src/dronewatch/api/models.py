@@ -61,17 +61,21 @@ class Login(BaseModel):
     password: str = Field(max_length=200)
 
 
+def one_line(text: str) -> str:
+    """Line breaks and tabs as spaces; other control characters have no place in a history: refused."""
+    text = " ".join(text.replace("\t", " ").splitlines()).strip()
+    if (bad := BAD_CHARACTER.search(text)) is not None:
+        raise ValueError(f"control character U+{ord(bad.group()):04X} at position {bad.start()}")
+    return text
+
+
 class Comment(BaseModel):
     comment: str = Field(default="", max_length=MAX_COMMENT)
 
     @field_validator("comment")
     @classmethod
     def _one_line(cls, text: str) -> str:
-        # line breaks and tabs become spaces; other control characters have no place in the alert history
-        text = " ".join(text.replace("\t", " ").splitlines()).strip()
-        if (bad := BAD_CHARACTER.search(text)) is not None:
-            raise ValueError(f"control character U+{ord(bad.group()):04X} at position {bad.start()}")
-        return text
+        return one_line(text)
 
 
 MAX_EVIDENCE_WINDOW_S = 86400.0
@@ -96,6 +100,24 @@ class EvidenceRequest(BaseModel):
             if not self.t_from < self.t_to or self.t_to - self.t_from > MAX_EVIDENCE_WINDOW_S:
                 raise HTTPException(422, "from must be before to, and a package over the API covers at most 24 h "
                                          "(the command line has no limit)")
+
+
+class ListEntryBody(BaseModel):
+    """An allow- or watch-list entry (docs/assessment.md, "Airframe lists")."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    identity: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$",
+                          description="A Remote ID UAS ID or serial number, or an ICAO address (any case)")
+    list_name: Literal["allow", "watch"] = Field(alias="list")
+    valid_from: float = Field(description="UNIX time")
+    valid_to: float = Field(description="UNIX time; after valid_from")
+    note: str = Field(default="", max_length=MAX_COMMENT, description="Why: the authorisation, the intelligence")
+    sites: list[str] = Field(default=[], max_length=100, description="Sites it applies to; empty: every site")
+
+    @field_validator("note")
+    @classmethod
+    def _one_line(cls, text: str) -> str:
+        return one_line(text)
 
 
 class NewUser(BaseModel):

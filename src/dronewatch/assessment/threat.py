@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from dronewatch.assessment.airframes import AirframeLists
 from dronewatch.assessment.alerts import AlertBook, Condition
 from dronewatch.assessment.classify import Classification, Classifier, SoftmaxModel
 from dronewatch.assessment.config import AssessmentConfig
@@ -115,6 +116,8 @@ class Assessor:
         self._tracks: dict[str, _TrackState] = {}
         self._lost: dict[str, _Lost] = {}
         self.assessed_at = -math.inf
+        self.airframes = AirframeLists()
+        """The allow- and watch-list entries in force (``airframes.py``)."""
         self.set_sensors(sensors)
 
     def set_sensors(self, sensors: Sequence[Sensor]) -> None:
@@ -138,6 +141,13 @@ class Assessor:
         position = self.frame.positions_of(reports)
         self.classes = self.classifier.update(t, reports, position)
         conditions = self._conditions(t, list(reports), position)
+        if len(self.airframes):
+            by_id = {r.id: r for r in reports}
+            identities = {r.id: self._identities(r) for r in reports}
+            sigma = self.config.position_sigma_m
+            conditions = self.airframes.apply(
+                t, conditions, identities,
+                lambda track: self._evidence(by_id[track], self.classes[track], by_id[track].sigma_m or sigma))
         return self.book.step(t, conditions, {r.id for r in reports})
 
     # ------------------------------------------------------------------ rules
@@ -362,6 +372,11 @@ class Assessor:
             if slant <= reach and bool(in_coverage(radar, azimuth, elevation, slant)):
                 return True
         return False
+
+    def _identities(self, report: TrackReport) -> list[str]:
+        """What a track broadcasts as its identity: its Remote ID (the last it carried), its ICAO address."""
+        state = self._tracks.get(report.id)
+        return [i for i in (report.uas_id or (state.uas_id if state else None), report.icao) if i]
 
     @staticmethod
     def _who(report: TrackReport, cls: Classification) -> tuple[str, ...]:

@@ -38,13 +38,14 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dronewatch.assessment import AlertBook, AssessmentConfig, Assessor
+from dronewatch.assessment.airframes import AirframeLists, ListEntry
 from dronewatch.assessment.commands import Command, CommandResult, apply_alert_command, parse_command
 from dronewatch.bus import Bus, InProcessBus, Message, Overflow, Subscription, subject
 from dronewatch.config import IngestConfig
@@ -124,6 +125,7 @@ class Pipeline:
         self._book_lock = asyncio.Lock()
         """Held by an assessment step and by a command: a command never lands inside a step."""
         self._zones: list[Zone] = []
+        self._airframes = AirframeLists(site_id=site_id)
         self._restored = False
         self._busy = 0
         """Messages a stage (tracker, assessment, storage) has taken off its queue and not finished."""
@@ -239,10 +241,10 @@ class Pipeline:
         the assessment), zones in force, open alerts (they can still be acknowledged, and clear as usual),
         track numbers going on. Storage may lag behind a stage that was killed: the numbering and open
         alerts the stage itself last published, where there are some, are newer and taken instead."""
-        sensors, zones, stored_alerts, next_track = await asyncio.to_thread(
+        sensors, zones, stored_alerts, next_track, entries = await asyncio.to_thread(
             lambda: (repository.sensors(self.site_id), repository.zones(self.site_id),
                      [a for a in repository.alerts(self.site_id) if a.state != "resolved"],
-                     repository.next_track_number(self.site_id)))
+                     repository.next_track_number(self.site_id), repository.list_entries()))
         self.gate.restore(sensors)
         if "tracker" in self.stages:
             numbering = published_numbering(await self.last_published("tracks"))
@@ -259,6 +261,7 @@ class Pipeline:
                 sensors = [r for r in state if isinstance(r, Sensor)]
                 zones = [r for r in state if isinstance(r, Zone)]
             counters = self.stage("assessment")
+            self._set_airframes(entries)
             for sensor in sensors:
                 self._set_sensor(sensor)
             for zone in zones:
@@ -474,6 +477,11 @@ class Pipeline:
                 self.assessor.set_zones(self._zones)
             await self._publish_state()
             return CommandResult(command.id, "done"), asyncio.sleep(0)
+        if command.action == "lists_changed":
+            if self.repository is None:
+                return CommandResult(command.id, "not_started"), asyncio.sleep(0)
+            self._set_airframes(await asyncio.to_thread(self.repository.list_entries))
+            return CommandResult(command.id, "done"), asyncio.sleep(0)
         result = apply_alert_command(self.assessor.book if self.assessor is not None else None, command)
         if result.alert is None:
             return result, asyncio.sleep(0)
@@ -497,7 +505,15 @@ class Pipeline:
             frame = LocalFrame(sensor.lat, sensor.lon, sensor.alt)
             self.assessor = Assessor(frame, self._sensors, self._zones, self.assessment_config)
             self.assessor.book = AlertBook(self.assessor.config.clear_s, first_number=self.first_alert_number)
+            self.assessor.airframes = self._airframes
         self.assessor.set_sensors(self._sensors)
+
+    def _set_airframes(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """The allow- and watch-list entries in force (storage's rows)."""
+        self._airframes = AirframeLists((ListEntry.of(e) for e in entries), self.site_id)
+        self.stage("assessment").counts["list_entries"] = len(self._airframes)
+        if self.assessor is not None:
+            self.assessor.airframes = self._airframes
 
     def _set_zone(self, zone: Zone, counters: StageCounters) -> bool:
         """Add or replace a zone; a bad one is counted and the zones stay as they were."""

@@ -498,6 +498,76 @@ class Repository:
         return int(db.execute(update(schema.sessions).where(condition).values(ended_at=now, end_reason=reason))
                    .rowcount)
 
+    # --------------------------------------------------------- airframes
+    def add_list_entry(self, identity: str, list_name: str, *, valid_from: float, valid_to: float, added_by: str,
+                       now: float, note: str = "", sites: Sequence[str] = ()) -> int:
+        with self.engine.begin() as db:
+            return int(db.execute(insert(schema.airframe_lists).values(
+                identity=identity, list=list_name, sites=list(sites), valid_from=valid_from, valid_to=valid_to,
+                note=note or None, added_by=added_by, added_at=now).returning(schema.airframe_lists.c.id)).scalar_one())
+
+    def remove_list_entry(self, entry_id: int, *, removed_by: str, now: float) -> bool:
+        c = schema.airframe_lists.c
+        with self.engine.begin() as db:
+            return bool(db.execute(update(schema.airframe_lists).where(
+                and_(c.id == entry_id, c.removed_at.is_(None))).values(removed_by=removed_by, removed_at=now))
+                .rowcount)
+
+    def list_entries(self, *, removed: bool = False) -> list[dict[str, Any]]:
+        """The allow- and watch-list entries (with ``removed``, those taken out too), oldest first."""
+        c = schema.airframe_lists.c
+        query = select(schema.airframe_lists).order_by(c.id)
+        if not removed:
+            query = query.where(c.removed_at.is_(None))
+        with self.engine.connect() as db:
+            return [dict(r) for r in db.execute(query).mappings()]
+
+    def airframe_register(self, site_ids: Sequence[str], identity: str | None = None) -> list[dict[str, Any]]:
+        """Every broadcast identity the sites' tracks carried (a Remote ID or an ICAO address; ``identity``:
+        that one only, in any case): when first and last seen, on how many tracks, where, the zones it
+        entered, its alerts by level, and (Remote ID) where its operator was last reported. Most recently
+        seen first."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        tracks: dict[tuple[str, str], tuple[str, str]] = {}  # (site, track) -> (kind, identity)
+        p = schema.track_points.c
+        with self.engine.connect() as db:
+            for kind, column in (("remote_id", p.uas_id), ("icao", p.icao)):
+                query = (select(column, p.site_id, p.track_id, func.min(p.t), func.max(p.t))
+                         .where(and_(column.is_not(None), p.site_id.in_(site_ids)))
+                         .group_by(column, p.site_id, p.track_id))
+                if identity is not None:
+                    query = query.where(func.upper(column) == identity.strip().upper())
+                for name, site, track, first, last in db.execute(query):
+                    entry = found.setdefault((kind, name), {
+                        "identity": name, "kind": kind, "first_seen": first, "last_seen": last, "tracks": 0,
+                        "sites": [], "zones_entered": [], "alerts": {}, "operator": None})
+                    entry["first_seen"] = min(entry["first_seen"], first)
+                    entry["last_seen"] = max(entry["last_seen"], last)
+                    entry["tracks"] += 1
+                    if site not in entry["sites"]:
+                        entry["sites"].append(site)
+                    tracks[(site, track)] = (kind, name)
+            a = schema.alerts.c
+            for site in {site for site, _ in tracks}:
+                ids = [track for s, track in tracks if s == site]
+                for track, kind, level, zone in db.execute(select(a.track_id, a.kind, a.level, a.zone_id).where(
+                        and_(a.site_id == site, a.track_id.in_(ids)))):
+                    entry = found[tracks[(site, track)]]
+                    entry["alerts"][level] = entry["alerts"].get(level, 0) + 1
+                    if kind == "zone_entry" and zone and zone not in entry["zones_entered"]:
+                        entry["zones_entered"].append(zone)
+            o = schema.operator_positions.c
+            for (kind, name), entry in found.items():
+                if kind != "remote_id":
+                    continue
+                count, last_t = db.execute(select(func.count(), func.max(o.t)).where(
+                    and_(o.uas_id == name, o.site_id.in_(site_ids)))).one()
+                if count:
+                    lat, lon = db.execute(select(o.lat, o.lon).where(and_(o.uas_id == name, o.t == last_t))
+                                          .limit(1)).one()
+                    entry["operator"] = {"positions": count, "last": {"t": last_t, "lat": lat, "lon": lon}}
+        return sorted(found.values(), key=lambda e: -e["last_seen"])
+
     # ------------------------------------------------------------------ audit
     def audit(self, actor: str, action: str, target: str, *, at: float, source: str = "local",
               detail: dict[str, Any] | None = None) -> int:

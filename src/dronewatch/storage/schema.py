@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -88,6 +89,11 @@ track_points = Table(
     Column("members", JSON),
     Index("ix_track_points_site_t", "site_id", "t"),
     Index("ix_track_points_site_track_t", "site_id", "track_id", "t"),
+    # partial: most tracks broadcast nothing, and the airframe register asks only for those that do
+    Index("ix_track_points_uas_id", "uas_id", "site_id", sqlite_where=text("uas_id IS NOT NULL"),
+          postgresql_where=text("uas_id IS NOT NULL")),
+    Index("ix_track_points_icao", "icao", "site_id", sqlite_where=text("icao IS NOT NULL"),
+          postgresql_where=text("icao IS NOT NULL")),
 )
 
 operator_positions = Table(
@@ -168,6 +174,23 @@ sessions = Table(
     Column("ended_at", Float),
     Column("end_reason", String(32)),  # logout, password, disabled, password_reset
     Index("ix_sessions_user", "user_id"),
+)
+
+airframe_lists = Table(
+    "airframe_lists", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("identity", String(64), nullable=False),  # a Remote ID UAS ID or serial, or an ICAO address
+    Column("list", String(8), nullable=False),  # allow, watch
+    Column("sites", JSON, nullable=False),  # empty: every site
+    Column("valid_from", Float, nullable=False),
+    Column("valid_to", Float, nullable=False),
+    Column("note", Text),
+    Column("added_by", String(100), nullable=False),
+    Column("added_at", Float, nullable=False),
+    # an entry taken out stays, with who did it: the lists' history is evidence too
+    Column("removed_by", String(100)),
+    Column("removed_at", Float),
+    Index("ix_airframe_lists_identity", "identity"),
 )
 
 audit_log = Table(

@@ -589,3 +589,62 @@ def test_evidence_is_exported_by_the_roles_allowed_audited_and_verifies(
     window = client.post("/api/sites/station/evidence", json={"from": NOW - 60, "to": NOW + 60}, headers=analyst)
     assert window.status_code == 200
     assert client.post("/api/sites/elsewhere/evidence", json={"alert": "A1"}, headers=analyst).status_code == 404
+
+
+def test_the_allow_and_watch_lists_are_admin_changes_audited_and_reach_the_assessment(
+        service: tuple[TestClient, Repository, dict]) -> None:
+    client, repo, pipelines = service
+    station = pipelines["station"]
+    assert client.portal is not None
+    client.portal.start_task_soon(station.run)
+    until(lambda: station.assessor is not None)
+    admin, analyst = token(client, "ada"), token(client, "ann")
+    body = {"identity": "1581F00TEST", "list": "allow", "valid_from": NOW - DAY, "valid_to": NOW + DAY,
+            "note": "the agency's own\ninspection drone", "sites": ["station"]}
+    try:
+        assert client.post("/api/airframe-lists", json=body, headers=analyst).status_code == 403
+        made = client.post("/api/airframe-lists", json=body, headers=admin)
+        assert made.status_code == 201, made.text
+        entry = made.json()
+        assert (entry["added_by"], entry["list"]) == ("ada", "allow")
+        assert entry["note"] == "the agency's own inspection drone"  # one line in the history
+        # the assessment has the entry once the request returns
+        assert station.assessor.airframes.entry(["1581f00test"], NOW) is not None
+        for bad in ({**body, "valid_to": NOW - 2 * DAY}, {**body, "list": "deny"}, {**body, "sites": ["nowhere"]},
+                    {**body, "identity": "bad id"}, {**body, "note": "bell \a"}):
+            assert client.post("/api/airframe-lists", json=bad, headers=admin).status_code == 422, bad
+        assert [e["id"] for e in client.get("/api/airframe-lists", headers=analyst).json()] == [entry["id"]]
+        assert client.delete(f"/api/airframe-lists/{entry['id']}", headers=analyst).status_code == 403
+        removed = client.delete(f"/api/airframe-lists/{entry['id']}", headers=admin)
+        assert removed.status_code == 200 and removed.json()["removed_by"] == "ada"
+        assert station.assessor.airframes.entry(["1581F00TEST"], NOW) is None
+        assert client.delete(f"/api/airframe-lists/{entry['id']}", headers=admin).status_code == 404
+        assert client.get("/api/airframe-lists", headers=analyst).json() == []
+        assert len(client.get("/api/airframe-lists", params={"removed": True}, headers=analyst).json()) == 1
+        audited = [(r["actor"], r["action"], r["target"]) for r in repo.audit_records()
+                   if r["action"].startswith("airframes.")]
+        assert audited == [("ada", "airframes.allow", "airframe/1581F00TEST"),
+                           ("ada", "airframes.remove", f"airframe-list/{entry['id']}")]
+    finally:
+        station.stop()
+
+
+def test_the_airframe_register_tells_where_an_identity_flew_and_hides_its_operator_from_analysts(
+        service: tuple[TestClient, Repository, dict]) -> None:
+    client, repo, _ = service
+    repo.add_track_points("station", [
+        TrackReport(t=NOW + k, id=track, lat=31.78, lon=-106.53, alt=1200.0, vel_enu=(1.0, 0.0, 0.0), cls="drone",
+                    uas_id="1581F00SEEN") for k, track in ((0, "T7"), (5, "T7"), (900, "T8"))])
+    repo.save_alert("station", Alert(t=NOW, id="A7", track="T7", level="critical", kind="zone_entry", state="open",
+                                     reasons=("inside zone compound",), zone="compound"))
+    repo.add_detections("station", [Detection(t=NOW, sensor="rid-1", lat=31.78, lon=-106.53, alt=1200.0,
+                                              uas_id="1581F00SEEN", operator_lat=31.77, operator_lon=-106.54)])
+    admin, analyst, partner = token(client, "ada"), token(client, "ann"), token(client, "pat")
+    (seen,) = [a for a in client.get("/api/airframes", headers=admin).json() if a["identity"] == "1581F00SEEN"]
+    assert (seen["kind"], seen["first_seen"], seen["last_seen"], seen["tracks"]) == ("remote_id", NOW, NOW + 900, 2)
+    assert seen["zones_entered"] == ["compound"] and seen["alerts"] == {"critical": 1}
+    assert seen["operator"]["last"] == {"t": NOW, "lat": 31.77, "lon": -106.54}
+    (hidden,) = client.get("/api/airframes", params={"identity": "1581f00seen"}, headers=analyst).json()
+    assert "operator" not in hidden and hidden["tracks"] == 2
+    assert client.get("/api/airframes", headers=partner).status_code == 403
+    assert [r["actor"] for r in repo.audit_records() if r["action"] == "read.airframes"] == ["ada", "ann"]

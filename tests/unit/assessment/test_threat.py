@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from dronewatch.assessment import AlertBook, AssessmentConfig, Assessor, Condition, SoftmaxModel
+from dronewatch.assessment.airframes import AirframeLists, ListEntry
 from dronewatch.assessment.classify import FEATURES, MODEL_CLASSES
 from dronewatch.errors import ConfigError
 from dronewatch.model import Alert, TrackReport
@@ -297,3 +298,81 @@ def test_an_aircraft_squawking_an_emergency_raises_an_info_alert_naming_it() -> 
     assert alert.level == "info" and alert.zone is None and alert.t == T0 + 3.0
     assert alert.reasons == ("aircraft CBP117 A1B2C3 (ADS-B)", "squawks 7700: emergency")
     assert alert.evidence is not None and (alert.evidence["callsign"], alert.evidence["squawk"]) == ("CBP117", "7700")
+
+
+# ------------------------------------------------------------------ allow- and watch-lists
+DAY = 86400.0
+INTO_COMPOUND = {"T1": straight((0.0, 400.0, 40.0), (0.0, -10.0, 0.0))}  # inside the compound from about 25 s
+
+
+def listed(book: Assessor, *entries: ListEntry) -> Assessor:
+    book.airframes = AirframeLists(entries, "station")
+    return book
+
+
+def entry(list_name: str, identity: str = "1581F00TEST", **fields: object) -> ListEntry:
+    base: dict[str, object] = {"valid_from": T0 - DAY, "valid_to": T0 + DAY, "added_by": "ada",
+                               "note": "the agency's own inspection drone"}
+    return ListEntry(identity, list_name, **{**base, **fields})  # type: ignore[arg-type]
+
+
+def levels(lines: list[Alert], kind: str) -> set[str]:
+    return {a.level for a in lines if a.kind == kind}
+
+
+def test_an_allow_listed_drone_in_the_compound_warns_instead_of_paging_and_says_who_allowed_it() -> None:
+    rid = {"T1": {"uas_id": "1581F00TEST"}}
+    plain = fly(assessor(), 40.0, INTO_COMPOUND, **rid)
+    assert first(plain, "zone_entry", "compound").level == "critical"
+    allowed = fly(listed(assessor(), entry("allow", "1581f00test")), 40.0, INTO_COMPOUND, **rid)
+    entry_line = first(allowed, "zone_entry", "compound")
+    assert entry_line.level == "warning" and "critical" not in {a.level for a in allowed}
+    assert entry_line.reasons[-1].startswith("allow-listed 1581f00test by ada until ")  # as entered
+    assert entry_line.reasons[-1].endswith(": the agency's own inspection drone")
+
+
+def test_an_entry_out_of_its_validity_or_for_another_site_changes_nothing() -> None:
+    rid = {"T1": {"uas_id": "1581F00TEST"}}
+    for stale in (entry("allow", valid_to=T0 - 1.0), entry("allow", valid_from=T0 + 3600.0),
+                  entry("allow", sites=("other-site",))):
+        lines = fly(listed(assessor(), stale), 40.0, INTO_COMPOUND, **rid)
+        assert first(lines, "zone_entry", "compound").level == "critical"
+
+
+def test_a_watch_listed_drone_is_warned_of_wherever_it_flies_and_its_alerts_rise() -> None:
+    far = {"W1": straight((2500.0, 0.0, 60.0), (0.0, 5.0, 0.0))}  # outside every zone, heading nowhere
+    unlisted = fly(assessor(), 20.0, far, W1={"uas_id": "1581F00BAD"})
+    assert not any(a.level in ("warning", "critical") for a in unlisted)
+    watched = fly(listed(assessor(), entry("watch", "1581F00BAD", note="flew over the station last week")), 20.0,
+                  far, W1={"uas_id": "1581F00BAD"})
+    watch = first(watched, "watch_list")
+    assert watch.level == "warning" and watch.reasons == (
+        watch.reasons[0],) and "watch-listed 1581F00BAD" in watch.reasons[0]
+    assert watch.evidence is not None and watch.evidence["track"]["lat"] > 0
+    # inside the approach ring (a warning zone) a watch-listed drone pages: critical
+    ring = {"W2": straight((1000.0, 0.0, 40.0), (0.0, 5.0, 0.0))}
+    assert levels(fly(assessor(), 20.0, ring, W2={"uas_id": "1581F00BAD"}), "zone_entry") == {"warning"}
+    raised = fly(listed(assessor(), entry("watch", "1581F00BAD")), 20.0, ring, W2={"uas_id": "1581F00BAD"})
+    assert levels(raised, "zone_entry") == {"critical"}
+
+
+def test_an_aircraft_is_listed_by_its_icao_address() -> None:
+    far = {"A1": straight((2500.0, 0.0, 300.0), (0.0, 60.0, 0.0))}
+    lines = fly(listed(assessor("aircraft"), entry("watch", "A1B2C3")), 10.0, far, A1={"icao": "a1b2c3"})
+    assert "watch-listed A1B2C3" in first(lines, "watch_list").reasons[0]
+
+
+def test_the_allow_list_never_lowers_a_spoofing_alert() -> None:
+    spoofing = {"R1": straight((800.0, 0.0, 60.0), (0.0, 5.0, 0.0))}  # Remote ID that no radar confirms
+    extra = {"R1": {"uas_id": "1581F00TEST", "sensors": ("rid-1",)}}
+    plain = first(fly(assessor(), 40.0, spoofing, **extra), "remote_id_spoof")
+    allowed = first(fly(listed(assessor(), entry("allow")), 40.0, spoofing, **extra), "remote_id_spoof")
+    assert plain.level == allowed.level == "warning"
+    assert not any("allow-listed" in r for r in allowed.reasons)
+
+
+@pytest.mark.parametrize("first_list", ["allow", "watch"])
+def test_a_watch_entry_wins_over_an_allow_entry_for_the_same_identity(first_list: str) -> None:
+    both = [entry(first_list), entry("watch" if first_list == "allow" else "allow")]
+    chosen = AirframeLists(both, "station").entry(["1581F00TEST"], T0)
+    assert chosen is not None and chosen.list == "watch"
