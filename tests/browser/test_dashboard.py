@@ -535,3 +535,22 @@ def test_the_attack_s_evidence_package_downloads_and_verifies_until_a_byte_chang
                 copy.writestr(member, data[:at] + bytes([data[at] ^ 0x20]) + data[at + 1:] if member == name else data)
         refused = subprocess.run([*verify, str(changed)], check=False, capture_output=True, text=True, timeout=60)
         assert refused.returncode == 1 and f"FAILED: {name}:" in refused.stderr, refused.stderr
+
+
+def test_a_bulletin_shows_the_site_s_posture_in_the_header(page: Page, service: Service) -> None:
+    sign_in(page, service)
+    wait_for_tracks(page)
+    assert page.is_hidden("#posture")
+    with httpx.Client(base_url=service.url) as client:
+        csrf = client.post("/api/login", json={"name": "admin", "password": service.password}).json()["csrf_token"]
+        made = client.post("/api/bulletins", headers={"X-CSRF-Token": csrf}, json={
+            "text": "Leaked operation: the station is named", "source": "partner agency", "level": "high",
+            "valid_from": time.time() - 60, "valid_to": time.time() + 3600})
+        assert made.status_code == 201, made.text
+        try:
+            page.reload()
+            page.wait_for_selector("#posture.high:has-text('Posture HIGH')", timeout=10000)
+            assert "Leaked operation: the station is named (partner agency)" in str(
+                page.get_attribute("#posture", "title"))
+        finally:
+            client.delete(f"/api/bulletins/{made.json()['id']}", headers={"X-CSRF-Token": csrf})

@@ -4,6 +4,7 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from fastapi import HTTPException, Query, Request, Response
@@ -40,6 +41,7 @@ R403_ROLE = problem(403, "The role may not do this (or a session's state change 
 R404_SITE = problem(404, "No such site, or a site not granted to this partner")
 R422 = problem(422, "The request is not valid: the detail names the field or value")
 R409 = problem(409, "The change conflicts with the present state")
+R503_RELOAD = problem(503, "Stored, but a site's assessment did not confirm it in time (it reads it at its next start)")
 
 
 def responses(*parts: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
@@ -118,6 +120,38 @@ class ListEntryBody(BaseModel):
     @classmethod
     def _one_line(cls, text: str) -> str:
         return one_line(text)
+
+    def check(self, sites: Iterable[str]) -> None:
+        check_validity(self.valid_from, self.valid_to, self.sites, sites)
+
+
+class BulletinBody(BaseModel):
+    """A threat bulletin (docs/assessment.md, "Threat posture")."""
+
+    text: str = Field(min_length=1, max_length=MAX_COMMENT, description="What is known: the threat, its target")
+    source: str = Field(default="", max_length=200, description="Where it comes from")
+    level: Literal["normal", "elevated", "high"]
+    valid_from: float = Field(description="UNIX time")
+    valid_to: float = Field(description="UNIX time; after valid_from")
+    sites: list[str] = Field(default=[], max_length=100, description="Sites it concerns; empty: every site")
+
+    @field_validator("text", "source")
+    @classmethod
+    def _one_line(cls, text: str) -> str:
+        return one_line(text)
+
+    def check(self, sites: Iterable[str]) -> None:
+        check_validity(self.valid_from, self.valid_to, self.sites, sites)
+
+
+def check_validity(valid_from: float, valid_to: float, named: Iterable[str], sites: Iterable[str]) -> None:
+    """422 for a validity that is not finite or not in order, or a site this service does not run."""
+    if not (math.isfinite(valid_from) and math.isfinite(valid_to) and valid_from < valid_to):
+        raise HTTPException(422, "valid_from and valid_to must be finite UNIX times, valid_from first")
+    known = list(sites)
+    unknown = [s for s in named if s not in known]
+    if unknown:
+        raise HTTPException(422, f"unknown site {unknown[0]!r}: sites are {', '.join(known)}")
 
 
 class NewUser(BaseModel):

@@ -6,7 +6,7 @@ and the service they ask (:class:`Service`: storage, the sites' pipelines, audit
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Response, WebSocket
@@ -159,6 +159,20 @@ class Service:
             return await sender.send(sent)
         except TransportError as error:
             raise HTTPException(503, str(error)) from None
+
+    async def reload(self, who: Principal, target: str, sites: Sequence[str]) -> None:
+        """Each site's assessment (``sites``; none: all) reads ``target`` from storage again (a ``reload``
+        command); 503 naming those that did not confirm in time: the change is stored, and they read it
+        at their next start or when the next change reaches them."""
+        chosen = [p for s, p in self.pipelines.items() if s not in self.regions and (not sites or s in sites)]
+        results = await asyncio.gather(*(self.command(p, Command.new("reload", target, who.name, self.clock()))
+                                         for p in chosen), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, HTTPException):
+                raise result
+        late = [p.site_id for p, r in zip(chosen, results, strict=True) if isinstance(r, HTTPException)]
+        if late:
+            raise HTTPException(503, f"stored; not yet confirmed by the assessment of {', '.join(late)}")
 
     def redacted(self, alert: dict[str, Any], who: Principal) -> dict[str, Any]:
         """An alert's JSON without the operator's position for the roles that may not see it."""

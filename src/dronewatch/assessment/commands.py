@@ -11,8 +11,9 @@ the command's id::
      "by":"alice","comment":"seen from the gate"}
     {"type":"command_result","id":"9f0c...","status":"done","alert":{"type":"alert",...}}
 
-``target`` is an alert id, or a zone id for ``delete_zone``; ``lists_changed`` (target ``airframes``)
-has the assessment read the allow- and watch-lists from storage again. ``status`` is ``done``,
+``target`` is an alert id, or a zone id for ``delete_zone``; ``reload`` has the assessment read
+again from storage the allow- and watch-lists (target ``airframes``) or the threat bulletins
+(target ``bulletins``). ``status`` is ``done``,
 ``not_open`` (no such live alert or zone in force) or ``not_started`` (the assessment has no
 site yet). Both are JSON Lines, and the scenario
 readers skip their types, so a recording of the bus stays a readable scenario file.
@@ -31,8 +32,9 @@ from dronewatch.errors import ConfigError, FormatError
 from dronewatch.formats.scenario import BAD_CHARACTER, parse_line, record_to_dict
 from dronewatch.model import Alert
 
-Action = Literal["acknowledge", "resolve", "comment", "delete_zone", "lists_changed"]
-ACTIONS: tuple[Action, ...] = ("acknowledge", "resolve", "comment", "delete_zone", "lists_changed")
+Action = Literal["acknowledge", "resolve", "comment", "delete_zone", "reload"]
+ACTIONS: tuple[Action, ...] = ("acknowledge", "resolve", "comment", "delete_zone", "reload")
+RELOADED = ("airframes", "bulletins")
 Status = Literal["done", "not_open", "not_started"]
 MAX_COMMENT = 2000
 MAX_NAME = 100

@@ -43,6 +43,9 @@ class AssessmentConfig:
     spoof_max_offset_m: float = 500.0
     clear_s: float = 15.0
     lost_near_m: float = 500.0
+    zone_buffer_m: float = 0.0
+    """Added to a track's position uncertainty when predicting zone entries: the band that warns one level
+    below the zone's grows by this much (a threat posture widens it, ``posture.py``)."""
     lost_hold_s: float = 600.0
     """A critical zone's alert whose track is lost within ``lost_near_m`` of the zone stays open until a
     person acknowledges it, and for ``lost_hold_s`` at least, unless a person resolves it: losing a track
@@ -52,7 +55,7 @@ class AssessmentConfig:
         """Raise :class:`ConfigError` naming the first value no site could mean."""
         for field in fields(self):
             value = getattr(self, field.name)
-            if value <= 0:
+            if value < 0 or (value == 0 and field.name != "zone_buffer_m"):
                 raise ConfigError(f"{where}.{field.name}: must be above 0, got {value!r}")
         if self.settled_confidence > 1.0:
             raise ConfigError(f"{where}.settled_confidence: a probability, at most 1, got {self.settled_confidence!r}")

@@ -173,7 +173,7 @@ class Assessor:
                 state.uas_id = report.uas_id
         turn_rate = _turn_rates([self._tracks[r.id].velocities for r in reports])
         inside = self.zones.inside(position)
-        eta = self.zones.entry_times(position, velocity, sigma, c.warning_horizon_s,
+        eta = self.zones.entry_times(position, velocity, sigma + c.zone_buffer_m, c.warning_horizon_s,
                                      velocity_sigma_mps=c.velocity_sigma_mps, turn_rate_rps=turn_rate)
         # the path itself entering, not only its uncertainty: a breach at least as likely as not, and the
         # expected time of it (the band's first touch is the earliest, by as much as the band is wide)

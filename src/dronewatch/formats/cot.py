@@ -9,7 +9,8 @@ bytes with the XML declaration (pytak drops a UDP datagram that lacks it);
 - a track: ``a-<affiliation>-A…`` by class and threat, ``how`` by :func:`track_how`, uid
   ``<origin>.track.<run>.<id>`` for its whole life, stale from its update rate;
 - a zone: a ``u-d-f`` free-form shape with ``<__geofence monitor="Hostile">``, uid ``<origin>.zone.<id>``;
-- an alert: a ``b-t-f`` GeoChat message to All Chat Rooms with its reasons;
+- an alert: a ``b-t-f`` GeoChat message to All Chat Rooms with its reasons; a change of the threat
+  posture too;
 - a critical alert, where the partner agreed: a ``b-a-o-tbl`` "911 Alert" beacon at the track, uid
   ``<origin>.alert.<id>-9-1-1``, re-sent while open; ``b-a-o-can`` with the same uid when it resolves;
 - a track that ended: ``t-x-d-d`` with ``<__forcedelete/>`` and a link to the track's uid.
@@ -29,10 +30,10 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from takproto import TAKProtoVer, xml2proto
 
@@ -198,6 +199,14 @@ def alert_text(alert: Alert, track_name: str | None = None) -> str:
     head = {"open": alert.level.upper(), "acknowledged": "ACKNOWLEDGED", "resolved": "RESOLVED"}[alert.state]
     reasons = "; ".join(alert.reasons)
     return f"{head} {what}{where}{eta}: track {track_name or alert.track}" + (f" ({reasons})" if reasons else "")
+
+
+def posture_text(line: Mapping[str, Any]) -> str:
+    """A ``posture`` line (``assessment/posture.py``) as a chat message."""
+    level = str(line["level"]).upper()
+    told = [f"{b['text']} ({b['source']}; until {datetime.fromtimestamp(b['valid_to'], UTC):%Y-%m-%d %H:%M} UTC)"
+            if b.get("source") else b["text"] for b in line["bulletins"]]
+    return f"dronewatch {line['site']}: threat posture {level}" + (": " + " | ".join(told) if told else "")
 
 
 def chat_event(text: str, origin: Origin, *, message_id: str, now_s: float, stale_s: float = 3600.0) -> bytes:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import socket
 import ssl
@@ -145,7 +146,7 @@ class TakOutput:
         for zone in pipeline.site.zones:
             self._zones[zone.id] = zone
         subscriptions = [pipeline.bus.subscribe(subject(pipeline.site_id, stream), overflow="drop_oldest",
-                                                maxsize=1000) for stream in ("picture", "alerts", "zones")]
+                                                maxsize=1000) for stream in ("picture", "alerts", "zones", "posture")]
         tasks = [asyncio.create_task(self._consume(pipeline, sub, counters)) for sub in subscriptions]
         tasks.append(asyncio.create_task(self._send_forever(pipeline, counters)))
         try:
@@ -159,8 +160,11 @@ class TakOutput:
 
     async def _consume(self, pipeline: Pipeline, subscription: Subscription, counters: StageCounters) -> None:
         while (message := await subscription.get()) is not None:
-            records = records_of(message, counters, f"tak {self.name}")
             stream = message.subject.rsplit(".", 1)[-1]
+            if stream == "posture":
+                self.on_posture(message.data, counters)
+                continue
+            records = records_of(message, counters, f"tak {self.name}")
             if stream == "picture":
                 self.on_picture([r for r in records if isinstance(r, TrackReport)], pipeline, counters)
             elif stream == "alerts":
@@ -221,6 +225,19 @@ class TakOutput:
             return None
         highest: Level = max(levels.values(), key=self._levels.__getitem__)
         return highest
+
+    def on_posture(self, data: bytes, counters: StageCounters) -> None:
+        """A change of the site's threat posture, as a chat message to every TAK user (the bulletins' texts
+        included: a destination that gets alerts is one the site shares its guard with)."""
+        try:
+            line = json.loads(data)
+            text = cot.posture_text(line)
+        except (ValueError, KeyError, TypeError) as error:
+            counters.bad(f"tak {self.name}", "posture", f"not a posture line: {error}")
+            return
+        self.outbox.put(cot.chat_event(text, self.origin, message_id=f"{self.run}.posture.{round(line['t'] * 1000)}",
+                                       now_s=self.clock()), counters)
+        counters.counts["posture"] += 1
 
     def on_alert(self, alert: Alert, counters: StageCounters) -> None:
         levels = self._track_level.setdefault(alert.track, {})

@@ -46,7 +46,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dronewatch.assessment import AlertBook, AssessmentConfig, Assessor
 from dronewatch.assessment.airframes import AirframeLists, ListEntry
-from dronewatch.assessment.commands import Command, CommandResult, apply_alert_command, parse_command
+from dronewatch.assessment.commands import RELOADED, Command, CommandResult, apply_alert_command, parse_command
+from dronewatch.assessment.posture import Bulletin, Posture, PostureLevel, at_posture, posture_line
 from dronewatch.bus import Bus, InProcessBus, Message, Overflow, Subscription, subject
 from dronewatch.config import IngestConfig
 from dronewatch.errors import ConfigError, DronewatchError, FormatError, TransportError
@@ -126,6 +127,8 @@ class Pipeline:
         """Held by an assessment step and by a command: a command never lands inside a step."""
         self._zones: list[Zone] = []
         self._airframes = AirframeLists(site_id=site_id)
+        self._posture = Posture(site_id=site_id)
+        self.posture_level: PostureLevel = "normal"
         self._restored = False
         self._busy = 0
         """Messages a stage (tracker, assessment, storage) has taken off its queue and not finished."""
@@ -241,10 +244,11 @@ class Pipeline:
         the assessment), zones in force, open alerts (they can still be acknowledged, and clear as usual),
         track numbers going on. Storage may lag behind a stage that was killed: the numbering and open
         alerts the stage itself last published, where there are some, are newer and taken instead."""
-        sensors, zones, stored_alerts, next_track, entries = await asyncio.to_thread(
+        sensors, zones, stored_alerts, next_track, entries, bulletins = await asyncio.to_thread(
             lambda: (repository.sensors(self.site_id), repository.zones(self.site_id),
                      [a for a in repository.alerts(self.site_id) if a.state != "resolved"],
-                     repository.next_track_number(self.site_id), repository.list_entries()))
+                     repository.next_track_number(self.site_id), repository.list_entries(),
+                     repository.bulletins()))
         self.gate.restore(sensors)
         if "tracker" in self.stages:
             numbering = published_numbering(await self.last_published("tracks"))
@@ -262,6 +266,7 @@ class Pipeline:
                 zones = [r for r in state if isinstance(r, Zone)]
             counters = self.stage("assessment")
             self._set_airframes(entries)
+            self._posture = Posture((Bulletin.of(b) for b in bulletins), self.site_id)
             for sensor in sensors:
                 self._set_sensor(sensor)
             for zone in zones:
@@ -435,12 +440,25 @@ class Pipeline:
                 counters.failed("assessment", "step", error)
 
     async def _step(self, assessor: Assessor, reports: list[TrackReport], counters: StageCounters) -> None:
+        await self._follow_posture(assessor, reports[0].t, counters)
         async with self._book_lock:
             # the classifier and rules take some ms per hundred tracks: off the event loop
             alerts = await asyncio.to_thread(assessor.update, reports[0].t, reports)
             if alerts:
                 counters.counts["updates"] += 1
                 await self._publish_alerts(alerts, counters)
+
+    async def _follow_posture(self, assessor: Assessor, t: float, counters: StageCounters) -> None:
+        """The assessment's tuning as the bulletins in force at ``t`` set it; a change is published on
+        ``dw.<site>.posture`` (TAK destinations tell their users)."""
+        level = self._posture.level_at(t)
+        if level == self.posture_level:
+            return
+        self.posture_level = level
+        assessor.config = at_posture(self.assessment_config, level)
+        counters.counts[f"posture_{level}"] += 1
+        line = posture_line(self.site_id, level, t, self._posture.in_force(t))
+        await self.bus.publish(Message(subject(self.site_id, "posture"), data=(json.dumps(line) + "\n").encode()))
 
     async def _publish_alerts(self, alerts: Sequence[Alert], counters: StageCounters) -> None:
         counters.counts["alert_lines"] += len(alerts)
@@ -477,10 +495,14 @@ class Pipeline:
                 self.assessor.set_zones(self._zones)
             await self._publish_state()
             return CommandResult(command.id, "done"), asyncio.sleep(0)
-        if command.action == "lists_changed":
-            if self.repository is None:
+        if command.action == "reload":
+            if self.repository is None or command.target not in RELOADED:
                 return CommandResult(command.id, "not_started"), asyncio.sleep(0)
-            self._set_airframes(await asyncio.to_thread(self.repository.list_entries))
+            if command.target == "airframes":
+                self._set_airframes(await asyncio.to_thread(self.repository.list_entries))
+            else:
+                bulletins = await asyncio.to_thread(self.repository.bulletins)
+                self._posture = Posture((Bulletin.of(b) for b in bulletins), self.site_id)
             return CommandResult(command.id, "done"), asyncio.sleep(0)
         result = apply_alert_command(self.assessor.book if self.assessor is not None else None, command)
         if result.alert is None:
@@ -503,7 +525,8 @@ class Pipeline:
         self._sensors = [sensor if s.id == sensor.id else s for s in self._sensors] + ([] if known else [sensor])
         if self.assessor is None:  # the first sensor places the site, as in the tracker
             frame = LocalFrame(sensor.lat, sensor.lon, sensor.alt)
-            self.assessor = Assessor(frame, self._sensors, self._zones, self.assessment_config)
+            self.assessor = Assessor(frame, self._sensors, self._zones,
+                                     at_posture(self.assessment_config, self.posture_level))
             self.assessor.book = AlertBook(self.assessor.config.clear_s, first_number=self.first_alert_number)
             self.assessor.airframes = self._airframes
         self.assessor.set_sensors(self._sensors)

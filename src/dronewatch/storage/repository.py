@@ -522,6 +522,30 @@ class Repository:
         with self.engine.connect() as db:
             return [dict(r) for r in db.execute(query).mappings()]
 
+    def add_bulletin(self, text: str, level: str, *, valid_from: float, valid_to: float, recorded_by: str,
+                     now: float, source: str = "", sites: Sequence[str] = ()) -> int:
+        with self.engine.begin() as db:
+            return int(db.execute(insert(schema.threat_bulletins).values(
+                text=text, source=source or None, level=level, sites=list(sites), valid_from=valid_from,
+                valid_to=valid_to, recorded_by=recorded_by, recorded_at=now)
+                .returning(schema.threat_bulletins.c.id)).scalar_one())
+
+    def withdraw_bulletin(self, bulletin_id: int, *, withdrawn_by: str, now: float) -> bool:
+        c = schema.threat_bulletins.c
+        with self.engine.begin() as db:
+            return bool(db.execute(update(schema.threat_bulletins).where(
+                and_(c.id == bulletin_id, c.withdrawn_at.is_(None))).values(withdrawn_by=withdrawn_by,
+                                                                          withdrawn_at=now)).rowcount)
+
+    def bulletins(self, *, withdrawn: bool = False) -> list[dict[str, Any]]:
+        """Threat bulletins not withdrawn (with ``withdrawn``: all of them), oldest first."""
+        c = schema.threat_bulletins.c
+        query = select(schema.threat_bulletins).order_by(c.id)
+        if not withdrawn:
+            query = query.where(c.withdrawn_at.is_(None))
+        with self.engine.connect() as db:
+            return [dict(r) for r in db.execute(query).mappings()]
+
     def airframe_register(self, site_ids: Sequence[str], identity: str | None = None) -> list[dict[str, Any]]:
         """Every broadcast identity the sites' tracks carried (a Remote ID or an ICAO address; ``identity``:
         that one only, in any case): when first and last seen, on how many tracks, where, the zones it

@@ -193,6 +193,21 @@ airframe_lists = Table(
     Index("ix_airframe_lists_identity", "identity"),
 )
 
+threat_bulletins = Table(
+    "threat_bulletins", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("text", Text, nullable=False),
+    Column("source", String(200)),
+    Column("level", String(16), nullable=False),  # normal, elevated, high
+    Column("sites", JSON, nullable=False),  # empty: every site
+    Column("valid_from", Float, nullable=False),
+    Column("valid_to", Float, nullable=False),
+    Column("recorded_by", String(100), nullable=False),
+    Column("recorded_at", Float, nullable=False),
+    Column("withdrawn_by", String(100)),
+    Column("withdrawn_at", Float),
+)
+
 audit_log = Table(
     "audit_log", metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),

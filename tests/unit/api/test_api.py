@@ -648,3 +648,43 @@ def test_the_airframe_register_tells_where_an_identity_flew_and_hides_its_operat
     assert "operator" not in hidden and hidden["tracks"] == 2
     assert client.get("/api/airframes", headers=partner).status_code == 403
     assert [r["actor"] for r in repo.audit_records() if r["action"] == "read.airframes"] == ["ada", "ann"]
+
+
+def test_an_analyst_s_bulletin_sets_the_posture_audited_and_withdrawn(
+        service: tuple[TestClient, Repository, dict]) -> None:
+    client, repo, pipelines = service
+    station = pipelines["station"]
+    assert client.portal is not None
+    client.portal.start_task_soon(station.run)
+    until(lambda: station.assessor is not None)
+    analyst, operator, partner = token(client, "ann"), token(client, "olga"), token(client, "pat")
+    body = {"text": "Credible threat against the station this week", "source": "social media", "level": "elevated",
+            "valid_from": NOW - 60, "valid_to": NOW + 7 * DAY, "sites": ["station"]}
+    try:
+        assert client.get("/api/sites/station/posture", headers=operator).json()["level"] == "normal"
+        assert client.post("/api/bulletins", json=body, headers=operator).status_code == 403
+        made = client.post("/api/bulletins", json=body, headers=analyst)
+        assert made.status_code == 201, made.text
+        bulletin = made.json()
+        assert bulletin["recorded_by"] == "ann" and bulletin["level"] == "elevated"
+        posture = client.get("/api/sites/station/posture", headers=operator).json()
+        assert posture["level"] == "elevated" and posture["bulletins"][0]["text"] == body["text"]
+        # a partner is told the level, not the intelligence behind it
+        told = client.get("/api/sites/station/posture", headers=partner).json()
+        assert told["level"] == "elevated" and "text" not in told["bulletins"][0]
+        assert client.get("/api/sites/other/posture", headers=operator).json()["level"] == "normal"
+        # the assessment has it; its next step follows it
+        client.portal.call(station.publish, "tracks", [TrackReport(t=NOW, id="T1", lat=31.78, lon=-106.53,
+                                                                    alt=1200.0, vel_enu=(1.0, 0.0, 0.0))])
+        until(lambda: station.posture_level == "elevated")
+        for bad in ({**body, "level": "severe"}, {**body, "valid_to": NOW - DAY}, {**body, "text": ""},
+                    {**body, "sites": ["nowhere"]}):
+            assert client.post("/api/bulletins", json=bad, headers=analyst).status_code == 422, bad
+        withdrawn = client.delete(f"/api/bulletins/{bulletin['id']}", headers=analyst)
+        assert withdrawn.status_code == 200 and withdrawn.json()["withdrawn_by"] == "ann"
+        assert client.get("/api/sites/station/posture", headers=operator).json()["level"] == "normal"
+        assert client.delete(f"/api/bulletins/{bulletin['id']}", headers=analyst).status_code == 404
+        audited = [(r["actor"], r["action"]) for r in repo.audit_records() if r["action"].startswith("posture.")]
+        assert audited == [("ann", "posture.bulletin"), ("ann", "posture.withdraw")]
+    finally:
+        station.stop()

@@ -11,6 +11,7 @@ import pytest
 from dronewatch.assessment import AlertBook, AssessmentConfig, Assessor, Condition, SoftmaxModel
 from dronewatch.assessment.airframes import AirframeLists, ListEntry
 from dronewatch.assessment.classify import FEATURES, MODEL_CLASSES
+from dronewatch.assessment.posture import POSTURE_LEVELS, Bulletin, Posture, at_posture
 from dronewatch.errors import ConfigError
 from dronewatch.model import Alert, TrackReport
 from dronewatch.sim.scenarios import SITE, station_sensors, station_zones
@@ -376,3 +377,32 @@ def test_a_watch_entry_wins_over_an_allow_entry_for_the_same_identity(first_list
     both = [entry(first_list), entry("watch" if first_list == "allow" else "allow")]
     chosen = AirframeLists(both, "station").entry(["1581F00TEST"], T0)
     assert chosen is not None and chosen.list == "watch"
+
+
+# ------------------------------------------------------------------ threat posture
+def test_a_raised_posture_warns_earlier_of_the_same_drone() -> None:
+    inbound = {"T1": straight((0.0, 5000.0, 50.0), (0.0, -15.0, 0.0))}  # the compound's edge at 323 s
+    first_warning = {}
+    for level in POSTURE_LEVELS:
+        config = at_posture(AssessmentConfig(), level)
+        book = Assessor(SITE, station_sensors(), station_zones(), config, always("drone"))
+        lines = fly(book, 330.0, inbound)
+        first_warning[level] = min(a.t for a in lines if a.level in ("warning", "critical") and a.zone == "compound")
+    assert first_warning["high"] < first_warning["elevated"] < first_warning["normal"]
+    assert first_warning["normal"] - first_warning["high"] >= 60.0  # twice the horizon: a minute earlier at least
+
+
+def test_the_posture_is_the_highest_level_of_the_bulletins_in_force_for_the_site() -> None:
+    def bulletin(level: str, start: float, end: float, *sites: str) -> Bulletin:
+        return Bulletin("threat", level, T0 + start, T0 + end, "ann", sites=sites)  # type: ignore[arg-type]
+
+    posture = Posture([bulletin("elevated", 0, 100), bulletin("high", 50, 60, "station"),
+                       bulletin("high", 0, 100, "other")], "station")
+    assert [posture.level_at(T0 + t) for t in (-1, 10, 55, 70, 101)] == ["normal", "elevated", "high", "elevated",
+                                                                        "normal"]
+    base = AssessmentConfig()
+    high = at_posture(base, "high")
+    assert at_posture(base, "normal") == base
+    assert (high.warning_horizon_s, high.critical_horizon_s, high.zone_buffer_m, high.outer_settle_s) == (
+        240.0, 120.0, 250.0, base.settle_s)
+    high.check()

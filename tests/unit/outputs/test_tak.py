@@ -20,12 +20,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from dronewatch.assessment import AssessmentConfig
 from dronewatch.bus import Message, subject
 from dronewatch.config import TakConfig
 from dronewatch.formats import cot
 from dronewatch.model import Alert, Sensor, TrackReport, Zone
 from dronewatch.outputs.tak import TakOutput
 from dronewatch.service.pipeline import Pipeline
+from dronewatch.storage import Repository, open_database
 
 NOW = 1_780_000_000.0
 RADAR = Sensor(id="radar-1", kind="radar", lat=31.7775, lon=-106.529, alt=1140.0,
@@ -357,3 +359,33 @@ def certificate(folder: Path, name: str, issuer: tuple[Any, x509.Certificate] | 
                                                            serialization.NoEncryption()))
     return key, cert
 
+
+
+def test_a_bulletin_raising_the_posture_reaches_tak_users_as_a_chat(tmp_path: Path) -> None:
+    server = TakServer()
+    repository = Repository(open_database(f"sqlite:///{tmp_path / 'dw.db'}"))
+    repository.ensure_site("station", "Border station", NOW)
+    repository.add_bulletin("Credible threat against the station this week", "high", valid_from=NOW - 60.0,
+                            valid_to=NOW + 7 * 86400.0, recorded_by="ann", now=NOW, source="social media")
+
+    async def scenario() -> Pipeline:
+        await server.start()
+        pipeline = Pipeline("station", repository, live=True)
+        pipeline.add_output("tak", TakOutput(TakConfig(url=f"tcp://127.0.0.1:{server.port}"), clock=lambda: NOW,
+                                             run="r1", reconnect_s=(0.2, 0.5)))
+        running = asyncio.create_task(pipeline.run())
+        await pipeline.publish("ingest", [RADAR, ZONE])
+        await until(lambda: bool(pipeline.site.zones), what="the zone to be in force")
+        await pipeline.publish("tracks", [report("T1", NOW)])  # the assessment's first step sets the posture
+        await until(lambda: "b-t-f" in server.types(), what="the posture chat")
+        pipeline.stop()
+        await running
+        await server.stop()
+        return pipeline
+
+    pipeline = asyncio.run(scenario())
+    assert pipeline.posture_level == "high" and pipeline.assessor is not None
+    assert pipeline.assessor.config.warning_horizon_s == 2 * AssessmentConfig().warning_horizon_s
+    (chat,) = [e.find("detail/remarks").text for e in server.events if e.get("type") == "b-t-f"]  # type: ignore[union-attr]
+    assert chat is not None and chat.startswith("dronewatch station: threat posture HIGH: Credible threat against "
+                                                "the station this week (social media; until ")

@@ -4,17 +4,13 @@
 """
 
 import asyncio
-import math
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from dronewatch.api.models import R401, R403_ROLE, R422, ListEntryBody, problem, responses
-from dronewatch.api.security import Principal
+from dronewatch.api.models import R401, R403_ROLE, R422, R503_RELOAD, ListEntryBody, problem, responses
 from dronewatch.api.service import Admin, Service, Staff
 from dronewatch.assessment.airframes import normal_identity
-from dronewatch.assessment.commands import Command
-from dronewatch.errors import TransportError
 
 
 def routes(service: Service) -> APIRouter:
@@ -46,27 +42,22 @@ def routes(service: Service) -> APIRouter:
         return await asyncio.to_thread(repository.list_entries, removed=removed)
 
     @router.post("/api/airframe-lists", tags=["airframes"], status_code=201,
-                 responses=responses(R401, R403_ROLE, R422, problem(503, "Stored, but a site's assessment did "
-                                                                         "not confirm it in time")))
+                 responses=responses(R401, R403_ROLE, R422, R503_RELOAD))
     async def add(body: ListEntryBody, who: Admin, request: Request) -> dict[str, Any]:
         """A new entry, in force at the sites' assessments from their next step. Audited."""
-        if not (math.isfinite(body.valid_from) and math.isfinite(body.valid_to) and body.valid_from < body.valid_to):
-            raise HTTPException(422, "valid_from and valid_to must be finite UNIX times, valid_from first")
-        unknown = [s for s in body.sites if s not in service.pipelines]
-        if unknown:
-            raise HTTPException(422, f"unknown site {unknown[0]!r}: sites are {', '.join(service.pipelines)}")
+        body.check(service.pipelines)
         entry_id = await asyncio.to_thread(
             lambda: repository.add_list_entry(body.identity, body.list_name, valid_from=body.valid_from,
                                               valid_to=body.valid_to, added_by=who.name, now=service.clock(),
                                               note=body.note, sites=body.sites))
         await service.audit(who, f"airframes.{body.list_name}", f"airframe/{body.identity}", request,
                             entry=entry_id, **body.model_dump(by_alias=True))
-        await _tell_sites(who, body.sites)
+        await service.reload(who, "airframes", body.sites)
         (entry,) = [e for e in await asyncio.to_thread(repository.list_entries) if e["id"] == entry_id]
         return entry
 
     @router.delete("/api/airframe-lists/{entry_id}", tags=["airframes"],
-                   responses=responses(R401, R403_ROLE, problem(404, "No such entry in force")))
+                   responses=responses(R401, R403_ROLE, problem(404, "No such entry in force"), R503_RELOAD))
     async def remove(entry_id: int, who: Admin, request: Request) -> dict[str, Any]:
         """Take an entry out of force; it stays in the lists' history with who removed it. Audited."""
         if not await asyncio.to_thread(
@@ -74,19 +65,7 @@ def routes(service: Service) -> APIRouter:
             raise HTTPException(404, f"no list entry {entry_id} in force")
         await service.audit(who, "airframes.remove", f"airframe-list/{entry_id}", request)
         (entry,) = [e for e in await asyncio.to_thread(repository.list_entries, removed=True) if e["id"] == entry_id]
-        await _tell_sites(who, entry["sites"])
+        await service.reload(who, "airframes", entry["sites"])
         return entry
-
-    async def _tell_sites(who: Principal, sites: list[str]) -> None:
-        """Each site's assessment reads the lists again; 503 naming those that did not confirm in time (the
-        entry is stored: they read it at their next start, or when the next change reaches them)."""
-        chosen = [p for s, p in service.pipelines.items() if s not in service.regions and (not sites or s in sites)]
-        results = await asyncio.gather(
-            *(service.command(p, Command.new("lists_changed", "airframes", who.name, service.clock()))
-              for p in chosen), return_exceptions=True)
-        late = [p.site_id for p, r in zip(chosen, results, strict=True)
-                if isinstance(r, HTTPException | TransportError)]
-        if late:
-            raise HTTPException(503, f"stored; not yet confirmed by the assessment of {', '.join(late)}")
 
     return router

@@ -249,7 +249,23 @@ async function openSite(site) {
   renderAlerts();
   renderLog();
   connect();
+  showPosture();
 }
+
+async function showPosture() {
+  // the bulletins' posture, asked again each minute: a bulletin may take effect at a set time
+  const site = state.site;
+  let posture;
+  try { posture = await api(`/api/sites/${site}/posture`); } catch (error) { return; }
+  if (site !== state.site) return;
+  const badge = document.getElementById("posture");
+  badge.hidden = posture.level === "normal";
+  badge.className = posture.level;
+  badge.textContent = `Posture ${posture.level.toUpperCase()}`;
+  badge.title = posture.bulletins.map((b) => b.text ? `${b.level}: ${b.text}${b.source ? ` (${b.source})` : ""}`
+                                                    : b.level).join("\n");
+}
+setInterval(() => { if (state.site) showPosture(); }, 60000);
 
 function height(point) {  // above the site, as the alerts' reasons give it
   return point.alt - state.groundAlt;

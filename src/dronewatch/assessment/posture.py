@@ -1,0 +1,87 @@
+"""Threat posture: intelligence (a threat on social media, a leaked operation) changes how a site is guarded.
+
+An analyst records a **bulletin**: its text and source, the sites it concerns (none: every
+site), when it is valid, and a level. A site's posture at a time is the highest level of the
+bulletins valid for it then (``normal`` without any). Each level changes the assessment's
+tuning (:data:`POSTURE_CHANGES`, documented in docs/assessment.md):
+
+=====================  =========  ===========  ==========
+                       normal     elevated     high
+=====================  =========  ===========  ==========
+warning horizon        as set     x 1.5        x 2
+critical horizon       as set     x 1.5        x 2
+zone buffer            as set     + 100 m      + 250 m
+outer ring waits       as set     halfway      settle_s
+settled confidence     as set     - 0.05       - 0.10
+loiter time            as set     x 0.75       x 0.5
+=====================  =========  ===========  ==========
+
+Warnings so come earlier and from further out, an approach ring hears of a drone sooner, and
+a drone holding near the site is called loitering sooner: more alerts, on purpose, for as
+long as the bulletin says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from dronewatch.assessment.config import AssessmentConfig
+
+PostureLevel = Literal["normal", "elevated", "high"]
+POSTURE_LEVELS: tuple[PostureLevel, ...] = ("normal", "elevated", "high")
+
+
+@dataclass(frozen=True, slots=True)
+class Bulletin:
+    text: str
+    level: PostureLevel
+    valid_from: float
+    valid_to: float
+    recorded_by: str
+    source: str = ""
+    sites: tuple[str, ...] = ()
+    id: int = 0
+
+    def applies(self, t: float, site_id: str) -> bool:
+        return self.valid_from <= t <= self.valid_to and (not self.sites or site_id in self.sites)
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Bulletin:
+        return cls(text=row["text"], level=row["level"], valid_from=row["valid_from"], valid_to=row["valid_to"],
+                   recorded_by=row["recorded_by"], source=row["source"] or "", sites=tuple(row["sites"] or ()),
+                   id=row["id"])
+
+
+def at_posture(config: AssessmentConfig, level: PostureLevel) -> AssessmentConfig:
+    """``config`` as the posture ``level`` changes it (the table in the module docstring)."""
+    if level == "normal":
+        return config
+    factor, buffer_m, confidence, loiter = (1.5, 100.0, 0.05, 0.75) if level == "elevated" else (2.0, 250.0, 0.10, 0.5)
+    outer = config.settle_s + (config.outer_settle_s - config.settle_s) * (0.5 if level == "elevated" else 0.0)
+    return replace(config, warning_horizon_s=config.warning_horizon_s * factor,
+                   critical_horizon_s=config.critical_horizon_s * factor, zone_buffer_m=config.zone_buffer_m + buffer_m,
+                   outer_settle_s=max(outer, config.settle_s), loiter_s=config.loiter_s * loiter,
+                   settled_confidence=max(config.settled_confidence - confidence, 0.5))
+
+
+class Posture:
+    """The bulletins that concern one site, and the level they set at a time."""
+
+    def __init__(self, bulletins: Iterable[Bulletin] = (), site_id: str = "") -> None:
+        self.site_id = site_id
+        self.bulletins = [b for b in bulletins if not b.sites or site_id in b.sites]
+
+    def in_force(self, t: float) -> list[Bulletin]:
+        return [b for b in self.bulletins if b.applies(t, self.site_id)]
+
+    def level_at(self, t: float) -> PostureLevel:
+        return max((b.level for b in self.in_force(t)), key=POSTURE_LEVELS.index, default="normal")
+
+
+def posture_line(site_id: str, level: PostureLevel, t: float, bulletins: Sequence[Bulletin]) -> dict[str, Any]:
+    """The ``posture`` message a site's assessment publishes when its level changes (docs/scale-out.md)."""
+    return {"type": "posture", "site": site_id, "level": level, "t": t,
+            "bulletins": [{"id": b.id, "level": b.level, "text": b.text, "source": b.source,
+                           "valid_to": b.valid_to, "recorded_by": b.recorded_by} for b in bulletins]}
