@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dronewatch.assessment import Assessor
+from dronewatch.assessment import AssessmentConfig, Assessor
+from dronewatch.assessment.posture import PostureLevel, at_posture
 from dronewatch.model import LEVELS, Sensor, Truth, Zone
 from dronewatch.sim import engine
 from dronewatch.sim.metrics import TruthIndex, site_frame
@@ -66,7 +67,8 @@ class RunResult:
     wall_s: float = 0.0
 
 
-def run(name: str, seed: int) -> RunResult:
+def run(name: str, seed: int, posture: PostureLevel = "normal") -> RunResult:
+    """One scenario and seed, assessed at a threat posture (``normal``: the configuration as it is)."""
     start = time.perf_counter()
     scenario = built_in(name, seed)
     records = list(engine.generate(scenario))
@@ -75,7 +77,7 @@ def run(name: str, seed: int) -> RunResult:
     frame = site_frame(sensors)  # the tracker's frame: the first sensor's site
     index = TruthIndex(truths, frame, hold_s=120.0)
     zones = [r for r in records if isinstance(r, Zone)]
-    assessor = Assessor(frame, sensors, zones)
+    assessor = Assessor(frame, sensors, zones, at_posture(AssessmentConfig(), posture))
     result = RunResult(name, seed, scenario.duration_s)
     tracker = Tracker()
     first_seen: dict[str, float] = {}
