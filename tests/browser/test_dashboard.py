@@ -271,9 +271,10 @@ def test_a_partner_sees_only_its_site(page: Page, service: Service) -> None:
     assert page.eval_on_selector_all("#site option", "options => options.map(o => o.value)") == []
     time.sleep(2)  # the admin's socket, had it stayed open, would have drawn more by now
     assert page.query_selector_all("#alerts li, .ring-label, .zone-label, .operator") == []  # pilots too
-    assert page.evaluate("[state.tracks.size, ...Object.values(state.layers).map(l => l.getLayers().length)]") == [
-        0, 0, 0, 0, 0]  # tracks; rings, zones, sensors and tracks on the map
+    drawn = page.evaluate("[state.tracks.size, ...Object.values(state.layers).map(l => l.getLayers().length)]")
+    assert len(drawn) >= 5 and set(drawn) == {0}  # tracks; rings, zones, sensors, tracks (pattern) on the map
     assert page.is_hidden("#detail") and page.is_hidden("#replay-controls")
+    assert page.is_hidden("#lists-panel") and page.is_hidden("#pattern-panel") and page.is_hidden("#posture")
     assert page.inner_text("#connection") == "no site granted"
 
 
@@ -554,3 +555,25 @@ def test_a_bulletin_shows_the_site_s_posture_in_the_header(page: Page, service: 
                 page.get_attribute("#posture", "title"))
         finally:
             client.delete(f"/api/bulletins/{made.json()['id']}", headers={"X-CSRF-Token": csrf})
+
+
+def test_an_admin_keeps_the_airframe_lists_and_sees_the_pattern_of_life(page: Page, service: Service) -> None:
+    sign_in(page, service)
+    wait_for_tracks(page)
+    page.click("#lists-panel summary")
+    page.fill("#list-form input[name=identity]", "1581F00BROWSER")
+    page.select_option("#list-form select[name=list]", "watch")
+    page.fill("#list-form input[name=note]", "seen over the station twice")
+    page.click("#list-form button[type=submit]")
+    row = page.wait_for_selector("#lists tr.watch:has-text('1581F00BROWSER')", timeout=10000)
+    assert "seen over the station twice (admin)" in row.inner_text()
+    page.click("#lists tr:has-text('1581F00BROWSER') button")
+    page.wait_for_selector("#lists tr:has-text('1581F00BROWSER')", state="detached", timeout=10000)
+    repo = Repository(open_database(f"sqlite:///{service.root / 'data' / 'dronewatch.db'}"))
+    actions = [r["action"] for r in repo.audit_records() if r["action"].startswith("airframes.")]
+    assert actions[-2:] == ["airframes.watch", "airframes.remove"]
+    # the simulated station has had drones: the week's grid has a lit cell, the map their arrival cells
+    page.click("#pattern-panel summary")
+    page.wait_for_function("() => state.pattern && state.pattern.drones > 0", timeout=30000)
+    page.check("#pattern-on-map")
+    assert page.evaluate("state.layers.pattern.getLayers().length") >= 1

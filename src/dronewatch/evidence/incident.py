@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dronewatch.assessment.pattern import pattern_of_life
 from dronewatch.errors import EvidenceError
 from dronewatch.model import Sensor, TrackReport, Zone
 from dronewatch.storage import Repository
 
 FORMAT = "dronewatch-evidence/1"
 MANIFEST, SIGNATURE, PUBLIC_KEY = "manifest.json", "manifest.sig", "public-key.pem"
+PATTERN_DAYS = 28.0
 ALERT_LEAD_S = 1800.0
 """How far before an alert opened its track is taken into the package (and after it last changed, a tenth)."""
 
@@ -32,6 +34,8 @@ class Incident:
     operators: list[dict[str, Any]] | None
     """Operator positions; None when the one exporting may not see them."""
     sensor_health: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pattern: dict[str, Any] | None = None
+    """The site's pattern of life over the ``PATTERN_DAYS`` to the window's end (``assessment/pattern.py``)."""
 
     @property
     def name(self) -> str:
@@ -69,5 +73,9 @@ def collect(repository: Repository, site_id: str, *, alert_id: str | None = None
         uas_ids = {r.uas_id for reports in tracks.values() for r in reports if r.uas_id}
         operators = [o for o in repository.operator_positions(site_id, t_from, t_to)
                      if alert_id is None or o["uas_id"] in uas_ids]
+    pattern_from = t_to - PATTERN_DAYS * 86400.0
+    pattern = pattern_of_life(repository.drone_arrivals(site_id, pattern_from, t_to),
+                              repository.operator_positions(site_id, pattern_from, t_to) if with_operators else None,
+                              pattern_from, t_to)
     return Incident(site_id, site_name, t_from, t_to, alert_id, tracks, alerts, repository.sensors(site_id),
-                    repository.zones(site_id), operators, repository.sensor_health(site_id, t_from, t_to))
+                    repository.zones(site_id), operators, repository.sensor_health(site_id, t_from, t_to), pattern)

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 from fpdf import FPDF
 
+from dronewatch.assessment.pattern import WEEKDAYS
 from dronewatch.evidence.incident import MANIFEST, PUBLIC_KEY, SIGNATURE, Incident
 from dronewatch.evidence.tracks import track_summary
 from dronewatch.geo import LocalFrame
 from dronewatch.model import Alert, TrackReport
-from dronewatch.outputs.site_plot import CLASS_COLOURS, site_svg
+from dronewatch.outputs.site_plot import CLASS_COLOURS, LEVEL_COLOURS, OPERATOR_COLOUR, site_svg
 
 MAX_ROWS = 200
 MAX_POINTS = 400
@@ -84,6 +85,17 @@ def write_report(incident: Incident, *, package_id: str, key_fingerprint: str, a
                 *_health(incident.sensor_health.get(s.id))) for s in incident.sensors],
               (24, 18, 44, 20, 26, 26, 22), more="sensors.json")
 
+    if incident.pattern is not None:
+        pdf.add_page()
+        days = (incident.pattern["to"] - incident.pattern["from"]) / 86400.0
+        pdf.heading(f"Pattern of life: the {days:.0f} days to {_utc(incident.pattern['to'])} UTC")
+        pdf.paragraph(f"{incident.pattern['drones']} drone track(s) in that time. Squares: cells of about "
+                      f"{incident.pattern['cell_m']:.0f} m where drones were first seen as drones (red) and where "
+                      "Remote ID operators stood (purple), darker for more. Reconnaissance flights come before "
+                      "attacks.")
+        pdf.figure(_pattern_svg(incident, _frame(incident, tracks)), height_mm=130, width_mm=130)
+        pdf.figure(_weekly_svg(incident.pattern["weekly"]), height_mm=55)
+
     pdf.heading("How to verify this package")
     pdf.paragraph(
         f"{MANIFEST} lists every file of the package with its SHA-256, the hash of the site's audit log at the "
@@ -129,10 +141,12 @@ class _Report(FPDF):
             self.multi_cell(0, 5, _latin(value), new_x="LMARGIN", new_y="NEXT", align="L")
         self.ln(1)
 
-    def figure(self, svg: str, height_mm: float) -> None:
+    def figure(self, svg: str, height_mm: float, width_mm: float = _WIDTH_MM) -> None:
+        """An SVG figure; its drawing's aspect is ``width_mm`` to ``height_mm``."""
         if self.get_y() + height_mm > self.h - 15:
             self.add_page()
-        self.image(io.BytesIO(svg.encode()), x=self.l_margin, y=self.get_y(), w=_WIDTH_MM, h=height_mm)
+        self.image(io.BytesIO(svg.encode()), x=self.l_margin + (_WIDTH_MM - width_mm) / 2, y=self.get_y(), w=width_mm,
+                   h=height_mm)
         self.set_y(self.get_y() + height_mm + 2)
 
     def rows(self, header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[float], more: str) -> None:
@@ -150,17 +164,82 @@ class _Report(FPDF):
         self.ln(2)
 
 
+def _frame(incident: Incident, tracks: Mapping[str, Sequence[TrackReport]]) -> LocalFrame:
+    """The figures' plane: centred on the sensors (on the first track without any)."""
+    if incident.sensors:
+        return LocalFrame(float(np.mean([s.lat for s in incident.sensors])),
+                          float(np.mean([s.lon for s in incident.sensors])),
+                          float(np.mean([s.alt for s in incident.sensors])))
+    if tracks:
+        first = next(iter(tracks.values()))[0]
+        return LocalFrame(first.lat, first.lon, first.alt)
+    return LocalFrame(0.0, 0.0, 0.0)
+
+
+def _pattern_svg(incident: Incident, frame: LocalFrame) -> str:
+    """The pattern's cells as shaded squares around the site, with its zones."""
+    assert incident.pattern is not None
+    size, margin = 800.0, 40.0
+    layers = [(incident.pattern["arrivals"], "#d62728"), (incident.pattern.get("operators") or [], OPERATOR_COLOUR)]
+    cells = {colour: np.array(found, dtype=float).reshape(-1, 3) for found, colour in layers}
+    points = {colour: frame.from_geodetic(c[:, 0], c[:, 1], np.full(len(c), frame.alt0_m)).reshape(-1, 3)[:, :2]
+              for colour, c in cells.items()}
+    zone_points = [frame.from_geodetic(np.array(z.polygon)[:, 1], np.array(z.polygon)[:, 0],
+                                       np.full(len(z.polygon), frame.alt0_m)).reshape(-1, 3)[:, :2]
+                   for z in incident.zones]
+    everything = np.vstack([np.zeros((1, 2)), *zone_points, *points.values()])
+    half = max(float(np.max(np.abs(everything))), 200.0) * 1.05
+    scale = (size - 2 * margin) / (2 * half)
+    cell = max(incident.pattern["cell_m"] * scale, 2.0)
+
+    def xy(p: np.ndarray) -> tuple[float, float]:
+        return margin + (p[0] + half) * scale, margin + (half - p[1]) * scale
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size:.0f}" height="{size:.0f}" '
+             f'viewBox="0 0 {size:.0f} {size:.0f}" font-family="sans-serif" font-size="12">',
+             f'<rect width="{size:.0f}" height="{size:.0f}" fill="white"/>']
+    for zone, zp in zip(incident.zones, zone_points, strict=True):
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in map(xy, zp))
+        parts.append(f'<polygon points="{path}" fill="none" stroke="{LEVEL_COLOURS[zone.level]}"/>')
+    for colour, c in cells.items():
+        top = float(c[:, 2].max()) if len(c) else 1.0
+        for point, count in zip(points[colour], c[:, 2], strict=True):
+            x, y = xy(point)
+            parts.append(f'<rect x="{x - cell / 2:.1f}" y="{y - cell / 2:.1f}" width="{cell:.1f}" height="{cell:.1f}" '
+                         f'fill="{colour}" fill-opacity="{0.25 + 0.75 * count / top:.2f}"/>')
+    ox, oy = xy(np.zeros(2))
+    parts.append(f'<circle cx="{ox:.1f}" cy="{oy:.1f}" r="4" fill="black"/>')
+    bar = 10 ** math.floor(math.log10(half))
+    parts.append(f'<line x1="{margin}" y1="{size - 15}" x2="{margin + bar * scale:.1f}" y2="{size - 15}" '
+                 f'stroke="black" stroke-width="2"/><text x="{margin}" y="{size - 20}">{bar:g} m</text></svg>')
+    return "\n".join(parts) + "\n"
+
+
+def _weekly_svg(weekly: Sequence[Sequence[int]]) -> str:
+    """Drone arrivals by weekday (rows) and hour UTC (columns), shaded by count."""
+    width, height, left, top = 900.0, 275.0, 50.0, 20.0
+    cell_w, cell_h = (width - left - 10.0) / 24, (height - top - 30.0) / 7
+    highest = max((n for row in weekly for n in row), default=0) or 1
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+             f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="12">',
+             f'<rect width="{width:.0f}" height="{height:.0f}" fill="white"/>']
+    for day, row in enumerate(weekly):
+        y = top + day * cell_h
+        parts.append(f'<text x="{left - 8}" y="{y + cell_h * 0.65:.1f}" text-anchor="end">{WEEKDAYS[day]}</text>')
+        for hour, count in enumerate(row):
+            x = left + hour * cell_w
+            shade = f'fill="#d62728" fill-opacity="{0.15 + 0.85 * count / highest:.2f}"' if count else 'fill="#eeeeef"'
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell_w - 1:.1f}" height="{cell_h - 1:.1f}" {shade}/>')
+    for hour in range(0, 24, 3):
+        parts.append(f'<text x="{left + (hour + 0.5) * cell_w:.1f}" y="{height - 8}" text-anchor="middle">'
+                     f"{hour:02d}h</text>")
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
 def _map_svg(incident: Incident, tracks: Mapping[str, Sequence[TrackReport]],
              summaries: Mapping[str, Mapping[str, Any]]) -> str:
-    if incident.sensors:
-        frame = LocalFrame(float(np.mean([s.lat for s in incident.sensors])),
-                           float(np.mean([s.lon for s in incident.sensors])),
-                           float(np.mean([s.alt for s in incident.sensors])))
-    elif tracks:
-        first = next(iter(tracks.values()))[0]
-        frame = LocalFrame(first.lat, first.lon, first.alt)
-    else:
-        frame = LocalFrame(0.0, 0.0, 0.0)
+    frame = _frame(incident, tracks)
     lines = [Alert(t=e["t"], id=a["id"], track=a["track_id"], level=e["level"], kind=a["kind"], state=e["state"],
                    reasons=tuple(a["reasons"]), zone=a["zone_id"]) for a in incident.alerts for e in a["events"]]
     svg = site_svg(frame, incident.zones, {tid: _thin(reports) for tid, reports in tracks.items()},

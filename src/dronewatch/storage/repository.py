@@ -343,6 +343,22 @@ class Repository:
                              "longest_silence_s": max(gap or 0.0, first - t_from, t_to - last)}
                     for sensor, count, first, last, gap in db.execute(query)}
 
+    def drone_arrivals(self, site_id: str, t_from: float, t_to: float) -> list[tuple[str, float, float, float]]:
+        """Where and when each track first classified ``drone`` in the window was first seen as one:
+        (track id, t, lat, lon), in time order."""
+        c = schema.track_points.c
+        first = (select(c.track_id, func.min(c.t).label("t0"))
+                 .where(and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to, c.cls == "drone"))
+                 .group_by(c.track_id).subquery())
+        query = (select(c.track_id, c.t, c.lat, c.lon)
+                 .join_from(schema.track_points, first, and_(c.track_id == first.c.track_id, c.t == first.c.t0))
+                 .where(c.site_id == site_id).order_by(c.t))
+        with self.engine.connect() as db:
+            seen: dict[str, tuple[str, float, float, float]] = {}
+            for track_id, t, lat, lon in db.execute(query):
+                seen.setdefault(track_id, (track_id, t, lat, lon))
+            return list(seen.values())
+
     def site_name(self, site_id: str) -> str | None:
         with self.engine.connect() as db:
             return db.execute(select(schema.sites.c.name).where(schema.sites.c.id == site_id)).scalar()

@@ -688,3 +688,33 @@ def test_an_analyst_s_bulletin_sets_the_posture_audited_and_withdrawn(
         assert audited == [("ann", "posture.bulletin"), ("ann", "posture.withdraw")]
     finally:
         station.stop()
+
+
+def test_the_pattern_of_life_counts_drone_arrivals_by_place_and_hour(
+        service: tuple[TestClient, Repository, dict]) -> None:
+    client, repo, _ = service
+    monday_9 = 1_764_579_600.0  # 2025-12-01 09:00 UTC, a Monday
+    points = []
+    for day in range(3):  # the same drone pilot, three mornings running, from the same field
+        t = monday_9 + day * DAY
+        points += [TrackReport(t=t + k, id=f"R{day}", lat=31.79 + k * 1e-4, lon=-106.52, alt=1200.0,
+                               vel_enu=(0.0, 10.0, 0.0), cls=cls) for k, cls in ((0, "unknown"), (5, "drone"),
+                                                                                 (6, "drone"))]
+    points.append(TrackReport(t=monday_9, id="B1", lat=31.70, lon=-106.50, alt=1200.0, vel_enu=(0.0, 5.0, 0.0),
+                              cls="bird"))
+    repo.add_track_points("station", points)
+    repo.add_detections("station", [Detection(t=monday_9 + day * DAY, sensor="rid-1", lat=31.79, lon=-106.52,
+                                              alt=1200.0, uas_id="1581F00SCOUT", operator_lat=31.80,
+                                              operator_lon=-106.51) for day in range(3)])
+    admin, analyst = token(client, "ada"), token(client, "ann")
+    window = {"from": monday_9 - DAY, "to": monday_9 + 7 * DAY}
+    pattern = client.get("/api/sites/station/pattern", params=window, headers=admin).json()
+    assert pattern["drones"] == 3  # the bird is not a drone; each track counts where it was first called one
+    (cell,) = pattern["arrivals"]
+    assert cell[2] == 3 and abs(cell[0] - 31.7905) < 0.001
+    assert [pattern["weekly"][day][9] for day in range(7)] == [1, 1, 1, 0, 0, 0, 0]
+    assert sum(map(sum, pattern["weekly"])) == 3
+    assert pattern["operators"][0][2] == 1  # one operator standing in one place, however often reported
+    assert "operators" not in client.get("/api/sites/station/pattern", params=window, headers=analyst).json()
+    assert client.get("/api/sites/station/pattern", params={"from": 0, "to": 100 * DAY},
+                      headers=admin).status_code == 422

@@ -1,8 +1,9 @@
-"""Tracks live and stored, detections and operator positions (history in pages).
+"""Tracks live and stored, detections and operator positions (history in pages), the pattern of life.
 
 (No ``from __future__ import annotations`` here: FastAPI reads the route annotations.)
 """
 
+import asyncio
 import functools
 from typing import Annotated, Any
 
@@ -21,8 +22,10 @@ from dronewatch.api.models import (
     OperatorPosition,
     TrackOut,
     responses,
+    window,
 )
 from dronewatch.api.service import Anyone, Service, Staff
+from dronewatch.assessment.pattern import pattern_of_life
 from dronewatch.formats.scenario import record_to_dict
 
 
@@ -82,5 +85,20 @@ def routes(service: Service) -> APIRouter:
             raise HTTPException(403, f"role {who.role} may not see operator locations")
         return await history(who, site_id, "read.operator_locations", repository.operator_positions_page, t_from,
                              t_to, cursor, limit, request, response)
+
+    @router.get("/api/sites/{site_id}/pattern", tags=["tracks"], responses=responses(R401, R403_ROLE, R404_SITE, R422))
+    async def pattern(site_id: str, who: Staff, request: Request, t_from: Annotated[float, Query(alias="from")],
+                      t_to: Annotated[float, Query(alias="to")]) -> dict[str, Any]:
+        """Pattern of life over a window (at most 31 days): cells of about 100 m where drones were first seen
+        (``arrivals``) and, for the roles that may see them, where their operators stood (``operators``), each
+        ``[lat, lon, count]``; drone arrivals by weekday and hour UTC (``weekly``, Monday first). Audited."""
+        site(site_id, who)
+        window(t_from, t_to)
+        sees_operators = who.role in config.security.operator_location_roles
+        arrivals, operators = await asyncio.to_thread(
+            lambda: (repository.drone_arrivals(site_id, t_from, t_to),
+                     repository.operator_positions(site_id, t_from, t_to) if sees_operators else None))
+        await service.audit(who, "read.pattern", f"site/{site_id}", request, t_from=t_from, t_to=t_to)
+        return pattern_of_life(arrivals, operators, t_from, t_to)
 
     return router

@@ -130,7 +130,9 @@ function closeSite() {
   pending.clear();
   state.tracks.clear(); state.alerts.clear(); state.firstSeen.clear(); state.events.clear(); state.clock = null;
   if (state.operators) state.operators.clear();
-  state.site = null; state.detail = null;
+  state.site = null; state.detail = null; state.pattern = null;
+  for (const panel of ["pattern-panel", "lists-panel", "posture"]) document.getElementById(panel).hidden = true;
+  document.querySelector("#lists tbody").replaceChildren();
   renderDetail(); renderAlerts();
 }
 
@@ -250,7 +252,93 @@ async function openSite(site) {
   renderLog();
   connect();
   showPosture();
+  if (STAFF.includes(state.role)) { showPattern(); showLists(); }
 }
+
+// ------------------------------------------------------------------ pattern of life
+const PATTERN_DAYS = 28;
+
+async function showPattern() {
+  const site = state.site;
+  const now = Date.now() / 1000;
+  let pattern;
+  try { pattern = await api(`/api/sites/${site}/pattern?from=${now - PATTERN_DAYS * 86400}&to=${now}`); }
+  catch (error) { return; }
+  if (site !== state.site) return;
+  state.pattern = pattern;
+  document.getElementById("pattern-panel").hidden = false;
+  document.getElementById("pattern-summary").textContent =
+    `${pattern.drones} drone(s) in ${PATTERN_DAYS} days; rows Monday to Sunday, columns hours 00-23 UTC.`;
+  const canvas = document.getElementById("pattern-weekly");
+  const g = canvas.getContext("2d");
+  g.clearRect(0, 0, canvas.width, canvas.height);
+  const highest = Math.max(1, ...pattern.weekly.flat());
+  const w = canvas.width / 24, h = canvas.height / 7;
+  pattern.weekly.forEach((row, day) => row.forEach((count, hour) => {
+    g.fillStyle = count ? `rgba(224, 49, 49, ${0.2 + 0.8 * count / highest})` : "#333";
+    g.fillRect(hour * w, day * h, w - 1, h - 1);
+  }));
+  drawPatternLayer();
+}
+
+function drawPatternLayer() {
+  if (!state.layers) return;
+  if (!state.layers.pattern) state.layers.pattern = L.layerGroup().addTo(state.map);
+  state.layers.pattern.clearLayers();
+  if (!state.pattern || !document.getElementById("pattern-on-map").checked) return;
+  for (const [cells, colour, what] of [[state.pattern.arrivals, "#e03131", "drone(s) first seen here"],
+                                       [state.pattern.operators || [], "#b197fc", "operator report place(s)"]]) {
+    const highest = Math.max(1, ...cells.map((c) => c[2]));
+    for (const [lat, lon, count] of cells) {
+      L.circle([lat, lon], { radius: state.pattern.cell_m / 2, stroke: false, fillColor: colour,
+                             fillOpacity: 0.25 + 0.6 * count / highest, interactive: true })
+        .bindTooltip(`${count} ${what}`).addTo(state.layers.pattern);
+    }
+  }
+}
+document.getElementById("pattern-on-map").onchange = drawPatternLayer;
+
+// ------------------------------------------------------------------ airframe lists
+async function showLists() {
+  let entries;
+  try { entries = await api("/api/airframe-lists"); } catch (error) { return; }
+  document.getElementById("lists-panel").hidden = false;
+  document.getElementById("list-form").hidden = state.role !== "admin";
+  const rows = entries.map((entry) => {
+    const row = document.createElement("tr");
+    row.className = entry.list;
+    for (const text of [entry.identity, entry.list, new Date(entry.valid_to * 1000).toISOString().slice(0, 16),
+                        `${entry.note || ""} (${entry.added_by})`]) {
+      row.append(Object.assign(document.createElement("td"), { textContent: text }));
+    }
+    const cell = document.createElement("td");
+    if (state.role === "admin") {
+      const remove = Object.assign(document.createElement("button"), { textContent: "Remove" });
+      remove.onclick = () => changeLists(`/api/airframe-lists/${entry.id}`, { method: "DELETE" });
+      cell.append(remove);
+    }
+    row.append(cell);
+    return row;
+  });
+  document.querySelector("#lists tbody").replaceChildren(...rows);
+}
+
+async function changeLists(path, options) {
+  const error = document.getElementById("list-error");
+  error.textContent = "";
+  try { await api(path, options); } catch (failure) { error.textContent = failure.message; }
+  showLists();
+}
+
+document.getElementById("list-form").onsubmit = (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const now = Date.now() / 1000;
+  changeLists("/api/airframe-lists", { method: "POST", body: JSON.stringify({
+    identity: form.identity.value.trim(), list: form.list.value, valid_from: now,
+    valid_to: now + Number(form.days.value) * 86400, note: form.note.value }) });
+  form.reset();
+};
 
 async function showPosture() {
   // the bulletins' posture, asked again each minute: a bulletin may take effect at a set time
