@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,8 @@ from dronewatch.tracking.config import TrackerConfig
 from dronewatch.tracking.regional import RegionalConfig
 from dronewatch.web.tiles import TileArchive
 
-ROLES = ("admin", "operator", "analyst", "partner")
+ROLES = ("admin", "operator", "analyst", "partner", "sensor")
+"""``sensor``: an account a sensor posts its data with (``docs/security.md``); it sees nothing."""
 MAX_TOKEN_DAYS = 3650
 """No configuration may let an API token live longer than ten years."""
 ENV_PREFIX = "DRONEWATCH_"
@@ -112,6 +113,9 @@ class SourcesConfig:
     empty."""
     adsb_receiver: str = ""
     """``LAT,LON[,ALT]`` of that receiver."""
+    dronescout: tuple[str, ...] = ()
+    """DroneScout Remote ID sensors whose uploads this site takes over HTTP, each ``SENSOR-ID=LAT,LON[,ALT]``
+    (docs/remoteid.md)."""
 
 
 ZONE_SOURCES = ("simulate", "replay", "udp", "tcp")
@@ -181,6 +185,56 @@ class TakConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    """One notification destination (a ``[[notify]]`` table): a webhook, or people by email (docs/notifications.md)."""
+
+    name: str = ""
+    """Shown in counters and logs; defaults to the URL's scheme and host (a webhook's path may hold a token)."""
+    url: str = ""
+    """``https://...`` or ``http://...`` (a webhook), ``smtp://HOST[:PORT]`` or ``smtps://HOST[:PORT]``
+    (a mail server)."""
+    sites: tuple[str, ...] = ()
+    """Sites whose alerts go to this destination; empty: every site of this service."""
+    min_level: str = "critical"
+    """An alert is sent when it opens at, or rises to, this level or above (``info``, ``warning``, ``critical``)."""
+    kinds: tuple[str, ...] = ()
+    """Alert kinds sent (``zone_breach_predicted``, ``zone_entry``, ``loiter``, ...); empty: every kind."""
+    roles: tuple[str, ...] = ()
+    """Who the destination is for (``admin``, ``operator``, ``analyst``, ``partner``): shown in the notices."""
+    resolved: bool = False
+    """Also tell the destination when an alert it was told of resolves."""
+    secret: str = ""
+    """A webhook's HMAC-SHA256 key for the signature header."""
+    secret_env: str = ""
+    """... or the environment variable that holds it."""
+    mail_from: str = ""
+    mail_to: tuple[str, ...] = ()
+    username: str = ""
+    """SMTP login; only over TLS (``smtps://`` or ``starttls``)."""
+    password: str = ""
+    password_env: str = ""
+    """The environment variable that holds the SMTP password, instead of ``password``."""
+    starttls: bool = False
+    """Upgrade an ``smtp://`` connection with STARTTLS (refused if the server does not offer it)."""
+    ca_file: str = ""
+    """The only CA whose server certificates are accepted (PEM); empty: the system's CAs."""
+    timeout_s: float = 10.0
+    """One attempt's limit (connect, send, answer); a slower attempt is retried."""
+    max_queued: int = 1000
+    """Notices kept while the destination is away; beyond it the oldest is dropped and counted."""
+    dashboard_url: str = ""
+    """The dashboard's address as the recipients reach it, put in every notice; empty: none."""
+
+    @property
+    def label(self) -> str:
+        """``name``, else the URL's scheme, host and port: never its path or login, which may hold a secret."""
+        if self.name:
+            return self.name
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+
+
+@dataclass(frozen=True, slots=True)
 class RegionConfig:
     """A region (a ``[[regions]]`` table): neighbouring sites whose tracks make one regional picture
     (``tracking/regional.py``), assessed against all of their zones. It reads and writes the bus like
@@ -225,6 +279,7 @@ class Config:
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     tak: tuple[TakConfig, ...] = ()
+    notify: tuple[NotifyConfig, ...] = ()
     regions: tuple[RegionConfig, ...] = ()
     sapient: SapientConfig = field(default_factory=SapientConfig)
     map: MapConfig = field(default_factory=MapConfig)
@@ -283,10 +338,11 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         current = getattr(config, section)
         config = replace(config, **{section: _override(current, key, text, variable, section)})
     _check(config, source)
+    _check_notify(config, source, environ)
     return config
 
 
-_LISTS: dict[str, type] = {"tak": TakConfig, "regions": RegionConfig}
+_LISTS: dict[str, type] = {"tak": TakConfig, "notify": NotifyConfig, "regions": RegionConfig}
 """Sections that are arrays of tables; the environment addresses an entry by its index:
 ``DRONEWATCH_TAK__0__URL``."""
 
@@ -393,6 +449,7 @@ def _check(config: Config, source: str) -> None:
         except ConfigError as error:
             raise ConfigError(f"{source}: sources.adsb: {error}") from None
         receiver_position(config.sources.adsb_receiver, f"{source}: sources.adsb_receiver")
+    dronescout_sensors(config.sources.dronescout, f"{source}: sources.dronescout")
     if config.sources.speed < 0:
         raise ConfigError(f"{source}: sources.speed: must not be negative")
     _check_ingest(config.ingest, source)
@@ -487,6 +544,18 @@ def receiver_position(value: str, where: str = "receiver") -> tuple[float, float
     return lat, lon, alt[0] if alt else 0.0
 
 
+def dronescout_sensors(entries: Sequence[str], where: str = "sources.dronescout"
+                       ) -> dict[str, tuple[float, float, float]]:
+    """``SENSOR-ID=LAT,LON[,ALT]`` entries as positions by sensor ID; :class:`ConfigError` naming ``where``."""
+    found: dict[str, tuple[float, float, float]] = {}
+    for index, entry in enumerate(entries):
+        sensor, _, position = entry.partition("=")
+        if not sensor.strip() or not position:
+            raise ConfigError(f"{where}[{index}]: expected SENSOR-ID=LAT,LON[,ALT], got {entry!r}")
+        found[sensor.strip()] = receiver_position(position, f"{where}[{index}]")
+    return found
+
+
 def keys() -> list[str]:
     """Every ``section.key`` there is (``docs/configuration.md`` lists each)."""
     return [f"{section.name}.{name}" for section in fields(Config)
@@ -521,3 +590,78 @@ def _check_tak(tak: TakConfig, where: str) -> None:
         path = getattr(tak, name)
         if path and not os.access(path, os.R_OK):
             raise ConfigError(f"{where}.{name}: cannot read {path!r}")
+
+
+_MAIL_ONLY = ("mail_from", "mail_to", "username", "password", "password_env", "starttls")
+
+
+def _check_notify(config: Config, source: str, environ: Mapping[str, str]) -> None:
+    """The ``[[notify]]`` destinations (docs/notifications.md); ``environ`` holds the ``*_env`` secrets."""
+    names: set[str] = set()
+    for index, notify in enumerate(config.notify):
+        where = f"{source}: notify[{index}]"
+        parts = urlsplit(notify.url)
+        try:
+            parts.port  # noqa: B018 (urlsplit checks the port only when asked)
+        except ValueError:
+            raise ConfigError(f"{where}.url: the port is not a number from 0 to 65535") from None
+        if parts.scheme not in ("https", "http", "smtp", "smtps") or not parts.hostname:
+            # a webhook's URL may hold a token: it is shown only when it is no webhook's
+            shown = "a URL without a host" if parts.scheme in ("https", "http", "smtp", "smtps") else repr(notify.url)
+            raise ConfigError(f"{where}.url: expected https://..., http://..., smtp://HOST[:PORT] or "
+                              f"smtps://HOST[:PORT], got {shown}")
+        if parts.scheme.startswith("smtp"):
+            _check_mail(notify, where, parts.scheme, bool(parts.username or parts.password))
+        else:
+            if not (notify.secret or notify.secret_env) or (notify.secret and notify.secret_env):
+                raise ConfigError(f"{where}.secret: a webhook signs its notices: set secret or secret_env (one)")
+            if notify.secret and len(notify.secret) < 16:
+                raise ConfigError(f"{where}.secret: at least 16 characters (a random one: "
+                                  "python -c 'import secrets; print(secrets.token_hex(32))')")
+            if given := [key for key in _MAIL_ONLY if getattr(notify, key)]:
+                raise ConfigError(f"{where}: {', '.join(given)} are for smtp:// and smtps:// destinations")
+        for key in ("secret_env", "password_env"):
+            variable = getattr(notify, key)
+            if variable and not environ.get(variable):
+                raise ConfigError(f"{where}.{key}: the environment variable {variable} is not set (or empty)")
+        if notify.min_level not in LEVELS:
+            raise ConfigError(f"{where}.min_level: expected {', '.join(LEVELS)}, got {notify.min_level!r}")
+        if unknown := set(notify.roles) - set(ROLES):
+            raise ConfigError(f"{where}.roles: unknown role(s) {', '.join(sorted(unknown))}; roles are "
+                              f"{', '.join(ROLES)}")
+        for key, pattern in (("kinds", r"[a-z][a-z0-9_]*"), ("sites", r"[A-Za-z0-9_-]+")):
+            for value in getattr(notify, key):
+                if not re.fullmatch(pattern, value):
+                    raise ConfigError(f"{where}.{key}: {value!r} is not an alert kind" if key == "kinds"
+                                      else f"{where}.{key}: {value!r} is not a site id")
+        if not (notify.timeout_s > 0 and notify.max_queued >= 1):
+            raise ConfigError(f"{where}: timeout_s must be positive and max_queued at least 1")
+        if notify.dashboard_url and urlsplit(notify.dashboard_url).scheme not in ("https", "http"):
+            raise ConfigError(f"{where}.dashboard_url: expected an https:// or http:// URL, got "
+                              f"{notify.dashboard_url!r}")
+        if notify.ca_file and not os.access(notify.ca_file, os.R_OK):
+            raise ConfigError(f"{where}.ca_file: cannot read {notify.ca_file!r}")
+        if notify.label in names:
+            raise ConfigError(f"{where}.name: {notify.label!r} names another destination too: give each its own name")
+        names.add(notify.label)
+
+
+def _check_mail(notify: NotifyConfig, where: str, scheme: str, credentials_in_url: bool) -> None:
+    if credentials_in_url:
+        raise ConfigError(f"{where}.url: the login goes in username and password (or password_env), not in the URL")
+    if not notify.mail_to:
+        raise ConfigError(f"{where}.mail_to: a mail destination needs at least one recipient")
+    for key, address in [("mail_from", notify.mail_from), *(("mail_to", a) for a in notify.mail_to)]:
+        if not re.fullmatch(r"[^@\s<>,]+@[^@\s<>,]+", address):
+            raise ConfigError(f"{where}.{key}: {address!r} is not a mail address (name@host)")
+    if notify.secret or notify.secret_env:
+        raise ConfigError(f"{where}.secret: signing is for webhook destinations")
+    if notify.starttls and scheme == "smtps":
+        raise ConfigError(f"{where}.starttls: smtps:// is TLS from the start; starttls is for smtp://")
+    if notify.password and notify.password_env:
+        raise ConfigError(f"{where}: set password or password_env, not both")
+    if bool(notify.username) != bool(notify.password or notify.password_env):
+        raise ConfigError(f"{where}: a login needs both username and password (or password_env)")
+    if notify.username and scheme == "smtp" and not notify.starttls:
+        raise ConfigError(f"{where}.username: a login over smtp:// without starttls would send the password in "
+                          "clear; use smtps:// or starttls = true")

@@ -25,7 +25,19 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from dronewatch.api.routes import airframes, alerts, evidence, maps, posture, session, sites, stream, tracks, users
+from dronewatch.api.routes import (
+    airframes,
+    alerts,
+    evidence,
+    maps,
+    posture,
+    sensors,
+    session,
+    sites,
+    stream,
+    tracks,
+    users,
+)
 from dronewatch.api.security import RequireCredentials
 from dronewatch.api.service import Service
 from dronewatch.config import Config
@@ -49,6 +61,6 @@ def create_app(config: Config, repository: Repository, pipelines: Mapping[str, P
 
     service = Service(config, repository, pipelines, clock, stream_recheck_s)
     app.add_middleware(RequireCredentials, resolve=service.resolve_principal)
-    for resource in (session, users, sites, maps, tracks, alerts, airframes, posture, evidence, stream):
+    for resource in (session, users, sites, maps, tracks, alerts, airframes, posture, evidence, sensors, stream):
         app.include_router(resource.routes(service))
     return app

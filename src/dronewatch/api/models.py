@@ -41,7 +41,6 @@ R403_ROLE = problem(403, "The role may not do this (or a session's state change 
 R404_SITE = problem(404, "No such site, or a site not granted to this partner")
 R422 = problem(422, "The request is not valid: the detail names the field or value")
 R409 = problem(409, "The change conflicts with the present state")
-R503_RELOAD = problem(503, "Stored, but a site's assessment did not confirm it in time (it reads it at its next start)")
 
 
 def responses(*parts: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:

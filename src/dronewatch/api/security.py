@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -64,8 +65,9 @@ class Principal:
     """The session's id hash when authenticated by session cookie."""
 
     def may_see_site(self, site_id: str, regions: Mapping[str, frozenset[str]] | None = None) -> bool:
-        """A site granted; a region (``regions``: its sites by region id) when one of its sites is."""
-        if self.role != "partner":
+        """A site granted; a region (``regions``: its sites by region id) when one of its sites is. (A sensor
+        account's grant is the sites it may send data to.)"""
+        if self.role not in ("partner", "sensor"):
             return True
         return site_id in self.sites or bool(regions and set(regions.get(site_id, ())) & set(self.sites))
 
@@ -248,6 +250,10 @@ class LoginLimiter:
         self._failures[(name, address)].append(time.monotonic())
 
 
+SENSOR_PATHS = re.compile(r"/api/(me|logout|me/password|tokens(/\d+)?|sites/[^/]+/remoteid/dronescout)")
+"""What a ``sensor`` account may call: its own session and tokens, and the sensor uploads."""
+
+
 class RequireCredentials:
     """ASGI middleware: a request to ``/api/`` (but the login) is answered 401 unless ``resolve``
     finds who is asking, and 403 if it is a session's state change without the CSRF token.
@@ -276,6 +282,11 @@ class RequireCredentials:
         if scope["method"] in UNSAFE_METHODS and found.csrf is not None and \
                 not hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(), found.csrf.encode()):
             await JSONResponse({"detail": f"missing or wrong {CSRF_HEADER} header"}, 403)(scope, receive, send)
+            return
+        if found.role == "sensor" and not SENSOR_PATHS.fullmatch(scope["path"]):
+            # deny by default: a sensor's token, kept on a box in the field, reads nothing of the picture
+            await JSONResponse({"detail": "a sensor account may only send sensor data and manage its tokens"},
+                               403)(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = found
         await self.app(scope, receive, send)

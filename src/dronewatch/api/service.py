@@ -67,6 +67,10 @@ Operator = Annotated[Principal, Depends(roles("admin", "operator"))]
 Admin = Annotated[Principal, Depends(roles("admin"))]
 
 
+RELOAD_WAIT_S = 5.0
+"""How long a change of the lists or bulletins waits for the sites' assessments to confirm it."""
+
+
 class Service:
     """The service behind the routes. ``stream_recheck_s``: how often an open WebSocket checks that its
     credentials still hold (a logout, a disabled user, a revoked token close it)."""
@@ -160,19 +164,19 @@ class Service:
         except TransportError as error:
             raise HTTPException(503, str(error)) from None
 
-    async def reload(self, who: Principal, target: str, sites: Sequence[str]) -> None:
+    async def reload(self, who: Principal, target: str, sites: Sequence[str]) -> list[str]:
         """Each site's assessment (``sites``; none: all) reads ``target`` from storage again (a ``reload``
-        command); 503 naming those that did not confirm in time: the change is stored, and they read it
-        at their next start or when the next change reaches them."""
+        command); the sites whose assessment did not confirm within ``RELOAD_WAIT_S``. The change is stored
+        all the same: they read it when the command reaches them, or at their next start."""
         chosen = [p for s, p in self.pipelines.items() if s not in self.regions and (not sites or s in sites)]
-        results = await asyncio.gather(*(self.command(p, Command.new("reload", target, who.name, self.clock()))
-                                         for p in chosen), return_exceptions=True)
+        results = await asyncio.gather(
+            *(self._senders.setdefault(p.site_id, CommandSender(p.bus, p.site_id)).send(
+                Command.new("reload", target, who.name, self.clock()), RELOAD_WAIT_S) for p in chosen),
+            return_exceptions=True)
         for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, HTTPException):
+            if isinstance(result, BaseException) and not isinstance(result, TransportError | TimeoutError):
                 raise result
-        late = [p.site_id for p, r in zip(chosen, results, strict=True) if isinstance(r, HTTPException)]
-        if late:
-            raise HTTPException(503, f"stored; not yet confirmed by the assessment of {', '.join(late)}")
+        return [p.site_id for p, r in zip(chosen, results, strict=True) if isinstance(r, BaseException)]
 
     def redacted(self, alert: dict[str, Any], who: Principal) -> dict[str, Any]:
         """An alert's JSON without the operator's position for the roles that may not see it."""

@@ -31,6 +31,7 @@ from dronewatch.ingest.adsb import ADSB_SIGMA
 from dronewatch.ingest.sapient import SapientListener, SapientNodes
 from dronewatch.ingest.sources import AdsbReceiver, FileReplay, JsonLinesListener, RemoteIdReceivers, Simulator
 from dronewatch.model import Sensor
+from dronewatch.outputs.notify import NotifyOutput
 from dronewatch.outputs.sapient import SapientParent
 from dronewatch.outputs.tak import TakOutput
 from dronewatch.service.pipeline import STAGES, Pipeline
@@ -138,6 +139,9 @@ def _add_outputs(config: Config, pipeline: Pipeline, nodes: SapientNodes | None)
     for tak in (t for t in config.tak if not t.sites or config.site.id in t.sites):
         output = TakOutput(tak, simulated=bool(config.sources.simulate))
         pipeline.add_output(f"tak {output.name}", output)
+    for notify in (n for n in config.notify if not n.sites or config.site.id in n.sites):
+        notifier = NotifyOutput(notify)
+        pipeline.add_output(f"notify {notifier.name}", notifier)
     sapient = config.sapient
     if sapient.parent:
         pipeline.add_output("sapient-parent", SapientParent(*host_port(sapient.parent), node_id=sapient.node_id,

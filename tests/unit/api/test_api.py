@@ -20,7 +20,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from dronewatch.api.app import create_app
 from dronewatch.api.security import hash_password
-from dronewatch.config import Config, ServiceConfig
+from dronewatch.config import Config, ServiceConfig, SourcesConfig
 from dronewatch.evidence import load_public_key, verify_package
 from dronewatch.model import Alert, Detection, TrackReport
 from dronewatch.service.pipeline import Pipeline
@@ -718,3 +718,59 @@ def test_the_pattern_of_life_counts_drone_arrivals_by_place_and_hour(
     assert "operators" not in client.get("/api/sites/station/pattern", params=window, headers=analyst).json()
     assert client.get("/api/sites/station/pattern", params={"from": 0, "to": 100 * DAY},
                       headers=admin).status_code == 422
+
+
+DRONESCOUT = Path(__file__).resolve().parents[2] / "data" / "remoteid" / "dronescout"
+
+
+def test_a_dronescout_sensor_posts_its_uploads_with_a_sensor_account_that_reads_nothing(tmp_path: Path) -> None:
+    repo = Repository(open_database(f"sqlite:///{tmp_path / 'dw.db'}"))
+    repo.ensure_site("station", "station", NOW)
+    repo.add_user("ada", hash_password(PASSWORD), "admin", now=NOW)
+    repo.add_user("scout-1", hash_password(PASSWORD), "sensor", now=NOW, sites=["station"])
+    repo.add_user("scout-other", hash_password(PASSWORD), "sensor", now=NOW, sites=["other"])
+    config = Config(service=ServiceConfig(data_dir=str(tmp_path)),
+                    sources=SourcesConfig(dronescout=("SNSTAC-CUAS-0002=31.7775,-106.529,1140",)))
+    uploads = json.loads((DRONESCOUT / "dronescout_rid_module_WiFi-NaN.json").read_text())
+    # the service's clock at the recording's end (it is posted at once): the gate takes a live source's times
+    # only near its clock
+    recorded, started = max(u["data"]["timestamp"] for u in uploads) / 1000.0, time.time()
+    pipelines = {site: Pipeline(site, repo, clock=lambda: recorded + time.time() - started)
+                 for site in ("station", "other")}
+    with TestClient(create_app(config, repo, pipelines, time.time)) as client:
+        assert client.portal is not None
+        client.portal.start_task_soon(pipelines["station"].run)
+        try:
+            sensor = token(client, "scout-1")
+            posted = client.post("/api/sites/station/remoteid/dronescout", json=uploads, headers=sensor)
+            assert posted.status_code == 200, posted.text
+            answer = posted.json()
+            assert answer["receptions"] == len(uploads) and answer["refused"] == {}
+            assert answer["detections"] == answer["admitted"] == 3
+            until(lambda: repo.count("detections") >= answer["detections"])
+            assert {s.id for s in repo.sensors("station")} == {"SNSTAC-CUAS-0002"}
+            # an upload of another sensor, and one that is not an upload, are counted, not taken
+            stranger = [{**uploads[0], "data": {**uploads[0]["data"], "sensor ID": "SNSTAC-ELSEWHERE"}}]
+            refused = client.post("/api/sites/station/remoteid/dronescout", json=stranger, headers=sensor).json()
+            assert refused["receptions"] == 0 and list(refused["refused"]) == [
+                "sensor 'SNSTAC-ELSEWHERE' is not in sources.dronescout"]
+            assert client.post("/api/sites/station/remoteid/dronescout", content=b"{not json",
+                               headers=sensor).status_code == 422
+            assert client.post("/api/sites/station/remoteid/dronescout", content=b"[" + b" " * (1 << 20) + b"]",
+                               headers=sensor).status_code == 413
+            stats = pipelines["station"].stats()["dronescout"]
+            assert stats["receptions"] == len(uploads) and sum(stats["bad_input"].values()) >= 2
+            # the sensor's token reads nothing of the picture, and sends only to its own sites
+            for path in ("/api/sites", "/api/sites/station/tracks", "/api/sites/station/alerts", "/api/airframes"):
+                assert client.get(path, headers=sensor).status_code == 403, path
+            assert client.get("/api/me", headers=sensor).json()["role"] == "sensor"
+            with pytest.raises(WebSocketDisconnect), client.websocket_connect(
+                    "/api/sites/station/stream", headers=sensor) as ws:
+                ws.receive_json()
+            other = token(client, "scout-other")
+            assert client.post("/api/sites/station/remoteid/dronescout", json=uploads,
+                               headers=other).status_code == 404
+            assert client.post("/api/sites/station/remoteid/dronescout", json=uploads,
+                               headers=token(client, "ada")).status_code == 200
+        finally:
+            pipelines["station"].stop()

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from dronewatch.api.models import R401, R403_ROLE, R422, R503_RELOAD, ListEntryBody, problem, responses
+from dronewatch.api.models import R401, R403_ROLE, R422, ListEntryBody, problem, responses
 from dronewatch.api.service import Admin, Service, Staff
 from dronewatch.assessment.airframes import normal_identity
 
@@ -42,9 +42,10 @@ def routes(service: Service) -> APIRouter:
         return await asyncio.to_thread(repository.list_entries, removed=removed)
 
     @router.post("/api/airframe-lists", tags=["airframes"], status_code=201,
-                 responses=responses(R401, R403_ROLE, R422, R503_RELOAD))
+                 responses=responses(R401, R403_ROLE, R422))
     async def add(body: ListEntryBody, who: Admin, request: Request) -> dict[str, Any]:
-        """A new entry, in force at the sites' assessments from their next step. Audited."""
+        """A new entry, in force at the sites' assessments from their next step. Audited. ``pending_sites``: those
+        whose assessment did not confirm it within 5 s (it is stored: they take it when they can)."""
         body.check(service.pipelines)
         entry_id = await asyncio.to_thread(
             lambda: repository.add_list_entry(body.identity, body.list_name, valid_from=body.valid_from,
@@ -52,12 +53,12 @@ def routes(service: Service) -> APIRouter:
                                               note=body.note, sites=body.sites))
         await service.audit(who, f"airframes.{body.list_name}", f"airframe/{body.identity}", request,
                             entry=entry_id, **body.model_dump(by_alias=True))
-        await service.reload(who, "airframes", body.sites)
+        pending = await service.reload(who, "airframes", body.sites)
         (entry,) = [e for e in await asyncio.to_thread(repository.list_entries) if e["id"] == entry_id]
-        return entry
+        return {**entry, "pending_sites": pending}
 
     @router.delete("/api/airframe-lists/{entry_id}", tags=["airframes"],
-                   responses=responses(R401, R403_ROLE, problem(404, "No such entry in force"), R503_RELOAD))
+                   responses=responses(R401, R403_ROLE, problem(404, "No such entry in force")))
     async def remove(entry_id: int, who: Admin, request: Request) -> dict[str, Any]:
         """Take an entry out of force; it stays in the lists' history with who removed it. Audited."""
         if not await asyncio.to_thread(
@@ -65,7 +66,6 @@ def routes(service: Service) -> APIRouter:
             raise HTTPException(404, f"no list entry {entry_id} in force")
         await service.audit(who, "airframes.remove", f"airframe-list/{entry_id}", request)
         (entry,) = [e for e in await asyncio.to_thread(repository.list_entries, removed=True) if e["id"] == entry_id]
-        await service.reload(who, "airframes", entry["sites"])
-        return entry
+        return {**entry, "pending_sites": await service.reload(who, "airframes", entry["sites"])}
 
     return router

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from dronewatch.api.models import R401, R403_ROLE, R404_SITE, R422, R503_RELOAD, BulletinBody, problem, responses
+from dronewatch.api.models import R401, R403_ROLE, R404_SITE, R422, BulletinBody, problem, responses
 from dronewatch.api.security import Principal
 from dronewatch.api.service import Anyone, Service, Staff, roles
 from dronewatch.assessment.posture import Bulletin, Posture
@@ -26,7 +26,7 @@ def routes(service: Service) -> APIRouter:
         return await asyncio.to_thread(repository.bulletins, withdrawn=withdrawn)
 
     @router.post("/api/bulletins", tags=["posture"], status_code=201,
-                 responses=responses(R401, R403_ROLE, R422, R503_RELOAD))
+                 responses=responses(R401, R403_ROLE, R422))
     async def record(body: BulletinBody, who: Analyst, request: Request) -> dict[str, Any]:
         """A bulletin (analysts and admins): from ``valid_from`` to ``valid_to`` its sites' posture is at least
         its level. Audited; the sites' assessments follow it from their next step."""
@@ -36,11 +36,11 @@ def routes(service: Service) -> APIRouter:
                                             valid_to=body.valid_to, recorded_by=who.name, now=service.clock(),
                                             source=body.source, sites=body.sites))
         await service.audit(who, "posture.bulletin", f"bulletin/{bulletin_id}", request, **body.model_dump())
-        await service.reload(who, "bulletins", body.sites)
-        return await _bulletin(bulletin_id)
+        pending = await service.reload(who, "bulletins", body.sites)
+        return {**await _bulletin(bulletin_id), "pending_sites": pending}
 
     @router.delete("/api/bulletins/{bulletin_id}", tags=["posture"],
-                   responses=responses(R401, R403_ROLE, problem(404, "No such bulletin in force"), R503_RELOAD))
+                   responses=responses(R401, R403_ROLE, problem(404, "No such bulletin in force")))
     async def withdraw(bulletin_id: int, who: Analyst, request: Request) -> dict[str, Any]:
         """Withdraw a bulletin; it stays in the history with who withdrew it. Audited."""
         if not await asyncio.to_thread(
@@ -48,8 +48,7 @@ def routes(service: Service) -> APIRouter:
             raise HTTPException(404, f"no bulletin {bulletin_id} in force")
         await service.audit(who, "posture.withdraw", f"bulletin/{bulletin_id}", request)
         bulletin = await _bulletin(bulletin_id)
-        await service.reload(who, "bulletins", bulletin["sites"])
-        return bulletin
+        return {**bulletin, "pending_sites": await service.reload(who, "bulletins", bulletin["sites"])}
 
     @router.get("/api/sites/{site_id}/posture", tags=["posture"], responses=responses(R401, R404_SITE))
     async def posture(site_id: str, who: Anyone) -> dict[str, Any]:

@@ -50,6 +50,8 @@ def routes(service: Service) -> APIRouter:
         if who.csrf is not None and not _same_origin(websocket):
             # a session cookie goes with any page's WebSocket: only this service's own page may use it
             return WS_FORBIDDEN, "a session's stream must be opened by this service's own page (Origin)"
+        if who.role == "sensor":
+            return WS_FORBIDDEN, "a sensor account may only send sensor data"
         if site_id not in pipelines or not who.may_see_site(site_id, regions):
             return WS_NOT_FOUND, f"no site {site_id!r}"
         return who
