@@ -19,17 +19,25 @@ import os
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dronewatch import __version__
-from dronewatch.evidence.incident import FORMAT, MANIFEST, PUBLIC_KEY, SIGNATURE, Incident
+from dronewatch.evidence.incident import (
+    FORMAT,
+    MANIFEST,
+    PUBLIC_KEY,
+    SIGNATURE,
+    HealthCount,
+    Incident,
+    without_cyclic_gc,
+)
 from dronewatch.evidence.keys import fingerprint, public_pem
 from dronewatch.evidence.report import write_report
-from dronewatch.evidence.tracks import write_csv, write_geojson, write_gpx, write_kml
+from dronewatch.evidence.tracks import track_summary, write_csv, write_geojson, write_gpx, write_kml
 from dronewatch.formats.scenario import record_to_dict
 from dronewatch.storage import Repository
 
@@ -40,7 +48,12 @@ def export(repository: Repository, incident: Incident, key: Ed25519PrivateKey, d
     """Write the package to ``destination`` (a new file: written beside it, then renamed); its manifest.
 
     The export is appended to the audit log (``evidence_export``) before the manifest is signed."""
-    destination = Path(destination)
+    with without_cyclic_gc():
+        return _export(repository, incident, key, Path(destination), actor, source, at, progress)
+
+
+def _export(repository: Repository, incident: Incident, key: Ed25519PrivateKey, destination: Path, actor: str,
+            source: str, at: float, progress: Callable[[str], None] | None) -> dict[str, Any]:
     partial = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
     package_id = str(uuid.uuid4())
     files: list[dict[str, Any]] = []
@@ -56,18 +69,20 @@ def export(repository: Repository, incident: Incident, key: Ed25519PrivateKey, d
                 files.append({"name": name, "sha256": hashed.sha256.hexdigest(), "bytes": hashed.size})
 
             operators = incident.operators or []
-            add("tracks.geojson", lambda out: write_geojson(incident.tracks, operators, out))
-            add("tracks.kml", lambda out: write_kml(incident.tracks, operators, out, incident.name))
-            add("tracks.gpx", lambda out: write_gpx(incident.tracks, operators, out, incident.name))
-            add("tracks.csv", lambda out: write_csv(incident.tracks, out))
-            add("detections.jsonl", lambda out: _write_lines(out, _scenario_lines(repository, incident)))
+            summaries = {tid: track_summary(reports) for tid, reports in incident.tracks.items() if reports}
+            tracks = {tid: reports for tid, reports in incident.tracks.items() if reports}
+            add("tracks.geojson", lambda out: write_geojson(tracks, summaries, operators, out))
+            add("tracks.kml", lambda out: write_kml(tracks, summaries, operators, out, incident.name))
+            add("tracks.gpx", lambda out: write_gpx(tracks, summaries, operators, out, incident.name))
+            add("tracks.csv", lambda out: write_csv(tracks, out))
+            add("detections.jsonl", lambda out: _write_detections(out, repository, incident))
             add("alerts.json", lambda out: json.dump(incident.alerts, out, indent=1, ensure_ascii=False))
             add("sensors.json", lambda out: json.dump(
                 [{**record_to_dict(s), "health": incident.sensor_health.get(s.id)} for s in incident.sensors],
                 out, indent=1))
             say("drawing report.pdf")
-            report = write_report(incident, package_id=package_id, key_fingerprint=fingerprint(key), at=at,
-                                  actor=actor)
+            report = write_report(incident, summaries, package_id=package_id, key_fingerprint=fingerprint(key),
+                                  at=at, actor=actor)
             archive.writestr(_entry("report.pdf", at), report)
             files.append({"name": "report.pdf", "sha256": hashlib.sha256(report).hexdigest(), "bytes": len(report)})
 
@@ -108,23 +123,18 @@ def _entry(name: str, at: float) -> zipfile.ZipInfo:
     return entry
 
 
-def _scenario_lines(repository: Repository, incident: Incident) -> Iterator[str]:
-    yield json.dumps({"type": "scenario", "name": incident.name, "site": incident.site_id,
-                      "from": incident.t_from, "to": incident.t_to})
-    yield from (json.dumps(record_to_dict(sensor)) for sensor in incident.sensors)
-    yield from (json.dumps(record_to_dict(zone)) for zone in incident.zones)
-    yield from repository.detection_lines(incident.site_id, incident.t_from, incident.t_to)
-
-
-def _write_lines(out: TextIO, lines: Iterable[str]) -> None:
-    batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) >= 10_000:
-            out.write("\n".join(batch) + "\n")
-            batch.clear()
-    if batch:
-        out.write("\n".join(batch) + "\n")
+def _write_detections(out: TextIO, repository: Repository, incident: Incident) -> None:
+    """The detections as a scenario: a header line, the sensors and zones, then every detection of the window;
+    the sensors' health counted on the way (``incident.sensor_health``)."""
+    header = [{"type": "scenario", "name": incident.name, "site": incident.site_id, "from": incident.t_from,
+               "to": incident.t_to}, *map(record_to_dict, incident.sensors), *map(record_to_dict, incident.zones)]
+    out.write("".join(json.dumps(line) + "\n" for line in header))
+    health = HealthCount(incident.t_from, incident.t_to)
+    for batch in repository.detection_lines(incident.site_id, incident.t_from, incident.t_to):
+        sensors, times, lines = zip(*batch, strict=True)
+        health.add(sensors, times)
+        out.write("\n".join(lines) + "\n")
+    incident.sensor_health = health.result()
 
 
 class _Hashing(io.RawIOBase):

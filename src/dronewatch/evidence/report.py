@@ -19,19 +19,21 @@ from fpdf import FPDF
 
 from dronewatch.assessment.pattern import WEEKDAYS
 from dronewatch.evidence.incident import MANIFEST, PUBLIC_KEY, SIGNATURE, Incident
-from dronewatch.evidence.tracks import track_summary
 from dronewatch.geo import LocalFrame
 from dronewatch.model import Alert, TrackReport
 from dronewatch.outputs.site_plot import CLASS_COLOURS, LEVEL_COLOURS, OPERATOR_COLOUR, site_svg
 
 MAX_ROWS = 200
 MAX_POINTS = 400
+MAP_POINTS = 30_000
+"""The map draws at most this many points in all (a busy hour has hundreds of tracks)."""
 _CHART_TRACKS = 8
 _WIDTH_MM = 180.0
 
 
-def write_report(incident: Incident, *, package_id: str, key_fingerprint: str, at: float, actor: str) -> bytes:
-    """The PDF, as bytes."""
+def write_report(incident: Incident, summaries: Mapping[str, Mapping[str, Any]], *, package_id: str,
+                 key_fingerprint: str, at: float, actor: str) -> bytes:
+    """The PDF, as bytes (``summaries``: each track's :func:`track_summary`)."""
     pdf = _Report(incident.name)
     pdf.add_page()
     pdf.heading(f"Incident report: {incident.name}", size=16)
@@ -42,7 +44,6 @@ def write_report(incident: Incident, *, package_id: str, key_fingerprint: str, a
                ("Package", package_id),
                ("Signing key", f"Ed25519, SHA-256 of the public key {key_fingerprint}")])
     tracks = {tid: reports for tid, reports in incident.tracks.items() if reports}
-    summaries = {tid: track_summary(reports) for tid, reports in tracks.items()}
     levels = [a["level"] for a in incident.alerts]
     pdf.paragraph(f"{len(tracks)} track(s), {len(incident.alerts)} alert(s)"
                   + (f", the highest {max(levels, key=('info', 'warning', 'critical').index)}" if levels else "")
@@ -74,10 +75,10 @@ def write_report(incident: Incident, *, package_id: str, key_fingerprint: str, a
                for a in incident.alerts], (18, 34, 16, 18, 28, 66), more="alerts.json")
 
     pdf.heading("Identities")
-    operators = incident.operators or []
+    last_at = _last_operator_positions(incident.operators or [])
     pdf.rows(("track", "class", "first seen", "last seen", "Remote ID", "ICAO", "operator last at"),
               [(tid, s["class"], _utc(s["first"]), _utc(s["last"]), " ".join(s["uas_ids"]) or "-",
-                " ".join(s["icao"]) or "-", _last_operator(operators, s["uas_ids"])) for tid, s in summaries.items()],
+                " ".join(s["icao"]) or "-", _last_of(last_at, s["uas_ids"])) for tid, s in summaries.items()],
               (18, 16, 28, 28, 36, 18, 36), more="tracks.csv")
     pdf.heading("Sensors")
     pdf.rows(("sensor", "kind", "position", "detections", "first", "last", "longest silence"),
@@ -242,7 +243,8 @@ def _map_svg(incident: Incident, tracks: Mapping[str, Sequence[TrackReport]],
     frame = _frame(incident, tracks)
     lines = [Alert(t=e["t"], id=a["id"], track=a["track_id"], level=e["level"], kind=a["kind"], state=e["state"],
                    reasons=tuple(a["reasons"]), zone=a["zone_id"]) for a in incident.alerts for e in a["events"]]
-    svg = site_svg(frame, incident.zones, {tid: _thin(reports) for tid, reports in tracks.items()},
+    per_track = max(20, min(MAX_POINTS, MAP_POINTS // max(len(tracks), 1)))
+    svg = site_svg(frame, incident.zones, {tid: _thin(reports, per_track) for tid, reports in tracks.items()},
                    {tid: s["class"] for tid, s in summaries.items()}, lines, title=_latin(incident.name),
                    operators=_thin_operators(incident.operators or []))
     # the core PDF fonts have no triangle or square glyph: the legend keeps its words and colours;
@@ -296,10 +298,10 @@ def _chart_svg(tracks: Mapping[str, Sequence[TrackReport]], value: Any, label: s
     return "\n".join(parts) + "\n"
 
 
-def _thin(reports: Sequence[TrackReport]) -> Sequence[TrackReport]:
-    if len(reports) <= MAX_POINTS:
+def _thin(reports: Sequence[TrackReport], most: int = MAX_POINTS) -> Sequence[TrackReport]:
+    if len(reports) <= most:
         return reports
-    keep = np.unique(np.linspace(0, len(reports) - 1, MAX_POINTS).round().astype(int))
+    keep = np.unique(np.linspace(0, len(reports) - 1, most).round().astype(int))
     return [reports[i] for i in keep]
 
 
@@ -315,11 +317,21 @@ def _thin_operators(operators: Sequence[Mapping[str, Any]]) -> list[Mapping[str,
     return kept
 
 
-def _last_operator(operators: Sequence[Mapping[str, Any]], uas_ids: Sequence[str]) -> str:
-    mine = [o for o in operators if o["uas_id"] in uas_ids]
-    if not mine:
+def _last_operator_positions(operators: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Each Remote ID's last reported operator position."""
+    last: dict[str, Mapping[str, Any]] = {}
+    for operator in operators:
+        held = last.get(operator["uas_id"])
+        if held is None or operator["t"] >= held["t"]:
+            last[operator["uas_id"]] = operator
+    return last
+
+
+def _last_of(last_at: Mapping[str, Mapping[str, Any]], uas_ids: Sequence[str]) -> str:
+    found = [last_at[u] for u in uas_ids if u in last_at]
+    if not found:
         return "-"
-    last = max(mine, key=lambda o: o["t"])
+    last = max(found, key=lambda o: o["t"])
     return f"{last['lat']:.5f}, {last['lon']:.5f}"
 
 

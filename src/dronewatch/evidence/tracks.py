@@ -1,7 +1,8 @@
 """Tracks in the formats investigators' tools open: GeoJSON, KML (with time), GPX and CSV.
 
-Each writer takes the tracks as ``{track id: reports in time order}`` and writes text to a stream;
-altitudes are metres as dronewatch keeps them (above the WGS 84 ellipsoid), times UTC.
+Each writer takes the tracks as ``{track id: reports in time order}`` (and, but for CSV, each track's
+:func:`track_summary`) and writes text to a stream; altitudes are metres as dronewatch keeps them
+(above the WGS 84 ellipsoid), times UTC.
 """
 
 from __future__ import annotations
@@ -11,19 +12,32 @@ import json
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, TextIO
 from xml.sax.saxutils import escape
+
+import numpy as np
 
 from dronewatch.model import TrackReport
 
 Tracks = Mapping[str, Sequence[TrackReport]]
+Summaries = Mapping[str, Mapping[str, Any]]
 CSV_COLUMNS = ("track", "t", "time_utc", "lat", "lon", "alt_m", "vel_e", "vel_n", "vel_u", "speed_mps", "class",
                "confidence", "uas_id", "icao", "sigma_m", "sensors")
 
 
 def iso_time(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _iso(np.array([t]))[0]
+
+
+def iso_times(reports: Sequence[TrackReport]) -> list[str]:
+    """Each report's time as :func:`iso_time` writes it, for a whole track at once."""
+    return _iso(np.array([r.t for r in reports]))
+
+
+def _iso(t: np.ndarray) -> list[str]:
+    """UNIX times as ISO 8601 UTC to the millisecond (truncated), ``Z`` for the zone."""
+    millis = np.floor(t * 1000.0).astype("int64").astype("datetime64[ms]")
+    return [f"{text}Z" for text in np.datetime_as_string(millis, unit="ms").tolist()]
 
 
 def track_summary(reports: Sequence[TrackReport]) -> dict[str, Any]:
@@ -35,19 +49,25 @@ def track_summary(reports: Sequence[TrackReport]) -> dict[str, Any]:
             "first": reports[0].t, "last": reports[-1].t, "points": len(reports)}
 
 
-def write_geojson(tracks: Tracks, operators: Sequence[Mapping[str, Any]], out: TextIO) -> None:
+def write_geojson(tracks: Tracks, summaries: Summaries, operators: Sequence[Mapping[str, Any]], out: TextIO
+                  ) -> None:
     """A FeatureCollection: a LineString a track (per-vertex UNIX times in ``times``), a Point an
     operator position."""
     out.write('{"type":"FeatureCollection","features":[')
     first = True
     for track_id, reports in tracks.items():
-        summary = track_summary(reports)
-        feature = {"type": "Feature", "id": track_id,
-                   "geometry": {"type": "LineString", "coordinates": [[r.lon, r.lat, r.alt] for r in reports]},
+        summary = summaries[track_id]
+        # the long arrays written as text directly: json.dumps would spell every float's 17 digits
+        coordinates = ",".join(f"[{r.lon:.7f},{r.lat:.7f},{r.alt:.1f}]" for r in reports)
+        times = ",".join(f"{r.t:.3f}" for r in reports)
+        feature = {"type": "Feature", "id": track_id, "geometry": {"type": "LineString", "coordinates": None},
                    "properties": {"kind": "track", "track": track_id, **summary,
                                   "first_utc": iso_time(summary["first"]), "last_utc": iso_time(summary["last"]),
-                                  "times": [r.t for r in reports]}}
-        out.write(("" if first else ",\n") + json.dumps(feature, separators=(",", ":")))
+                                  "times": None}}
+        text = json.dumps(feature, separators=(",", ":"))
+        text = text.replace('"coordinates":null', f'"coordinates":[{coordinates}]', 1)
+        text = text.replace('"times":null', f'"times":[{times}]', 1)
+        out.write(("" if first else ",\n") + text)
         first = False
     for operator in operators:
         feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [operator["lon"], operator["lat"]]},
@@ -58,17 +78,18 @@ def write_geojson(tracks: Tracks, operators: Sequence[Mapping[str, Any]], out: T
     out.write("]}\n")
 
 
-def write_kml(tracks: Tracks, operators: Sequence[Mapping[str, Any]], out: TextIO, name: str) -> None:
+def write_kml(tracks: Tracks, summaries: Summaries, operators: Sequence[Mapping[str, Any]], out: TextIO,
+              name: str) -> None:
     """KML 2.2 with ``gx:Track`` (a time slider in Google Earth), absolute altitudes."""
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n'
               '<kml xmlns="http://www.opengis.net/kml/2.2" xmlns:gx="http://www.google.com/kml/ext/2.2">\n'
               f"<Document><name>{escape(name)}</name>\n")
     for track_id, reports in tracks.items():
-        summary = track_summary(reports)
+        summary = summaries[track_id]
         out.write(f"<Placemark><name>{escape(track_id)} ({summary['class']})</name>"
                   f"<description>{escape(_identities(summary))}</description>"
                   "<gx:Track><altitudeMode>absolute</altitudeMode>\n")
-        out.write("".join(f"<when>{iso_time(r.t)}</when>" for r in reports))
+        out.write("".join(f"<when>{when}</when>" for when in iso_times(reports)))
         out.write("\n")
         out.write("".join(f"<gx:coord>{r.lon:.7f} {r.lat:.7f} {r.alt:.1f}</gx:coord>" for r in reports))
         out.write("\n</gx:Track></Placemark>\n")
@@ -80,7 +101,8 @@ def write_kml(tracks: Tracks, operators: Sequence[Mapping[str, Any]], out: TextI
     out.write("</Document></kml>\n")
 
 
-def write_gpx(tracks: Tracks, operators: Sequence[Mapping[str, Any]], out: TextIO, name: str) -> None:
+def write_gpx(tracks: Tracks, summaries: Summaries, operators: Sequence[Mapping[str, Any]], out: TextIO,
+              name: str) -> None:
     """GPX 1.1: a ``trk`` a track, a waypoint an operator position."""
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n'
               '<gpx version="1.1" creator="dronewatch" xmlns="http://www.topografix.com/GPX/1/1">\n'
@@ -89,11 +111,12 @@ def write_gpx(tracks: Tracks, operators: Sequence[Mapping[str, Any]], out: TextI
         out.write(f'<wpt lat="{operator["lat"]:.7f}" lon="{operator["lon"]:.7f}"><time>{iso_time(operator["t"])}'
                   f"</time><name>operator of {escape(operator['uas_id'])}</name></wpt>\n")
     for track_id, reports in tracks.items():
-        summary = track_summary(reports)
+        summary = summaries[track_id]
         out.write(f"<trk><name>{escape(track_id)}</name><desc>{escape(summary['class'])}; "
                   f"{escape(_identities(summary))}</desc><trkseg>\n")
         out.write("".join(f'<trkpt lat="{r.lat:.7f}" lon="{r.lon:.7f}"><ele>{r.alt:.1f}</ele>'
-                          f"<time>{iso_time(r.t)}</time></trkpt>\n" for r in reports))
+                          f"<time>{when}</time></trkpt>\n" for r, when in zip(reports, iso_times(reports),
+                                                                              strict=True)))
         out.write("</trkseg></trk>\n")
     out.write("</gpx>\n")
 
@@ -104,11 +127,11 @@ def write_csv(tracks: Tracks, out: TextIO) -> None:
     writer.writerow(CSV_COLUMNS)
     for track_id, reports in tracks.items():
         writer.writerows(
-            (track_id, f"{r.t:.3f}", iso_time(r.t), f"{r.lat:.7f}", f"{r.lon:.7f}", f"{r.alt:.1f}",
-             *(f"{v:.2f}" for v in r.vel_enu), f"{math.hypot(*r.vel_enu):.2f}", r.cls or "",
-             "" if r.confidence is None else f"{r.confidence:.3f}", r.uas_id or "", r.icao or "",
+            (track_id, f"{r.t:.3f}", when, f"{r.lat:.7f}", f"{r.lon:.7f}", f"{r.alt:.1f}",
+             f"{r.vel_enu[0]:.2f}", f"{r.vel_enu[1]:.2f}", f"{r.vel_enu[2]:.2f}", f"{math.hypot(*r.vel_enu):.2f}",
+             r.cls or "", "" if r.confidence is None else f"{r.confidence:.3f}", r.uas_id or "", r.icao or "",
              "" if r.sigma_m is None else f"{r.sigma_m:.1f}", " ".join(r.sensors or ()))
-            for r in reports)
+            for r, when in zip(reports, iso_times(reports), strict=True))
 
 
 def _identities(summary: Mapping[str, Any]) -> str:

@@ -9,6 +9,7 @@ removed or reordered record, a forged hash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -50,6 +51,14 @@ def audit_hash(seq: int, at: float, actor: str, action: str, target: str, detail
                        "detail": detail, "source": source, "prev_hash": prev_hash},
                       sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _sensor_list(text: str | None) -> tuple[str, ...] | None:
+    """A track point's sensors from their JSON text (SQL NULL or JSON null: none): the same few lists come
+    again and again."""
+    parsed = None if text is None else json.loads(text)
+    return None if parsed is None else tuple(parsed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +224,25 @@ class Repository:
                                  members=tuple(r["members"]) if r["members"] is not None else None)
                      for r in rows], cursor)
 
+    def track_reports(self, site_id: str, t_from: float, t_to: float, track_id: str | None = None
+                      ) -> dict[str, list[TrackReport]]:
+        """Track points of a window by track, each in time order: :meth:`track_history` for a whole export
+        (hundreds of thousands of points), read as plain rows, the sensor lists parsed once each."""
+        c = schema.track_points.c
+        query = (select(c.track_id, c.t, c.lat, c.lon, c.alt, c.vel_e, c.vel_n, c.vel_u, c.cls, c.confidence,
+                        c.uas_id, c.icao, cast(c.sensors, Text), c.sigma_m)
+                 .where(and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to)).order_by(c.t, c.seq))
+        if track_id is not None:
+            query = query.where(c.track_id == track_id)
+        tracks: dict[str, list[TrackReport]] = {}
+        with self.engine.connect() as db:
+            for row in db.execute(query).all():
+                tracks.setdefault(row[0], []).append(TrackReport(
+                    t=row[1], id=row[0], lat=row[2], lon=row[3], alt=row[4], vel_enu=(row[5], row[6], row[7]),
+                    cls=row[8], confidence=row[9], uas_id=row[10], icao=row[11], sensors=_sensor_list(row[12]),
+                    sigma_m=row[13]))
+        return tracks
+
     def detections(self, site_id: str, t_from: float, t_to: float) -> list[dict[str, Any]]:
         """Detection lines (as JSON-ready dicts) in the window, in time order."""
         return self.detections_page(site_id, t_from, t_to).rows
@@ -320,28 +348,14 @@ class Repository:
             row["events"] = by_alert.get(row["id"], [])
         return rows
 
-    def detection_lines(self, site_id: str, t_from: float, t_to: float) -> Iterator[str]:
-        """Detection records in the window as the JSON text they are stored as, in time order, streamed."""
+    def detection_lines(self, site_id: str, t_from: float, t_to: float) -> Iterator[list[tuple[str, float, str]]]:
+        """Detections in the window, in time order, streamed in batches: each as (sensor, t, the JSON text it
+        is stored as)."""
         c = schema.detections.c
-        query = (select(cast(c.record, Text)).where(and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to))
-                 .order_by(c.t, c.seq))
+        query = (select(c.sensor_id, c.t, cast(c.record, Text))
+                 .where(and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to)).order_by(c.t, c.seq))
         with self.engine.connect() as db:
-            for partition in db.execution_options(yield_per=20_000).execute(query).partitions():
-                yield from (row[0] for row in partition)
-
-    def sensor_health(self, site_id: str, t_from: float, t_to: float) -> dict[str, dict[str, Any]]:
-        """Per sensor that reported in the window: how many detections, the first and last, and the longest
-        silence (counting from the window's start and to its end)."""
-        c = schema.detections.c
-        gaps = (select(c.sensor_id, c.t, (c.t - func.lag(c.t).over(partition_by=c.sensor_id, order_by=c.t))
-                       .label("gap"))
-                .where(and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to)).subquery())
-        query = select(gaps.c.sensor_id, func.count(), func.min(gaps.c.t), func.max(gaps.c.t),
-                       func.max(gaps.c.gap)).group_by(gaps.c.sensor_id)
-        with self.engine.connect() as db:
-            return {sensor: {"detections": count, "first": first, "last": last,
-                             "longest_silence_s": max(gap or 0.0, first - t_from, t_to - last)}
-                    for sensor, count, first, last, gap in db.execute(query)}
+            yield from db.execution_options(yield_per=20_000).execute(query).partitions()  # type: ignore[misc]
 
     def drone_arrivals(self, site_id: str, t_from: float, t_to: float) -> list[tuple[str, float, float, float]]:
         """Where and when each track first classified ``drone`` in the window was first seen as one:

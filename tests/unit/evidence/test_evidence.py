@@ -89,8 +89,8 @@ def test_an_alert_package_holds_its_track_alerts_detections_and_sensors(site: tu
                             on_error="raise")
     records = list(reader)
     detections = [r for r in records if isinstance(r, Detection)]
-    assert len(detections) == len(list(repo.detection_lines("station", manifest["scope"]["from"],
-                                                            manifest["scope"]["to"]))) > 100
+    assert len(detections) == sum(len(batch) for batch in repo.detection_lines(
+        "station", manifest["scope"]["from"], manifest["scope"]["to"])) > 100
     sensors = json.loads(read["sensors.json"])
     assert {s["id"] for s in sensors} == {s.id for s in repo.sensors("station")}
     assert all(s["health"]["detections"] > 0 for s in sensors if s["kind"] == "radar")

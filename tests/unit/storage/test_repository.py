@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from dronewatch.cli import main
 from dronewatch.config import RetentionConfig
 from dronewatch.errors import ConfigError
+from dronewatch.evidence.incident import HealthCount
 from dronewatch.model import Alert, Detection, Sensor, TrackReport, Zone
 from dronewatch.storage import Repository, create_database_engine, migrate, open_database
 from dronewatch.storage.schema import metadata
@@ -69,6 +71,11 @@ def test_track_history_by_time_window(repo: Repository) -> None:
     repo.add_track_points("station", reports)
     assert repo.track_history("station", NOW + 2, NOW + 5) == reports[2:6]
     assert [r.t for r in repo.track_history("station", NOW, NOW + 9, "T1")] == [NOW + k for k in (1, 3, 5, 7, 9)]
+    # the export's bulk read gives the same points, by track (less the regional members it does not carry)
+    bulk = repo.track_reports("station", NOW + 2, NOW + 5)
+    assert {k: [replace(r, members=None) for r in v] for k, v in bulk.items()} == {
+        tid: [replace(r, members=None) for r in reports[2:6] if r.id == tid] for tid in ("T0", "T1")}
+    assert list(repo.track_reports("station", NOW, NOW + 9, "T1")) == ["T1"]
 
 
 def test_alert_lifecycle_is_kept_with_its_events(repo: Repository) -> None:
@@ -90,17 +97,22 @@ def test_alert_lifecycle_is_kept_with_its_events(repo: Repository) -> None:
 
 
 def test_what_an_evidence_package_reads(repo: Repository) -> None:
-    """Raw detection text, sensor health and alerts with their events, on both databases (the health query uses
-    a window function, the detection text a cast)."""
+    """Raw detection text (a cast), the sensor health counted from it, and alerts with their events, on both
+    databases."""
     repo.add_detections("station", [Detection(t=NOW + k, sensor="radar-1", range_m=800.0 + k, azimuth_deg=45.0)
                                     for k in (0, 1, 2, 9)] + [Detection(t=NOW + 4, sensor="rf-1", azimuth_deg=10.0)])
-    lines = list(repo.detection_lines("station", NOW + 1, NOW + 9))
-    assert [json.loads(line)["t"] for line in lines] == [NOW + 1, NOW + 2, NOW + 4, NOW + 9]
-    assert json.loads(lines[0]) == {"type": "detection", "t": NOW + 1, "sensor": "radar-1", "range_m": 801.0,
-                                    "azimuth_deg": 45.0}
-    health = repo.sensor_health("station", NOW - 1, NOW + 10)
-    assert health["radar-1"] == {"detections": 4, "first": NOW, "last": NOW + 9, "longest_silence_s": 7.0}
-    assert health["rf-1"]["longest_silence_s"] == 6.0  # from the last report to the window's end
+    lines = [row for batch in repo.detection_lines("station", NOW + 1, NOW + 9) for row in batch]
+    assert [(sensor, t, json.loads(line)["t"]) for sensor, t, line in lines] == [
+        ("radar-1", NOW + 1, NOW + 1), ("radar-1", NOW + 2, NOW + 2), ("rf-1", NOW + 4, NOW + 4),
+        ("radar-1", NOW + 9, NOW + 9)]
+    assert json.loads(lines[0][2]) == {"type": "detection", "t": NOW + 1, "sensor": "radar-1", "range_m": 801.0,
+                                       "azimuth_deg": 45.0}
+    health = HealthCount(NOW - 1, NOW + 10)
+    for batch in repo.detection_lines("station", NOW - 1, NOW + 10):
+        for sensor, t, _ in batch:  # one at a time: a batch may end anywhere
+            health.add([sensor], [t])
+    assert health.result()["radar-1"] == {"detections": 4, "first": NOW, "last": NOW + 9, "longest_silence_s": 7.0}
+    assert health.result()["rf-1"]["longest_silence_s"] == 6.0  # from the last report to the window's end
     opened = Alert(t=NOW, id="A1", track="T3", level="warning", kind="zone_entry", state="open", reasons=("in",))
     repo.save_alert("station", opened)
     repo.save_alert("station", Alert(**{**_fields(opened), "t": NOW + 30, "state": "resolved"}), actor="olga",
