@@ -626,9 +626,10 @@ def _check_notify(config: Config, source: str, environ: Mapping[str, str]) -> No
                 raise ConfigError(f"{where}.{key}: the environment variable {variable} is not set (or empty)")
         if notify.min_level not in LEVELS:
             raise ConfigError(f"{where}.min_level: expected {', '.join(LEVELS)}, got {notify.min_level!r}")
-        if unknown := set(notify.roles) - set(ROLES):
+        people = [role for role in ROLES if role != "sensor"]  # a sensor account is no one to tell
+        if unknown := set(notify.roles) - set(people):
             raise ConfigError(f"{where}.roles: unknown role(s) {', '.join(sorted(unknown))}; roles are "
-                              f"{', '.join(ROLES)}")
+                              f"{', '.join(people)}")
         for key, pattern in (("kinds", r"[a-z][a-z0-9_]*"), ("sites", r"[A-Za-z0-9_-]+")):
             for value in getattr(notify, key):
                 if not re.fullmatch(pattern, value):

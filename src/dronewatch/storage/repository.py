@@ -537,20 +537,11 @@ class Repository:
                 note=note or None, added_by=added_by, added_at=now).returning(schema.airframe_lists.c.id)).scalar_one())
 
     def remove_list_entry(self, entry_id: int, *, removed_by: str, now: float) -> bool:
-        c = schema.airframe_lists.c
-        with self.engine.begin() as db:
-            return bool(db.execute(update(schema.airframe_lists).where(
-                and_(c.id == entry_id, c.removed_at.is_(None))).values(removed_by=removed_by, removed_at=now))
-                .rowcount)
+        return self._end(schema.airframe_lists, entry_id, "removed", removed_by, now)
 
     def list_entries(self, *, removed: bool = False) -> list[dict[str, Any]]:
         """The allow- and watch-list entries (with ``removed``, those taken out too), oldest first."""
-        c = schema.airframe_lists.c
-        query = select(schema.airframe_lists).order_by(c.id)
-        if not removed:
-            query = query.where(c.removed_at.is_(None))
-        with self.engine.connect() as db:
-            return [dict(r) for r in db.execute(query).mappings()]
+        return self._in_force(schema.airframe_lists, "removed", removed)
 
     def add_bulletin(self, text: str, level: str, *, valid_from: float, valid_to: float, recorded_by: str,
                      now: float, source: str = "", sites: Sequence[str] = ()) -> int:
@@ -561,18 +552,22 @@ class Repository:
                 .returning(schema.threat_bulletins.c.id)).scalar_one())
 
     def withdraw_bulletin(self, bulletin_id: int, *, withdrawn_by: str, now: float) -> bool:
-        c = schema.threat_bulletins.c
-        with self.engine.begin() as db:
-            return bool(db.execute(update(schema.threat_bulletins).where(
-                and_(c.id == bulletin_id, c.withdrawn_at.is_(None))).values(withdrawn_by=withdrawn_by,
-                                                                          withdrawn_at=now)).rowcount)
+        return self._end(schema.threat_bulletins, bulletin_id, "withdrawn", withdrawn_by, now)
 
     def bulletins(self, *, withdrawn: bool = False) -> list[dict[str, Any]]:
         """Threat bulletins not withdrawn (with ``withdrawn``: all of them), oldest first."""
-        c = schema.threat_bulletins.c
-        query = select(schema.threat_bulletins).order_by(c.id)
-        if not withdrawn:
-            query = query.where(c.withdrawn_at.is_(None))
+        return self._in_force(schema.threat_bulletins, "withdrawn", withdrawn)
+
+    def _end(self, table: Any, row_id: int, ended: str, by: str, now: float) -> bool:
+        """Take a row out of force, keeping it with who did it and when (``<ended>_by``, ``<ended>_at``)."""
+        with self.engine.begin() as db:
+            return bool(db.execute(update(table).where(and_(table.c.id == row_id, table.c[f"{ended}_at"].is_(None)))
+                                   .values({f"{ended}_by": by, f"{ended}_at": now})).rowcount)
+
+    def _in_force(self, table: Any, ended: str, with_ended: bool) -> list[dict[str, Any]]:
+        query = select(table).order_by(table.c.id)
+        if not with_ended:
+            query = query.where(table.c[f"{ended}_at"].is_(None))
         with self.engine.connect() as db:
             return [dict(r) for r in db.execute(query).mappings()]
 
