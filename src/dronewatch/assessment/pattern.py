@@ -39,19 +39,21 @@ def weekly_activity(times: Iterable[float]) -> list[list[int]]:
     return grid
 
 
-def pattern_of_life(arrivals: Sequence[tuple[str, float, float, float]], operators: Sequence[dict[str, Any]] | None,
-                    t_from: float, t_to: float) -> dict[str, Any]:
-    """The pattern over the window: ``arrivals`` as ``Repository.drone_arrivals`` gives them, ``operators`` as
-    ``Repository.operator_positions`` (None: withheld from the one asking)."""
-    reference = arrivals[0][2] if arrivals else (operators[0]["lat"] if operators else 0.0)
+OPERATOR_CELL_DEG = CELL_M / _METRES_PER_DEGREE
+"""The cell in which an operator counts once (``Repository.operator_places``)."""
+
+
+def pattern_of_life(arrivals: Sequence[tuple[str, float, float, float]],
+                    operator_places: Sequence[tuple[float, float]] | None, t_from: float, t_to: float
+                    ) -> dict[str, Any]:
+    """The pattern over the window: ``arrivals`` as ``Repository.drone_arrivals`` gives them, ``operator_places``
+    as ``Repository.operator_places`` with :data:`OPERATOR_CELL_DEG` (None: withheld from the one asking)."""
+    reference = arrivals[0][2] if arrivals else (operator_places[0][0] if operator_places else 0.0)
     result: dict[str, Any] = {
         "from": t_from, "to": t_to, "cell_m": CELL_M, "drones": len(arrivals),
         "arrivals": heat_cells(((lat, lon) for _, _, lat, lon in arrivals), reference),
         "weekly": weekly_activity(t for _, t, _, _ in arrivals)}
-    if operators is not None:
-        # one report per operator per cell: a pilot standing an hour in one place is one place, not 3,600
-        step = CELL_M / _METRES_PER_DEGREE
-        places = {(o["uas_id"], math.floor(o["lat"] / step), math.floor(o["lon"] / step)): (o["lat"], o["lon"])
-                  for o in operators}
-        result["operators"] = heat_cells(places.values(), reference)
+    if operator_places is not None:
+        # one place per operator and cell: a pilot standing an hour in one place is one place, not 3,600
+        result["operators"] = heat_cells(operator_places, reference)
     return result

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from dronewatch.assessment.pattern import pattern_of_life
+from dronewatch.assessment.pattern import OPERATOR_CELL_DEG, pattern_of_life
 from dronewatch.errors import EvidenceError
 from dronewatch.model import Sensor, TrackReport, Zone
 from dronewatch.storage import Repository
@@ -93,15 +93,16 @@ def _collect(repository: Repository, site_id: str, alert_id: str | None, t_from:
             raise EvidenceError(f"time window: expected FROM before TO, got {t_from} and {t_to}")
         tracks = repository.track_reports(site_id, t_from, t_to)
         alerts = repository.alert_rows(site_id, t_from=t_from, t_to=t_to)
-    pattern_from = min(t_to - PATTERN_DAYS * 86400.0, t_from)
-    known_operators = repository.operator_positions(site_id, pattern_from, t_to) if with_operators else None
     operators = None
-    if known_operators is not None:
+    if with_operators:
         uas_ids = {r.uas_id for reports in tracks.values() for r in reports if r.uas_id}
-        operators = [o for o in known_operators if t_from <= o["t"] <= t_to
-                     and (alert_id is None or o["uas_id"] in uas_ids)]
-    pattern = pattern_of_life(repository.drone_arrivals(site_id, pattern_from, t_to), known_operators,
-                              pattern_from, t_to)
+        operators = [o for o in repository.operator_positions(site_id, t_from, t_to)
+                     if alert_id is None or o["uas_id"] in uas_ids]
+    pattern_from = min(t_to - PATTERN_DAYS * 86400.0, t_from)
+    pattern = pattern_of_life(
+        repository.drone_arrivals(site_id, pattern_from, t_to),
+        repository.operator_places(site_id, pattern_from, t_to, OPERATOR_CELL_DEG) if with_operators else None,
+        pattern_from, t_to)
     return Incident(site_id, site_name, t_from, t_to, alert_id, tracks, alerts, repository.sensors(site_id),
                     repository.zones(site_id), operators, {}, pattern)
 

@@ -34,6 +34,10 @@ def iso_times(reports: Sequence[TrackReport]) -> list[str]:
     return _iso(np.array([r.t for r in reports]))
 
 
+def _operator_times(operators: Sequence[Mapping[str, Any]]) -> list[str]:
+    return _iso(np.array([o["t"] for o in operators], dtype=float))
+
+
 def _iso(t: np.ndarray) -> list[str]:
     """UNIX times as ISO 8601 UTC to the millisecond (truncated), ``Z`` for the zone."""
     millis = np.floor(t * 1000.0).astype("int64").astype("datetime64[ms]")
@@ -69,10 +73,10 @@ def write_geojson(tracks: Tracks, summaries: Summaries, operators: Sequence[Mapp
         text = text.replace('"times":null', f'"times":[{times}]', 1)
         out.write(("" if first else ",\n") + text)
         first = False
-    for operator in operators:
+    for operator, when in zip(operators, _operator_times(operators), strict=True):
         feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [operator["lon"], operator["lat"]]},
                    "properties": {"kind": "operator", "uas_id": operator["uas_id"], "t": operator["t"],
-                                  "time_utc": iso_time(operator["t"])}}
+                                  "time_utc": when}}
         out.write(("" if first else ",\n") + json.dumps(feature, separators=(",", ":")))
         first = False
     out.write("]}\n")
@@ -93,9 +97,9 @@ def write_kml(tracks: Tracks, summaries: Summaries, operators: Sequence[Mapping[
         out.write("\n")
         out.write("".join(f"<gx:coord>{r.lon:.7f} {r.lat:.7f} {r.alt:.1f}</gx:coord>" for r in reports))
         out.write("\n</gx:Track></Placemark>\n")
-    for operator in operators:
+    for operator, when in zip(operators, _operator_times(operators), strict=True):
         out.write(f"<Placemark><name>operator of {escape(operator['uas_id'])}</name>"
-                  f"<TimeStamp><when>{iso_time(operator['t'])}</when></TimeStamp>"
+                  f"<TimeStamp><when>{when}</when></TimeStamp>"
                   f"<Point><coordinates>{operator['lon']:.7f},{operator['lat']:.7f}</coordinates></Point>"
                   "</Placemark>\n")
     out.write("</Document></kml>\n")
@@ -107,8 +111,8 @@ def write_gpx(tracks: Tracks, summaries: Summaries, operators: Sequence[Mapping[
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n'
               '<gpx version="1.1" creator="dronewatch" xmlns="http://www.topografix.com/GPX/1/1">\n'
               f"<metadata><name>{escape(name)}</name></metadata>\n")
-    for operator in operators:
-        out.write(f'<wpt lat="{operator["lat"]:.7f}" lon="{operator["lon"]:.7f}"><time>{iso_time(operator["t"])}'
+    for operator, when in zip(operators, _operator_times(operators), strict=True):
+        out.write(f'<wpt lat="{operator["lat"]:.7f}" lon="{operator["lon"]:.7f}"><time>{when}'
                   f"</time><name>operator of {escape(operator['uas_id'])}</name></wpt>\n")
     for track_id, reports in tracks.items():
         summary = summaries[track_id]

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     RowMapping,
     Select,
     Text,
@@ -356,6 +357,16 @@ class Repository:
                  .where(and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to)).order_by(c.t, c.seq))
         with self.engine.connect() as db:
             yield from db.execution_options(yield_per=20_000).execute(query).partitions()  # type: ignore[misc]
+
+    def operator_places(self, site_id: str, t_from: float, t_to: float, cell_deg: float) -> list[tuple[float, float]]:
+        """Where Remote ID operators stood in the window: one place per operator and cell of ``cell_deg``
+        (grouped in the database: weeks of reports are millions of rows)."""
+        o = schema.operator_positions.c
+        i, j = cast(o.lat / cell_deg, Integer), cast(o.lon / cell_deg, Integer)
+        query = (select(func.avg(o.lat), func.avg(o.lon))
+                 .where(and_(o.site_id == site_id, o.t >= t_from, o.t <= t_to)).group_by(o.uas_id, i, j))
+        with self.engine.connect() as db:
+            return [(float(lat), float(lon)) for lat, lon in db.execute(query)]
 
     def drone_arrivals(self, site_id: str, t_from: float, t_to: float) -> list[tuple[str, float, float, float]]:
         """Where and when each track first classified ``drone`` in the window was first seen as one:

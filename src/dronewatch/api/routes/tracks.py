@@ -25,7 +25,7 @@ from dronewatch.api.models import (
     window,
 )
 from dronewatch.api.service import Anyone, Service, Staff
-from dronewatch.assessment.pattern import pattern_of_life
+from dronewatch.assessment.pattern import OPERATOR_CELL_DEG, pattern_of_life
 from dronewatch.formats.scenario import record_to_dict
 
 
@@ -97,7 +97,8 @@ def routes(service: Service) -> APIRouter:
         sees_operators = who.role in config.security.operator_location_roles
         arrivals, operators = await asyncio.to_thread(
             lambda: (repository.drone_arrivals(site_id, t_from, t_to),
-                     repository.operator_positions(site_id, t_from, t_to) if sees_operators else None))
+                     repository.operator_places(site_id, t_from, t_to, OPERATOR_CELL_DEG) if sees_operators
+                     else None))
         await service.audit(who, "read.pattern", f"site/{site_id}", request, t_from=t_from, t_to=t_to)
         return pattern_of_life(arrivals, operators, t_from, t_to)
 
