@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name: (module in dronewatch.cli, sum
     "score": ("score", "GOSPA, SIAP and C-UAS metrics of tracks (and alerts) against a scenario's truth"),
     "remoteid": ("remoteid", "decode broadcast Remote ID (ASTM F3411) from captures or hex"),
     "adsb": ("adsb", "decode ADS-B / Mode S receiver feeds (Beast, AVR, SBS-1, hex) into messages and detections"),
+    "asterix": ("asterix", "decode ASTERIX radar feeds (CAT048 plots, CAT034 scans, CAT062 tracks) from captures"),
     "sapient-sensor": ("sapient_sensor", "replay a scenario's detections as SAPIENT edge nodes"),
     "audit": ("audit", "the audit log"),
     "evidence": ("evidence", "signed incident packages: export one, verify one, show the site's public key"),
