@@ -404,5 +404,6 @@ def test_the_posture_is_the_highest_level_of_the_bulletins_in_force_for_the_site
     high = at_posture(base, "high")
     assert at_posture(base, "normal") == base
     assert (high.warning_horizon_s, high.critical_horizon_s, high.zone_buffer_m, high.outer_settle_s) == (
-        240.0, 120.0, 250.0, base.settle_s)
+        240.0, 120.0, 150.0, (base.settle_s + base.outer_settle_s) / 2)
+    assert high.settled_confidence == base.settled_confidence  # the classifier's bar stays: birds stay out
     high.check()
