@@ -113,6 +113,13 @@ class SourcesConfig:
     empty."""
     adsb_receiver: str = ""
     """``LAT,LON[,ALT]`` of that receiver."""
+    asterix: tuple[str, ...] = ()
+    """Live ASTERIX radar feeds, ``udp://HOST:PORT`` each (a multicast group with ``?iface=``; a radar's two links
+    both: duplicates are dropped); docs/asterix.md."""
+    asterix_radars: tuple[str, ...] = ()
+    """The radars whose CAT048 plots and CAT034 messages are taken, each ``SAC/SIC=ID,LAT,LON,ALT``."""
+    asterix_editions: tuple[str, ...] = ()
+    """ASTERIX editions other than the newest, each ``[SAC/SIC:]CAT=EDITION`` (e.g. ``48=1.27``)."""
     dronescout: tuple[str, ...] = ()
     """DroneScout Remote ID sensors whose uploads this site takes over HTTP, each ``SENSOR-ID=LAT,LON[,ALT]``
     (docs/remoteid.md)."""

@@ -14,11 +14,18 @@ from typing import Any
 
 from dronewatch.cli import COMMANDS
 from dronewatch.cli._io import open_output
-from dronewatch.config import receiver_position
 from dronewatch.errors import ConfigError, DecodeError
 from dronewatch.formats.asterix import EDITIONS, is_capture, record_to_dict
 from dronewatch.formats.scenario import ScenarioWriter
-from dronewatch.ingest.asterix import RADAR_SIGMA, AsterixDecoder, Decoded, Output, file_records
+from dronewatch.ingest.asterix import (
+    AsterixDecoder,
+    Decoded,
+    Output,
+    edition_entries,
+    file_records,
+    radar_entry,
+    sac_sic,
+)
 from dronewatch.model import Scan, Sensor
 
 _SUMMARY_KEYS = ("datagrams", "blocks", "cat034", "cat048", "cat062", "detections", "scans", "tracks")
@@ -63,31 +70,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, metavar="UDP_PORT", help="only datagrams to this UDP port")
 
 
-def sac_sic(text: str, where: str) -> tuple[int, int]:
-    """``SAC/SIC`` (two numbers 0-255) as a pair; :class:`ConfigError` naming ``where``."""
-    sac, slash, sic = text.strip().partition("/")
-    if not slash or not sac.isdigit() or not sic.isdigit() or int(sac) > 255 or int(sic) > 255:
-        raise ConfigError(f"{where}: expected SAC/SIC (0-255 each), got {text!r}")
-    return int(sac), int(sic)
-
-
-def _editions(entries: list[str]) -> tuple[dict[int, str], dict[tuple[int, int], dict[int, str]]]:
-    common: dict[int, str] = {}
-    per_source: dict[tuple[int, int], dict[int, str]] = {}
-    for entry in entries:
-        source, colon, rest = entry.rpartition(":")
-        category, equals, edition = rest.partition("=")
-        if not equals or not category.strip().isdigit():
-            raise ConfigError(f"--edition: expected [SAC/SIC:]CAT=EDITION, got {entry!r}")
-        target = per_source.setdefault(sac_sic(source, "--edition"), {}) if colon else common
-        target[int(category)] = edition.strip()
-    return common, per_source
-
-
 def _decoder(args: argparse.Namespace, radars: dict[tuple[int, int], Sensor] | None = None,
              systems: dict[tuple[int, int], str] | None = None, assumed_height_m: float | None = None
              ) -> AsterixDecoder:
-    common, per_source = _editions(args.edition)
+    common, per_source = edition_entries(args.edition, "--edition")
     return AsterixDecoder(radars, systems, editions=common, source_editions=per_source, date=args.date,
                           dedupe_s=0.0 if getattr(args, "all", False) else 2.0, assumed_height_m=assumed_height_m)
 
@@ -127,18 +113,8 @@ def run_decode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _radar(entry: str) -> tuple[tuple[int, int], Sensor]:
-    source, equals, rest = entry.partition("=")
-    sensor_id, comma, position = rest.partition(",")
-    if not equals or not comma or not sensor_id.strip():
-        raise ConfigError(f"--radar: expected SAC/SIC=ID,LAT,LON,ALT, got {entry!r}")
-    lat, lon, alt = receiver_position(position, f"--radar {entry}")
-    return sac_sic(source, "--radar"), Sensor(id=sensor_id.strip(), kind="radar", lat=lat, lon=lon, alt=alt,
-                                              sigma=dict(RADAR_SIGMA))
-
-
 def run_detections(args: argparse.Namespace) -> int:
-    radars = dict(_radar(entry) for entry in args.radar)
+    radars = dict(radar_entry(entry, "--radar") for entry in args.radar)
     systems: dict[tuple[int, int], str] = {}
     for entry in args.system:
         source, equals, name = entry.partition("=")

@@ -28,8 +28,16 @@ from dronewatch.cli import COMMANDS
 from dronewatch.config import Config, host_port, load_config, receiver_position
 from dronewatch.errors import ConfigError, DronewatchError
 from dronewatch.ingest.adsb import ADSB_SIGMA
+from dronewatch.ingest.asterix import AsterixDecoder, edition_entries, parse_udp_url, radar_entry
 from dronewatch.ingest.sapient import SapientListener, SapientNodes
-from dronewatch.ingest.sources import AdsbReceiver, FileReplay, JsonLinesListener, RemoteIdReceivers, Simulator
+from dronewatch.ingest.sources import (
+    AdsbReceiver,
+    AsterixReceiver,
+    FileReplay,
+    JsonLinesListener,
+    RemoteIdReceivers,
+    Simulator,
+)
 from dronewatch.model import Sensor
 from dronewatch.outputs.notify import NotifyOutput
 from dronewatch.outputs.sapient import SapientParent
@@ -130,6 +138,13 @@ def _add_sources(config: Config, pipeline: Pipeline, nodes: SapientNodes | None)
         receiver = Sensor(id="adsb-live", kind="adsb", lat=lat, lon=lon, alt=alt, sigma=dict(ADSB_SIGMA),
                           period_s=1.0)
         pipeline.add_source("adsb", AdsbReceiver(sources.adsb, receiver))
+    if sources.asterix:
+        for url in sources.asterix:
+            parse_udp_url(url)
+        common, per_source = edition_entries(sources.asterix_editions, "sources.asterix_editions")
+        radars = dict(radar_entry(entry, "sources.asterix_radars") for entry in sources.asterix_radars)
+        pipeline.add_source("asterix", AsterixReceiver(sources.asterix, AsterixDecoder(
+            radars, editions=common, source_editions=per_source)))
     if config.sapient.listen and nodes is not None:
         pipeline.add_source("sapient", SapientListener(*host_port(config.sapient.listen),
                                                        node_id=config.sapient.node_id, nodes=nodes))

@@ -68,6 +68,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from dronewatch.config import receiver_position
 from dronewatch.errors import ConfigError, DecodeError, DronewatchError
 from dronewatch.formats.asterix import (
     DEFAULT_EDITIONS,
@@ -92,6 +93,10 @@ from dronewatch.model import Detection, Scan, Sensor, TrackReport
 
 log = logging.getLogger(__name__)
 
+DROP_REASONS = ("bad_block", "decode_error", "unsupported_category", "duplicate", "unknown_source", "no_position",
+                "no_height", "implausible_height", "no_altitude", "no_velocity", "implausible_position",
+                "implausible_track", "bad_time", "queue_full")
+"""The decoder's counts of what it did not pass on, by reason."""
 RADAR_SIGMA = {"range_m": 50.0, "azimuth_deg": 0.1, "elevation_deg": 0.5}
 """One standard deviation of an ATC radar's plot when the configuration gives none: range and azimuth as
 an SSR measures them (RHO's LSB is 7 m, THETA's 0.005 deg), elevation as a pressure altitude over a
@@ -113,6 +118,40 @@ IP_ADD_SOURCE_MEMBERSHIP = getattr(socket, "IP_ADD_SOURCE_MEMBERSHIP", 39 if sys
 """Linux's value; Python's socket module does not name it."""
 
 Output = Detection | Scan | TrackReport
+
+
+def sac_sic(text: str, where: str) -> tuple[int, int]:
+    """``SAC/SIC`` (two numbers 0-255) as a pair; :class:`ConfigError` naming ``where``."""
+    sac, slash, sic = text.strip().partition("/")
+    if not slash or not sac.isdigit() or not sic.isdigit() or int(sac) > 255 or int(sic) > 255:
+        raise ConfigError(f"{where}: expected SAC/SIC (0-255 each), got {text!r}")
+    return int(sac), int(sic)
+
+
+def edition_entries(entries: Sequence[str], where: str
+                    ) -> tuple[dict[int, str], dict[tuple[int, int], dict[int, str]]]:
+    """``[SAC/SIC:]CAT=EDITION`` entries: the editions for every source, and those of single sources."""
+    common: dict[int, str] = {}
+    per_source: dict[tuple[int, int], dict[int, str]] = {}
+    for entry in entries:
+        source, colon, rest = entry.rpartition(":")
+        category, equals, edition = rest.partition("=")
+        if not equals or not category.strip().isdigit():
+            raise ConfigError(f"{where}: expected [SAC/SIC:]CAT=EDITION, got {entry!r}")
+        target = per_source.setdefault(sac_sic(source, where), {}) if colon else common
+        target[int(category)] = edition.strip()
+    return common, per_source
+
+
+def radar_entry(entry: str, where: str) -> tuple[tuple[int, int], Sensor]:
+    """``SAC/SIC=ID,LAT,LON[,ALT]``: a radar's source and its sensor."""
+    source, equals, rest = entry.partition("=")
+    sensor_id, comma, position = rest.partition(",")
+    if not equals or not comma or not sensor_id.strip():
+        raise ConfigError(f"{where}: expected SAC/SIC=ID,LAT,LON,ALT, got {entry!r}")
+    lat, lon, alt = receiver_position(position, f"{where} {entry}")
+    return sac_sic(source, where), Sensor(id=sensor_id.strip(), kind="radar", lat=lat, lon=lon, alt=alt,
+                                          sigma=dict(RADAR_SIGMA))
 
 
 def tod_to_unix(tod_s: float, reference_t: float) -> float:

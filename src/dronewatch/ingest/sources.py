@@ -19,10 +19,11 @@ from dronewatch.clock import Pacer
 from dronewatch.errors import FormatError
 from dronewatch.formats.scenario import MAX_LINE_CHARS, parse_line
 from dronewatch.ingest.adsb import ModeSDecoder, live_feed
+from dronewatch.ingest.asterix import DROP_REASONS, AsterixDecoder, live_asterix
 from dronewatch.ingest.gate import INPUT_TYPES, Origin
 from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
 from dronewatch.ingest.remoteid_live import ReceiverStream, live_detections
-from dronewatch.model import Record, Sensor, Truth
+from dronewatch.model import Record, Sensor, TrackReport, Truth
 from dronewatch.service.worker import StageCounters, bounded_category, parse_payload
 from dronewatch.sim import engine
 from dronewatch.sim.engine import SimScenario
@@ -195,3 +196,28 @@ class AdsbReceiver:
                     counters.bad_input[kind] = self.decoder.counts[kind]
             if detections:
                 await pipeline.admit(detections, origin, counters, self.url)
+
+
+@dataclass
+class AsterixReceiver:
+    """Live ASTERIX radar feeds over UDP (``sources.asterix``) as radar detections and scans of the radars
+    configured by SAC/SIC. What is not taken (garbage, duplicates, unknown sources, plots without a height)
+    is counted by reason in the stage's bad-input counters; system tracks (CAT062) are counted, not taken
+    (the edge takes sensor data). Decoding runs off the event loop."""
+
+    urls: tuple[str, ...]
+    decoder: AsterixDecoder
+
+    async def __call__(self, pipeline: Pipeline) -> None:
+        counters = pipeline.stage("asterix")
+        origin = Origin("asterix")
+        await pipeline.admit(list(self.decoder.radars.values()), origin, counters, "configuration")
+        async for records in live_asterix(self.urls, self.decoder, clock=pipeline.clock):
+            taken = [r for r in records if not isinstance(r, TrackReport)]
+            counters.counts["records"] += len(records)
+            counters.counts["system_tracks"] += len(records) - len(taken)
+            for reason, count in self.decoder.counts.items():
+                if reason in DROP_REASONS and count:
+                    counters.bad_input[reason] = count
+            if taken:
+                await pipeline.admit(taken, origin, counters, "asterix")

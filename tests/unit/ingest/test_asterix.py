@@ -9,6 +9,7 @@ import json
 import math
 import socket
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dronewatch.cli import main
+from dronewatch.cli.serve import _add_sources
+from dronewatch.config import Config, SourcesConfig
 from dronewatch.errors import ConfigError
 from dronewatch.formats.asterix import capture_datagrams, split_blocks
 from dronewatch.formats.scenario import ScenarioReader
@@ -36,6 +39,8 @@ from dronewatch.ingest.asterix import (
     tod_to_unix,
 )
 from dronewatch.model import Detection, Scan, Sensor, TrackReport
+from dronewatch.service.pipeline import Pipeline
+from dronewatch.storage import Repository, open_database
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "feeds" / "asterix"
 RADARS = DATA / "croatiacontrol_cat034_cat048_2016-05-05.pcap"
@@ -371,3 +376,42 @@ def test_configuration_mistakes_are_named() -> None:
     with pytest.raises(ConfigError, match=r"edition '2\.0'"):
         AsterixDecoder(source_editions={(25, 100): {62: "2.0"}})
     assert split_blocks(TRACKS_RAW.read_bytes())[0].category == 62
+
+
+def test_serve_takes_a_live_feed_of_the_radar_configured_and_counts_what_it_drops(
+        tmp_path: Path, free_port: Callable[..., int]) -> None:
+    datagrams, _, _ = capture_datagrams(RADARS.read_bytes())
+    port = free_port(socket.SOCK_DGRAM)
+    config = Config(sources=SourcesConfig(asterix=(f"udp://127.0.0.1:{port}",),
+                                          asterix_radars=(f"25/12=radar-split,{SPLIT[0]},{SPLIT[1]},{SPLIT[2]}",)))
+    repository = Repository(open_database(f"sqlite:///{tmp_path / 'dw.db'}"))
+    repository.ensure_site("site", "site", 0.0)
+    recorded = datagrams[0].t or 0.0
+    # the service's clock at the recording's time: the edge takes a live source's times only near it
+    pipeline = Pipeline("site", repository, clock=lambda: recorded)
+    _add_sources(config, pipeline, None)
+
+    async def run() -> None:
+        running = asyncio.create_task(pipeline.run())
+        while "asterix" not in pipeline.stats():
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.sendto(b"\x30\x00\x40garbage", ("127.0.0.1", port))
+            for datagram in datagrams:
+                sender.sendto(datagram.payload, ("127.0.0.1", port))
+                await asyncio.sleep(0.001)
+        deadline = asyncio.get_running_loop().time() + 20
+        while repository.count("detections") < 19 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        pipeline.stop()
+        await running
+
+    asyncio.run(run())
+    assert repository.count("detections") == 19  # radar 25/12's plots; the other radars' are not this site's
+    assert [s.id for s in repository.sensors("site")] == ["radar-split"]
+    dropped = pipeline.stats()["asterix"]["bad_input"]
+    assert dropped["bad_block"] == 1 and dropped["unknown_source"] > 0 and dropped["duplicate"] > 0
+    with pytest.raises(ConfigError, match=r"sources\.asterix_radars"):
+        _add_sources(Config(sources=SourcesConfig(asterix=("udp://127.0.0.1:1",), asterix_radars=("25/12",))),
+                     Pipeline("site"), None)
