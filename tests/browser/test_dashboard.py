@@ -235,10 +235,10 @@ def test_a_critical_alert_is_acknowledged_and_stored(page: Page, service: Servic
     # the acknowledged alert may resolve by now (10x speed): open the detail from whichever alert is there
     assert dialogs == []
     open_a_track_detail(page)
-    drawn = page.evaluate("""() => { const c = document.getElementById('detail-plot');
+    # the plot draws the track's history as it comes: a track whose alert has just opened may have one point
+    page.wait_for_function("""() => { const c = document.getElementById('detail-plot');
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; }""")
-    assert drawn > 100
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n > 100; }""", timeout=15000)
 
 
 def make_user(service: Service, name: str, role: str, sites: list[str], levels: list[str]) -> str:
