@@ -16,14 +16,17 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 from dronewatch.cli import main
 from dronewatch.errors import EvidenceError
 from dronewatch.evidence import collect, export, load_public_key, public_pem, site_key, verify_package
+from dronewatch.evidence.tracks import CSV_COLUMNS, write_csv
 from dronewatch.formats.scenario import ScenarioReader
 from dronewatch.ingest.sources import Simulator
-from dronewatch.model import Detection
+from dronewatch.model import Detection, TrackReport
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.sim.scenarios import built_in
 from dronewatch.storage import Repository, open_database
@@ -97,6 +100,20 @@ def test_an_alert_package_holds_its_track_alerts_detections_and_sensors(site: tu
     alerts = json.loads(read["alerts.json"])
     assert any(a["level"] == "critical" for a in alerts) and all(a["events"] for a in alerts)
     assert read["report.pdf"].startswith(b"%PDF-") and len(read["report.pdf"]) > 5000
+
+
+@given(st.lists(st.tuples(st.text(min_size=1), st.none() | st.text()), min_size=1, max_size=5))
+def test_the_csv_reads_back_whatever_the_identities_hold(identities: list[tuple[str, str | None]]) -> None:
+    tracks = {f"{track_id}": [TrackReport(t=NOW + k, id=track_id, lat=31.5, lon=-106.25, alt=1200.0,
+                                          vel_enu=(3.0, 4.0, 0.0), uas_id=uas_id, sensors=("radar-1", "rf-east"))]
+              for k, (track_id, uas_id) in enumerate(identities)}
+    out = io.StringIO()
+    write_csv(tracks, out)
+    header, *rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    assert tuple(header) == CSV_COLUMNS
+    assert [(row[0], row[12], row[4], row[9], row[15]) for row in rows] == [
+        (track_id, reports[0].uas_id or "", "-106.2500000", "5.00", "radar-1 rf-east")
+        for track_id, reports in tracks.items()]
 
 
 def test_every_export_is_in_the_audit_log_with_the_hashes_of_its_files(site: tuple[Repository, Path, Path]
