@@ -13,6 +13,7 @@ import math
 import os
 import re
 import tomllib
+import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -120,6 +121,9 @@ class SourcesConfig:
     """The radars whose CAT048 plots and CAT034 messages are taken, each ``SAC/SIC=ID,LAT,LON,ALT``."""
     asterix_editions: tuple[str, ...] = ()
     """ASTERIX editions other than the newest, each ``[SAC/SIC:]CAT=EDITION`` (e.g. ``48=1.27``)."""
+    asterix_assumed_height_m: float | None = None
+    """The height (metres above the ellipsoid) to place radar plots that carry none (primary only: no Mode C, no
+    3-D height); none: they are dropped and counted (``no_height``)."""
     dronescout: tuple[str, ...] = ()
     """DroneScout Remote ID sensors whose uploads this site takes over HTTP, each ``SENSOR-ID=LAT,LON[,ALT]``
     (docs/remoteid.md)."""
@@ -393,6 +397,8 @@ def _is_tuple(hint: Any) -> bool:
 
 
 def _coerce(value: Any, hint: Any, where: str, from_text: bool) -> Any:
+    if typing.get_origin(hint) is types.UnionType:  # X | None: TOML has no null, so a value given is an X
+        hint = next(h for h in typing.get_args(hint) if h is not type(None))
     if _is_tuple(hint):
         item = typing.get_args(hint)[0]
         if not isinstance(value, list):
@@ -459,6 +465,10 @@ def _check(config: Config, source: str) -> None:
     dronescout_sensors(config.sources.dronescout, f"{source}: sources.dronescout")
     if config.sources.speed < 0:
         raise ConfigError(f"{source}: sources.speed: must not be negative")
+    height = config.sources.asterix_assumed_height_m
+    if height is not None and not -500.0 <= height <= 20_000.0:
+        raise ConfigError(f"{source}: sources.asterix_assumed_height_m: {height} is not a height a radar plot can "
+                          "have (-500 to 20,000 m)")
     _check_ingest(config.ingest, source)
     for index, tak in enumerate(config.tak):
         _check_tak(tak, f"{source}: tak[{index}]")

@@ -144,7 +144,7 @@ def _add_sources(config: Config, pipeline: Pipeline, nodes: SapientNodes | None)
         common, per_source = edition_entries(sources.asterix_editions, "sources.asterix_editions")
         radars = dict(radar_entry(entry, "sources.asterix_radars") for entry in sources.asterix_radars)
         pipeline.add_source("asterix", AsterixReceiver(sources.asterix, AsterixDecoder(
-            radars, editions=common, source_editions=per_source)))
+            radars, editions=common, source_editions=per_source, assumed_height_m=sources.asterix_assumed_height_m)))
     if config.sapient.listen and nodes is not None:
         pipeline.add_source("sapient", SapientListener(*host_port(config.sapient.listen),
                                                        node_id=config.sapient.node_id, nodes=nodes))

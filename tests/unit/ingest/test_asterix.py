@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from dronewatch.cli import main
 from dronewatch.cli.serve import _add_sources
-from dronewatch.config import Config, SourcesConfig
+from dronewatch.config import Config, SourcesConfig, load_config
 from dronewatch.errors import ConfigError
 from dronewatch.formats.asterix import capture_datagrams, split_blocks
 from dronewatch.formats.scenario import ScenarioReader
@@ -38,6 +38,7 @@ from dronewatch.ingest.asterix import (
     parse_udp_url,
     tod_to_unix,
 )
+from dronewatch.ingest.sources import AsterixReceiver
 from dronewatch.model import Detection, Scan, Sensor, TrackReport
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.storage import Repository, open_database
@@ -133,12 +134,13 @@ def test_time_of_day_to_unix_time_across_midnight() -> None:
     assert tod_to_unix(43_000.0, day) == day + 43_000.0
 
 
-def _block(tod: float, rho_nm: float = 10.0, theta: float = 45.0, level: float = 100.0) -> bytes:
-    """A CAT048 data block of one plot of radar 25/12, encoded by libasterix."""
-    record = gen.Cat_048_1_32.cv_record.create({
-        "010": (("SAC", 25), ("SIC", 12)), "140": (tod, "s"),
-        "040": (("RHO", (rho_nm, "NM")), ("THETA", (theta, "°"))),
-        "090": (("V", 0), ("G", 0), ("FL", (level, "FL")))})
+def _block(tod: float, rho_nm: float = 10.0, theta: float = 45.0, level: float | None = 100.0) -> bytes:
+    """A CAT048 data block of one plot of radar 25/12 (primary only without ``level``), encoded by libasterix."""
+    items: dict[str, object] = {"010": (("SAC", 25), ("SIC", 12)), "140": (tod, "s"),
+                                "040": (("RHO", (rho_nm, "NM")), ("THETA", (theta, "°")))}
+    if level is not None:
+        items["090"] = (("V", 0), ("G", 0), ("FL", (level, "FL")))
+    record = gen.Cat_048_1_32.cv_record.create(items)
     return bytes(gen.Cat_048_1_32.create([record]).unparse().to_bytes())
 
 
@@ -227,6 +229,27 @@ def test_what_is_not_taken_is_counted_by_reason() -> None:
     decoded, _ = run(TRACKS_017, decoder)
     assert decoded == [] and decoder.counts["decode_error"] == 100
     assert "frame 1 (172.22.25.12:32773 -> 225.1.0.1:20402)" in str(decoder.first_errors["decode_error"])
+
+
+def test_a_primary_only_plot_is_dropped_or_placed_at_the_height_the_service_assumes(tmp_path: Path) -> None:
+    primary = _block(100.0, rho_nm=3.0, level=None)
+    dropping = AsterixDecoder({(25, 12): radar(12, SPLIT)}, date=date(2024, 2, 29))
+    assert dropping.ingest(primary) == [] and dropping.counts["no_height"] == 1
+    site = tmp_path / "site.toml"
+    site.write_text('[sources]\nasterix = ["udp://127.0.0.1:1"]\nasterix_radars = ["25/12=radar-split,'
+                    f'{SPLIT[0]},{SPLIT[1]},{SPLIT[2]}"]\nasterix_assumed_height_m = 900\n')
+    pipeline = Pipeline("site")
+    _add_sources(load_config(site), pipeline, None)
+    [(_, receiver)] = [(name, run) for name, run in pipeline._sources if name == "asterix"]
+    assert isinstance(receiver, AsterixReceiver)
+    [plot] = receiver.decoder.ingest(primary, received_t=datetime(2024, 2, 29, tzinfo=UTC).timestamp() + 100.0)
+    assert isinstance(plot, Detection) and plot.range_m == pytest.approx(3 * 1852.0)
+    *_, height = pymap3d.aer2geodetic(45.0, plot.elevation_deg, plot.range_m, *SPLIT)
+    assert height == pytest.approx(900.0, abs=1.0)
+    with pytest.raises(ConfigError, match=r"sources\.asterix_assumed_height_m: 99999\.0 is not a height"):
+        load_config(site, environ={"DRONEWATCH_SOURCES__ASTERIX_ASSUMED_HEIGHT_M": "99999"})
+    with pytest.raises(ConfigError, match=r"sources\.asterix_assumed_height_m: expected a number"):
+        load_config(site, environ={"DRONEWATCH_SOURCES__ASTERIX_ASSUMED_HEIGHT_M": "high"})
 
 
 @pytest.mark.parametrize(("payload", "kind", "offset"), [
