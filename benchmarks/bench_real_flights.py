@@ -73,6 +73,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dronewatch.assessment import Assessor
+from dronewatch.assessment.posture import POSTURE_LEVELS, PostureLevel, at_posture
+from dronewatch.config import AssessmentConfig
 from dronewatch.formats.scenario import ScenarioReader
 from dronewatch.geo import LocalFrame
 from dronewatch.model import Sensor, Zone
@@ -488,7 +490,8 @@ class RunResult:
     wall_s: float = 0.0
 
 
-def run_dronewatch(lines: list[str], placement: Placement, site: Site, with_rf: bool) -> RunResult:
+def run_dronewatch(lines: list[str], placement: Placement, site: Site, with_rf: bool,
+                   posture: PostureLevel = "normal") -> RunResult:
     start = time.perf_counter()
     flight = placement.flight
     times = placement.scan_times()
@@ -504,7 +507,7 @@ def run_dronewatch(lines: list[str], placement: Placement, site: Site, with_rf: 
     sensors = [r for r in records if isinstance(r, Sensor)]
     zones = [r for r in records if isinstance(r, Zone)]
     frame = LocalFrame(sensors[0].lat, sensors[0].lon, sensors[0].alt)  # as dronewatch run: the first sensor's site
-    assessor = Assessor(frame, sensors, zones)
+    assessor = Assessor(frame, sensors, zones, at_posture(AssessmentConfig(), posture))
     tracker = Tracker()
     open_critical: dict[str, tuple[str, str | None]] = {}  # alert id -> (track, zone)
     attributed: set[str] = set()
@@ -556,6 +559,7 @@ class Job:
     site: Site
     seed: int
     keep: str | None
+    posture: PostureLevel = "normal"
 
 
 def run_lines(job: Job) -> dict[bool, list[str]]:
@@ -580,7 +584,7 @@ def run_job(job: Job) -> list[RunResult]:
         if job.keep:
             name = f"{placement.flight.name}_p{placement.index}_{'rf' if with_rf else 'radar'}.jsonl"
             Path(job.keep, name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        results.append(run_dronewatch(lines, placement, job.site, with_rf))
+        results.append(run_dronewatch(lines, placement, job.site, with_rf, job.posture))
     return results
 
 
@@ -610,10 +614,11 @@ def _group(results: list[RunResult]) -> Iterator[tuple[str, str, bool, list[RunR
 def report(results: list[RunResult], flights: list[Flight], args: argparse.Namespace, wall_s: float) -> str:
     rf_name = {True: "with RF", False: "radar only"}
     command = "python3 dev.py bench benchmarks/bench_real_flights.py" + (" --quick" if args.quick else "") + \
-        f" --seed {args.seed} --placements {args.placements}"
+        f" --seed {args.seed} --placements {args.placements}" + \
+        ("" if args.posture == "normal" else f" --posture {args.posture}")
     hours = sum(r.duration_s for r in results) / 3600.0
     lines = [f"# Real flights through our own sensor model (seed {args.seed}, {args.placements} placements of "
-             f"each kind{', quick' if args.quick else ''})", "", f"`{command}`", "",
+             f"each kind{', quick' if args.quick else ''}; posture {args.posture})", "", f"`{command}`", "",
              f"{len(results)} runs, {hours:.1f} h of flight time, {wall_s:.0f} s wall time on "
              f"{args.workers} worker processes. Method: see the script's docstring. The judges use other "
              "placements and seeds.", "",
@@ -710,7 +715,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="one placement of each kind, 4-minute windows")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", metavar="DIR", help="also write every run's scenario JSON Lines here")
-    parser.add_argument("--output", help="report file (default benchmarks/results/bench_real_flights[_quick].md)")
+    parser.add_argument("--posture", choices=POSTURE_LEVELS, default="normal",
+                        help="the threat posture the site is assessed at (assessment/posture.py)")
+    parser.add_argument("--output",
+                        help="report file (default benchmarks/results/bench_real_flights[_quick][_POSTURE].md)")
     args = parser.parse_args()
     if args.quick:
         args.placements = 1
@@ -723,7 +731,7 @@ def main() -> int:
         return 2
     flights = [load_flight(p) for p in paths]
     site = make_site(args.seed)
-    jobs = [Job(n, placement, site, args.seed, args.keep) for n, flight in enumerate(flights)
+    jobs = [Job(n, placement, site, args.seed, args.keep, args.posture) for n, flight in enumerate(flights)
             for placement in placements_for(flight, n, args.seed, args.placements, args.quick)]
     # the longest first, so that the two workers finish together
     jobs.sort(key=lambda job: -job.placement.flight.duration_s)
@@ -740,8 +748,9 @@ def main() -> int:
     order = {f.name: n for n, f in enumerate(flights)}
     results.sort(key=lambda r: (order[r.flight], r.placement, not r.with_rf))
     text = report(results, flights, args, time.perf_counter() - start)
-    output = Path(args.output) if args.output else \
-        HERE / "results" / ("bench_real_flights_quick.md" if args.quick else "bench_real_flights.md")
+    name = "bench_real_flights" + ("_quick" if args.quick else "") + \
+        ("" if args.posture == "normal" else f"_{args.posture}")
+    output = Path(args.output) if args.output else HERE / "results" / f"{name}.md"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     print(text)
