@@ -119,6 +119,9 @@ class SourcesConfig:
     both: duplicates are dropped); docs/asterix.md."""
     asterix_radars: tuple[str, ...] = ()
     """The radars whose CAT048 plots and CAT034 messages are taken, each ``SAC/SIC=ID,LAT,LON,ALT``."""
+    asterix_systems: tuple[str, ...] = ()
+    """The trackers (SDPS, e.g. ARTAS) whose CAT062 system tracks are taken, each ``SAC/SIC=ID,LAT,LON,ALT`` (its
+    reference point): the tracks of aircraft with a Mode S address join the picture as that address's reports."""
     asterix_editions: tuple[str, ...] = ()
     """ASTERIX editions other than the newest, each ``[SAC/SIC:]CAT=EDITION`` (e.g. ``48=1.27``)."""
     asterix_assumed_height_m: float | None = None

@@ -28,7 +28,13 @@ from dronewatch.cli import COMMANDS
 from dronewatch.config import Config, host_port, load_config, receiver_position
 from dronewatch.errors import ConfigError, DronewatchError
 from dronewatch.ingest.adsb import ADSB_SIGMA
-from dronewatch.ingest.asterix import AsterixDecoder, edition_entries, parse_udp_url, radar_entry
+from dronewatch.ingest.asterix import (
+    AsterixDecoder,
+    edition_entries,
+    parse_udp_url,
+    radar_entry,
+    system_entry,
+)
 from dronewatch.ingest.sapient import SapientListener, SapientNodes
 from dronewatch.ingest.sources import (
     AdsbReceiver,
@@ -143,8 +149,10 @@ def _add_sources(config: Config, pipeline: Pipeline, nodes: SapientNodes | None)
             parse_udp_url(url)
         common, per_source = edition_entries(sources.asterix_editions, "sources.asterix_editions")
         radars = dict(radar_entry(entry, "sources.asterix_radars") for entry in sources.asterix_radars)
+        systems = dict(system_entry(entry, "sources.asterix_systems") for entry in sources.asterix_systems)
         pipeline.add_source("asterix", AsterixReceiver(sources.asterix, AsterixDecoder(
-            radars, editions=common, source_editions=per_source, assumed_height_m=sources.asterix_assumed_height_m)))
+            radars, {source: sensor.id for source, sensor in systems.items()}, editions=common,
+            source_editions=per_source, assumed_height_m=sources.asterix_assumed_height_m), list(systems.values())))
     if config.sapient.listen and nodes is not None:
         pipeline.add_source("sapient", SapientListener(*host_port(config.sapient.listen),
                                                        node_id=config.sapient.node_id, nodes=nodes))

@@ -89,7 +89,7 @@ from dronewatch.formats.asterix import (
     is_capture,
     looks_like_asterix,
 )
-from dronewatch.model import Detection, Scan, Sensor, TrackReport
+from dronewatch.model import Detection, Scan, Sensor, SensorKind, TrackReport
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,9 @@ DROP_REASONS = ("bad_block", "decode_error", "unsupported_category", "duplicate"
                 "no_height", "implausible_height", "no_altitude", "no_velocity", "implausible_position",
                 "implausible_track", "bad_time", "queue_full")
 """The decoder's counts of what it did not pass on, by reason."""
+SYSTEM_TRACK_SIGMA = {"lat": 60.0, "lon": 60.0, "alt": 60.0}
+"""One standard deviation of a system track's position, in metres, when the configuration gives none: an
+ATC tracker's accuracy in a terminal area (tens of metres) and a pressure altitude's error."""
 RADAR_SIGMA = {"range_m": 50.0, "azimuth_deg": 0.1, "elevation_deg": 0.5}
 """One standard deviation of an ATC radar's plot when the configuration gives none: range and azimuth as
 an SSR measures them (RHO's LSB is 7 m, THETA's 0.005 deg), elevation as a pressure altitude over a
@@ -145,13 +148,37 @@ def edition_entries(entries: Sequence[str], where: str
 
 def radar_entry(entry: str, where: str) -> tuple[tuple[int, int], Sensor]:
     """``SAC/SIC=ID,LAT,LON[,ALT]``: a radar's source and its sensor."""
+    return _source_entry(entry, where, "radar", RADAR_SIGMA)
+
+
+def system_entry(entry: str, where: str) -> tuple[tuple[int, int], Sensor]:
+    """``SAC/SIC=ID,LAT,LON[,ALT]``: a tracker's (SDPS) source, and the sensor its system tracks are reported
+    by: a cooperative one (kind ``adsb``: positions with an aircraft address), at the system's reference point."""
+    return _source_entry(entry, where, "adsb", SYSTEM_TRACK_SIGMA)
+
+
+def _source_entry(entry: str, where: str, kind: SensorKind, sigma: Mapping[str, float]
+                  ) -> tuple[tuple[int, int], Sensor]:
     source, equals, rest = entry.partition("=")
     sensor_id, comma, position = rest.partition(",")
     if not equals or not comma or not sensor_id.strip():
         raise ConfigError(f"{where}: expected SAC/SIC=ID,LAT,LON,ALT, got {entry!r}")
     lat, lon, alt = receiver_position(position, f"{where} {entry}")
-    return sac_sic(source, where), Sensor(id=sensor_id.strip(), kind="radar", lat=lat, lon=lon, alt=alt,
-                                          sigma=dict(RADAR_SIGMA))
+    return sac_sic(source, where), Sensor(id=sensor_id.strip(), kind=kind, lat=lat, lon=lon, alt=alt,
+                                          sigma=dict(sigma))
+
+
+def system_detection(track: TrackReport) -> Detection | None:
+    """A system track (:meth:`AsterixDecoder.convert`) of an aircraft with a Mode S address, as that
+    address's position report from the system (fused with the site's own tracks of it, as ADS-B is); none
+    without an address: the picture keys cooperative reports by address, and a track number is no
+    aircraft's identity."""
+    if not track.icao or not track.sensors:
+        return None
+    east, north, _ = track.vel_enu
+    return Detection(t=track.t, sensor=track.sensors[0], lat=track.lat, lon=track.lon, alt=track.alt, icao=track.icao,
+                     callsign=track.callsign, squawk=track.squawk, speed_mps=math.hypot(east, north),
+                     track_deg=math.degrees(math.atan2(east, north)) % 360.0)
 
 
 def tod_to_unix(tod_s: float, reference_t: float) -> float:

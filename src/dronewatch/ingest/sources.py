@@ -19,7 +19,7 @@ from dronewatch.clock import Pacer
 from dronewatch.errors import FormatError
 from dronewatch.formats.scenario import MAX_LINE_CHARS, parse_line
 from dronewatch.ingest.adsb import ModeSDecoder, live_feed
-from dronewatch.ingest.asterix import DROP_REASONS, AsterixDecoder, live_asterix
+from dronewatch.ingest.asterix import DROP_REASONS, AsterixDecoder, live_asterix, system_detection
 from dronewatch.ingest.gate import INPUT_TYPES, Origin
 from dronewatch.ingest.remoteid_assembly import RemoteIdAssembler
 from dronewatch.ingest.remoteid_live import ReceiverStream, live_detections
@@ -200,22 +200,31 @@ class AdsbReceiver:
 
 @dataclass
 class AsterixReceiver:
-    """Live ASTERIX radar feeds over UDP (``sources.asterix``) as radar detections and scans of the radars
-    configured by SAC/SIC. What is not taken (garbage, duplicates, unknown sources, plots without a height)
-    is counted by reason in the stage's bad-input counters; system tracks (CAT062) are counted, not taken
-    (the edge takes sensor data). Decoding runs off the event loop."""
+    """Live ASTERIX feeds over UDP (``sources.asterix``): the CAT048 plots and CAT034 scans of the radars
+    configured by SAC/SIC as radar detections and scans; the CAT062 tracks of the ``systems`` configured
+    (the sensors they report as) as position reports of aircraft with a Mode S address (those without one
+    are counted, ``system_tracks_without_address``). What is not taken (garbage, duplicates, unknown sources,
+    plots without a height) is counted by reason in the stage's bad-input counters. Decoding runs off the
+    event loop."""
 
     urls: tuple[str, ...]
     decoder: AsterixDecoder
+    systems: list[Sensor] = field(default_factory=list)
 
     async def __call__(self, pipeline: Pipeline) -> None:
         counters = pipeline.stage("asterix")
         origin = Origin("asterix")
-        await pipeline.admit(list(self.decoder.radars.values()), origin, counters, "configuration")
+        await pipeline.admit([*self.decoder.radars.values(), *self.systems], origin, counters, "configuration")
         async for records in live_asterix(self.urls, self.decoder, clock=pipeline.clock):
-            taken = [r for r in records if not isinstance(r, TrackReport)]
+            taken: list[Record] = []
+            for record in records:
+                if not isinstance(record, TrackReport):
+                    taken.append(record)
+                elif (report := system_detection(record)) is not None:
+                    taken.append(report)
+                else:
+                    counters.counts["system_tracks_without_address"] += 1
             counters.counts["records"] += len(records)
-            counters.counts["system_tracks"] += len(records) - len(taken)
             for reason, count in self.decoder.counts.items():
                 if reason in DROP_REASONS and count:
                     counters.bad_input[reason] = count

@@ -10,6 +10,7 @@ import math
 import socket
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from dronewatch.ingest.asterix import (
     live_asterix,
     multicast_request,
     parse_udp_url,
+    system_detection,
     tod_to_unix,
 )
 from dronewatch.ingest.sources import AsterixReceiver
@@ -229,6 +231,53 @@ def test_what_is_not_taken_is_counted_by_reason() -> None:
     decoded, _ = run(TRACKS_017, decoder)
     assert decoded == [] and decoder.counts["decode_error"] == 100
     assert "frame 1 (172.22.25.12:32773 -> 225.1.0.1:20402)" in str(decoder.first_errors["decode_error"])
+
+
+def test_serve_takes_the_system_tracks_of_aircraft_with_an_address_as_their_reports(tmp_path: Path,
+                                                                                      free_port: Callable[..., int]
+                                                                                      ) -> None:
+    [datagram], _, _ = capture_datagrams(TRACKS_PCAP.read_bytes())
+    port = free_port(socket.SOCK_DGRAM)
+    config = Config(sources=SourcesConfig(asterix=(f"udp://127.0.0.1:{port}",),
+                                          asterix_systems=("25/100=artas,43.5,16.4,0",)))
+    repository = Repository(open_database(f"sqlite:///{tmp_path / 'dw.db'}"))
+    repository.ensure_site("site", "site", 0.0)
+    recorded = datagram.t or 0.0
+    pipeline = Pipeline("site", repository, clock=lambda: recorded)
+    _add_sources(config, pipeline, None)
+
+    async def run() -> None:
+        running = asyncio.create_task(pipeline.run())
+        while "asterix" not in pipeline.stats():
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.sendto(datagram.payload, ("127.0.0.1", port))
+        deadline = asyncio.get_running_loop().time() + 20
+        while repository.count("detections") < 2 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        pipeline.stop()
+        await running
+
+    asyncio.run(run())
+    [(sensor, kind)] = [(s.id, s.kind) for s in repository.sensors("site")]
+    assert (sensor, kind) == ("artas", "adsb")
+    stored = [json.loads(text) for batch in repository.detection_lines("site", 0.0, 2e9) for _, _, text in batch]
+    assert sorted((d["icao"], d["callsign"], d["squawk"]) for d in stored) == [
+        ("4CA7A8", "RYR174C", "1275"), ("4CAC7F", "ISS2007", "4175")]
+    ryanair = next(d for d in stored if d["icao"] == "4CA7A8")
+    assert ryanair["alt"] == pytest.approx(39_000 * 0.3048, abs=0.5)  # FL390
+    assert ryanair["speed_mps"] == pytest.approx(math.hypot(228.75, -47.25))
+    assert ryanair["track_deg"] == pytest.approx(101.67, abs=0.01)
+
+
+def test_a_system_track_without_an_address_is_no_report() -> None:
+    track = TrackReport(t=1.0, id="artas:1", lat=45.0, lon=16.0, alt=3000.0, vel_enu=(0.0, 100.0, 0.0),
+                        squawk="7000", sensors=("artas",))
+    assert system_detection(track) is None
+    assert system_detection(replace(track, icao="4CA7A8")) == Detection(
+        t=1.0, sensor="artas", lat=45.0, lon=16.0, alt=3000.0, icao="4CA7A8", squawk="7000", speed_mps=100.0,
+        track_deg=0.0)
 
 
 def test_a_primary_only_plot_is_dropped_or_placed_at_the_height_the_service_assumes(tmp_path: Path) -> None:
