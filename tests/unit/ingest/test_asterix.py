@@ -404,6 +404,37 @@ def test_udp_urls_and_multicast_membership() -> None:
         multicast_request(parse_udp_url("udp://239.1.2.3:4000?iface=no-such-interface0"))
 
 
+def test_a_multicast_group_joined_on_the_loopback_interface_delivers_the_capture() -> None:
+    datagrams, _, _ = capture_datagrams(RADARS.read_bytes())
+    group = "239.255.42.99"
+
+    async def listen() -> list[Detection | Scan | TrackReport]:
+        decoder = AsterixDecoder({(25, 12): radar(12, SPLIT)})
+        bound: asyncio.Future[list[tuple[str, int]]] = asyncio.get_running_loop().create_future()
+        got: list[Detection | Scan | TrackReport] = []
+
+        async def consume() -> None:
+            async for records in live_asterix(f"udp://{group}:0?iface=127.0.0.1", decoder,
+                                              clock=lambda: datagrams[0].t or 0.0, bound=bound):
+                got.extend(records)
+                if len(got) >= 20:
+                    return
+
+        task = asyncio.create_task(consume())
+        [(address, port)] = await asyncio.wait_for(bound, 5)
+        assert address == group
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+            for datagram in datagrams:
+                sender.sendto(datagram.payload, (group, port))
+                await asyncio.sleep(0)
+        await asyncio.wait_for(task, 10)
+        return got
+
+    got = asyncio.run(listen())
+    assert Counter(type(r).__name__ for r in got) == {"Detection": 19, "Scan": 1}
+
+
 def test_live_udp_replay_of_the_capture_gives_its_detections() -> None:
     datagrams, _, _ = capture_datagrams(RADARS.read_bytes())
     expected = AsterixDecoder({(25, 12): radar(12, SPLIT)})
