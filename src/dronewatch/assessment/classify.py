@@ -211,16 +211,28 @@ class Classifier:
         terms = self.model.terms(features)
         log_p = self.model.log_proba(features, terms)
         out: dict[str, Classification] = {}
+        told: list[tuple[str, int]] = []  # the tracks classified by the model: their reasons next, all at once
         for n, report in enumerate(reports):
             history = self._tracks[report.id]
             step = self.window_s if history.last_t is None else t - history.last_t
             history.log_evidence = accumulate(history.log_evidence, log_p[n], step, self.window_s, self.memory_s)
             history.last_t = t
-            out[report.id] = self._decide(report, history, features[n], terms[n], log_p[n], t)
-        return out
+            decided = self._decide(report, history, t)
+            if decided is None:
+                told.append((report.id, n))
+            else:
+                out[report.id] = decided
+        if told:
+            rows = np.array([n for _, n in told])
+            beliefs = np.array([posterior(self._tracks[track_id].log_evidence) for track_id, _ in told])
+            best = np.argmax(beliefs, axis=1)
+            reasons = self._reasons(best, features[rows], terms[rows], log_p[rows])
+            for (track_id, _), cls, confidence, why in zip(told, best, beliefs.max(axis=1), reasons, strict=True):
+                out[track_id] = Classification(MODEL_CLASSES[cls], float(confidence), why)
+        return {report.id: out[report.id] for report in reports}
 
-    def _decide(self, report: TrackReport, history: _History, features: FloatArray, terms: FloatArray,
-                log_p: FloatArray, t: float) -> Classification:
+    def _decide(self, report: TrackReport, history: _History, t: float) -> Classification | None:
+        """The class of a track with an identity, or too new or too doubtful to say; none: the model's class."""
         if report.icao:
             return Classification("aircraft", 0.99, (f"ADS-B identity {report.icao}",))
         if report.uas_id:
@@ -234,21 +246,23 @@ class Classifier:
             return Classification("unknown", confidence,
                                   (f"between {MODEL_CLASSES[best]} and "
                                    f"{MODEL_CLASSES[int(np.argsort(belief)[-2])]}",))
-        return Classification(MODEL_CLASSES[best], confidence, self._reasons(best, features, terms, log_p))
+        return None
 
-    def _reasons(self, cls: int, features: FloatArray, terms: FloatArray, log_p: FloatArray) -> tuple[str, ...]:
-        """The two features that most favour ``cls`` over the runner-up class of this update (each
-        product term's share split between its two features)."""
-        runner_up = int(np.argsort(log_p)[-2])
+    def _reasons(self, cls: NDArray[np.intp], features: FloatArray, terms: FloatArray, log_p: FloatArray
+                 ) -> list[tuple[str, ...]]:
+        """Per row, the two features that most favour its class ``cls`` over the runner-up class of this
+        update (each product term's share split between its two features)."""
+        runner_up = np.argsort(log_p, axis=1)[:, -2]
         margin = (self.model.weights[cls] - self.model.weights[runner_up]) * terms
         count = len(FEATURES)
-        contribution = margin[:count].copy()
-        if margin.size > count:
-            first, second = _pairs(count)
-            half = margin[count:] / 2
-            contribution += np.bincount(first, half, count) + np.bincount(second, half, count)
-        top = [int(k) for k in np.argsort(contribution)[::-1][:2] if contribution[k] > 0]
-        return tuple(_describe(FEATURES[k], float(features[k])) for k in top)
+        contribution = margin[:, :count].copy()
+        if margin.shape[1] > count:
+            half = margin[:, count:] / 2
+            for feature, terms_of_it in enumerate(_terms_of_feature(count)):
+                contribution[:, feature] += half[:, terms_of_it].sum(axis=1)
+        top = np.argsort(contribution, axis=1)[:, ::-1][:, :2]
+        return [tuple(_describe(FEATURES[k], float(features[n, k])) for k in top[n] if contribution[n, k] > 0)
+                for n in range(top.shape[0])]
 
 
 def posterior(log_evidence: FloatArray) -> FloatArray:
@@ -347,6 +361,13 @@ def _pairs(count: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Row and column of each pairwise product term (the upper triangle, diagonal included)."""
     first, second = np.triu_indices(count)
     return first, second
+
+
+@functools.cache
+def _terms_of_feature(count: int) -> tuple[NDArray[np.intp], ...]:
+    """Per feature, the pairwise product terms it is in (a square twice: half its share is each factor's)."""
+    first, second = _pairs(count)
+    return tuple(np.concatenate([np.flatnonzero(first == k), np.flatnonzero(second == k)]) for k in range(count))
 
 
 def _flock_neighbours(position: FloatArray, velocity: FloatArray) -> FloatArray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import shapely
@@ -74,24 +75,28 @@ class ZoneSet:
         """``(N, Z)``: point ``n`` (site ENU) lies in zone ``z``, or within ``margin_m`` of it."""
         points = np.atleast_2d(points)
         margin = np.broadcast_to(np.asarray(margin_m, dtype=float), points.shape[:1])
-        out = np.zeros((points.shape[0], len(self.zones)), dtype=bool)
-        for k, polygon in enumerate(self.polygons):
-            up = points[:, 2]
-            in_height = (up >= self.floors_up[k] - margin) & (up <= self.ceilings_up[k] + margin)
-            if not in_height.any():
-                continue
-            flat = shapely.contains_xy(polygon, points[in_height, 0], points[in_height, 1])
-            if margin.any():
-                # within the margin of the zone's bounding box first: the exact test is for the few left
-                west, south, east, north = polygon.bounds
-                xy, near_margin = points[in_height, :2], margin[in_height]
-                near = ~flat & (near_margin > 0) & (xy[:, 0] >= west - near_margin) & (
-                    xy[:, 0] <= east + near_margin) & (xy[:, 1] >= south - near_margin) & (
-                    xy[:, 1] <= north + near_margin)
-                if near.any():
-                    idx = np.flatnonzero(near)
-                    flat[idx] = shapely.dwithin(polygon, shapely.points(xy[idx]), near_margin[idx])
-            out[np.flatnonzero(in_height), k] = flat
+        return np.column_stack([self._inside(k, points, margin) for k in range(len(self.zones))]) if self.zones \
+            else np.zeros((points.shape[0], 0), dtype=bool)
+
+    def _inside(self, k: int, points: FloatArray, margin: FloatArray) -> BoolArray:
+        """``(N,)``: each point in zone ``k`` or within its ``margin``."""
+        polygon = self.polygons[k]
+        west, south, east, north = polygon.bounds
+        x, y, up = points[:, 0], points[:, 1], points[:, 2]
+        # the floor, the ceiling and the bounding box first: the exact tests are for the few points left
+        near = ((up >= self.floors_up[k] - margin) & (up <= self.ceilings_up[k] + margin)
+                & (x >= west - margin) & (x <= east + margin) & (y >= south - margin) & (y <= north + margin))
+        out = np.zeros(points.shape[0], dtype=bool)
+        idx = np.flatnonzero(near)
+        if idx.size == 0:
+            return out
+        flat = shapely.contains_xy(polygon, x[idx], y[idx])
+        edge = ~flat & (margin[idx] > 0)
+        if edge.any():
+            outside = idx[edge]
+            # a margin a point: the stubs type dwithin's distance as one float
+            flat[edge] = shapely.dwithin(polygon, shapely.points(points[outside, :2]), cast(Any, margin[outside]))
+        out[idx] = flat
         return out
 
     def distances_m(self, point: FloatArray) -> FloatArray:
@@ -116,9 +121,16 @@ class ZoneSet:
                               np.zeros(n) if turn_rate_rps is None else np.asarray(turn_rate_rps))
         spread = np.sqrt(np.asarray(sigma_m)[:, None] ** 2
                          + (np.asarray(velocity_sigma_mps) * np.ones(n))[:, None] ** 2 * times[None, :] ** 2)
-        hit = self.inside(path.reshape(-1, 3), spread.reshape(-1)).reshape(n, times.size, len(self.zones))
-        first = np.where(hit.any(axis=1), np.argmax(hit, axis=1), -1)
-        return np.where(first >= 0, times[np.maximum(first, 0)], np.inf)
+        out = np.full((n, len(self.zones)), np.inf)
+        for k in range(len(self.zones)):
+            now = self._inside(k, position, spread[:, 0])
+            out[now, k] = 0.0
+            rest = np.flatnonzero(~now)  # only the paths of the tracks not inside already
+            if rest.size:
+                hit = self._inside(k, path[rest].reshape(-1, 3), spread[rest].reshape(-1)).reshape(rest.size, -1)
+                entered = hit.any(axis=1)
+                out[rest[entered], k] = times[np.argmax(hit[entered], axis=1)]
+        return out
 
 
 def predicted_path(position: FloatArray, velocity: FloatArray, times: FloatArray, turn_rate_rps: FloatArray
