@@ -5,10 +5,8 @@ what waits for a receiver that is away, and what is given up for good."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import email
 import email.policy
-import ipaddress
 import json
 import re
 import ssl
@@ -25,10 +23,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from dronewatch.bus import Message, subject
 from dronewatch.cli.serve import build_pipeline
@@ -409,7 +403,8 @@ def test_destinations_follow_their_sites(tmp_path: Path, monkeypatch: pytest.Mon
     assert pipeline.stats()["notify station-hook"]["sent"] == 1
 
 
-def test_tls_starttls_with_a_login_and_https_with_a_pinned_ca(tmp_path: Path, free_port: Callable[..., int]) -> None:
+def test_tls_starttls_with_a_login_and_https_with_a_pinned_ca(tmp_path: Path, free_port: Callable[..., int],
+                                                               certificate: Callable[..., Any]) -> None:
     ca_key, ca = certificate(tmp_path, "ca", None)
     certificate(tmp_path, "server", (ca_key, ca))
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -509,26 +504,3 @@ def test_bad_notify_destinations_name_entry_and_key(tmp_path: Path, toml: str, e
     site.write_text(toml)
     with pytest.raises(ConfigError, match=reason):
         load_config(site, environ)
-
-
-def certificate(folder: Path, name: str, issuer: tuple[Any, x509.Certificate] | None
-                ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A CA (``issuer`` None) or a certificate for 127.0.0.1 signed by ``issuer``, as ``name``.pem/.key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (x509.CertificateBuilder().subject_name(subject_name)
-               .issuer_name(issuer[1].subject if issuer else subject_name).public_key(key.public_key())
-               .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-               .not_valid_after(now + datetime.timedelta(days=1)))
-    if issuer is None:
-        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-    else:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(
-            ipaddress.ip_address("127.0.0.1"))]), critical=False)
-    cert = builder.sign(issuer[0] if issuer else key, hashes.SHA256())
-    (folder / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / f"{name}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                           serialization.PrivateFormat.PKCS8,
-                                                           serialization.NoEncryption()))
-    return key, cert

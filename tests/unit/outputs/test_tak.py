@@ -4,8 +4,6 @@ TAK Protocol v1 negotiation): what a destination receives, in which order, and w
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -15,10 +13,6 @@ from xml.etree.ElementTree import Element
 
 import pytest
 import takproto
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from dronewatch.assessment import AssessmentConfig
 from dronewatch.bus import Message, subject
@@ -295,7 +289,7 @@ def test_udp_datagrams_carry_one_event_each_as_xml_or_mesh_protobuf(free_port: C
     assert all(d.startswith(b"\xbf\x01\xbf" if protocol == "takproto" else b"<?xml") for d in datagrams)
 
 
-def test_tls_with_a_client_certificate_and_a_pinned_ca(tmp_path: Path) -> None:
+def test_tls_with_a_client_certificate_and_a_pinned_ca(tmp_path: Path, certificate: Callable[..., Any]) -> None:
     ca_key, ca = certificate(tmp_path, "ca", None)
     certificate(tmp_path, "server", (ca_key, ca))
     certificate(tmp_path, "client", (ca_key, ca))
@@ -317,7 +311,8 @@ def test_tls_with_a_client_certificate_and_a_pinned_ca(tmp_path: Path) -> None:
     assert server.types()[0] == cot.SA_TYPE
 
 
-def test_tls_refuses_a_server_whose_certificate_is_not_from_the_pinned_ca(tmp_path: Path) -> None:
+def test_tls_refuses_a_server_whose_certificate_is_not_from_the_pinned_ca(tmp_path: Path,
+                                                                             certificate: Callable[..., Any]) -> None:
     certificate(tmp_path, "ca", None)
     other_key, other = certificate(tmp_path, "other-ca", None)
     certificate(tmp_path, "server", (other_key, other))
@@ -335,30 +330,6 @@ def test_tls_refuses_a_server_whose_certificate_is_not_from_the_pinned_ca(tmp_pa
 
     asyncio.run(scenario())
     assert server.events == []
-
-
-def certificate(folder: Path, name: str, issuer: tuple[Any, x509.Certificate] | None
-                ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A CA (``issuer`` None) or a certificate for 127.0.0.1 signed by ``issuer``, as ``name``.pem/.key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (x509.CertificateBuilder().subject_name(subject_name)
-               .issuer_name(issuer[1].subject if issuer else subject_name).public_key(key.public_key())
-               .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-               .not_valid_after(now + datetime.timedelta(days=1)))
-    if issuer is None:
-        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-    else:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(
-            ipaddress.ip_address("127.0.0.1"))]), critical=False)
-    cert = builder.sign(issuer[0] if issuer else key, hashes.SHA256())
-    (folder / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / f"{name}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                           serialization.PrivateFormat.PKCS8,
-                                                           serialization.NoEncryption()))
-    return key, cert
-
 
 
 def test_a_bulletin_raising_the_posture_reaches_tak_users_as_a_chat(tmp_path: Path) -> None:
