@@ -24,7 +24,9 @@ order. A notice that fails for a reason that may pass (no connection, a timeout,
 or 429, SMTP 4xx) is tried again after a back-off of 1 s doubling up to 60 s (longer if a 429
 asks for it), for as long as the service runs; meanwhile the queue holds ``max_queued`` notices
 and drops the oldest (counted) beyond that. A notice refused for good (HTTP 4xx, a redirect,
-SMTP 5xx) is counted and logged, not tried again.
+SMTP 5xx) is counted and logged, not tried again. Notices are kept in the site's database
+(``notify_outbox``) from before they are queued until they are delivered, refused or dropped, so a
+restart of the service sends those it had not delivered yet (``restored``).
 
 Webhook (``https://``, ``http://``): ``POST`` of a JSON object (:func:`webhook_body`) with
 
@@ -40,8 +42,9 @@ Email (``smtp://`` with optional STARTTLS, ``smtps://``): one plain-text message
 
 Counters (stage ``notify <name>``): ``notices`` queued, ``sent``, ``retried`` (attempts that failed
 and will be made again), ``failed`` (refused for good), ``dropped`` (the queue was full),
-``queued`` (waiting now), ``recipients_refused`` (mail accepted for only some recipients),
-``queue_dropped`` (alert lines the bus dropped before the reader took them).
+``queued`` (waiting now), ``restored`` (kept from before a restart), ``recipients_refused`` (mail
+accepted for only some recipients), ``queue_dropped`` (alert lines the bus dropped before the reader
+took them).
 """
 
 from __future__ import annotations
@@ -70,11 +73,13 @@ import httpx
 from dronewatch.bus import Subscription, subject
 from dronewatch.config import NotifyConfig
 from dronewatch.errors import ConfigError, TransportError
+from dronewatch.formats.scenario import parse_line, record_to_dict
 from dronewatch.model import LEVELS, Alert, Level
 from dronewatch.service.worker import StageCounters, records_of
 
 if TYPE_CHECKING:
     from dronewatch.service.pipeline import Pipeline
+    from dronewatch.storage import Repository
 
 log = logging.getLogger(__name__)
 NoticeEvent = Literal["opened", "escalated", "resolved"]
@@ -133,15 +138,16 @@ class Outbox:
     notices: deque[Notice] = field(default_factory=deque)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def put(self, notice: Notice, counters: StageCounters) -> None:
+    def put(self, notice: Notice, counters: StageCounters) -> list[Notice]:
+        """Queue ``notice``; the oldest ones dropped to make room."""
         self.notices.append(notice)
-        self._bound(counters)
         self.ready.set()
+        return self._bound(counters)
 
-    def give_back(self, notice: Notice, counters: StageCounters) -> None:
+    def give_back(self, notice: Notice, counters: StageCounters) -> list[Notice]:
         """A notice to try again: first in line, unless the queue filled up meanwhile (then it is the oldest)."""
         self.notices.appendleft(notice)
-        self._bound(counters)
+        return self._bound(counters)
 
     def take(self, counters: StageCounters) -> Notice | None:
         if not self.notices:
@@ -151,14 +157,16 @@ class Outbox:
         counters.counts["queued"] = len(self.notices)
         return notice
 
-    def _bound(self, counters: StageCounters) -> None:
+    def _bound(self, counters: StageCounters) -> list[Notice]:
+        dropped: list[Notice] = []
         while len(self.notices) > self.limit:
-            dropped = self.notices.popleft()
+            dropped.append(self.notices.popleft())
             counters.counts["dropped"] += 1
             if counters.counts["dropped"] % 100 == 1:
                 log.warning("notify %s: queue full (%d); dropped %s (%d dropped so far)", self.name, self.limit,
-                            dropped.delivery, counters.counts["dropped"])
+                            dropped[-1].delivery, counters.counts["dropped"])
         counters.counts["queued"] = len(self.notices)
+        return dropped
 
 
 class NotifyOutput:
@@ -182,14 +190,18 @@ class NotifyOutput:
         """Per alert id: the highest level this destination was told of."""
         self._seen: OrderedDict[str, Level] = OrderedDict()
         """Per live alert id: its highest level in any line read (tells an escalation from an opening)."""
+        self.repository: Repository | None = None
+        """Where notices are kept until delivered (the pipeline's), if anywhere."""
 
     async def __call__(self, pipeline: Pipeline) -> None:
         counters = pipeline.stage(f"notify {self.name}")
+        self.repository = pipeline.repository
         subscription = pipeline.bus.subscribe(subject(pipeline.site_id, "alerts"), overflow="drop_oldest",
                                               maxsize=1000)
         sender = open_sender(self.config, self.name, self.clock, self._secret, self._password, counters)
         tasks: list[asyncio.Task[None]] = []
         try:
+            await self._restore(counters)
             await subscription.ready.wait()
             self.listening.set()
             tasks = [asyncio.create_task(self._read(pipeline.site_id, subscription, counters)),
@@ -206,37 +218,58 @@ class NotifyOutput:
     async def _read(self, site: str, subscription: Subscription, counters: StageCounters) -> None:
         while (message := await subscription.get()) is not None:
             for alert in records_of(message, counters, f"notify {self.name}"):
-                if isinstance(alert, Alert):
-                    self.on_alert(site, alert, counters)
+                if isinstance(alert, Alert) and (notice := self.on_alert(site, alert)) is not None:
+                    await self._queue(notice, counters)
 
     # ------------------------------------------------------------------ what to send
-    def on_alert(self, site: str, alert: Alert, counters: StageCounters) -> None:
-        """Queue the notice this alert line makes for this destination, if it makes one (never waits)."""
+    def on_alert(self, site: str, alert: Alert) -> Notice | None:
+        """The notice this alert line makes for this destination, if it makes one."""
         rank = LEVELS.index(alert.level)
         seen = self._seen.pop(alert.id, None)
         if alert.state == "resolved":
             told = self._told.pop(alert.id, None)
             if told is not None and self.config.resolved:
-                self._queue(Notice(site, "resolved", alert, self.config.dashboard_url), counters)
-            return
+                return Notice(site, "resolved", alert, self.config.dashboard_url)
+            return None
         self._seen[alert.id] = alert.level if seen is None else max(seen, alert.level, key=LEVELS.index)
         _forget_oldest(self._seen)
         kinds, sites = self.config.kinds, self.config.sites
         if alert.state != "open" or rank < self._min_rank or (kinds and alert.kind not in kinds) or (
                 sites and site not in sites):
-            return
+            return None
         told = self._told.get(alert.id)
         if told is not None and LEVELS.index(told) >= rank:
-            return  # a countdown, or a line re-opened at the level already told
+            return None  # a countdown, or a line re-opened at the level already told
         self._told[alert.id] = alert.level
         _forget_oldest(self._told)
         lower_before = told is not None or (seen is not None and LEVELS.index(seen) < rank)
-        self._queue(Notice(site, "escalated" if lower_before else "opened", alert, self.config.dashboard_url),
-                    counters)
+        return Notice(site, "escalated" if lower_before else "opened", alert, self.config.dashboard_url)
 
-    def _queue(self, notice: Notice, counters: StageCounters) -> None:
+    async def _queue(self, notice: Notice, counters: StageCounters) -> None:
+        """Keep the notice in the database (when the site has one) first, then queue it."""
+        if self.repository is not None and not await asyncio.to_thread(
+                self.repository.keep_notice, self.name, notice.delivery, notice.site, notice.event,
+                record_to_dict(notice.alert), notice.link, self.clock()):
+            return  # kept already: restored from before a restart
         counters.counts["notices"] += 1
-        self.outbox.put(notice, counters)
+        await self._forget(self.outbox.put(notice, counters))
+
+    async def _restore(self, counters: StageCounters) -> None:
+        """The notices kept before a restart, queued again first; their alerts count as told."""
+        if self.repository is None:
+            return
+        for row in await asyncio.to_thread(self.repository.kept_notices, self.name):
+            alert = parse_line(json.dumps(row["alert"]), source=f"notify {self.name} outbox")
+            assert isinstance(alert, Alert)
+            if row["event"] != "resolved":
+                self._told[alert.id] = alert.level
+            counters.counts["restored"] += 1
+            await self._forget(self.outbox.put(Notice(row["site_id"], row["event"], alert, row["link"]), counters))
+
+    async def _forget(self, notices: list[Notice]) -> None:
+        """Notices done with (delivered, refused, dropped): no longer kept."""
+        if notices and self.repository is not None:
+            await asyncio.to_thread(self.repository.forget_notices, self.name, [n.delivery for n in notices])
 
     # ------------------------------------------------------------------ sending
     def delay_s(self, attempt: int) -> float:
@@ -254,7 +287,7 @@ class NotifyOutput:
             try:
                 await sender.send(notice)
             except Unreachable as error:
-                self.outbox.give_back(notice, counters)
+                await self._forget(self.outbox.give_back(notice, counters))
                 counters.counts["retried"] += 1
                 delay = max(self.delay_s(attempt), min(error.retry_after_s or 0.0, _RETRY_AFTER_MAX_S))
                 if attempt < 3 or attempt % 10 == 0:
@@ -267,7 +300,7 @@ class NotifyOutput:
                 counters.counts["failed"] += 1
                 log.error("notify %s: %s refused, not tried again: %s", self.name, notice.delivery, error)
             except asyncio.CancelledError:
-                self.outbox.give_back(notice, counters)
+                self.outbox.give_back(notice, counters)  # still kept: sent after a restart
                 raise
             except Exception as error:  # a bug: contained to this notice
                 counters.counts["failed"] += 1
@@ -275,6 +308,7 @@ class NotifyOutput:
             else:
                 counters.counts["sent"] += 1
                 log.info("notify %s: %s delivered", self.name, notice.delivery)
+            await self._forget([notice])
             attempt = 0
 
 

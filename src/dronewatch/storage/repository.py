@@ -628,6 +628,33 @@ class Repository:
                     entry["operator"] = {"positions": count, "last": {"t": last_t, "lat": lat, "lon": lon}}
         return sorted(found.values(), key=lambda e: -e["last_seen"])
 
+    # ------------------------------------------------------------------ notifications' outbox
+    def keep_notice(self, destination: str, delivery: str, site_id: str, event: str, alert: dict[str, Any],
+                    link: str, now: float) -> bool:
+        """Keep a notice until it is delivered; False when the destination holds that delivery already."""
+        try:
+            with self.engine.begin() as db:
+                db.execute(insert(schema.notify_outbox).values(
+                    destination=destination, delivery=delivery, site_id=site_id, event=event, alert=alert, link=link,
+                    queued_at=now))
+            return True
+        except IntegrityError:
+            return False
+
+    def kept_notices(self, destination: str) -> list[dict[str, Any]]:
+        """The destination's notices not yet delivered, oldest first."""
+        c = schema.notify_outbox.c
+        with self.engine.connect() as db:
+            return [dict(r) for r in db.execute(select(schema.notify_outbox).where(c.destination == destination)
+                                                .order_by(c.id)).mappings()]
+
+    def forget_notices(self, destination: str, deliveries: Sequence[str]) -> None:
+        """Notices delivered, refused for good or dropped: no longer kept."""
+        c = schema.notify_outbox.c
+        with self.engine.begin() as db:
+            db.execute(delete(schema.notify_outbox).where(and_(c.destination == destination,
+                                                                c.delivery.in_(list(deliveries)))))
+
     # ------------------------------------------------------------------ audit
     def audit(self, actor: str, action: str, target: str, *, at: float, source: str = "local",
               detail: dict[str, Any] | None = None) -> int:

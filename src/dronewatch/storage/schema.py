@@ -227,3 +227,17 @@ bus_positions = Table(
     Column("stream_sequence", BigInteger, nullable=False),
 )
 """How far in the bus's stored stream each storage reader has written, updated with its rows."""
+
+notify_outbox = Table(
+    "notify_outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("destination", String(200), nullable=False),  # the [[notify]] entry's label
+    Column("delivery", String(300), nullable=False),  # <site>.<alert>.<level>.<state>
+    Column("site_id", String(64), nullable=False),
+    Column("event", String(16), nullable=False),  # opened, escalated, resolved
+    Column("alert", JSON, nullable=False),  # the alert line, as the scenario format writes it
+    Column("link", Text, nullable=False),
+    Column("queued_at", Float, nullable=False),
+    Index("ux_notify_outbox_delivery", "destination", "delivery", unique=True),
+)
+"""Notices not yet delivered (or refused for good), so that a restart of the service sends them still."""

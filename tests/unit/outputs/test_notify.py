@@ -308,6 +308,43 @@ def test_a_webhook_that_is_down_gets_the_notice_when_it_comes_back(free_port: Ca
     assert hook_counts["retried"] >= 3 and hook_counts["queued"] == 0 and hook_counts.get("failed", 0) == 0
 
 
+def test_a_notice_not_yet_delivered_is_sent_after_a_restart_of_the_service(tmp_path: Path,
+                                                                          free_port: Callable[..., int]) -> None:
+    repository = Repository(open_database(f"sqlite:///{tmp_path / 'dw.db'}"))
+    repository.ensure_site("station", "Border station", NOW)
+    receiver = Receiver(port=free_port())
+
+    def site(hook: NotifyOutput) -> Pipeline:
+        pipeline = Pipeline("station", repository, live=True, stages=())
+        pipeline.add_output("notify hook", hook)
+        return pipeline
+
+    async def down(pipeline: Pipeline) -> None:  # the receiver is away, then the service stops
+        await publish(pipeline, alert())
+        await until(lambda: counts(pipeline, "hook").get("retried", 0) >= 1, what="a failed attempt")
+
+    first = NotifyOutput(webhook(receiver.url()), backoff_s=FAST)
+    asyncio.run(with_outputs({"hook": first}, down, site(first)))
+    assert [row["delivery"] for row in repository.kept_notices("hook")] == ["station.A1.critical.open"]
+
+    async def back(pipeline: Pipeline) -> None:  # started again; the receiver is back
+        receiver.start()
+        await until(lambda: counts(pipeline, "hook").get("sent") == 1, what="the kept notice delivered")
+        await publish(pipeline, alert(eta_s=30.0))  # the same alert, still open: nothing new to tell
+        await asyncio.sleep(0.3)
+
+    second = NotifyOutput(webhook(receiver.url()), backoff_s=FAST)
+    try:
+        pipeline = asyncio.run(with_outputs({"hook": second}, back, site(second)))
+    finally:
+        receiver.stop()
+    assert [r.headers["X-Dronewatch-Delivery"] for r in receiver.requests] == ["station.A1.critical.open"]
+    verify(receiver.requests[0])
+    assert json.loads(receiver.requests[0].body)["eta_s"] == 35.0  # the notice as it was queued
+    assert counts(pipeline, "hook")["restored"] == 1 and counts(pipeline, "hook").get("notices", 0) == 0
+    assert repository.kept_notices("hook") == []
+
+
 def test_a_mail_server_that_is_down_gets_the_message_when_it_comes_back(free_port: Callable[..., int]) -> None:
     port = free_port()
     mailbox = Mailbox(answers=["451 4.3.0 try again later"])
