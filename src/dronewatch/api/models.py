@@ -195,6 +195,8 @@ class ZoneBody(BaseModel):
 
 
 UserName = Annotated[str, PathParam(min_length=1, max_length=100)]
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="A stored row's number")]
+"""A row number in a path: a database integer (larger ones are refused with 422, not overflowed)."""
 Limit = Annotated[int, Query(ge=1, le=HISTORY_LIMIT_MAX, description="Rows in a page at most")]
 CursorText = Annotated[str | None, Query(max_length=100, description=f"From a previous page's {NEXT_CURSOR_HEADER}")]
 

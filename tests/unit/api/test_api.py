@@ -619,6 +619,7 @@ def test_the_allow_and_watch_lists_are_admin_changes_audited_and_reach_the_asses
         assert removed.status_code == 200 and removed.json()["removed_by"] == "ada"
         assert station.assessor.airframes.entry(["1581F00TEST"], NOW) is None
         assert client.delete(f"/api/airframe-lists/{entry['id']}", headers=admin).status_code == 404
+        assert client.delete(f"/api/airframe-lists/{2**63}", headers=admin).status_code == 422
         assert client.get("/api/airframe-lists", headers=analyst).json() == []
         assert len(client.get("/api/airframe-lists", params={"removed": True}, headers=analyst).json()) == 1
         audited = [(r["actor"], r["action"], r["target"]) for r in repo.audit_records()
@@ -684,6 +685,7 @@ def test_an_analyst_s_bulletin_sets_the_posture_audited_and_withdrawn(
         assert withdrawn.status_code == 200 and withdrawn.json()["withdrawn_by"] == "ann"
         assert client.get("/api/sites/station/posture", headers=operator).json()["level"] == "normal"
         assert client.delete(f"/api/bulletins/{bulletin['id']}", headers=analyst).status_code == 404
+        assert client.delete(f"/api/bulletins/{2**63}", headers=analyst).status_code == 422  # no database integer
         audited = [(r["actor"], r["action"]) for r in repo.audit_records() if r["action"].startswith("posture.")]
         assert audited == [("ann", "posture.bulletin"), ("ann", "posture.withdraw")]
     finally:

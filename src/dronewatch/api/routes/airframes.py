@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from dronewatch.api.models import R401, R403_ROLE, R422, ListEntryBody, problem, responses
+from dronewatch.api.models import R401, R403_ROLE, R422, ListEntryBody, RowId, problem, responses
 from dronewatch.api.service import Admin, Service, Staff
 from dronewatch.assessment.airframes import normal_identity
 
@@ -59,7 +59,7 @@ def routes(service: Service) -> APIRouter:
 
     @router.delete("/api/airframe-lists/{entry_id}", tags=["airframes"],
                    responses=responses(R401, R403_ROLE, problem(404, "No such entry in force")))
-    async def remove(entry_id: int, who: Admin, request: Request) -> dict[str, Any]:
+    async def remove(entry_id: RowId, who: Admin, request: Request) -> dict[str, Any]:
         """Take an entry out of force; it stays in the lists' history with who removed it. Audited."""
         if not await asyncio.to_thread(
                 lambda: repository.remove_list_entry(entry_id, removed_by=who.name, now=service.clock())):

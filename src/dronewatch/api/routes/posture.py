@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from dronewatch.api.models import R401, R403_ROLE, R404_SITE, R422, BulletinBody, problem, responses
+from dronewatch.api.models import R401, R403_ROLE, R404_SITE, R422, BulletinBody, RowId, problem, responses
 from dronewatch.api.security import Principal
 from dronewatch.api.service import Anyone, Service, Staff, roles
 from dronewatch.assessment.posture import Bulletin, Posture
@@ -41,7 +41,7 @@ def routes(service: Service) -> APIRouter:
 
     @router.delete("/api/bulletins/{bulletin_id}", tags=["posture"],
                    responses=responses(R401, R403_ROLE, problem(404, "No such bulletin in force")))
-    async def withdraw(bulletin_id: int, who: Analyst, request: Request) -> dict[str, Any]:
+    async def withdraw(bulletin_id: RowId, who: Analyst, request: Request) -> dict[str, Any]:
         """Withdraw a bulletin; it stays in the history with who withdrew it. Audited."""
         if not await asyncio.to_thread(
                 lambda: repository.withdraw_bulletin(bulletin_id, withdrawn_by=who.name, now=service.clock())):

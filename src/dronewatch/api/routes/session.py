@@ -4,10 +4,9 @@
 """
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi import Path as PathParam
 
 from dronewatch.api.models import (
     R401,
@@ -20,6 +19,7 @@ from dronewatch.api.models import (
     NewToken,
     NewTokenOut,
     PasswordChange,
+    RowId,
     Session,
     TokenRow,
     problem,
@@ -153,7 +153,7 @@ def routes(service: Service) -> APIRouter:
 
     @router.delete("/api/tokens/{token_id}", tags=["session"], responses=responses(
         R401, R403_CSRF, problem(404, "No such token of the caller's")))
-    async def revoke_token(token_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], who: Anyone,
+    async def revoke_token(token_id: RowId, who: Anyone,
                            request: Request) -> dict[str, int]:
         if not await asyncio.to_thread(repository.revoke_token, who.user_id, token_id):
             raise HTTPException(404, f"no token {token_id} of yours")
