@@ -66,11 +66,11 @@ def at_posture(config: AssessmentConfig, level: PostureLevel) -> AssessmentConfi
 
 
 class Posture:
-    """The bulletins that concern one site, and the level they set at a time."""
+    """The level bulletins set at one site at a time (those of other sites do not apply there)."""
 
     def __init__(self, bulletins: Iterable[Bulletin] = (), site_id: str = "") -> None:
         self.site_id = site_id
-        self.bulletins = [b for b in bulletins if not b.sites or site_id in b.sites]
+        self.bulletins = list(bulletins)
 
     def in_force(self, t: float) -> list[Bulletin]:
         return [b for b in self.bulletins if b.applies(t, self.site_id)]
