@@ -429,6 +429,8 @@ def test_destinations_follow_their_sites(tmp_path: Path, monkeypatch: pytest.Mon
     async def body(pipeline: Pipeline) -> None:
         await publish(pipeline, alert())
         await until(lambda: len(receiver.requests) == 2, what="both destinations of the station")
+        # the receiver has the request before the sender has its answer and counts it
+        await until(lambda: counts(pipeline, "station-hook").get("sent") == 1, what="the delivery counted")
 
     try:
         asyncio.run(with_outputs(outputs, body, pipeline))
