@@ -233,18 +233,14 @@ def test_what_is_not_taken_is_counted_by_reason() -> None:
     assert "frame 1 (172.22.25.12:32773 -> 225.1.0.1:20402)" in str(decoder.first_errors["decode_error"])
 
 
-def test_serve_takes_the_system_tracks_of_aircraft_with_an_address_as_their_reports(tmp_path: Path,
-                                                                                      free_port: Callable[..., int]
-                                                                                      ) -> None:
-    [datagram], _, _ = capture_datagrams(TRACKS_PCAP.read_bytes())
-    port = free_port(socket.SOCK_DGRAM)
-    config = Config(sources=SourcesConfig(asterix=(f"udp://127.0.0.1:{port}",),
-                                          asterix_systems=("25/100=artas,43.5,16.4,0",)))
+def serve_datagrams(tmp_path: Path, sources: SourcesConfig, port: int, recorded: float, payloads: list[bytes],
+                    detections: int) -> tuple[Repository, Pipeline]:
+    """A site served with ``sources`` on the service's clock at ``recorded`` (the edge takes a live source's
+    times only near it): ``payloads`` sent to ``port`` over UDP, until ``detections`` are stored (20 s at most)."""
     repository = Repository(open_database(f"sqlite:///{tmp_path / 'dw.db'}"))
     repository.ensure_site("site", "site", 0.0)
-    recorded = datagram.t or 0.0
     pipeline = Pipeline("site", repository, clock=lambda: recorded)
-    _add_sources(config, pipeline, None)
+    _add_sources(Config(sources=sources), pipeline, None)
 
     async def run() -> None:
         running = asyncio.create_task(pipeline.run())
@@ -252,14 +248,27 @@ def test_serve_takes_the_system_tracks_of_aircraft_with_an_address_as_their_repo
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.2)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-            sender.sendto(datagram.payload, ("127.0.0.1", port))
+            for payload in payloads:
+                sender.sendto(payload, ("127.0.0.1", port))
+                await asyncio.sleep(0.001)
         deadline = asyncio.get_running_loop().time() + 20
-        while repository.count("detections") < 2 and asyncio.get_running_loop().time() < deadline:
+        while repository.count("detections") < detections and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.1)
         pipeline.stop()
         await running
 
     asyncio.run(run())
+    return repository, pipeline
+
+
+def test_serve_takes_the_system_tracks_of_aircraft_with_an_address_as_their_reports(tmp_path: Path,
+                                                                                      free_port: Callable[..., int]
+                                                                                      ) -> None:
+    [datagram], _, _ = capture_datagrams(TRACKS_PCAP.read_bytes())
+    port = free_port(socket.SOCK_DGRAM)
+    repository, _ = serve_datagrams(tmp_path, SourcesConfig(asterix=(f"udp://127.0.0.1:{port}",),
+                                                            asterix_systems=("25/100=artas,43.5,16.4,0",)),
+                                    port, datagram.t or 0.0, [datagram.payload], detections=2)
     [(sensor, kind)] = [(s.id, s.kind) for s in repository.sensors("site")]
     assert (sensor, kind) == ("artas", "adsb")
     stored = [json.loads(text) for batch in repository.detection_lines("site", 0.0, 2e9) for _, _, text in batch]
@@ -485,32 +494,10 @@ def test_serve_takes_a_live_feed_of_the_radar_configured_and_counts_what_it_drop
         tmp_path: Path, free_port: Callable[..., int]) -> None:
     datagrams, _, _ = capture_datagrams(RADARS.read_bytes())
     port = free_port(socket.SOCK_DGRAM)
-    config = Config(sources=SourcesConfig(asterix=(f"udp://127.0.0.1:{port}",),
-                                          asterix_radars=(f"25/12=radar-split,{SPLIT[0]},{SPLIT[1]},{SPLIT[2]}",)))
-    repository = Repository(open_database(f"sqlite:///{tmp_path / 'dw.db'}"))
-    repository.ensure_site("site", "site", 0.0)
-    recorded = datagrams[0].t or 0.0
-    # the service's clock at the recording's time: the edge takes a live source's times only near it
-    pipeline = Pipeline("site", repository, clock=lambda: recorded)
-    _add_sources(config, pipeline, None)
-
-    async def run() -> None:
-        running = asyncio.create_task(pipeline.run())
-        while "asterix" not in pipeline.stats():
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-            sender.sendto(b"\x30\x00\x40garbage", ("127.0.0.1", port))
-            for datagram in datagrams:
-                sender.sendto(datagram.payload, ("127.0.0.1", port))
-                await asyncio.sleep(0.001)
-        deadline = asyncio.get_running_loop().time() + 20
-        while repository.count("detections") < 19 and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.1)
-        pipeline.stop()
-        await running
-
-    asyncio.run(run())
+    repository, pipeline = serve_datagrams(
+        tmp_path, SourcesConfig(asterix=(f"udp://127.0.0.1:{port}",),
+                                asterix_radars=(f"25/12=radar-split,{SPLIT[0]},{SPLIT[1]},{SPLIT[2]}",)),
+        port, datagrams[0].t or 0.0, [b"\x30\x00\x40garbage", *(d.payload for d in datagrams)], detections=19)
     assert repository.count("detections") == 19  # radar 25/12's plots; the other radars' are not this site's
     assert [s.id for s in repository.sensors("site")] == ["radar-split"]
     dropped = pipeline.stats()["asterix"]["bad_input"]
