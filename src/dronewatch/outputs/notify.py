@@ -20,13 +20,17 @@ that a receiver can drop a notice it already has.
 
 Delivery never holds up the pipeline: the reader only queues (the bus drops its oldest message,
 counted, should even that fall behind), and one sender per destination empties the queue in
-order. A notice that fails for a reason that may pass (no connection, a timeout, HTTP 5xx, 408
-or 429, SMTP 4xx) is tried again after a back-off of 1 s doubling up to 60 s (longer if a 429
-asks for it), for as long as the service runs; meanwhile the queue holds ``max_queued`` notices
-and drops the oldest (counted) beyond that. A notice refused for good (HTTP 4xx, a redirect,
-SMTP 5xx) is counted and logged, not tried again. Notices are kept in the site's database
-(``notify_outbox``) from before they are queued until they are delivered, refused or dropped, so a
-restart of the service sends those it had not delivered yet (``restored``).
+order. As a worker on NATS (``dronewatch worker outputs``) the reader is a durable consumer,
+``<site>-notify-<hash of the name>``: it acknowledges an alert line once its notice is kept, so
+alerts raised while the outputs worker was down are read when it comes back.
+
+A notice that fails for a reason that may pass (no connection, a timeout, HTTP 5xx, 408 or 429,
+SMTP 4xx) is tried again after a back-off of 1 s doubling up to 60 s (longer if a 429 asks for it),
+for as long as the service runs; meanwhile the queue holds ``max_queued`` notices and drops the
+oldest (counted) beyond that. A notice refused for good (HTTP 4xx, a redirect, SMTP 5xx) is counted
+and logged, not tried again. Notices are kept in the site's database (``notify_outbox``) from
+before they are queued until they are delivered, refused or dropped, so a restart of the service
+sends those it had not delivered yet (``restored``).
 
 Webhook (``https://``, ``http://``): ``POST`` of a JSON object (:func:`webhook_body`) with
 
@@ -196,8 +200,9 @@ class NotifyOutput:
     async def __call__(self, pipeline: Pipeline) -> None:
         counters = pipeline.stage(f"notify {self.name}")
         self.repository = pipeline.repository
-        subscription = pipeline.bus.subscribe(subject(pipeline.site_id, "alerts"), overflow="drop_oldest",
-                                              maxsize=1000)
+        durable = consumer_name(pipeline.site_id, self.name) if pipeline.durable else None
+        subscription = pipeline.bus.subscribe(subject(pipeline.site_id, "alerts"), maxsize=1000, durable=durable,
+                                              overflow="drop_oldest" if durable is None else "block")
         sender = open_sender(self.config, self.name, self.clock, self._secret, self._password, counters)
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -220,6 +225,7 @@ class NotifyOutput:
             for alert in records_of(message, counters, f"notify {self.name}"):
                 if isinstance(alert, Alert) and (notice := self.on_alert(site, alert)) is not None:
                     await self._queue(notice, counters)
+            await subscription.done(message)  # its notices are kept: a restarted worker need not read it again
 
     # ------------------------------------------------------------------ what to send
     def on_alert(self, site: str, alert: Alert) -> Notice | None:
@@ -310,6 +316,11 @@ class NotifyOutput:
                 log.info("notify %s: %s delivered", self.name, notice.delivery)
             await self._forget([notice])
             attempt = 0
+
+
+def consumer_name(site: str, destination: str) -> str:
+    """A destination's durable consumer on NATS: its name may hold a URL, which a consumer name may not."""
+    return f"{site}-notify-{hashlib.sha256(destination.encode()).hexdigest()[:16]}"
 
 
 def _forget_oldest(book: OrderedDict[str, Level]) -> None:

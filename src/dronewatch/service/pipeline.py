@@ -90,6 +90,7 @@ class Pipeline:
         self.site_id = site_id
         self.live = live
         self.region = region
+        self.durable = durable
         self.first_alert_number = first_alert_number
         self.bus = bus if bus is not None else InProcessBus()
         self.repository = repository

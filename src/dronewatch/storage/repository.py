@@ -397,6 +397,11 @@ class Repository:
             for table, days in limits.items():
                 result = db.execute(delete(table).where(table.c.t < now - days * _DAY_S))
                 removed[table.name] = int(result.rowcount)
+            # a notice kept as long as the detections behind it: one of a destination since removed from the
+            # configuration would otherwise stay for ever
+            outbox = schema.notify_outbox
+            result = db.execute(delete(outbox).where(outbox.c.queued_at < now - retention.detections_days * _DAY_S))
+            removed[outbox.name] = int(result.rowcount)
         return removed
 
     def count(self, table_name: str) -> int:

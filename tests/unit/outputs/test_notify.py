@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from dronewatch.bus import Message, subject
+from dronewatch.bus.nats import NatsBus
 from dronewatch.cli.serve import build_pipeline
 from dronewatch.config import NotifyConfig, load_config
 from dronewatch.errors import ConfigError
@@ -342,6 +344,51 @@ def test_a_notice_not_yet_delivered_is_sent_after_a_restart_of_the_service(tmp_p
     verify(receiver.requests[0])
     assert json.loads(receiver.requests[0].body)["eta_s"] == 35.0  # the notice as it was queued
     assert counts(pipeline, "hook")["restored"] == 1 and counts(pipeline, "hook").get("notices", 0) == 0
+    assert repository.kept_notices("hook") == []
+
+
+def test_an_outputs_worker_on_nats_tells_of_alerts_raised_while_it_was_down(
+        tmp_path: Path, free_port: Callable[..., int],
+        nats_server: Callable[..., AbstractContextManager[str]]) -> None:
+    repository = Repository(open_database(f"sqlite:///{tmp_path / 'dw.db'}"))
+    repository.ensure_site("station", "Border station", NOW)
+    receiver = Receiver(port=free_port()).start()
+
+    async def outputs_worker(url: str, body: Callable[[Pipeline], Awaitable[None]]) -> Pipeline:
+        bus = await NatsBus.connect(url)
+        hook = NotifyOutput(webhook(receiver.url()), backoff_s=FAST)
+        pipeline = Pipeline("station", repository, bus, stages=(), durable=True, view=False)
+        pipeline.add_output("notify hook", hook)
+        try:
+            return await with_outputs({"hook": hook}, body, pipeline)
+        finally:
+            await bus.close()
+
+    async def assessment(url: str, *lines: Alert) -> None:
+        """The assessment worker, raising alerts while the outputs worker is down."""
+        bus = await NatsBus.connect(url)
+        await bus.publish(Message(subject("station", "alerts"), records=list(lines)))
+        await bus.close()
+
+    async def first(pipeline: Pipeline) -> None:
+        await publish(pipeline, alert("A1"))
+        await until(lambda: counts(pipeline, "hook").get("sent") == 1, what="A1 delivered")
+
+    async def second(pipeline: Pipeline) -> None:
+        await until(lambda: counts(pipeline, "hook").get("sent") == 2, what="the alerts raised meanwhile")
+
+    (tmp_path / "nats").mkdir()
+    try:
+        with nats_server(tmp_path / "nats") as url:
+            asyncio.run(outputs_worker(url, first))
+            asyncio.run(assessment(url, alert("A2", level="warning"), alert("A2"), alert("A3", level="critical",
+                                                                                          kind="loiter")))
+            pipeline = asyncio.run(outputs_worker(url, second))
+    finally:
+        receiver.stop()
+    assert [r.headers["X-Dronewatch-Delivery"] for r in receiver.requests] == [
+        "station.A1.critical.open", "station.A2.critical.open", "station.A3.critical.open"]
+    assert counts(pipeline, "hook").get("notices") == 2  # A1 was not read again
     assert repository.kept_notices("hook") == []
 
 

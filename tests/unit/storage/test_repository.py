@@ -137,9 +137,13 @@ def test_retention_purges_each_data_class_on_its_own_clock(repo: Repository) -> 
                                                   uas_id="X", operator_lat=31.77, operator_lon=-106.53)])
         repo.add_track_points("station", [TrackReport(t=t, id="T1", lat=31.7, lon=-106.5, alt=1200.0,
                                                       vel_enu=(0.0, 0.0, 0.0))])
+        repo.keep_notice("a hook since removed", f"station.A{age_days}.critical.open", "station", "opened", {},
+                         "", t)
     removed = repo.purge(NOW, RetentionConfig(detections_days=30, tracks_days=365, operator_locations_days=7))
-    assert removed == {"detections": 1, "track_points": 0, "operator_positions": 2}
+    assert removed == {"detections": 1, "track_points": 0, "operator_positions": 2, "notify_outbox": 1}
     assert repo.count("operator_positions") == 1 and repo.count("detections") == 2
+    assert [n["delivery"] for n in repo.kept_notices("a hook since removed")] == ["station.A1.critical.open",
+                                                                                  "station.A10.critical.open"]
 
 
 def test_the_audit_chain_verifies_and_is_append_only(repo: Repository) -> None:
