@@ -366,7 +366,7 @@ def one_run(repository: Repository, key: Any, t0: float, seconds: int, destinati
     watch: dict[str, float] = {}
     marks: list[tuple[str, float]] = []
     places = [(repository, name, f"collect: {name}") for name in
-              ("track_reports", "alert_rows", "operator_positions", "drone_arrivals", "sensors", "zones")]
+              ("track_points", "alert_rows", "operator_positions", "drone_arrivals", "sensors", "zones")]
     places += [(incident_module, "pattern_of_life", "collect: pattern_of_life"),
                (package_module, "write_report", "report")]
     with timed(watch, *places):
@@ -387,6 +387,8 @@ def one_run(repository: Repository, key: Any, t0: float, seconds: int, destinati
         elif text.startswith("drawing "):
             times["export: report.pdf (drawn)"] = watch["report"]
             times["export: audit record, manifest, signature, zip close"] = ended - began - watch["report"]
+        elif not text.startswith("wrote "):
+            times[f"export: {text}"] = ended - began
     return times, manifest, incident
 
 

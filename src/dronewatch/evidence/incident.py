@@ -13,7 +13,7 @@ import numpy as np
 
 from dronewatch.assessment.pattern import OPERATOR_CELL_DEG, pattern_of_life
 from dronewatch.errors import EvidenceError
-from dronewatch.model import Sensor, TrackReport, Zone
+from dronewatch.model import Sensor, TrackPoint, Zone
 from dronewatch.storage import Repository
 
 FORMAT = "dronewatch-evidence/1"
@@ -32,7 +32,7 @@ class Incident:
     t_from: float
     t_to: float
     alert_id: str | None
-    tracks: dict[str, list[TrackReport]]
+    tracks: dict[str, list[TrackPoint]]
     alerts: list[dict[str, Any]]
     sensors: list[Sensor]
     zones: list[Zone]
@@ -80,7 +80,7 @@ def _collect(repository: Repository, site_id: str, alert_id: str | None, t_from:
         if not rows:
             raise EvidenceError(f"alert {alert_id!r}: no such alert at site {site_id!r}")
         alert = rows[0]
-        reports = repository.track_reports(site_id, alert["opened_at"] - ALERT_LEAD_S,
+        reports = repository.track_points(site_id, alert["opened_at"] - ALERT_LEAD_S,
                                            alert["updated_at"] + ALERT_LEAD_S / 10, alert["track_id"]
                                            ).get(alert["track_id"], [])
         t_from = min([alert["opened_at"], *(r.t for r in reports[:1])])
@@ -91,7 +91,7 @@ def _collect(repository: Repository, site_id: str, alert_id: str | None, t_from:
     else:
         if t_from is None or t_to is None or not t_from < t_to:
             raise EvidenceError(f"time window: expected FROM before TO, got {t_from} and {t_to}")
-        tracks = repository.track_reports(site_id, t_from, t_to)
+        tracks = repository.track_points(site_id, t_from, t_to)
         alerts = repository.alert_rows(site_id, t_from=t_from, t_to=t_to)
     operators = None
     if with_operators:

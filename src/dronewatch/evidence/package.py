@@ -39,7 +39,7 @@ from dronewatch.evidence.incident import (
 )
 from dronewatch.evidence.keys import fingerprint, public_pem
 from dronewatch.evidence.report import write_report
-from dronewatch.evidence.tracks import track_summary, write_csv, write_geojson, write_gpx, write_kml
+from dronewatch.evidence.tracks import spell, track_summary, write_csv, write_geojson, write_gpx, write_kml
 from dronewatch.formats.scenario import record_to_dict
 from dronewatch.storage import Repository
 
@@ -72,7 +72,8 @@ def _export(repository: Repository, incident: Incident, key: Ed25519PrivateKey, 
 
             operators = incident.operators or []
             summaries = {tid: track_summary(reports) for tid, reports in incident.tracks.items() if reports}
-            tracks = {tid: reports for tid, reports in incident.tracks.items() if reports}
+            say("spelling the track points")
+            tracks = spell({tid: reports for tid, reports in incident.tracks.items() if reports})
             add("tracks.geojson", lambda out: write_geojson(tracks, summaries, operators, out))
             add("tracks.kml", lambda out: write_kml(tracks, summaries, operators, out, incident.name))
             add("tracks.gpx", lambda out: write_gpx(tracks, summaries, operators, out, incident.name))

@@ -20,7 +20,7 @@ from fpdf import FPDF
 from dronewatch.assessment.pattern import WEEKDAYS
 from dronewatch.evidence.incident import MANIFEST, PUBLIC_KEY, SIGNATURE, Incident
 from dronewatch.geo import LocalFrame
-from dronewatch.model import Alert, TrackReport
+from dronewatch.model import Alert, TrackPoint
 from dronewatch.outputs.site_plot import CLASS_COLOURS, LEVEL_COLOURS, OPERATOR_COLOUR, site_svg
 
 MAX_ROWS = 200
@@ -76,10 +76,16 @@ def write_report(incident: Incident, summaries: Mapping[str, Mapping[str, Any]],
 
     pdf.heading("Identities")
     last_at = _last_operator_positions(incident.operators or [])
+    alerted = {a["track_id"] for a in incident.alerts}
+    # the tracks that tell who flew: a broadcast identity, or an alert (a drone without Remote ID)
+    told = {tid: s for tid, s in summaries.items() if s["uas_ids"] or s["icao"] or tid in alerted}
     pdf.rows(("track", "class", "first seen", "last seen", "Remote ID", "ICAO", "operator last at"),
               [(tid, s["class"], _utc(s["first"]), _utc(s["last"]), " ".join(s["uas_ids"]) or "-",
-                " ".join(s["icao"]) or "-", _last_of(last_at, s["uas_ids"])) for tid, s in summaries.items()],
+                " ".join(s["icao"]) or "-", _last_of(last_at, s["uas_ids"])) for tid, s in told.items()],
               (18, 16, 28, 28, 36, 18, 36), more="tracks.csv")
+    if len(told) < len(summaries):
+        pdf.paragraph(f"{len(summaries) - len(told)} other track(s) broadcast no identity and raised no alert: "
+                      "tracks.csv has every track.")
     pdf.heading("Sensors")
     pdf.rows(("sensor", "kind", "position", "detections", "first", "last", "longest silence"),
               [(s.id, s.kind, f"{s.lat:.5f}, {s.lon:.5f}, {s.alt:.0f} m",
@@ -165,7 +171,7 @@ class _Report(FPDF):
         self.ln(2)
 
 
-def _frame(incident: Incident, tracks: Mapping[str, Sequence[TrackReport]]) -> LocalFrame:
+def _frame(incident: Incident, tracks: Mapping[str, Sequence[TrackPoint]]) -> LocalFrame:
     """The figures' plane: centred on the sensors (on the first track without any)."""
     if incident.sensors:
         return LocalFrame(float(np.mean([s.lat for s in incident.sensors])),
@@ -238,7 +244,7 @@ def _weekly_svg(weekly: Sequence[Sequence[int]]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _map_svg(incident: Incident, tracks: Mapping[str, Sequence[TrackReport]],
+def _map_svg(incident: Incident, tracks: Mapping[str, Sequence[TrackPoint]],
              summaries: Mapping[str, Mapping[str, Any]]) -> str:
     frame = _frame(incident, tracks)
     lines = [Alert(t=e["t"], id=a["id"], track=a["track_id"], level=e["level"], kind=a["kind"], state=e["state"],
@@ -254,7 +260,7 @@ def _map_svg(incident: Incident, tracks: Mapping[str, Sequence[TrackReport]],
             .replace(f'<tspan fill="{grey}">', f'<tspan fill="{grey[:-1]}{"e" if grey[-1] == "f" else "f"}">'))
 
 
-def _chart_svg(tracks: Mapping[str, Sequence[TrackReport]], value: Any, label: str, t0: float,
+def _chart_svg(tracks: Mapping[str, Sequence[TrackPoint]], value: Any, label: str, t0: float,
                summaries: Mapping[str, Mapping[str, Any]]) -> str:
     """A line a track of ``value(report)`` against time, with axes and a legend."""
     width, height, left, bottom, top = 900.0, 350.0, 60.0, 30.0, 15.0
@@ -298,7 +304,7 @@ def _chart_svg(tracks: Mapping[str, Sequence[TrackReport]], value: Any, label: s
     return "\n".join(parts) + "\n"
 
 
-def _thin(reports: Sequence[TrackReport], most: int = MAX_POINTS) -> Sequence[TrackReport]:
+def _thin(reports: Sequence[TrackPoint], most: int = MAX_POINTS) -> Sequence[TrackPoint]:
     if len(reports) <= most:
         return reports
     keep = np.unique(np.linspace(0, len(reports) - 1, most).round().astype(int))

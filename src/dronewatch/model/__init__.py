@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 SensorKind = Literal["radar", "rf", "acoustic", "camera", "remoteid", "adsb"]
 SENSOR_KINDS: tuple[SensorKind, ...] = ("radar", "rf", "acoustic", "camera", "remoteid", "adsb")
@@ -133,6 +133,31 @@ class TrackReport:
     """The RMS of the position's standard deviations (east, north, up), metres: how far off it may be."""
     members: tuple[str, ...] | None = None
     """A regional track's site tracks, ``<site>/<track id>`` each (``tracking/regional.py``)."""
+
+
+class TrackPoint(NamedTuple):
+    """A stored track point read back in bulk (an evidence export): what storage keeps of a
+    :class:`TrackReport`, as a tuple. Hundreds of thousands of them are made four times faster than
+    TrackReports, a frozen dataclass whose fields are each set through ``object.__setattr__``."""
+
+    id: str
+    t: float
+    lat: float
+    lon: float
+    alt: float
+    vel_e: float
+    vel_n: float
+    vel_u: float
+    cls: str | None
+    confidence: float | None
+    uas_id: str | None
+    icao: str | None
+    sensors: tuple[str, ...] | None
+    sigma_m: float | None
+
+    @property
+    def vel_enu(self) -> tuple[float, float, float]:
+        return self.vel_e, self.vel_n, self.vel_u
 
 
 @dataclass(slots=True, frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dronewatch.geo import LocalFrame
-from dronewatch.model import Alert, TrackReport, Zone
+from dronewatch.model import Alert, TrackPoint, TrackReport, Zone
 
 FloatArray = NDArray[np.float64]
 CLASS_COLOURS = {"drone": "#d62728", "bird": "#2ca02c", "aircraft": "#1f77b4", "unknown": "#7f7f7f"}
@@ -24,7 +24,7 @@ _SIZE = 800.0
 _MARGIN = 40.0
 
 
-def site_svg(frame: LocalFrame, zones: Sequence[Zone], tracks: Mapping[str, Sequence[TrackReport]],
+def site_svg(frame: LocalFrame, zones: Sequence[Zone], tracks: Mapping[str, Sequence[TrackReport | TrackPoint]],
              classes: Mapping[str, str], alerts: Sequence[Alert], title: str = "",
              operators: Sequence[Mapping[str, Any]] = ()) -> str:
     """The SVG text. ``tracks`` maps a track id to its reports in time order; ``classes`` gives

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dronewatch.config import RetentionConfig
 from dronewatch.formats.scenario import record_to_dict
-from dronewatch.model import Alert, Detection, Sensor, TrackReport, Zone
+from dronewatch.model import Alert, Detection, Sensor, TrackPoint, TrackReport, Zone
 from dronewatch.storage import schema
 
 GENESIS_HASH = "0" * 64
@@ -225,23 +225,21 @@ class Repository:
                                  members=tuple(r["members"]) if r["members"] is not None else None)
                      for r in rows], cursor)
 
-    def track_reports(self, site_id: str, t_from: float, t_to: float, track_id: str | None = None
-                      ) -> dict[str, list[TrackReport]]:
+    def track_points(self, site_id: str, t_from: float, t_to: float, track_id: str | None = None
+                     ) -> dict[str, list[TrackPoint]]:
         """Track points of a window by track, each in time order: :meth:`track_history` for a whole export
-        (hundreds of thousands of points), read as plain rows, the sensor lists parsed once each."""
+        (hundreds of thousands of points), read as tuples, the sensor lists parsed once each."""
         c = schema.track_points.c
         query = (select(c.track_id, c.t, c.lat, c.lon, c.alt, c.vel_e, c.vel_n, c.vel_u, c.cls, c.confidence,
                         c.uas_id, c.icao, cast(c.sensors, Text), c.sigma_m)
                  .where(and_(c.site_id == site_id, c.t >= t_from, c.t <= t_to)).order_by(c.t, c.seq))
         if track_id is not None:
             query = query.where(c.track_id == track_id)
-        tracks: dict[str, list[TrackReport]] = {}
+        tracks: dict[str, list[TrackPoint]] = {}
+        point = tuple.__new__  # TrackPoint's own __new__ takes the fields one by one, by name
         with self.engine.connect() as db:
             for row in db.execute(query).all():
-                tracks.setdefault(row[0], []).append(TrackReport(
-                    t=row[1], id=row[0], lat=row[2], lon=row[3], alt=row[4], vel_enu=(row[5], row[6], row[7]),
-                    cls=row[8], confidence=row[9], uas_id=row[10], icao=row[11], sensors=_sensor_list(row[12]),
-                    sigma_m=row[13]))
+                tracks.setdefault(row[0], []).append(point(TrackPoint, (*row[:12], _sensor_list(row[12]), row[13])))
         return tracks
 
     def detections(self, site_id: str, t_from: float, t_to: float) -> list[dict[str, Any]]:

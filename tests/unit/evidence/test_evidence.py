@@ -23,10 +23,10 @@ from lxml import etree
 from dronewatch.cli import main
 from dronewatch.errors import EvidenceError
 from dronewatch.evidence import collect, export, load_public_key, public_pem, site_key, verify_package
-from dronewatch.evidence.tracks import CSV_COLUMNS, write_csv
+from dronewatch.evidence.tracks import CSV_COLUMNS, spell, write_csv
 from dronewatch.formats.scenario import ScenarioReader
 from dronewatch.ingest.sources import Simulator
-from dronewatch.model import Detection, TrackReport
+from dronewatch.model import Detection, TrackPoint
 from dronewatch.service.pipeline import Pipeline
 from dronewatch.sim.scenarios import built_in
 from dronewatch.storage import Repository, open_database
@@ -104,11 +104,11 @@ def test_an_alert_package_holds_its_track_alerts_detections_and_sensors(site: tu
 
 @given(st.lists(st.tuples(st.text(min_size=1), st.none() | st.text()), min_size=1, max_size=5))
 def test_the_csv_reads_back_whatever_the_identities_hold(identities: list[tuple[str, str | None]]) -> None:
-    tracks = {f"{track_id}": [TrackReport(t=NOW + k, id=track_id, lat=31.5, lon=-106.25, alt=1200.0,
-                                          vel_enu=(3.0, 4.0, 0.0), uas_id=uas_id, sensors=("radar-1", "rf-east"))]
+    tracks = {f"{track_id}": [TrackPoint(track_id, NOW + k, 31.5, -106.25, 1200.0, 3.0, 4.0, 0.0, None, None, uas_id,
+                                         None, ("radar-1", "rf-east"), None)]
               for k, (track_id, uas_id) in enumerate(identities)}
     out = io.StringIO()
-    write_csv(tracks, out)
+    write_csv(spell(tracks), out)
     header, *rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
     assert tuple(header) == CSV_COLUMNS
     assert [(row[0], row[12], row[4], row[9], row[15]) for row in rows] == [

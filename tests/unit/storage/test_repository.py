@@ -72,10 +72,11 @@ def test_track_history_by_time_window(repo: Repository) -> None:
     assert repo.track_history("station", NOW + 2, NOW + 5) == reports[2:6]
     assert [r.t for r in repo.track_history("station", NOW, NOW + 9, "T1")] == [NOW + k for k in (1, 3, 5, 7, 9)]
     # the export's bulk read gives the same points, by track (less the regional members it does not carry)
-    bulk = repo.track_reports("station", NOW + 2, NOW + 5)
-    assert {k: [replace(r, members=None) for r in v] for k, v in bulk.items()} == {
+    bulk = repo.track_points("station", NOW + 2, NOW + 5)
+    assert {k: [TrackReport(r.t, r.id, r.lat, r.lon, r.alt, r.vel_enu, r.cls, r.confidence, r.uas_id, r.icao,
+                            sensors=r.sensors, sigma_m=r.sigma_m) for r in v] for k, v in bulk.items()} == {
         tid: [replace(r, members=None) for r in reports[2:6] if r.id == tid] for tid in ("T0", "T1")}
-    assert list(repo.track_reports("station", NOW, NOW + 9, "T1")) == ["T1"]
+    assert list(repo.track_points("station", NOW, NOW + 9, "T1")) == ["T1"]
 
 
 def test_alert_lifecycle_is_kept_with_its_events(repo: Repository) -> None:
