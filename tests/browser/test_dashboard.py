@@ -178,7 +178,7 @@ def test_wrong_password_is_refused_and_the_right_one_shows_tracks(page: Page, se
     sign_in(page, service, password="not the password")
     page.wait_for_selector("#login-error:has-text('Wrong name or password')")
     sign_in(page, service)
-    page.wait_for_selector("#connection:has-text('live')", timeout=5000)
+    page.wait_for_selector("#connection:has-text('live')", timeout=15000)
     wait_for_tracks(page)  # tracks within 5 s
 
 
@@ -218,7 +218,7 @@ def test_a_critical_alert_is_acknowledged_and_stored(page: Page, service: Servic
     page.fill(f"{item} form.comment input[name=comment]", "seen from the browser")  # inline: the page goes on
     page.click(f"{item} form.comment button[type=submit]")  # the list re-renders
     page.wait_for_selector(f"#alerts li[data-alert='{alert_id}'].acknowledged, #alerts li[data-alert='{alert_id}']"
-                           ":not(.open)", timeout=5000)
+                           ":not(.open)", timeout=15000)
     repo = Repository(open_database(f"sqlite:///{service.root / 'data' / 'dronewatch.db'}"))
     events = repo.alert_events("station", str(alert_id))
     assert any(e["state"] == "acknowledged" and e["comment"] == "seen from the browser" for e in events)
@@ -226,7 +226,7 @@ def test_a_critical_alert_is_acknowledged_and_stored(page: Page, service: Servic
     for _ in range(2):
         events = page.locator(f"#log li[data-alert='{alert_id}']")
         try:
-            events.filter(has_text='acknowledged by admin "seen from the browser"').wait_for(timeout=5000)
+            events.filter(has_text='acknowledged by admin "seen from the browser"').wait_for(timeout=15000)
         except PlaywrightTimeout:
             raise AssertionError(f"not in the event log: {events.all_inner_texts()}") from None
         assert events.filter(has_text=": opened").count() == 1
@@ -306,14 +306,14 @@ def test_a_partner_granted_the_site_sees_it_its_tracks_and_only_its_levels(page:
     assert page.query_selector_all("#alerts li button") == []  # a partner may not acknowledge or resolve
     assert page.is_hidden("#replay-controls")  # nor read the stored history a replay needs
     page.select_option("#site", "station")  # choosing the site again opens it afresh
-    page.wait_for_selector("#connection:has-text('live')", timeout=5000)
+    page.wait_for_selector("#connection:has-text('live')", timeout=15000)
     wait_for_tracks(page)
 
 
 @pytest.mark.allow_console("ERR_CONNECTION_REFUSED", "WebSocket connection to")
 def test_the_page_recovers_after_the_service_restarts(page: Page, service: Service) -> None:
     sign_in(page, service)
-    page.wait_for_selector("#connection:has-text('live')", timeout=5000)
+    page.wait_for_selector("#connection:has-text('live')", timeout=15000)
     service.stop()
     page.wait_for_selector("#connection:has-text('reconnecting')", timeout=10000)
     service.start()
@@ -421,7 +421,7 @@ def test_the_alarm_sounds_again_until_the_critical_alert_is_acknowledged(page: P
         item = f"#alerts li[data-alert='{alert_id}']"
         page.click(f"{item} button[data-action=acknowledge]")
         page.click(f"{item} form.comment button[type=submit]")
-    page.wait_for_function("() => !alarmDue()", timeout=5000)
+    page.wait_for_function("() => !alarmDue()", timeout=15000)
     sounded, quiet = page.evaluate("state.alarms"), True
     for _ in range(12):  # 6 s: more than an alarm period
         page.wait_for_timeout(500)
@@ -453,9 +453,9 @@ def test_a_threat_whose_track_is_lost_at_the_compound_stays_on_the_board(page: P
             page.click(f"{item} button[data-action=acknowledge]")
             page.click(f"{item} form.comment button[type=submit]")
     page.wait_for_function(f"""() => [...state.alerts.values()].every(a => a.track !== '{track}'
-                               || a.state !== 'open')""", timeout=5000)
+                               || a.state !== 'open')""", timeout=15000)
     page.wait_for_function(f"""() => {{ const row = document.querySelector("{lost}");
-                               return !row || !row.classList.contains('unseen'); }}""", timeout=5000)
+                               return !row || !row.classList.contains('unseen'); }}""", timeout=15000)
 
 
 def test_the_map_marks_the_threats_and_birds_can_be_hidden(page: Page, service: Service) -> None:

@@ -131,7 +131,7 @@ def test_login_is_rate_limited(service: tuple[TestClient, Repository, dict]) -> 
     assert client.post("/api/login", json={"name": "ada", "password": PASSWORD}).status_code == 429
 
 
-def until(condition: Any, timeout_s: float = 10.0) -> None:
+def until(condition: Any, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, "timed out"

@@ -158,7 +158,7 @@ def verify(request: Request, secret: str = SECRET) -> None:
 
 
 # ---------------------------------------------------------------------- the pipeline
-async def until(condition: Callable[[], bool], timeout_s: float = 10.0, what: str = "") -> None:
+async def until(condition: Callable[[], bool], timeout_s: float = 30.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

@@ -49,7 +49,7 @@ class Higher:
     def of(self, kind: str) -> list[SapientMessage]:
         return [m for m in self.received if kind_of(m) == kind]
 
-    async def wait_for(self, kind: str, count: int = 1, timeout_s: float = 10.0) -> list[SapientMessage]:
+    async def wait_for(self, kind: str, count: int = 1, timeout_s: float = 30.0) -> list[SapientMessage]:
         deadline = time.monotonic() + timeout_s
         while len(self.of(kind)) < count:
             if time.monotonic() > deadline:

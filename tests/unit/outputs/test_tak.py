@@ -108,7 +108,7 @@ def _varint(data: bytes, start: int) -> tuple[int, int]:
     return 1 << 30, len(data)
 
 
-async def until(condition: Callable[[], bool], timeout_s: float = 10.0, what: str = "") -> None:
+async def until(condition: Callable[[], bool], timeout_s: float = 30.0, what: str = "") -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
