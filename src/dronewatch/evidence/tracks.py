@@ -41,9 +41,12 @@ def _operator_times(operators: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _iso(t: np.ndarray) -> list[str]:
-    """UNIX times as ISO 8601 UTC to the millisecond (truncated), ``Z`` for the zone."""
-    millis = np.floor(t * 1000.0).astype("int64").astype("datetime64[ms]")
-    return [f"{text}Z" for text in np.datetime_as_string(millis, unit="ms").tolist()]
+    """UNIX times as ISO 8601 UTC to the millisecond (truncated), ``Z`` for the zone. Each second is
+    spelt once: a track's points are a second or less apart."""
+    seconds, millis = np.divmod(np.floor(t * 1000.0).astype("int64"), 1000)
+    distinct, which = np.unique(seconds, return_inverse=True)
+    spelt = np.datetime_as_string(distinct.astype("datetime64[s]"), unit="s").tolist()
+    return [f"{spelt[k]}.{ms:03d}Z" for k, ms in zip(which.tolist(), millis.tolist(), strict=True)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime
 import io
 import json
+import math
 import os
 import shutil
 import stat
@@ -23,7 +25,7 @@ from lxml import etree
 from dronewatch.cli import main
 from dronewatch.errors import EvidenceError
 from dronewatch.evidence import collect, export, load_public_key, public_pem, site_key, verify_package
-from dronewatch.evidence.tracks import CSV_COLUMNS, spell, write_csv
+from dronewatch.evidence.tracks import CSV_COLUMNS, iso_times, spell, write_csv
 from dronewatch.formats.scenario import ScenarioReader
 from dronewatch.ingest.sources import Simulator
 from dronewatch.model import Detection, TrackPoint
@@ -114,6 +116,16 @@ def test_the_csv_reads_back_whatever_the_identities_hold(identities: list[tuple[
     assert [(row[0], row[12], row[4], row[9], row[15]) for row in rows] == [
         (track_id, reports[0].uas_id or "", "-106.2500000", "5.00", "radar-1 rf-east")
         for track_id, reports in tracks.items()]
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=4e9), min_size=1, max_size=50))
+def test_point_times_are_iso_8601_utc_to_the_millisecond_truncated(times: list[float]) -> None:
+    points = [TrackPoint("T1", t, 31.5, -106.25, 1200.0, 0.0, 0.0, 0.0, None, None, None, None, None, None)
+              for t in sorted(times)]
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    assert iso_times(points) == [
+        (epoch + datetime.timedelta(milliseconds=math.floor(p.t * 1000.0))).isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z") for p in points]
 
 
 def test_every_export_is_in_the_audit_log_with_the_hashes_of_its_files(site: tuple[Repository, Path, Path]
