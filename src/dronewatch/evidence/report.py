@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from fpdf import FPDF
@@ -28,6 +28,7 @@ MAX_POINTS = 400
 MAP_POINTS = 30_000
 """The map draws at most this many points in all (a busy hour has hundreds of tracks)."""
 _CHART_TRACKS = 8
+_LINE_MM = 3.5
 _WIDTH_MM = 180.0
 
 
@@ -157,18 +158,45 @@ class _Report(FPDF):
         self.set_y(self.get_y() + height_mm + 2)
 
     def rows(self, header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[float], more: str) -> None:
+        """A table: the header in bold, again at the top of each page it runs onto; each cell's text wrapped to
+        its column, each row as tall as its tallest cell. Drawn cell by cell: fpdf2's table() lays out every
+        cell as a paragraph, a second for a few hundred rows, where most cells are one short line."""
         if not rows:
             self.paragraph("None.")
             return
+        titles = [_latin(h) for h in header]
+        self._table_row(titles, widths, bold=True)
+        for row in rows[:MAX_ROWS]:
+            self._table_row([_latin(str(value)) for value in row], widths, header=titles)
         self.set_font("Helvetica", size=7)
-        with super().table(col_widths=tuple(widths), width=sum(widths), align="LEFT", line_height=3.5,
-                           text_align="LEFT") as table:
-            table.row([_latin(h) for h in header])
-            for row in rows[:MAX_ROWS]:
-                table.row([_latin(str(value)) for value in row])
         if len(rows) > MAX_ROWS:
             self.paragraph(f"... and {len(rows) - MAX_ROWS} more rows: all of them are in {more}.")
         self.ln(2)
+
+
+    def _table_row(self, cells: Sequence[str], widths: Sequence[float], *, bold: bool = False,
+                   header: Sequence[str] | None = None) -> None:
+        """One row at the cursor (on the next page, below ``header``, when it does not fit on this one)."""
+        self.set_font("Helvetica", "B" if bold else "", 7)
+        room = [width - 2 * self.c_margin for width in widths]
+        lines = [[text] if self.get_string_width(text) <= space else
+                 cast(list[str], self.multi_cell(width, _LINE_MM, text, dry_run=True, output="LINES"))
+                 for text, width, space in zip(cells, widths, room, strict=True)]
+        height = _LINE_MM * max(len(cell) for cell in lines)
+        if self.get_y() + height > self.page_break_trigger:
+            self.add_page()
+            if header is not None:
+                self._table_row(header, widths, bold=True)
+                self.set_font("Helvetica", "B" if bold else "", 7)
+        x, y = self.l_margin, self.get_y()
+        for cell, width in zip(lines, widths, strict=True):
+            self.rect(x, y, width, height)
+            top = y + (height - _LINE_MM * len(cell)) / 2  # centred in the row, as a table cell is
+            for k, text in enumerate(cell):
+                self.set_xy(x, top + k * _LINE_MM)
+                self.cell(width, _LINE_MM, text)
+            x += width
+        self.set_xy(self.l_margin, y + height)
 
 
 def _frame(incident: Incident, tracks: Mapping[str, Sequence[TrackPoint]]) -> LocalFrame:
