@@ -8,7 +8,8 @@ plain subscription) and notes when the first message of each scan time arrives o
 - ``ingest``: the scan's first detection on the bus (the sources worker has parsed and published it);
 - ``tracks``: the tracker's first snapshot at that time;
 - ``picture``: the assessment's picture at that time;
-- ``websocket``: the first track line of that time at a WebSocket client (as ``bench_scale.py``).
+- ``websocket``: the first track line of that time at a WebSocket client (as ``bench_scale.py``);
+- ``alerts``: for the scans at which an alert line is written, its first arrival on the bus and at the WebSocket.
 
 Each is measured from the moment the scan's first datagram was sent; the first 10 s are not counted.
 
@@ -95,6 +96,14 @@ def main() -> int:
         column = table[:, k] if rows else np.array([np.nan])
         lines.append(f"| {hop} | {np.median(column):.0f} ms | {np.percentile(column, 90):.0f} ms | "
                      f"{column.max():.0f} ms |")
+    # alerts open at some scans only: their own rows, over the scans that have one
+    for name, at_of in (("alerts (bus)", lambda t: arrived.get(("alerts", round(t, 3)))),
+                        ("alerts (websocket)", site.alert_at.get)):
+        column = np.array([1000.0 * (at - site.sent[t]) for t in sorted(site.sent)[scale.WARM_S:]
+                           if (at := at_of(t)) is not None])
+        if column.size:
+            lines.append(f"| {name}, {column.size} scans | {np.median(column):.0f} ms | "
+                         f"{np.percentile(column, 90):.0f} ms | {column.max():.0f} ms |")
     text = "\n".join([*lines, ""])
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "bench_hops.md").write_text(text)
