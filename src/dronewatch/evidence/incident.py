@@ -81,8 +81,8 @@ def _collect(repository: Repository, site_id: str, alert_id: str | None, t_from:
             raise EvidenceError(f"alert {alert_id!r}: no such alert at site {site_id!r}")
         alert = rows[0]
         reports = repository.track_points(site_id, alert["opened_at"] - ALERT_LEAD_S,
-                                           alert["updated_at"] + ALERT_LEAD_S / 10, alert["track_id"]
-                                           ).get(alert["track_id"], [])
+                                          alert["updated_at"] + ALERT_LEAD_S / 10, alert["track_id"]
+                                          ).get(alert["track_id"], [])
         t_from = min([alert["opened_at"], *(r.t for r in reports[:1])])
         t_to = max([alert["updated_at"], *(r.t for r in reports[-1:])])
         alerts = [a for a in repository.alert_rows(site_id, t_from=t_from, t_to=t_to)

@@ -168,11 +168,9 @@ class _Report(FPDF):
         self._table_row(titles, widths, bold=True)
         for row in rows[:MAX_ROWS]:
             self._table_row([_latin(str(value)) for value in row], widths, header=titles)
-        self.set_font("Helvetica", size=7)
         if len(rows) > MAX_ROWS:
             self.paragraph(f"... and {len(rows) - MAX_ROWS} more rows: all of them are in {more}.")
         self.ln(2)
-
 
     def _table_row(self, cells: Sequence[str], widths: Sequence[float], *, bold: bool = False,
                    header: Sequence[str] | None = None) -> None:
