@@ -180,6 +180,9 @@ class _Report(FPDF):
         lines = [[text] if self.get_string_width(text) <= space else
                  cast(list[str], self.multi_cell(width, _LINE_MM, text, dry_run=True, output="LINES"))
                  for text, width, space in zip(cells, widths, room, strict=True)]
+        # a row is at most half a page: a 2,000-character comment is cut here (the JSON files have it whole)
+        most = int((self.page_break_trigger - self.t_margin) / _LINE_MM / 2)
+        lines = [cell if len(cell) <= most else [*cell[:most - 1], "[...]"] for cell in lines]
         height = _LINE_MM * max(len(cell) for cell in lines)
         if self.get_y() + height > self.page_break_trigger:
             self.add_page()

@@ -25,6 +25,7 @@ from lxml import etree
 from dronewatch.cli import main
 from dronewatch.errors import EvidenceError
 from dronewatch.evidence import collect, export, load_public_key, public_pem, site_key, verify_package
+from dronewatch.evidence.report import _Report
 from dronewatch.evidence.tracks import CSV_COLUMNS, iso_times, spell, write_csv
 from dronewatch.formats.scenario import ScenarioReader
 from dronewatch.ingest.sources import Simulator
@@ -126,6 +127,14 @@ def test_point_times_are_iso_8601_utc_to_the_millisecond_truncated(times: list[f
     assert iso_times(points) == [
         (epoch + datetime.timedelta(milliseconds=math.floor(p.t * 1000.0))).isoformat(timespec="milliseconds")
         .replace("+00:00", "Z") for p in points]
+
+
+def test_a_table_row_taller_than_half_a_page_is_cut_and_stays_on_its_page() -> None:
+    pdf = _Report("a long comment")
+    pdf.add_page()
+    comment = " ".join(["word"] * 400)  # 2,000 characters, as long as an operator's comment may be
+    pdf.rows(("alert", "comment"), [("A1", "short"), ("A2", comment), ("A3", "after")], (20, 32), more="alerts.json")
+    assert pdf.page_no() == 1 and pdf.get_y() <= pdf.page_break_trigger
 
 
 def test_every_export_is_in_the_audit_log_with_the_hashes_of_its_files(site: tuple[Repository, Path, Path]
