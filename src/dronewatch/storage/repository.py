@@ -388,18 +388,16 @@ class Repository:
 
     def purge(self, now: float, retention: RetentionConfig) -> dict[str, int]:
         """Delete what is older than its retention allows; the counts, by table."""
-        limits = {schema.detections: retention.detections_days, schema.track_points: retention.tracks_days,
-                  schema.operator_positions: retention.operator_locations_days}
+        # by the column that dates a row; a notice is kept as long as the detections behind it (one of a
+        # destination since removed from the configuration would otherwise stay for ever)
+        limits = [(schema.detections.c.t, retention.detections_days), (schema.track_points.c.t, retention.tracks_days),
+                  (schema.operator_positions.c.t, retention.operator_locations_days),
+                  (schema.notify_outbox.c.queued_at, retention.detections_days)]
         removed = {}
         with self.engine.begin() as db:
-            for table, days in limits.items():
-                result = db.execute(delete(table).where(table.c.t < now - days * _DAY_S))
-                removed[table.name] = int(result.rowcount)
-            # a notice kept as long as the detections behind it: one of a destination since removed from the
-            # configuration would otherwise stay for ever
-            outbox = schema.notify_outbox
-            result = db.execute(delete(outbox).where(outbox.c.queued_at < now - retention.detections_days * _DAY_S))
-            removed[outbox.name] = int(result.rowcount)
+            for dated, days in limits:
+                result = db.execute(delete(dated.table).where(dated < now - days * _DAY_S))
+                removed[dated.table.name] = int(result.rowcount)
         return removed
 
     def count(self, table_name: str) -> int:
