@@ -211,14 +211,11 @@ class Classifier:
         terms = self.model.terms(features)
         log_p = self.model.log_proba(features, terms)
         histories = [self._tracks[report.id] for report in reports]
-        # every track's evidence and belief at once: a thousand tracks a second (as :func:`accumulate` and
-        # :func:`posterior` do for one)
+        # every track's evidence and belief at once: a thousand tracks a second
         steps = [self.window_s if history.last_t is None else t - history.last_t for history in histories]
-        forget = np.array([math.exp(-step / self.memory_s) for step in steps])
-        weight = np.array([min(1.0, 2.0 * step / self.window_s) for step in steps])
-        evidence = forget[:, None] * np.array([history.log_evidence for history in histories]) + weight[:, None] * log_p
-        beliefs = np.exp(evidence - evidence.max(axis=1, keepdims=True))
-        beliefs /= beliefs.sum(axis=1, keepdims=True)
+        evidence = accumulate(np.array([history.log_evidence for history in histories]), log_p, steps,
+                              self.window_s, self.memory_s)
+        beliefs = posterior(evidence)
         best, runner_up = beliefs.argmax(axis=1), np.argsort(beliefs, axis=1)[:, -2]
         out: dict[str, Classification] = {}
         told: list[int] = []  # the tracks classified by the model: their reasons next, all at once
@@ -270,20 +267,24 @@ class Classifier:
 
 
 def posterior(log_evidence: FloatArray) -> FloatArray:
-    """Class probabilities from a track's accumulated log-evidence."""
-    evidence = np.exp(log_evidence - log_evidence.max())
-    result: FloatArray = evidence / evidence.sum()
+    """Class probabilities from a track's accumulated log-evidence (a row a track, for several)."""
+    evidence = np.exp(log_evidence - log_evidence.max(axis=-1, keepdims=True))
+    result: FloatArray = evidence / evidence.sum(axis=-1, keepdims=True)
     return result
 
 
-def accumulate(log_evidence: FloatArray, log_p: FloatArray, step_s: float, window_s: float, memory_s: float
-               ) -> FloatArray:
+def accumulate(log_evidence: FloatArray, log_p: FloatArray, step_s: float | Sequence[float], window_s: float,
+               memory_s: float) -> FloatArray:
     """A track's class log-evidence after one more update ``step_s`` after the last (its first: one
-    window): the old evidence forgotten with time constant ``memory_s``, plus this update's log-probabilities."""
+    window): the old evidence forgotten with time constant ``memory_s``, plus this update's log-probabilities.
+    For several tracks at once: a row each, and a step each."""
+    steps = np.atleast_1d(np.asarray(step_s, dtype=float))
+    forget = np.array([math.exp(-step / memory_s) for step in steps.tolist()])
     # updates a second apart see windows that overlap by all but a second: each counts for
     # its share of a window's worth of evidence, not as a new, independent look
-    result: FloatArray = math.exp(-step_s / memory_s) * log_evidence + min(1.0, 2.0 * step_s / window_s) * log_p
-    return result
+    weight = np.minimum(1.0, 2.0 * steps / window_s)
+    result: FloatArray = forget[:, None] * np.atleast_2d(log_evidence) + weight[:, None] * np.atleast_2d(log_p)
+    return result if steps.shape == np.shape(step_s) else result[0]
 
 
 def _nearest_bearing_apart(azimuth_deg: FloatArray) -> FloatArray:
