@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +110,6 @@ def _audit_problem(manifest: dict[str, object], files: dict[str, str]) -> str | 
 def _read(archive: zipfile.ZipFile, name: str) -> bytes | Verdict:
     try:
         return archive.read(name)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as error:
         # a byte changed inside the zip's compressed data: its CRC or its decompression fails
         return Verdict(False, f"{name}: damaged in the zip ({error})", name)
