@@ -376,7 +376,7 @@ def test_the_threat_board_counts_down_to_the_predicted_breach_soonest_first(page
     sign_in(page, service)
     page.wait_for_selector("#threats li[data-track] .countdown[data-breach-at]", timeout=90000)
     compared, before = 0, page.evaluate(THREAT_ROWS)
-    for _ in range(40):  # the board is drawn once a second; at 10x a breach comes or goes within seconds
+    for _ in range(80):  # the board is drawn once a second; at 10x a breach comes or goes within seconds
         page.wait_for_timeout(1100)
         after = page.evaluate(THREAT_ROWS)
         critical = [is_critical for *_, is_critical in after]
